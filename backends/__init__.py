@@ -1,0 +1,1 @@
+"""Built-in backends of mnc, installed as the import package ``mnc_backends``."""

@@ -1,0 +1,1 @@
+"""Questions answered from the IR alone, before any backend builds anything."""

@@ -1,0 +1,90 @@
+"""Parameters, multiply-accumulates and activation memory of a network, from its IR."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from mnc.ir.model import IR, Projection
+from mnc.masks import tap_probabilities
+
+BYTES_PER_VALUE = 4  # float32
+
+
+@dataclass(frozen=True)
+class ProjectionCost:
+    name: str
+    parameters: int
+    dense_macs: int
+    masked_macs: float
+    """Expected MACs of the kept taps (exactly the dense count when masks are off)."""
+    kept_fraction: float
+
+
+@dataclass(frozen=True)
+class PopulationCost:
+    name: str
+    values: int
+    activation_bytes: int
+    norm_parameters: int
+
+
+@dataclass(frozen=True)
+class NetworkCost:
+    projections: list[ProjectionCost]
+    populations: list[PopulationCost]
+    classifier_parameters: int
+
+    @property
+    def parameters(self) -> int:
+        return (
+            sum(cost.parameters for cost in self.projections)
+            + sum(cost.norm_parameters for cost in self.populations)
+            + self.classifier_parameters
+        )
+
+    @property
+    def dense_macs(self) -> int:
+        return sum(cost.dense_macs for cost in self.projections)
+
+    @property
+    def masked_macs(self) -> float:
+        return sum(cost.masked_macs for cost in self.projections)
+
+    @property
+    def activation_bytes(self) -> int:
+        return sum(cost.activation_bytes for cost in self.populations)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "parameters": self.parameters,
+            "dense_macs_per_image": self.dense_macs,
+            "masked_macs_per_image": round(self.masked_macs),
+            "activation_bytes_per_image": self.activation_bytes,
+            "classifier_parameters": self.classifier_parameters,
+            "projections": [asdict(cost) for cost in self.projections],
+            "populations": [asdict(cost) for cost in self.populations],
+        }
+
+
+def projection_cost(ir: IR, projection: Projection) -> ProjectionCost:
+    target = ir.population(projection.target)
+    taps = projection.kernel_size**2
+    pairs = projection.in_channels * projection.out_channels
+    outputs = target.height * target.width
+    dense = outputs * pairs * taps
+    kept = 1.0 if ir.mask.mode == "none" else float(tap_probabilities(projection).sum()) / taps
+    return ProjectionCost(
+        projection.name, pairs * taps + projection.out_channels, dense, dense * kept, kept
+    )
+
+
+def network_cost(ir: IR) -> NetworkCost:
+    populations = []
+    for population in ir.populations:
+        values = population.channels * population.height * population.width
+        norm = 0 if population.name == "input" else 2 * population.channels
+        populations.append(PopulationCost(population.name, values, values * BYTES_PER_VALUE, norm))
+    classifier = ir.readout.features * ir.readout.classes + ir.readout.classes
+    return NetworkCost(
+        [projection_cost(ir, projection) for projection in ir.projections], populations, classifier
+    )

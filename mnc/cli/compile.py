@@ -1,0 +1,117 @@
+"""``mnc compile SPEC``: spec -> IR -> backend artifact (PyTorch model, ONNX graph, source)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mnc.cli.common import add_spec_argument
+
+NAME = "compile"
+
+
+def _backend_names() -> list[str]:
+    from mnc.backend import backend_names
+
+    return backend_names()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_spec_argument(parser)
+    parser.add_argument(
+        "--backend",
+        default="torch",
+        choices=_backend_names(),
+        help="backend to compile with (see `mnc backends`; default: torch)",
+    )
+    parser.add_argument(
+        "--emit",
+        choices=["model", "ir", "python"],
+        default="model",
+        help="what to produce: the backend's model (default), the IR as JSON, "
+        "or (torch) readable PyTorch source",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        help="file to write; without it the network is built and described, "
+        "and --emit ir prints the IR",
+    )
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        help="saved model or training checkpoint (.pt) to take the weights from",
+    )
+    parser.add_argument(
+        "--outputs",
+        default="",
+        help="comma-separated outputs besides the logits, e.g. logits,VISp5 (ONNX)",
+    )
+    parser.add_argument(
+        "--dump-ir",
+        type=Path,
+        metavar="DIR",
+        help="write the IR after every pass into DIR (for debugging a derivation)",
+    )
+    parser.add_argument(
+        "--max-parameters", type=int, help="size guard: refuse networks with more parameters"
+    )
+    parser.add_argument(
+        "--max-activation-mb",
+        type=float,
+        help="size guard: refuse networks whose activations per image exceed this",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from mnc.analysis.limits import Limits, check_limits
+    from mnc.backend import BackendOptions, get_backend
+    from mnc.compiler import compile_ir
+    from mnc.errors import UserFileError
+    from mnc.io.atomic import write_text_atomic
+    from mnc.ir.serialize import ir_to_json
+
+    ir = compile_ir(args.spec, dump_dir=args.dump_ir)
+    defaults = Limits.from_environment()
+    check_limits(
+        ir,
+        Limits(
+            args.max_parameters or defaults.max_parameters,
+            args.max_activation_mb or defaults.max_activation_mb,
+            defaults.max_kernel_size,
+        ),
+    )
+    if args.emit == "ir":
+        text = ir_to_json(ir)
+        if args.output is None:
+            sys.stdout.write(text + "\n")
+        else:
+            write_text_atomic(args.output, text + "\n")
+            print(f"wrote IR of {ir.name} ({ir.short_hash}) to {args.output}")
+        return 0
+    if args.weights is not None and not args.weights.is_file():
+        raise UserFileError(f"{args.weights}: no such weights file")
+    outputs = tuple(name for name in args.outputs.split(",") if name and name != "logits")
+    options = BackendOptions(
+        weights=args.weights, outputs=outputs, emit=None if args.emit == "model" else args.emit
+    )
+    backend = get_backend(args.backend)
+    if options.emit is not None and options.emit not in backend.emits:
+        raise UserFileError(
+            f"backend {backend.name!r} cannot emit {options.emit!r}; it emits: "
+            f"{', '.join(backend.emits) or 'its model only'}"
+        )
+    artifact = backend.compile(ir, options)
+    print(
+        f"{ir.name}: {len(ir.populations)} populations, {len(ir.projections)} projections, "
+        f"IR hash {ir.short_hash}"
+    )
+    print(f"{backend.name}: {backend.describe(artifact)}")
+    if args.output is not None:
+        backend.save(artifact, args.output, options)
+        print(f"wrote {args.output}")
+    else:
+        print(f"(nothing written; add -o FILE{backend.suffix} to save)")
+    return 0

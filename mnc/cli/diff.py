@@ -1,0 +1,27 @@
+"""``mnc diff A.yaml B.yaml``: what changes in the network between two specs."""
+
+from __future__ import annotations
+
+import argparse
+
+from mnc.cli.common import add_json_flag, print_json
+
+NAME = "diff"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("left", help="first spec (YAML)")
+    parser.add_argument("right", help="second spec (YAML)")
+    add_json_flag(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mnc.compiler import compile_ir
+    from mnc.diff import diff_ir, render_diff
+
+    difference = diff_ir(compile_ir(args.left), compile_ir(args.right))
+    if args.json:
+        print_json(difference)
+    else:
+        print(render_diff(difference))
+    return 0

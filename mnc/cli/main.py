@@ -1,0 +1,98 @@
+"""Entry point of the ``mnc`` command.
+
+Each command lives in its own module of ``mnc.cli`` with ``NAME``, ``HELP``,
+``add_arguments(parser)`` and ``run(args) -> int``. Commands are listed here explicitly (no
+discovery by import side effects) and imported lazily, so ``mnc validate`` never pays for
+torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from mnc.errors import MncError
+
+# (module, help) in the order --help lists them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("mnc.cli.validate", "check a spec and report every problem with its location"),
+    "compile": ("mnc.cli.compile", "compile a spec to IR, a PyTorch model or an ONNX graph"),
+    "summary": ("mnc.cli.summary", "table of populations and projections with sizes and costs"),
+    "explain": (
+        "mnc.cli.explain",
+        "show how every number of a population or projection was derived",
+    ),
+    "diff": ("mnc.cli.diff", "compare the networks two specs compile to"),
+    "draw": ("mnc.cli.draw", "draw the architecture as SVG or PNG"),
+    "backends": ("mnc.cli.backends", "list the backends found, built-in and installed"),
+    "predict": ("mnc.cli.predict", "run an exported ONNX model on image files"),
+    "train": ("mnc.cli.train", "train a compiled network (single process or torchrun)"),
+    "evaluate": ("mnc.cli.evaluate", "top-1 / top-5 accuracy of a checkpoint on a dataset"),
+    "plot": ("mnc.cli.plot", "plot the loss and accuracy curves of a training run"),
+    "bench": ("mnc.cli.bench", "measure throughput of every execution strategy"),
+    "rsa": ("mnc.cli.rsa", "representational similarity against Allen Brain Observatory data"),
+    "physiology": (
+        "mnc.cli.physiology",
+        "compare response statistics of model units and recorded cells",
+    ),
+    "measure": ("mnc.cli.measure", "derive spec measurements from the voxel-scale connectome"),
+}
+
+
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only the ``selected`` command's module is imported for its arguments."""
+    parser = argparse.ArgumentParser(
+        prog="mnc",
+        description="MouseNet compiler: anatomical measurements (YAML) -> validated IR -> "
+        "trainable networks.",
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="show the full traceback of errors (for bug reports)"
+    )
+    from mnc import __version__
+
+    parser.add_argument("--version", action="version", version=f"mnc {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(_module=module_name)
+        if name == selected:
+            importlib.import_module(module_name).add_arguments(sub)
+    return parser
+
+
+def _selected_command(argv: Sequence[str]) -> str | None:
+    for token in argv:
+        if token in COMMANDS:
+            return token
+        if not token.startswith("-"):
+            return None
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_selected_command(argv))
+    args = parser.parse_args(argv)
+    if not getattr(args, "_module", None):
+        parser.print_help()
+        return 2
+    module = importlib.import_module(args._module)
+    try:
+        return int(module.run(args) or 0)
+    except MncError as error:
+        if args.verbose:
+            raise
+        print(f"mnc {args.command}: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"mnc {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

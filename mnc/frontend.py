@@ -1,0 +1,217 @@
+"""Lower a validated spec to a draft IR: one population per area and layer, one projection
+per modelled connection, measured numbers attached, derived numbers left for the passes.
+
+Projections from or to an area that the spec removed are pruned here, and the remaining
+sources of a target share its in-degree (their strengths are normalised over what is left).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import networkx as nx
+
+from mnc.ir.model import (
+    DraftIR,
+    FixedProfile,
+    InputShape,
+    InterarealProfile,
+    InterlaminarProfile,
+    MaskConfig,
+    PopulationDraft,
+    ProjectionDraft,
+    Provenance,
+    ReadoutDraft,
+)
+from mnc.spec.loader import LoadedSpec
+from mnc.spec.models import Spec
+from mnc.spec.names import INPUT, PopulationCatalog, split_projection_key
+
+
+def lower_spec(loaded: LoadedSpec) -> DraftIR:
+    spec = loaded.spec
+    catalog = PopulationCatalog(spec)
+    notes: list[str] = []
+    pruned: dict[str, list[str]] = defaultdict(list)
+    populations = _populations(spec, catalog)
+    projections = _projections(spec, catalog, pruned)
+    for area, names in sorted(pruned.items()):
+        notes.append(
+            f"area {area} is removed: {len(names)} projection(s) pruned ({', '.join(names)})"
+        )
+    order = _topological_order(populations, projections)
+    populations.sort(key=lambda population: order[population.name])
+    projections.sort(key=lambda projection: (order[projection.source], order[projection.target]))
+    readout = [name for name in spec.readout.populations if name in catalog.populations]
+    dropped = [name for name in spec.readout.populations if name not in catalog.populations]
+    if dropped:
+        notes.append(f"readout populations of removed areas dropped: {', '.join(dropped)}")
+    return DraftIR(
+        name=spec.name,
+        input=InputShape(
+            channels=spec.input.channels,
+            height=spec.input.height_px,
+            width=spec.input.width_px,
+            pixels_per_degree=spec.input.pixels_per_degree,
+        ),
+        edge_z=spec.kernel.edge_z,
+        mask=MaskConfig(mode=spec.mask.mode, seed=spec.mask.seed),
+        provenance=Provenance(
+            spec_name=spec.name,
+            spec_files=[str(path) for path in loaded.files],
+            sources=_sources(spec),
+            notes=notes,
+        ),
+        populations=populations,
+        projections=projections,
+        readout=ReadoutDraft(
+            populations=readout, pool_size=spec.readout.pool_size, classes=spec.readout.classes
+        ),
+    )
+
+
+def _sources(spec: Spec) -> dict[str, str]:
+    laminar = spec.interlaminar
+    sources = {
+        "input": spec.input.source,
+        "areas": spec.areas.source,
+        "layers": spec.layers.source,
+        "neurons": spec.neurons.source,
+        "surface_area_mm2": spec.surface_area_mm2.source,
+        "interlaminar.projections": laminar.projections_source,
+        "interlaminar.connection_probability": laminar.connection_probability.source,
+        "interlaminar.width_um": laminar.width_um.source,
+        "interlaminar.mouse_scaling": laminar.mouse_scaling.source,
+        "interareal": spec.interareal.source,
+        "interareal.extrinsic_in_degree": spec.interareal.extrinsic_in_degree_source,
+        "fixed_projections": spec.fixed_projections.source,
+        "kernel": spec.kernel.source,
+        "readout": spec.readout.source,
+    }
+    for population, note in spec.surface_area_mm2.notes.items():
+        sources[f"surface_area_mm2.{population}"] = note
+    return sources
+
+
+def _populations(spec: Spec, catalog: PopulationCatalog) -> list[PopulationDraft]:
+    result = [
+        PopulationDraft(
+            name=INPUT,
+            area=INPUT,
+            layer=None,
+            hierarchy_level=-1,
+            pixels_per_degree=spec.input.pixels_per_degree,
+            neurons=None,
+            channels=spec.input.channels,
+        )
+    ]
+    for name, population in catalog.populations.items():
+        if name == INPUT:
+            continue
+        region = spec.areas.regions[population.area]
+        count = spec.neurons.counts[population.area]
+        neurons = count[population.layer] if isinstance(count, dict) else count
+        surface = None
+        if population.layer is not None:
+            surface = spec.surface_area_mm2.values.get(population.area, {}).get(population.layer)
+        result.append(
+            PopulationDraft(
+                name=name,
+                area=population.area,
+                layer=population.layer,
+                hierarchy_level=region.hierarchy_level,
+                pixels_per_degree=region.pixels_per_degree,
+                neurons=neurons,
+                surface_area_mm2=surface,
+            )
+        )
+    return result
+
+
+def _projections(
+    spec: Spec, catalog: PopulationCatalog, pruned: dict[str, list[str]]
+) -> list[ProjectionDraft]:
+    result: list[ProjectionDraft] = []
+    for key, fixed in spec.fixed_projections.projections.items():
+        source, target = split_projection_key(key)
+        if _kept(source, target, catalog, pruned):
+            result.append(
+                ProjectionDraft(
+                    source=source,
+                    target=target,
+                    profile=FixedProfile(
+                        sigma_px=fixed.sigma_px, peak_probability=fixed.peak_probability
+                    ),
+                )
+            )
+    laminar = spec.interlaminar
+    reference_source, reference_target = split_projection_key(laminar.mouse_scaling.reference_pair)
+    reference_width = laminar.width_um.table[reference_source][reference_target]
+    for area, region in spec.areas.regions.items():
+        if not region.laminar:
+            continue
+        for key in laminar.projections:
+            source_layer, target_layer = split_projection_key(key)
+            result.append(
+                ProjectionDraft(
+                    source=f"{area}{source_layer}",
+                    target=f"{area}{target_layer}",
+                    profile=InterlaminarProfile(
+                        probability_at_offset=laminar.connection_probability.table[source_layer][
+                            target_layer
+                        ],
+                        offset_um=laminar.connection_probability.offset_um,
+                        cat_width_um=laminar.width_um.table[source_layer][target_layer],
+                        cat_reference_width_um=reference_width,
+                        mouse_reference_width_um=laminar.mouse_scaling.width_um,
+                    ),
+                )
+            )
+    kept_interareal = []
+    for key, measured in spec.interareal.projections.items():
+        source, target = split_projection_key(key)
+        if _kept(source, target, catalog, pruned):
+            kept_interareal.append((source, target, measured))
+    totals: dict[str, float] = defaultdict(float)
+    for _source, target, measured in kept_interareal:
+        totals[target] += measured.strength
+    for source, target, measured in kept_interareal:
+        in_degree = spec.interareal.in_degree_per_target.get(
+            target, spec.interareal.extrinsic_in_degree
+        )
+        result.append(
+            ProjectionDraft(
+                source=source,
+                target=target,
+                profile=InterarealProfile(
+                    strength=measured.strength,
+                    strength_total=totals[target],
+                    sigma_mm=measured.sigma_mm,
+                    in_degree=in_degree,
+                ),
+            )
+        )
+    return result
+
+
+def _kept(
+    source: str, target: str, catalog: PopulationCatalog, pruned: dict[str, list[str]]
+) -> bool:
+    """False for a projection touching a removed area; it is recorded under that area."""
+    for name in (source, target):
+        area = catalog.removed_area_of(name)
+        if area is not None:
+            pruned[area].append(f"{source}->{target}")
+            return False
+    return True
+
+
+def _topological_order(
+    populations: list[PopulationDraft], projections: list[ProjectionDraft]
+) -> dict[str, int]:
+    listed = {population.name: index for index, population in enumerate(populations)}
+    graph = nx.DiGraph()
+    graph.add_nodes_from(listed)
+    graph.add_edges_from((projection.source, projection.target) for projection in projections)
+    ordered = nx.lexicographical_topological_sort(graph, key=lambda name: listed[name])
+    return {name: index for index, name in enumerate(ordered)}

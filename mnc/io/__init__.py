@@ -1,0 +1,1 @@
+"""File helpers shared by every command that writes or reads user files."""

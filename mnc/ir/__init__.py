@@ -1,0 +1,21 @@
+"""Intermediate representation: populations, projections and readout of one network."""
+
+from mnc.ir.model import (
+    IR,
+    Derivation,
+    DraftIR,
+    Population,
+    PopulationDraft,
+    Projection,
+    ProjectionDraft,
+)
+
+__all__ = [
+    "IR",
+    "Derivation",
+    "DraftIR",
+    "Population",
+    "PopulationDraft",
+    "Projection",
+    "ProjectionDraft",
+]

@@ -1,0 +1,237 @@
+"""IR models in two stages.
+
+``DraftIR`` comes from the spec: measured inputs are set, derived numbers are ``None``.
+Passes fill the derived numbers; ``DraftIR.resolve()`` turns the result into ``IR``, in which
+every derived field is required. Backends accept only ``IR``, so a missing derivation is a
+validation error at the boundary, not a surprise inside a backend.
+
+Field names of populations and projections follow the published architecture file
+(name, area, layer, channels, height, width, neurons; source, target, in_channels,
+out_channels, kernel_size, stride, padding_lrtb, peak_probability, sigma_px).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cached_property
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mnc.spec.models import MaskMode
+
+IR_VERSION = 1
+
+
+class IRModel(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
+    )
+
+
+Number = float | int
+DerivationInput = Number | str | list[Number] | None
+
+
+class Derivation(IRModel):
+    """How one derived number was obtained: formula, the numbers that went in, their sources."""
+
+    formula: str
+    inputs: dict[str, DerivationInput]
+    value: DerivationInput
+    sources: list[str] = Field(default_factory=list)
+    """Keys of ``IR.provenance.sources`` the inputs come from."""
+
+
+class InputShape(IRModel):
+    channels: int
+    height: int
+    width: int
+    pixels_per_degree: float = 1.0
+
+
+class MaskConfig(IRModel):
+    mode: MaskMode = "gaussian"
+    seed: int = 0
+
+
+class Provenance(IRModel):
+    spec_name: str
+    spec_files: list[str] = Field(default_factory=list)
+    """Spec files merged into this IR, base first (paths as given)."""
+    sources: dict[str, str] = Field(default_factory=dict)
+    """Spec block -> citation of its measurements."""
+    notes: list[str] = Field(default_factory=list)
+    """What the front end decided while lowering, e.g. projections pruned with a removed area."""
+
+
+class FixedProfile(IRModel):
+    kind: Literal["fixed"] = "fixed"
+    sigma_px: float
+    peak_probability: float
+
+
+class InterlaminarProfile(IRModel):
+    kind: Literal["interlaminar"] = "interlaminar"
+    probability_at_offset: float
+    offset_um: float
+    cat_width_um: float
+    cat_reference_width_um: float
+    mouse_reference_width_um: float
+
+
+class InterarealProfile(IRModel):
+    kind: Literal["interareal"] = "interareal"
+    strength: float
+    strength_total: float
+    """Sum of the strengths of every source of the target present in the model."""
+    sigma_mm: float
+    in_degree: float
+
+
+Profile = Annotated[
+    FixedProfile | InterlaminarProfile | InterarealProfile, Field(discriminator="kind")
+]
+
+
+class PopulationDraft(IRModel):
+    name: str
+    area: str
+    layer: str | None
+    hierarchy_level: int
+    pixels_per_degree: float
+    neurons: int | None
+    surface_area_mm2: float | None = None
+    channels: int | None = None
+    height: int | None = None
+    width: int | None = None
+    derivations: dict[str, Derivation] = Field(default_factory=dict)
+
+
+class Population(PopulationDraft):
+    channels: int
+    height: int
+    width: int
+
+
+class ProjectionDraft(IRModel):
+    source: str
+    target: str
+    profile: Profile
+    in_channels: int | None = None
+    out_channels: int | None = None
+    kernel_size: int | None = None
+    stride: int | None = None
+    padding_lrtb: tuple[int, int, int, int] | None = None
+    peak_probability: float | None = None
+    sigma_px: float | None = None
+    derivations: dict[str, Derivation] = Field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.source}->{self.target}"
+
+
+class Projection(ProjectionDraft):
+    in_channels: int
+    out_channels: int
+    kernel_size: int
+    stride: int
+    padding_lrtb: tuple[int, int, int, int]
+    peak_probability: float
+    sigma_px: float
+
+
+class ReadoutDraft(IRModel):
+    populations: list[str]
+    pool_size: int
+    classes: int
+    features: int | None = None
+
+
+class Readout(ReadoutDraft):
+    features: int
+
+
+class _IRBase(IRModel):
+    version: int = IR_VERSION
+    name: str
+    input: InputShape
+    edge_z: float
+    mask: MaskConfig
+    provenance: Provenance
+
+    def population(self, name: str) -> Any:
+        for population in self.populations:  # type: ignore[attr-defined]
+            if population.name == name:
+                return population
+        raise KeyError(name)
+
+    def projection(self, name: str) -> Any:
+        for projection in self.projections:  # type: ignore[attr-defined]
+            if projection.name == name:
+                return projection
+        raise KeyError(name)
+
+    def population_names(self) -> list[str]:
+        return [population.name for population in self.populations]  # type: ignore[attr-defined]
+
+
+class DraftIR(_IRBase):
+    populations: list[PopulationDraft]
+    projections: list[ProjectionDraft]
+    readout: ReadoutDraft
+
+    def resolve(self) -> IR:
+        """The resolved IR; raises pydantic.ValidationError if a pass left a field unset."""
+        return IR.model_validate(self.model_dump())
+
+
+class IR(_IRBase):
+    populations: list[Population]
+    projections: list[Projection]
+    readout: Readout
+
+    @cached_property
+    def content_hash(self) -> str:
+        """SHA-256 of what determines the network (graph, shapes, mask profiles, seed).
+
+        Floats are rounded to 10 significant digits so the hash is the same on every machine
+        even if a math library differs in the last bit. Names and citations are left out: two
+        specs that build the same network share a hash.
+        """
+        return hashlib.sha256(canonical_json(self).encode()).hexdigest()
+
+    @property
+    def short_hash(self) -> str:
+        return self.content_hash[:12]
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.10g}")
+
+
+def canonical_json(ir: IR) -> str:
+    content = {
+        "ir_version": ir.version,
+        "input": [ir.input.channels, ir.input.height, ir.input.width],
+        "mask": [ir.mask.mode, ir.mask.seed],
+        "populations": [[p.name, p.channels, p.height, p.width] for p in ir.populations],
+        "projections": [
+            [
+                q.source,
+                q.target,
+                q.in_channels,
+                q.out_channels,
+                q.kernel_size,
+                q.stride,
+                list(q.padding_lrtb),
+                _round(q.peak_probability),
+                _round(q.sigma_px),
+            ]
+            for q in ir.projections
+        ],
+        "readout": [ir.readout.populations, ir.readout.pool_size, ir.readout.classes],
+    }
+    return json.dumps(content, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,46 @@
+"""IR <-> JSON. The JSON carries the content hash, checked on reading."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+from mnc.errors import UserFileError
+from mnc.ir.model import IR
+
+
+def ir_to_dict(ir: IR) -> dict[str, Any]:
+    return {"content_hash": ir.content_hash, **ir.model_dump(mode="json")}
+
+
+def ir_to_json(ir: IR) -> str:
+    return json.dumps(ir_to_dict(ir), indent=1)
+
+
+def ir_from_dict(data: dict[str, Any], origin: str = "IR") -> IR:
+    data = dict(data)
+    expected = data.pop("content_hash", None)
+    try:
+        ir = IR.model_validate(data)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise UserFileError(f"{origin}: not a valid mnc IR ({where}: {first['msg']})") from None
+    if expected is not None and expected != ir.content_hash:
+        raise UserFileError(
+            f"{origin}: content hash {expected[:12]} does not match the IR it "
+            f"holds ({ir.short_hash}); the file was edited or corrupted"
+        )
+    return ir
+
+
+def ir_from_json(text: str, origin: str = "IR") -> IR:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserFileError(f"{origin}: not JSON ({error.msg} at line {error.lineno})") from None
+    if not isinstance(data, dict):
+        raise UserFileError(f"{origin}: expected a JSON object holding an mnc IR")
+    return ir_from_dict(data, origin)

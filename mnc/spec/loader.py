@@ -1,0 +1,241 @@
+"""Load a spec file: safe YAML, ``extends`` resolution, model validation, semantic checks.
+
+Every problem becomes a ``SpecProblem`` naming file, line, column and field path; all
+problems of a file are reported together in one ``SpecError``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from mnc.errors import Location, SpecError, SpecProblem
+from mnc.spec.merge import merge_patch
+from mnc.spec.models import Spec
+from mnc.spec.yaml_reader import FieldPath, ReadDocument, format_field_path, read_yaml
+
+MAX_EXTENDS_DEPTH = 16
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A validated spec with where it came from, for messages and provenance."""
+
+    spec: Spec
+    path: Path
+    files: tuple[Path, ...]
+    locations: dict[FieldPath, Location]
+
+    def locate(self, path: FieldPath) -> Location:
+        return locate(self.locations, path, self.path)
+
+
+def locate(locations: dict[FieldPath, Location], path: FieldPath, file: Path) -> Location:
+    """Location of the deepest prefix of ``path`` that was written in a file."""
+    for end in range(len(path), -1, -1):
+        found = locations.get(tuple(path[:end]))
+        if found is not None:
+            return found
+    return Location(str(file))
+
+
+def suggest(name: str, candidates: Iterable[str]) -> str:
+    """' (did you mean X?)' for a misspelt name, or ''."""
+    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {matches[0]!r}?)" if matches else ""
+
+
+def _resolve_document(
+    file: Path, chain: tuple[Path, ...]
+) -> tuple[dict[str, Any], dict[FieldPath, Location], tuple[Path, ...]]:
+    if len(chain) > MAX_EXTENDS_DEPTH:
+        raise SpecError.single(file, f"`extends` chain deeper than {MAX_EXTENDS_DEPTH} files")
+    document: ReadDocument = read_yaml(file)
+    data = document.data
+    extends = data.get("extends")
+    if extends is None:
+        return data, document.locations, (file,)
+    bases = [extends] if isinstance(extends, str) else extends
+    if not isinstance(bases, list) or not all(isinstance(base, str) for base in bases):
+        where = document.locations.get(("extends",))
+        raise SpecError(
+            [
+                SpecProblem(
+                    where or Location(str(file)),
+                    "extends",
+                    "expected a file name or a list of file names",
+                )
+            ]
+        )
+    merged: dict[str, Any] = {}
+    locations: dict[FieldPath, Location] = {}
+    files: tuple[Path, ...] = ()
+    for index, base in enumerate(bases):
+        base_path = (file.parent / base).resolve()
+        if base_path in chain or base_path == file.resolve():
+            where = document.locations.get(
+                ("extends",) if isinstance(extends, str) else ("extends", index)
+            )
+            raise SpecError(
+                [
+                    SpecProblem(
+                        where or Location(str(file)),
+                        "extends",
+                        f"{base!r} extends itself (cycle through {base_path.name})",
+                    )
+                ]
+            )
+        if not base_path.exists():
+            where = document.locations.get(
+                ("extends",) if isinstance(extends, str) else ("extends", index)
+            )
+            raise SpecError(
+                [
+                    SpecProblem(
+                        where or Location(str(file)),
+                        "extends",
+                        f"base spec {base!r} not found (looked for {base_path})",
+                    )
+                ]
+            )
+        base_data, base_locations, base_files = _resolve_document(
+            base_path, chain + (file.resolve(),)
+        )
+        merged = merge_patch(merged, base_data)
+        locations.update(base_locations)
+        files += base_files
+    own = {key: value for key, value in data.items() if key != "extends"}
+    merged = merge_patch(merged, own)
+    locations.update(document.locations)
+    merged.pop("extends", None)
+    return merged, locations, files + (file,)
+
+
+def read_merged(
+    path: str | Path,
+) -> tuple[dict[str, Any], dict[FieldPath, Location], tuple[Path, ...]]:
+    """The raw merged data of a spec and its bases, before validation."""
+    return _resolve_document(Path(path), ())
+
+
+_EXPECTATIONS = {
+    "missing": "required field is missing",
+    "extra_forbidden": "unknown field",
+    "int_parsing": "expected a whole number",
+    "int_type": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "float_parsing": "expected a number",
+    "float_type": "expected a number",
+    "finite_number": "expected a finite number (not inf or nan)",
+    "string_type": "expected text",
+    "bool_parsing": "expected true or false",
+    "bool_type": "expected true or false",
+    "dict_type": "expected a mapping",
+    "list_type": "expected a list",
+    "literal_error": "expected one of the allowed values",
+}
+
+
+def _pydantic_problems(
+    error: ValidationError, locations: dict[FieldPath, Location], file: Path, data: dict[str, Any]
+) -> list[SpecProblem]:
+    problems = []
+    items = error.errors(include_url=False)
+    paths = [_clean_loc(item["loc"]) for item in items]
+    for item, path in zip(items, paths, strict=True):
+        kind = item["type"]
+        deeper = any(len(other) > len(path) and other[: len(path)] == path for other in paths)
+        if deeper and isinstance(item.get("input"), dict | list):
+            continue  # the other branch of a union (count or table) explains it better
+        message = _EXPECTATIONS.get(kind)
+        bounds = {
+            "greater_than": ">",
+            "greater_than_equal": ">=",
+            "less_than": "<",
+            "less_than_equal": "<=",
+        }
+        if kind in bounds:
+            limit = next(iter(item.get("ctx", {}).values()), "")
+            message = f"expected a number {bounds[kind]} {limit}"
+        elif kind in {
+            "literal_error",
+            "string_pattern_mismatch",
+            "too_short",
+            "too_long",
+            "string_too_short",
+            "string_too_long",
+        }:
+            message = item["msg"][0].lower() + item["msg"][1:]
+            if kind == "string_pattern_mismatch":
+                message = (
+                    "expected a name of letters, digits, '/', '_' or '-' (at most 64 "
+                    "characters)" + (", as SOURCE->TARGET" if "->" in str(item["ctx"]) else "")
+                )
+        if message is None:
+            message = item["msg"]
+        if kind == "extra_forbidden":
+            parent_fields = _allowed_fields(path[:-1])
+            message = f"unknown field {path[-1]!r}{suggest(str(path[-1]), parent_fields)}"
+            if parent_fields:
+                message += f"; allowed: {', '.join(sorted(parent_fields))}"
+        elif kind not in {"missing"} and "input" in item:
+            message += f", got {_show(item['input'])}"
+        problems.append(
+            SpecProblem(locate(locations, path, file), format_field_path(path), message)
+        )
+    return problems
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> FieldPath:
+    # pydantic adds union-branch labels such as 'int' or 'dict[...]' to locations; drop them.
+    cleaned: list[str | int] = []
+    for part in loc:
+        if isinstance(part, str) and (
+            "[" in part or part in {"int", "float", "str", "constrained-int"}
+        ):
+            continue
+        cleaned.append(part)
+    return tuple(cleaned)
+
+
+def _allowed_fields(path: FieldPath) -> list[str]:
+    model: Any = Spec
+    for part in path:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+            model = annotation
+        else:
+            return []
+    return list(getattr(model, "model_fields", {}))
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def load_spec(path: str | Path) -> LoadedSpec:
+    """Read, merge and validate a spec; raise SpecError listing every problem found."""
+    file = Path(path)
+    data, locations, files = read_merged(file)
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as error:
+        raise SpecError(_pydantic_problems(error, locations, file, data)) from None
+    loaded = LoadedSpec(spec, file, files, locations)
+    from mnc.spec.semantics import check_semantics
+
+    problems = check_semantics(loaded)
+    if problems:
+        raise SpecError(problems)
+    return loaded

@@ -1,0 +1,207 @@
+"""Pydantic models of a spec file.
+
+Every measured block carries its ``source``. Names carry their units (``sigma_mm``,
+``surface_area_mm2``). The models check each value on its own; checks that relate several
+blocks (unknown populations, cycles, grids) live in ``mnc.spec.semantics``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+SPEC_VERSION = 1
+
+# Names are printable identifiers: letters, digits and "/", "_", "-" (e.g. "VISp", "2/3").
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_/\-]{0,63}$")]
+ProjectionKey = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_/\-]{0,63}->[A-Za-z0-9][A-Za-z0-9_/\-]{0,63}$"
+    ),
+]
+Source = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+NeuronCount = Annotated[int, Field(ge=1, le=10**10)]
+PositiveFloat = Annotated[float, Field(gt=0, le=1e6)]
+Probability = Annotated[float, Field(ge=0, le=1)]
+
+
+class SpecModel(BaseModel):
+    """Base of every spec block: unknown fields are errors, values are immutable and finite."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        allow_inf_nan=False,
+        use_attribute_docstrings=True,
+        strict=False,
+    )
+
+
+class InputSpec(SpecModel):
+    channels: Annotated[int, Field(ge=1, le=4096)]
+    """Channels of the input image (3 for RGB)."""
+    height_px: Annotated[int, Field(ge=1, le=8192)]
+    """Input image height in pixels."""
+    width_px: Annotated[int, Field(ge=1, le=8192)]
+    """Input image width in pixels."""
+    pixels_per_degree: PositiveFloat = 1.0
+    """Resolution of the input in pixels per degree of visual angle."""
+    source: Source
+    """Where the input format comes from."""
+
+
+class Region(SpecModel):
+    hierarchy_level: Annotated[int, Field(ge=0, le=100)]
+    """Level in the visual hierarchy (LGNd 0, VISp 1, ...)."""
+    pixels_per_degree: PositiveFloat
+    """Grid resolution of this area's populations; grid side = input side * ratio to the input."""
+    laminar: bool = True
+    """True for a cortical area with one population per layer; False for a single population."""
+
+
+class AreasSpec(SpecModel):
+    source: Source
+    """Where the hierarchy and the resolutions come from."""
+    regions: dict[Name, Region]
+    """Areas of the model by name. Set an area to null in a variant to remove it and every
+    projection from or to it."""
+
+
+class LayersSpec(SpecModel):
+    names: Annotated[list[Name], Field(min_length=1)]
+    """Layers modelled in every laminar area, e.g. ["4", "2/3", "5"]."""
+    source: Source
+
+
+class NeuronsSpec(SpecModel):
+    source: Source
+    counts: dict[Name, NeuronCount | dict[Name, NeuronCount]]
+    """Excitatory neurons: area -> count for non-laminar areas, area -> layer -> count otherwise."""
+
+
+class SurfaceAreaSpec(SpecModel):
+    source: Source
+    values: dict[Name, dict[Name, PositiveFloat]]
+    """Cortical surface area in mm^2: area -> layer -> value."""
+    notes: dict[Name, Source] = Field(default_factory=dict)
+    """Per-population provenance (population name -> how the value was obtained)."""
+
+
+LayerTable = dict[Name, dict[Name, float]]
+
+
+class ProbabilityTable(SpecModel):
+    offset_um: PositiveFloat
+    """Lateral offset at which the probabilities were measured."""
+    source: Source
+    table: dict[Name, dict[Name, Probability]]
+    """Connection probability at ``offset_um``: table[source layer][target layer]."""
+
+
+class WidthTable(SpecModel):
+    source: Source
+    table: dict[Name, dict[Name, Annotated[float, Field(ge=0, le=1e5)]]]
+    """Gaussian connection width in micrometres: table[source layer][target layer]."""
+
+
+class MouseScaling(SpecModel):
+    reference_pair: ProjectionKey
+    """Layer pair ("4->4") whose width is known in mouse; the table is scaled to match it."""
+    width_um: PositiveFloat
+    """Mouse width of the reference pair in micrometres."""
+    source: Source
+
+
+class InterlaminarSpec(SpecModel):
+    projections: list[ProjectionKey]
+    """Projections between layers inside every laminar area, e.g. ["4->2/3", "2/3->5"]."""
+    projections_source: Source
+    connection_probability: ProbabilityTable
+    width_um: WidthTable
+    mouse_scaling: MouseScaling
+
+
+class InterarealProjection(SpecModel):
+    strength: Annotated[float, Field(gt=0, le=1e6)]
+    """Relative share of the target's extrinsic in-degree; normalised over the target's
+    sources present in the model."""
+    sigma_mm: Annotated[float, Field(gt=0, le=100)]
+    """Width of the projection's Gaussian profile on the cortical surface, in mm."""
+
+
+class InterarealSpec(SpecModel):
+    source: Source
+    extrinsic_in_degree: Annotated[float, Field(gt=0, le=1e7)]
+    """Neurons in other areas that synapse onto one neuron of a target population."""
+    extrinsic_in_degree_source: Source
+    in_degree_per_target: dict[Name, Annotated[float, Field(gt=0, le=1e7)]] = Field(
+        default_factory=dict
+    )
+    """Optional per-target override of ``extrinsic_in_degree`` (population name -> value)."""
+    projections: dict[ProjectionKey, InterarealProjection]
+    """Projections between areas: "SOURCE->TARGET" population names."""
+
+
+class FixedProjection(SpecModel):
+    sigma_px: Annotated[float, Field(gt=0, le=1e4)]
+    """Width of the Gaussian profile in pixels of the source grid."""
+    peak_probability: Annotated[float, Field(gt=0, le=1e6)]
+    """Probability at the kernel centre (values above 1 act as 1)."""
+
+
+class FixedProjectionsSpec(SpecModel):
+    source: Source
+    projections: dict[ProjectionKey, FixedProjection]
+    """Projections given directly in pixels (the thalamic pathway)."""
+
+
+class KernelSpec(SpecModel):
+    edge_z: Annotated[float, Field(gt=0, le=10)]
+    """Kernel half-width in standard deviations: kernel_size = 2 * floor(edge_z * sigma_px) + 1."""
+    source: Source
+
+
+MaskMode = Literal["gaussian", "none", "expected", "learnable"]
+
+
+class MaskSpec(SpecModel):
+    mode: MaskMode = "gaussian"
+    """gaussian: fixed random binary mask drawn from the profile (published model);
+    none: dense kernels; expected: the deterministic profile itself scales each tap;
+    learnable: the profile's peak and width train with the weights."""
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
+    """Seed of the random masks."""
+
+
+class ReadoutSpec(SpecModel):
+    populations: Annotated[list[Name], Field(min_length=1)]
+    """Populations pooled into the classifier."""
+    pool_size: Annotated[int, Field(ge=1, le=256)] = 4
+    """Each readout population is average-pooled to pool_size x pool_size."""
+    classes: Annotated[int, Field(ge=1, le=10**6)]
+    """Number of output classes."""
+    source: Source
+
+
+class Spec(SpecModel):
+    """A MouseNet spec: measurements and modelling constants that define one network."""
+
+    version: Literal[1]
+    """Spec format version."""
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    description: str = ""
+    extends: str | list[str] | None = None
+    """Spec file(s) this one is based on, relative to this file; merged before validation."""
+    input: InputSpec
+    areas: AreasSpec
+    layers: LayersSpec
+    neurons: NeuronsSpec
+    surface_area_mm2: SurfaceAreaSpec
+    interlaminar: InterlaminarSpec
+    interareal: InterarealSpec
+    fixed_projections: FixedProjectionsSpec
+    kernel: KernelSpec
+    mask: MaskSpec = MaskSpec()
+    readout: ReadoutSpec

@@ -1,0 +1,160 @@
+"""Safe YAML reading that remembers where every value was written.
+
+PyYAML's composer builds a node tree; we turn it into plain Python ourselves so that we can
+refuse anything a spec never needs (tags other than the core schema, duplicate keys, deep
+nesting, alias expansion beyond a budget) and record the line and column of every field path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mnc.errors import Location, SpecError
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_NODES = 200_000  # counted after alias expansion: a "billion laughs" file stops here
+MAX_DEPTH = 64
+CORE_TAGS = {
+    "tag:yaml.org,2002:" + name for name in ("null", "bool", "int", "float", "str", "map", "seq")
+}
+
+FieldPath = tuple[str | int, ...]
+
+
+@dataclass
+class ReadDocument:
+    """Plain data of one YAML file and the location of every field path in it."""
+
+    data: Any
+    locations: dict[FieldPath, Location] = field(default_factory=dict)
+
+
+def format_field_path(path: FieldPath) -> str:
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif text:
+            text += f".{part}"
+        else:
+            text = str(part)
+    return text
+
+
+def _problem(file: Path, message: str, mark: Any = None) -> SpecError:
+    line = mark.line + 1 if mark is not None else None
+    column = mark.column + 1 if mark is not None else None
+    return SpecError.single(file, message, line=line, column=column)
+
+
+def read_yaml(file: Path) -> ReadDocument:
+    """Read one YAML file safely; raise SpecError naming file, line and column on any problem."""
+    if not file.exists():
+        raise SpecError.single(file, "no such file")
+    if file.is_dir():
+        raise SpecError.single(file, "is a directory, expected a YAML spec file")
+    try:
+        size = file.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise SpecError.single(
+                file, f"file is {size} bytes; a spec is at most {MAX_FILE_BYTES} bytes"
+            )
+        raw = file.read_bytes()
+    except OSError as error:
+        raise SpecError.single(file, f"cannot read file: {error.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SpecError.single(
+            file, f"not UTF-8 text (byte {error.start}); expected a YAML spec file"
+        ) from None
+    if "\x00" in text:
+        raise SpecError.single(file, "contains NUL bytes; expected a YAML text file")
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        reason = error.problem or error.context or "malformed YAML"
+        raise _problem(file, f"malformed YAML: {reason}", mark) from None
+    except yaml.YAMLError as error:
+        raise SpecError.single(file, f"malformed YAML: {error}") from None
+    except RecursionError:
+        raise SpecError.single(file, f"YAML nested too deeply (limit {MAX_DEPTH})") from None
+    if not nodes or nodes[0] is None:
+        raise SpecError.single(file, "file is empty; expected a mapping of spec fields")
+    if len(nodes) > 1:
+        raise SpecError.single(file, "holds several YAML documents; expected exactly one")
+    converter = _Converter(file)
+    data = converter.convert(nodes[0], ())
+    if not isinstance(data, dict):
+        raise _problem(
+            file, "expected a mapping of spec fields at the top level", nodes[0].start_mark
+        )
+    return ReadDocument(data, converter.locations)
+
+
+class _Converter:
+    def __init__(self, file: Path):
+        self.file = file
+        self.locations: dict[FieldPath, Location] = {}
+        self.node_count = 0
+        self.scalars = yaml.constructor.SafeConstructor()
+
+    def _location(self, node: yaml.Node) -> Location:
+        return Location(str(self.file), node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def convert(self, node: yaml.Node, path: FieldPath) -> Any:
+        self.node_count += 1
+        if self.node_count > MAX_NODES:
+            raise _problem(
+                self.file,
+                f"more than {MAX_NODES} values after expanding aliases; "
+                "refusing to read (alias bomb?)",
+                node.start_mark,
+            )
+        if len(path) > MAX_DEPTH:
+            raise _problem(self.file, f"nested deeper than {MAX_DEPTH} levels", node.start_mark)
+        if node.tag not in CORE_TAGS:
+            raise _problem(
+                self.file,
+                f"tag {node.tag!r} is not allowed; a spec holds only "
+                "plain mappings, lists, strings, numbers and booleans",
+                node.start_mark,
+            )
+        self.locations.setdefault(path, self._location(node))
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.convert(item, path + (index,)) for index, item in enumerate(node.value)]
+        try:
+            return self.scalars.construct_object(node)
+        except (yaml.constructor.ConstructorError, ValueError, OverflowError) as error:
+            raise _problem(
+                self.file, f"cannot read value {node.value!r}: {error}", node.start_mark
+            ) from None
+
+    def _mapping(self, node: yaml.MappingNode, path: FieldPath) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise _problem(
+                    self.file,
+                    "merge keys (<<) are not supported; use `extends:`",
+                    key_node.start_mark,
+                )
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _problem(self.file, "mapping keys must be plain names", key_node.start_mark)
+            key = str(key_node.value)
+            if key in result:
+                raise _problem(
+                    self.file,
+                    f"duplicate key {key!r} in {format_field_path(path) or 'the top level'}",
+                    key_node.start_mark,
+                )
+            result[key] = self.convert(value_node, path + (key,))
+            self.locations[path + (key,)] = self._location(key_node)
+        return result
