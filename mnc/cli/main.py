@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -80,6 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     module = importlib.import_module(args._module)
+    # SIGTERM unwinds like Ctrl-C, so atomic writers remove their temporary files and
+    # training loops can checkpoint before exiting.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         return int(module.run(args) or 0)
     except MncError as error:
@@ -92,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 if __name__ == "__main__":

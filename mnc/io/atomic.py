@@ -19,9 +19,12 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
     destination, if any, is left untouched.
     """
     final = Path(destination)
+    if final.is_dir():
+        raise IsADirectoryError(f"{final} is a directory")
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(final)
     handle, temporary_name = tempfile.mkstemp(
-        prefix=f".{final.name}.", suffix=".part", dir=final.parent
+        prefix=f".{final.name}.{os.getpid()}.", suffix=".part", dir=final.parent
     )
     os.close(handle)
     temporary = Path(temporary_name)
@@ -34,6 +37,36 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
         raise
+
+
+def remove_stale_parts(final: Path) -> None:
+    """Delete temporary files left beside ``final`` by writers that were killed (kill -9).
+
+    Temporary names carry the writer's process id; a part file whose process is gone can
+    never be completed, so it is removed. Files of live writers are left alone.
+    """
+    prefix = f".{final.name}."
+    for candidate in final.parent.glob(f"{glob_escape(prefix)}*.part"):
+        pid_text = candidate.name[len(prefix):].split(".", 1)[0]
+        if pid_text.isdigit() and not _process_alive(int(pid_text)):
+            with contextlib.suppress(OSError):
+                candidate.unlink()
+
+
+def glob_escape(text: str) -> str:
+    return "".join(f"[{char}]" if char in "*?[" else char for char in text)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextlib.contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from mnc.errors import PassError, PassProblem
-from mnc.ir.model import Derivation, DraftIR, InterarealProfile, InterlaminarProfile
+from mnc.ir.model import Derivation, DraftIR, FixedProfile, PopulationDraft, ProjectionDraft
 from mnc.passes.base import Pass, PassResult
 
 # Beyond this a kernel is not a connection profile but a unit mistake (mm for um, say);
@@ -35,6 +35,7 @@ class SizeKernels(Pass):
     provides = frozenset({"projection.kernel_size", "projection.padding_lrtb"})
 
     def run(self, ir: DraftIR) -> PassResult:
+        by_name = {population.name: population for population in ir.populations}
         projections = []
         problems: list[PassProblem] = []
         for projection in ir.projections:
@@ -42,7 +43,7 @@ class SizeKernels(Pass):
             if ir.edge_z * projection.sigma_px > LARGEST_KERNEL // 2:
                 problems.append(
                     PassProblem(
-                        _width_field(projection.profile),
+                        _width_field(projection, by_name[projection.source]),
                         (
                             f"projection {projection.name}: sigma_px "
                             f"{projection.sigma_px:.4g} gives a kernel wider than "
@@ -84,9 +85,10 @@ class SizeKernels(Pass):
         )
 
 
-def _width_field(profile: object) -> tuple[str | int, ...]:
-    if isinstance(profile, InterarealProfile):
-        return ("interareal", "projections")
-    if isinstance(profile, InterlaminarProfile):
-        return ("interlaminar", "width_um")
-    return ("fixed_projections", "projections")
+def _width_field(projection: ProjectionDraft, source: PopulationDraft) -> tuple[str | int, ...]:
+    """The spec field most likely at fault: the source's surface area, else the width."""
+    if isinstance(projection.profile, FixedProfile):
+        return ("fixed_projections", "projections", projection.name)
+    if source.layer is not None:
+        return ("surface_area_mm2", "values", source.area, source.layer)
+    return ("interareal", "projections", projection.name)

@@ -90,16 +90,18 @@ def _resolve_document(
                     )
                 ]
             )
-        if not base_path.exists():
+        if not base_path.is_file():
             where = document.locations.get(
                 ("extends",) if isinstance(extends, str) else ("extends", index)
             )
+            reason = "is a directory" if base_path.is_dir() else "not found"
             raise SpecError(
                 [
                     SpecProblem(
                         where or Location(str(file)),
                         "extends",
-                        f"base spec {base!r} not found (looked for {base_path})",
+                        f"base spec {base!r} {reason} (looked for {base_path}); expected a "
+                        "YAML spec file",
                     )
                 ]
             )
@@ -171,7 +173,9 @@ def _pydantic_problems(
             "string_too_long",
         }:
             message = item["msg"][0].lower() + item["msg"][1:]
-            if kind == "string_pattern_mismatch":
+            if kind == "string_pattern_mismatch" and "x00" in str(item.get("ctx")):
+                message = "expected printable text (no control characters)"
+            elif kind == "string_pattern_mismatch":
                 message = (
                     "expected a name of letters, digits, '/', '_' or '-' (at most 64 "
                     "characters)" + (", as SOURCE->TARGET" if "->" in str(item["ctx"]) else "")
@@ -220,7 +224,7 @@ def _allowed_fields(path: FieldPath) -> list[str]:
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
+    text = repr(value)  # repr escapes control characters, so messages stay one clean line
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -21,7 +21,11 @@ ProjectionKey = Annotated[
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_/\-]{0,63}->[A-Za-z0-9][A-Za-z0-9_/\-]{0,63}$"
     ),
 ]
-Source = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+# Free text is printed on terminals: no control characters (escape sequences) but newlines.
+PRINTABLE_TEXT = r"^[^\x00-\x09\x0b-\x1f\x7f]*$"
+Source = Annotated[
+    str, StringConstraints(min_length=1, max_length=2000, pattern=PRINTABLE_TEXT)
+]
 NeuronCount = Annotated[int, Field(ge=1, le=10**10)]
 PositiveFloat = Annotated[float, Field(gt=0, le=1e6)]
 Probability = Annotated[float, Field(ge=0, le=1)]
@@ -190,8 +194,8 @@ class Spec(SpecModel):
 
     version: Literal[1]
     """Spec format version."""
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    description: str = ""
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=PRINTABLE_TEXT)]
+    description: Annotated[str, StringConstraints(max_length=10_000, pattern=PRINTABLE_TEXT)] = ""
     extends: str | list[str] | None = None
     """Spec file(s) this one is based on, relative to this file; merged before validation."""
     input: InputSpec

@@ -36,6 +36,8 @@ class ReadDocument:
 def format_field_path(path: FieldPath) -> str:
     text = ""
     for part in path:
+        if isinstance(part, str) and not part.isprintable():
+            part = part.encode("unicode_escape").decode("ascii")
         if isinstance(part, int):
             text += f"[{part}]"
         elif text:
@@ -133,8 +135,10 @@ class _Converter:
         try:
             return self.scalars.construct_object(node)
         except (yaml.constructor.ConstructorError, ValueError, OverflowError) as error:
+            shown = node.value if len(node.value) <= 40 else node.value[:37] + "..."
+            reason = "the number is too large" if "digits" in str(error) else str(error)[:120]
             raise _problem(
-                self.file, f"cannot read value {node.value!r}: {error}", node.start_mark
+                self.file, f"cannot read value {shown!r}: {reason}", node.start_mark
             ) from None
 
     def _mapping(self, node: yaml.MappingNode, path: FieldPath) -> dict[str, Any]:
