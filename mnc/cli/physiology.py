@@ -1,0 +1,41 @@
+"""``mnc physiology SPEC --weights W --boc-cache DIR -o OUT``: response statistics vs cells."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "physiology"
+HELP = ("compare sparseness and reliability distributions of model units with Allen Brain "
+        "Observatory cells (Kolmogorov-Smirnov)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from mnc.neuro.cli_options import add_common_arguments
+
+    add_common_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mnc.cli.common import print_json, table
+    from mnc.neuro.api import run_physiology
+    from mnc.neuro.cli_options import options_from_args, progress_bar, selection_from_args
+    from mnc.neuro.model_features import load_model
+
+    loaded = load_model(args.spec, args.weights, args.seed)
+    report = run_physiology(loaded, args.boc_cache, args.output, args.cache_dir,
+                            selection_from_args(args), options_from_args(args),
+                            progress_bar("features"))
+    rows = [r for r in report.tables["physiology"] if r["ir_mapped"]]
+    if args.json:
+        print_json({key: value for key, value in report.to_dict().items() if key != "tables"}
+                   | {"ir_mapped": rows, "cells": report.tables["physiology_cells"]})
+        return 0
+    print(table(["region", "population", "metric", "median model", "median cells", "KS", "p"],
+                [[r["region"], r["population"], r["metric"], r["median_model"],
+                  r["median_neural"], r["ks_statistic"], r["p_value"]] for r in rows]))
+    print()
+    print(table(["region", "cells", "median reliability", "fraction reliable"],
+                [[r["region"], r["n_cells"], r["median_reliability"], r["fraction_reliable"]]
+                 for r in report.tables["physiology_cells"]]))
+    print(f"\nwrote {len(report.files)} files to {report.output_dir}")
+    return 0

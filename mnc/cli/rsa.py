@@ -1,0 +1,62 @@
+"""``mnc rsa SPEC --weights W --boc-cache DIR -o OUT``: RSA and predictivity vs the Allen data."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "rsa"
+HELP = ("compare every model population with Allen Brain Observatory recordings: RDMs, SSM "
+        "with noise ceilings, predictivity")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from mnc.neuro.cli_options import add_common_arguments
+
+    add_common_arguments(parser)
+    parser.add_argument("--methods", nargs="+", choices=["spearman", "pearson"],
+                        default=["spearman", "pearson"],
+                        help="RDM comparisons; the first ranks populations (default both)")
+    parser.add_argument("--bootstrap", type=int, default=100, metavar="N",
+                        help="image bootstrap resamples for SSM error bars (default 100)")
+    parser.add_argument("--regressions", nargs="*", choices=["ridge", "pls"],
+                        default=["ridge", "pls"],
+                        help="predictivity regressions; give none to skip (default both)")
+    parser.add_argument("--folds", type=int, default=5,
+                        help="cross-validation folds over images (default 5)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mnc.cli.common import print_json, table
+    from mnc.neuro.api import run_rsa
+    from mnc.neuro.cli_options import options_from_args, progress_bar, selection_from_args
+    from mnc.neuro.model_features import load_model
+
+    loaded = load_model(args.spec, args.weights, args.seed)
+    options = options_from_args(args, methods=tuple(args.methods), n_boot=args.bootstrap,
+                                regressions=tuple(args.regressions), n_folds=args.folds)
+    report = run_rsa(loaded, args.boc_cache, args.output, args.cache_dir,
+                     selection_from_args(args), options, progress_bar("features"))
+    if args.json:
+        print_json({key: value for key, value in report.to_dict().items() if key != "tables"}
+                   | {"best": report.tables["rsa_best"],
+                      "predictivity_best": report.tables.get("predictivity_best", [])})
+        return 0
+    primary = options.methods[0]
+    rows = [r for r in report.tables["rsa_best"] if r["method"] == primary]
+    print(table(["region", "cells", "best population", f"SSM ({primary})", "+-",
+                 "noise ceiling", "IR population", "its SSM"],
+                [[r["region"], r["n_cells"], r["population"], r["ssm"], r["ssm_std"],
+                  f"{r['nc_lower']:.3f}-{r['nc_upper']:.3f}", r["ir_population"] or None,
+                  r["ir_population_ssm"]] for r in rows]))
+    for regression in options.regressions:
+        print()
+        print(table([f"region ({regression})", "reliable cells", "IR population", "score",
+                     "best population", "best score"],
+                    [[r["region"], r["n_reliable_cells"], r["ir_population"] or None,
+                      r["ir_population_score"], r["best_population"], r["best_score"]]
+                     for r in report.tables["predictivity_best"]
+                     if r["regression"] == regression]))
+    cached = "features and scores from cache" if report.scores_cached else (
+        "features from cache" if report.features_cached else "features computed")
+    print(f"\n{cached}; wrote {len(report.files)} files to {report.output_dir}")
+    return 0

@@ -1,0 +1,91 @@
+"""Command-line options shared by ``mnc rsa`` and ``mnc physiology``, and their conversion."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from mnc.neuro.allen import ResponseWindow
+from mnc.neuro.api import AnalysisOptions, NeuralSelection
+from mnc.neuro.layers import ALLEN_AREAS
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", help="spec file (YAML), e.g. specs/mouse.yaml")
+    parser.add_argument("--weights", required=True,
+                        help="trained weights (saved model or training checkpoint), or "
+                             "'untrained' for the spec's freshly initialised network")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of untrained weights, splits and bootstrap (default 0)")
+    parser.add_argument("--boc-cache", required=True, metavar="DIR",
+                        help="Allen Brain Observatory cache folder (holds manifest.json)")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR",
+                        help="folder for tables, figures and summary.json")
+    parser.add_argument("--cache-dir", metavar="DIR",
+                        help="feature/score cache (default: OUTPUT/cache)")
+    parser.add_argument("--areas", nargs="+", default=list(ALLEN_AREAS), metavar="AREA",
+                        help="visual areas (targeted structures); default all six")
+    parser.add_argument("--cre-lines", nargs="+", metavar="LINE",
+                        help="Cre lines, e.g. Cux2-CreERT2 Rbp4-Cre_KL100 (default all)")
+    parser.add_argument("--depths", nargs="+", type=int, metavar="UM",
+                        help="imaging depths in micrometres (default all)")
+    parser.add_argument("--max-sessions", type=int, metavar="N",
+                        help="at most N natural-scenes sessions per area and Cre line")
+    parser.add_argument("--window", type=float, default=0.5, metavar="S",
+                        help="response window after image onset in seconds (default 0.5)")
+    parser.add_argument("--baseline", type=float, default=0.0, metavar="S",
+                        help="subtract the mean dF/F of this long before onset (default 0)")
+    parser.add_argument("--download", action="store_true",
+                        help="let allensdk download missing tables and sessions")
+    parser.add_argument("--skip-missing", action="store_true",
+                        help="analyse only sessions already in the cache")
+    parser.add_argument("--min-cells", type=int, default=5,
+                        help="leave out regions with fewer recorded cells (default 5)")
+    parser.add_argument("--splits", type=int, default=5,
+                        help="random split-halves of the trials (default 5)")
+    parser.add_argument("--batch-size", type=int, default=32,
+                        help="images per forward pass (default 32)")
+    parser.add_argument("--max-units", type=int, default=2000,
+                        help="model units sampled per population for per-unit statistics")
+    parser.add_argument("--normalize", choices=["imagenet", "none"], default="imagenet",
+                        help="input normalisation after scaling to [0, 1] (default imagenet)")
+    parser.add_argument("--min-reliability", type=float, default=0.3,
+                        help="split-half reliability a cell needs to be scored (default 0.3)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the summary as JSON instead of a table")
+
+
+def selection_from_args(args: argparse.Namespace) -> NeuralSelection:
+    return NeuralSelection(
+        areas=tuple(args.areas), cre_lines=tuple(args.cre_lines) if args.cre_lines else None,
+        depths_um=tuple(args.depths) if args.depths else None, max_per_group=args.max_sessions,
+        window=ResponseWindow(window_s=args.window, baseline_s=args.baseline),
+        allow_download=args.download, skip_missing=args.skip_missing,
+        min_cells=args.min_cells)
+
+
+def options_from_args(args: argparse.Namespace, **extra: object) -> AnalysisOptions:
+    return AnalysisOptions(
+        n_splits=args.splits, seed=args.seed, batch_size=args.batch_size,
+        max_units=args.max_units, normalize=args.normalize,
+        min_reliability=args.min_reliability, **extra)  # type: ignore[arg-type]
+
+
+def progress_bar(description: str) -> Callable[[int, int], None]:
+    """A tqdm bar fed with (done, total); silent when stderr is not a terminal."""
+    import sys
+
+    from tqdm import tqdm
+
+    bar: dict[str, tqdm] = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, desc=description, unit="img",
+                              disable=not sys.stderr.isatty())
+        bar["bar"].n = done
+        bar["bar"].refresh()
+        if done >= total:
+            bar["bar"].close()
+
+    return update

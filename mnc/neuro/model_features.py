@@ -1,0 +1,181 @@
+"""The model side of the neural comparison: images in, per-population numpy arrays out.
+
+This is the only module of ``mnc.neuro`` that touches torch (imported inside functions, hence
+a per-file lint exception), so everything downstream works on numpy arrays and is testable
+with synthetic features.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnc.errors import UserFileError
+from mnc.neuro.representation import FeatureSummary, sample_columns
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+UNTRAINED = "untrained"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A network ready for feature extraction and the key naming its weights in caches."""
+
+    model: Any
+    """Object with ``ir`` and ``features(images, populations=None)`` (mnc's torch module)."""
+    weights_key: str
+    """sha256 of the weights file, or ``untrained-seed<N>``."""
+
+    @property
+    def ir(self) -> Any:
+        return self.model.ir
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_model(spec: str | Path, weights: str, seed: int = 0) -> LoadedModel:
+    """Compile ``spec`` with untrained weights (seeded), or load trained weights for it.
+
+    Trained weights must belong to the network the spec compiles to (same IR content hash).
+    """
+    import torch  # lazy: the model side needs torch tensors
+
+    import mnc
+
+    if weights == UNTRAINED:
+        torch.manual_seed(seed)
+        model = mnc.compile(str(spec), backend="torch")
+        model.eval()
+        return LoadedModel(model=model, weights_key=f"{UNTRAINED}-seed{seed}")
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise UserFileError(f"{path}: weights file not found (give a saved model or training "
+                            f"checkpoint, or --weights {UNTRAINED})")
+    model = mnc.load(str(path))
+    expected = mnc.compile_ir(str(spec)).content_hash
+    if model.ir.content_hash != expected:
+        raise UserFileError(
+            f"{path}: weights belong to a network with IR hash {model.ir.content_hash[:12]}, "
+            f"but {spec} compiles to {expected[:12]}; pass the spec the weights were trained on")
+    model.eval()
+    return LoadedModel(model=model, weights_key=file_sha256(path))
+
+
+def prepare_images(images: np.ndarray, height: int, width: int, channels: int = 3,
+                   normalize: str = "imagenet") -> np.ndarray:
+    """(N, H, W) grey levels 0-255 -> (N, channels, height, width) float32 model input.
+
+    The whole frame is resized (area-averaging antialias), replicated to every channel, scaled
+    to [0, 1] and, with ``normalize="imagenet"``, standardised with the ImageNet statistics
+    the network was trained with.
+    """
+    import torch  # lazy: the model side needs torch tensors
+    import torch.nn.functional as functional
+
+    grey = torch.from_numpy(np.asarray(images, dtype=np.float32) / 255.0)[:, None]
+    resized = functional.interpolate(grey, size=(height, width), mode="bilinear",
+                                     align_corners=False, antialias=True)
+    batch = resized.repeat(1, channels, 1, 1)
+    if normalize == "imagenet":
+        mean = torch.tensor((IMAGENET_MEAN * channels)[:channels]).view(1, channels, 1, 1)
+        std = torch.tensor((IMAGENET_STD * channels)[:channels]).view(1, channels, 1, 1)
+        batch = (batch - mean) / std
+    elif normalize != "none":
+        raise UserFileError(f"--normalize: expected 'imagenet' or 'none', got {normalize!r}")
+    return batch.numpy().astype(np.float32)
+
+
+def _as_numpy(value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):
+        value = value.detach().float().cpu().numpy()
+    return np.asarray(value, dtype=np.float32)
+
+
+def iter_features(model: Any, images: np.ndarray, batch_size: int,
+                  populations: Sequence[str] | None = None
+                  ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """Yield (first image index, {population: (batch, units) float32}) batch by batch."""
+    import torch  # lazy: the model side needs torch tensors
+
+    if batch_size < 1:
+        raise UserFileError(f"--batch-size: expected a positive integer, got {batch_size}")
+    with torch.inference_mode():
+        for start in range(0, images.shape[0], batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size]))
+            outputs = model.features(batch, populations=list(populations) if populations
+                                     else None)
+            yield start, {name: _as_numpy(value).reshape(batch.shape[0], -1)
+                          for name, value in outputs.items()}
+
+
+def extract_features(model: Any, images: np.ndarray, batch_size: int = 32,
+                     populations: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """{population: (images, units)} for small networks; see ``summarize_features`` otherwise."""
+    parts: dict[str, list[np.ndarray]] = {}
+    for _, outputs in iter_features(model, images, batch_size, populations):
+        for name, value in outputs.items():
+            parts.setdefault(name, []).append(value)
+    return {name: np.concatenate(values) for name, values in parts.items()}
+
+
+def summarize_features(model: Any, images: np.ndarray, batch_size: int = 32,
+                       populations: Sequence[str] | None = None, max_units: int = 2000,
+                       seed: int = 0, scratch_dir: str | Path | None = None,
+                       chunk_bytes: int = 64 << 20,
+                       progress: Any = None) -> dict[str, FeatureSummary]:
+    """Stream images through the model and summarise every population with bounded memory.
+
+    Batches are written to disk-backed arrays (one per population, removed afterwards), then
+    the Gram matrix is accumulated over column chunks of at most ``chunk_bytes``.
+    """
+    scratch = Path(tempfile.mkdtemp(prefix="mnc-features-", dir=scratch_dir))
+    try:
+        stores: dict[str, np.ndarray] = {}
+        n = images.shape[0]
+        for start, outputs in iter_features(model, images, batch_size, populations):
+            for name, value in outputs.items():
+                if name not in stores:
+                    stores[name] = np.lib.format.open_memmap(
+                        scratch / f"{len(stores)}.npy", mode="w+", dtype=np.float32,
+                        shape=(n, value.shape[1]))
+                stores[name][start:start + value.shape[0]] = value
+            if progress is not None:
+                progress(min(start + batch_size, n), n)
+        rng = np.random.default_rng(seed)
+        summaries = {}
+        for name, store in stores.items():
+            summaries[name] = _summarize_store(store, max_units, rng, chunk_bytes)
+            del store
+        stores.clear()
+        return summaries
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _summarize_store(store: np.ndarray, max_units: int, rng: np.random.Generator,
+                     chunk_bytes: int) -> FeatureSummary:
+    n, units = store.shape
+    gram = np.zeros((n, n))
+    row_sums = np.zeros(n)
+    step = max(1, chunk_bytes // (8 * n))
+    for first in range(0, units, step):
+        chunk = np.asarray(store[:, first:first + step], dtype=np.float64)
+        gram += chunk @ chunk.T
+        row_sums += chunk.sum(axis=1)
+    sample = sample_columns(units, max_units, rng)
+    return FeatureSummary(gram=gram, row_sums=row_sums, n_units=units,
+                          unit_sample=np.asarray(store[:, sample], dtype=np.float32))

@@ -1,0 +1,89 @@
+"""Fixtures of the neural-comparison tests: synthetic Brain Observatory caches, a fake model."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("allensdk", reason="needs the neuro extra (allensdk)")
+pytest.importorskip("rsatoolbox", reason="needs the neuro extra (rsatoolbox)")
+
+from mnc.neuro.synthetic import write_synthetic_cache  # noqa: E402
+
+warnings.filterwarnings("ignore", module="allensdk")
+
+
+@pytest.fixture(scope="session")
+def boc_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Five sessions (VISp Cux2/Rorb, VISl Cux2, VISal Rbp4, VISam Cux2), 10 noisy trials."""
+    path = tmp_path_factory.mktemp("boc")
+    write_synthetic_cache(path, trials=10, noise_sd=0.3)
+    return path
+
+
+@pytest.fixture(scope="session")
+def noiseless_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("boc_noiseless")
+    write_synthetic_cache(path, trials=6, noise_sd=0.0)
+    return path
+
+
+@dataclass(frozen=True)
+class FakePopulation:
+    name: str
+    area: str
+    layer: str | None
+    channels: int
+    height: int
+    width: int
+
+
+class FakeModel:
+    """Stands in for a compiled network: fixed random rectified projections of the image.
+
+    Populations get more units deeper in the list; ``features`` takes and returns torch
+    tensors like mnc's torch module.
+    """
+
+    def __init__(self, seed: int = 0, size: int = 16):
+        self.populations = [
+            FakePopulation("LGNd", "LGNd", None, 2, size, size),
+            FakePopulation("VISp4", "VISp", "4", 3, size, size),
+            FakePopulation("VISp2/3", "VISp", "2/3", 4, size, size),
+            FakePopulation("VISl2/3", "VISl", "2/3", 4, size // 2, size // 2),
+            FakePopulation("VISal5", "VISal", "5", 5, size // 2, size // 2),
+        ]
+        self.ir = SimpleNamespace(
+            populations=self.populations, content_hash=f"fake-ir-{size}",
+            input=SimpleNamespace(channels=3, height=size, width=size))
+        rng = np.random.default_rng(seed)
+        pixels = 3 * size * size
+        self.weights = {p.name: rng.standard_normal((pixels, p.channels * p.height * p.width))
+                        .astype(np.float32) / np.sqrt(pixels) for p in self.populations}
+        self.calls = 0
+
+    def features(self, images: Any, populations: list[str] | None = None) -> dict[str, Any]:
+        import torch
+
+        self.calls += 1
+        flat = images.reshape(images.shape[0], -1)
+        out = {}
+        for p in self.populations:
+            if populations is not None and p.name not in populations:
+                continue
+            value = torch.relu(flat @ torch.from_numpy(self.weights[p.name]))
+            out[p.name] = value.reshape(images.shape[0], p.channels, p.height, p.width)
+        return out
+
+
+@pytest.fixture
+def fake_loaded() -> Any:
+    from mnc.neuro.model_features import LoadedModel
+
+    return LoadedModel(model=FakeModel(), weights_key="untrained-seed0")

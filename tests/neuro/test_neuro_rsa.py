@@ -1,0 +1,95 @@
+"""Known answers of the RSA: self-similarity 1, shuffled images ~0, noiseless ceiling 1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mnc.neuro import rsa
+from mnc.neuro.allen import load_natural_scenes
+from mnc.neuro.regions import group_regions
+from mnc.neuro.representation import FeatureSummary
+
+pytestmark = pytest.mark.neuro
+
+
+def _features(seed: int = 0, units: int = 400) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.maximum(rng.standard_normal((118, units)) + rng.standard_normal((118, 1)), 0)
+
+
+@pytest.mark.parametrize("method", ["spearman", "pearson"])
+def test_representation_compared_with_itself_gives_one(method: str) -> None:
+    features = _features()
+    model = rsa.model_rdms({"a": FeatureSummary.from_array(features)})
+    data = rsa.rdms_from_patterns([features], ["data"])
+    assert rsa.compare_rdms(model, model, method)[0, 0] == pytest.approx(1.0, abs=1e-12)
+    assert rsa.compare_rdms(data, data, method)[0, 0] == pytest.approx(1.0, abs=1e-12)
+    # Summary path vs full path: equal up to rounding (which can swap ranks of near-ties).
+    assert rsa.compare_rdms(model, data, method)[0, 0] == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("method", ["spearman", "pearson"])
+def test_shuffled_image_labels_give_ssm_near_zero(method: str) -> None:
+    features = _features()
+    values = []
+    for seed in range(5):
+        order = np.random.default_rng(seed).permutation(118)
+        model = rsa.model_rdms({"shuffled": FeatureSummary.from_array(features[order])})
+        values.append(rsa.ssm(model, rsa.split_half_rdms([(features, features)]), method)[0])
+    assert abs(float(np.mean(values))) < 0.05
+    assert max(abs(v) for v in values) < 0.1
+
+
+def test_summary_patterns_reproduce_the_full_rdm() -> None:
+    features = _features(units=3000)
+    full = rsa.rdm_matrices(rsa.rdms_from_patterns([features], ["x"]))[0]
+    small = rsa.rdm_matrices(rsa.model_rdms({"x": FeatureSummary.from_array(features)}))[0]
+    np.testing.assert_allclose(small, full, atol=1e-10)
+    np.testing.assert_allclose(full, 1 - np.corrcoef(features), atol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["spearman", "pearson"])
+def test_noise_ceiling_of_noiseless_data_is_one(noiseless_cache: Path, method: str) -> None:
+    regions = group_regions(load_natural_scenes(noiseless_cache).recordings)
+    rng = np.random.default_rng(0)
+    for region in regions:
+        halves = rsa.split_half_rdms([region.split_halves(rng) for _ in range(3)])
+        lower, upper = rsa.noise_ceiling(halves, method)
+        assert lower == pytest.approx(1.0, abs=1e-9)
+        assert upper == pytest.approx(1.0, abs=1e-9)
+
+
+def test_noisy_data_ceiling_is_below_one_and_ordered(boc_cache: Path) -> None:
+    region = group_regions(load_natural_scenes(boc_cache, areas=["VISp"]).recordings)[0]
+    rng = np.random.default_rng(0)
+    halves = rsa.split_half_rdms([region.split_halves(rng) for _ in range(3)])
+    lower, upper = rsa.noise_ceiling(halves)
+    assert 0.0 < lower < upper < 1.0
+
+
+def test_bootstrap_spreads_only_imperfect_matches() -> None:
+    features = _features()
+    noisy = features + np.random.default_rng(1).standard_normal(features.shape) * 2
+    model = rsa.model_rdms({"same": FeatureSummary.from_array(features),
+                            "noisy": FeatureSummary.from_array(noisy)})
+    halves = rsa.split_half_rdms([(features, features)])
+    result = rsa.bootstrap_ssm(model, halves, n_boot=20, seed=3)
+    assert result.samples.shape == (20, 2)
+    assert result.std[0] < 1e-4 < 0.01 < result.std[1]
+    low, high = result.interval()
+    point = rsa.ssm(model, halves)
+    assert low[1] <= point[1] <= high[1]
+    again = rsa.bootstrap_ssm(model, halves, n_boot=20, seed=3)
+    np.testing.assert_array_equal(result.samples, again.samples)
+
+
+def test_silent_image_is_uncorrelated_in_model_and_data_rdms() -> None:
+    features = _features()
+    features[7] = 0.0
+    model = rsa.rdm_matrices(rsa.model_rdms({"x": FeatureSummary.from_array(features)}))[0]
+    data = rsa.rdm_matrices(rsa.rdms_from_patterns([features], ["x"]))[0]
+    np.testing.assert_allclose(model, data, atol=1e-10)
+    assert model[7, 3] == pytest.approx(1.0)
