@@ -49,6 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="",
         help="comma-separated outputs besides the logits, e.g. logits,VISp5 (ONNX)",
     )
+    parser.add_argument("--fp16", action="store_true",
+                        help="(onnx) store weights and compute in half precision")
+    parser.add_argument("--opset", type=int, help="(onnx) ONNX opset version, 17 or newer")
+    parser.add_argument("--class-names", type=Path, metavar="FILE",
+                        help="(onnx) text file with one class name per line, shown by predict")
     parser.add_argument(
         "--dump-ir",
         type=Path,
@@ -94,8 +99,18 @@ def run(args: argparse.Namespace) -> int:
     if args.weights is not None and not args.weights.is_file():
         raise UserFileError(f"{args.weights}: no such weights file")
     outputs = tuple(name for name in args.outputs.split(",") if name and name != "logits")
+    extra: dict[str, object] = {}
+    if args.fp16:
+        extra["fp16"] = True
+    if args.opset is not None:
+        extra["opset"] = args.opset
+    if args.class_names is not None:
+        extra["class_names"] = _read_class_names(args.class_names)
     options = BackendOptions(
-        weights=args.weights, outputs=outputs, emit=None if args.emit == "model" else args.emit
+        weights=args.weights,
+        outputs=outputs,
+        emit=None if args.emit == "model" else args.emit,
+        extra=extra,
     )
     backend = get_backend(args.backend)
     if options.emit is not None and options.emit not in backend.emits:
@@ -115,3 +130,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"(nothing written; add -o FILE{backend.suffix} to save)")
     return 0
+
+
+def _read_class_names(path: Path) -> list[str]:
+    from mnc.errors import UserFileError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserFileError(f"{path}: cannot read class names ({error})") from None
+    names = [line.strip() for line in text.splitlines() if line.strip()]
+    if not names:
+        raise UserFileError(f"{path}: expected one class name per line, found none")
+    return names

@@ -28,6 +28,9 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
     )
     os.close(handle)
     temporary = Path(temporary_name)
+    # mkstemp creates 0600; give the file the mode a plain open() would (or the old file's).
+    mode = final.stat().st_mode & 0o777 if final.exists() else 0o666 & ~_current_umask()
+    os.chmod(temporary, mode)
     try:
         yield temporary
         with open(temporary, "rb") as written:
@@ -37,6 +40,12 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
         raise
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def remove_stale_parts(final: Path) -> None:

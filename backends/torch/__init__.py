@@ -1,0 +1,17 @@
+"""PyTorch backend of mnc: one masked convolution per projection, BatchNorm + ReLU per population.
+
+    >>> import mnc
+    >>> model = mnc.compile("specs/mouse.yaml", backend="torch")    # a MouseNet (nn.Module)
+    >>> logits = model(images)                                      # (N, 3, 64, 64) -> (N, 1000)
+    >>> acts = model.features(images, ["VISp5", "VISl2/3"])        # {name: (N, C, H, W)}
+
+Layout: ``masked_conv`` (one projection), ``module`` (the network and its execution plan),
+``reference`` (plain reference semantics: oracle and benchmark baseline), ``weights_io``
+(the saved-file format), ``emit_python`` (standalone source), ``backend`` (the registry entry).
+"""
+
+from mnc_backends.torch.backend import TorchBackend
+from mnc_backends.torch.masked_conv import LearnableMaskConv2d, MaskedConv2d
+from mnc_backends.torch.module import MouseNet
+
+__all__ = ["LearnableMaskConv2d", "MaskedConv2d", "MouseNet", "TorchBackend"]

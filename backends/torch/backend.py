@@ -1,0 +1,82 @@
+"""The ``torch`` backend: IR -> ``MouseNet`` module, saved as a self-describing ``.pt`` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from mnc.backend import Backend, BackendOptions
+from mnc.errors import BackendError
+from mnc.io.atomic import write_text_atomic
+from mnc.ir.model import IR
+from mnc_backends.torch.emit_python import emit_python
+from mnc_backends.torch.module import MouseNet
+from mnc_backends.torch.weights_io import load_model, load_weights, save_model
+
+EXTRA_OPTIONS = ("device",)
+"""Backend-specific options accepted in ``BackendOptions.extra``."""
+
+
+class TorchBackend(Backend):
+    name: ClassVar[str] = "torch"
+    description: ClassVar[str] = "PyTorch nn.Module (masked convolutions), saved as .pt"
+    suffix: ClassVar[str] = ".pt"
+    emits: ClassVar[tuple[str, ...]] = ("python",)
+
+    def compile(self, ir: IR, options: BackendOptions) -> MouseNet:
+        """Build the network; ``options.weights`` fills it from a saved model or checkpoint.
+
+        ``options.outputs`` is checked against the IR; read those populations with
+        ``model.features(images, populations)``. ``extra={"device": "cuda"}`` moves the model.
+        """
+        unknown = sorted(set(options.extra) - set(EXTRA_OPTIONS))
+        if unknown:
+            raise BackendError(f"torch backend: unknown option {unknown[0]!r}; "
+                               f"supported: {', '.join(EXTRA_OPTIONS)}")
+        known = set(ir.population_names())
+        for name in options.outputs:
+            if name not in known:
+                raise BackendError(f"torch backend: output {name!r} is not a population of "
+                                   f"IR {ir.name!r}; known: {', '.join(ir.population_names())}")
+        model = MouseNet(ir)
+        if options.weights is not None:
+            load_weights(model, options.weights)
+        device = options.extra.get("device")
+        if device is not None:
+            try:
+                model = model.to(torch.device(device))
+            except (RuntimeError, AssertionError) as error:
+                raise BackendError(f"torch backend: cannot use device {device!r}: "
+                                   f"{error}") from None
+        return model
+
+    def save(self, artifact: Any, path: Path, options: BackendOptions) -> None:
+        """Write the model file (IR, hash, masks, weights), or Python source with emit="python"."""
+        if not isinstance(artifact, MouseNet):
+            raise BackendError(f"torch backend: can only save a MouseNet, not "
+                               f"{type(artifact).__name__}")
+        if options.emit is None:
+            save_model(artifact, path)
+        elif options.emit == "python":
+            write_text_atomic(path, emit_python(artifact.ir))
+        else:
+            raise BackendError(f"torch backend: cannot emit {options.emit!r}; "
+                               f"supported: {', '.join(self.emits)}")
+
+    def describe(self, artifact: Any) -> str:
+        if not isinstance(artifact, MouseNet):
+            return type(artifact).__name__
+        ir = artifact.ir
+        parameters = sum(p.numel() for p in artifact.parameters())
+        return (f"MouseNet {ir.name!r} (IR {ir.short_hash}): {len(ir.populations)} populations, "
+                f"{len(ir.projections)} projections, {parameters / 1e6:.2f} M parameters, "
+                f"mask mode {ir.mask.mode} (seed {ir.mask.seed}), "
+                f"{100 * artifact.mask_density():.1f} % of taps kept; "
+                f"input {ir.input.channels}x{ir.input.height}x{ir.input.width} -> "
+                f"{ir.readout.classes} classes")
+
+    def load(self, path: Path) -> MouseNet:
+        """Rebuild a model from a file written by ``save`` or a training checkpoint."""
+        return load_model(path)

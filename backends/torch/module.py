@@ -1,0 +1,213 @@
+"""The compiled network: one masked convolution per projection, BN + ReLU per population.
+
+Every layer is built in ``__init__`` from the IR; ``forward`` only walks an execution plan
+computed once (per population: its incoming convolutions and which activations can be freed
+afterwards), so it has no configuration branches and traces cleanly with ``torch.compile``
+and ``torch.export``. ``features`` walks a plan restricted to the ancestors of the requested
+populations, so asking for ``VISp4`` never runs the higher areas.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mnc.errors import BackendError
+from mnc.ir.model import IR, Projection
+from mnc.masks import all_masks
+from mnc_backends.torch.masked_conv import LearnableMaskConv2d, MaskedConv2d
+from mnc_backends.torch.names import population_key, projection_key
+
+INPUT = "input"
+"""The population that is the image itself (no convolution, BatchNorm or ReLU)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """Compute one population: sum its incoming convolutions, BatchNorm, ReLU."""
+
+    population: str
+    norm: str
+    inputs: tuple[tuple[str, str], ...]
+    """(conv key, source population) pairs, in IR order."""
+    release: tuple[str, ...]
+    """Activations no later step (nor the caller) needs once this step is done."""
+
+
+def _incoming(ir: IR) -> dict[str, list[Projection]]:
+    incoming: dict[str, list[Projection]] = {p.name: [] for p in ir.populations}
+    for projection in ir.projections:
+        incoming[projection.target].append(projection)
+    return incoming
+
+
+def _ancestors(ir: IR, targets: Iterable[str]) -> set[str]:
+    incoming = _incoming(ir)
+    needed: set[str] = set()
+    stack = list(targets)
+    while stack:
+        name = stack.pop()
+        if name not in needed:
+            needed.add(name)
+            stack.extend(projection.source for projection in incoming[name])
+    return needed
+
+
+def build_plan(ir: IR, keep: Sequence[str]) -> tuple[Step, ...]:
+    """Steps (in the IR's topological order) that compute the populations in ``keep``."""
+    incoming = _incoming(ir)
+    needed = _ancestors(ir, keep)
+    order = [p.name for p in ir.populations if p.name in needed and p.name != INPUT]
+    last_use: dict[str, int] = {}
+    for index, name in enumerate(order):
+        for projection in incoming[name]:
+            last_use[projection.source] = index
+    kept = set(keep)
+    steps = []
+    for index, name in enumerate(order):
+        release = tuple(sorted(source for source, last in last_use.items()
+                               if last == index and source not in kept))
+        inputs = tuple((projection_key(q.source, q.target), q.source) for q in incoming[name])
+        steps.append(Step(name, population_key(name), inputs, release))
+    return tuple(steps)
+
+
+def _init_rng(seed: int, name: str) -> np.random.Generator:
+    """A stream per layer (distinct from the mask streams), so init is stable under edits."""
+    sequence = np.random.SeedSequence([seed, zlib.crc32(name.encode()), 1])
+    return np.random.Generator(np.random.PCG64(sequence))
+
+
+class MouseNet(nn.Module):
+    """A network compiled from an mnc IR: ``(N, C, H, W)`` images -> ``(N, classes)`` logits.
+
+    State-dict names follow the weights contract: ``convs.<source>__<target>.{weight,bias,mask}``
+    (``/`` in names becomes ``_``), ``norms.<population>.*``, ``classifier.{weight,bias}``;
+    in the ``learnable`` mask mode every conv also has ``log_peak`` and ``log_sigma``.
+    """
+
+    def __init__(self, ir: IR, masks: Mapping[str, np.ndarray] | None = None) -> None:
+        super().__init__()
+        self.ir = ir
+        incoming = _incoming(ir)
+        for population in ir.populations:
+            if population.name != INPUT and not incoming[population.name]:
+                raise BackendError(f"IR {ir.name!r}: population {population.name!r} has no "
+                                   f"incoming projection; only {INPUT!r} may be a source")
+        if masks is None:
+            masks = all_masks(ir)
+        learnable = ir.mask.mode == "learnable"
+        self.convs = nn.ModuleDict()
+        for projection in ir.projections:
+            arguments = dict(in_channels=projection.in_channels,
+                             out_channels=projection.out_channels,
+                             kernel_size=projection.kernel_size, stride=projection.stride,
+                             padding_lrtb=projection.padding_lrtb,
+                             mask=torch.from_numpy(np.asarray(masks[projection.name])))
+            key = projection_key(projection.source, projection.target)
+            if learnable:
+                self.convs[key] = LearnableMaskConv2d(
+                    **arguments, peak_probability=projection.peak_probability,
+                    sigma_px=projection.sigma_px)
+            else:
+                self.convs[key] = MaskedConv2d(**arguments)
+        self.norms = nn.ModuleDict({
+            population_key(p.name): nn.BatchNorm2d(p.channels)
+            for p in ir.populations if p.name != INPUT})
+        self.pool_size = ir.readout.pool_size
+        self.readout_populations = tuple(ir.readout.populations)
+        self.classifier = nn.utils.skip_init(nn.Linear, ir.readout.features, ir.readout.classes)
+        self._plan = build_plan(ir, self.readout_populations)
+        self._plans: dict[frozenset[str], tuple[Step, ...]] = {}
+        self.reset_parameters()
+
+    @property
+    def content_hash(self) -> str:
+        return self.ir.content_hash
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Deterministic initialisation from the spec's seed (same seed, same network)."""
+        seed = self.ir.mask.seed
+        binary = self.ir.mask.mode in ("gaussian", "none")
+        for projection in self.ir.projections:
+            conv = self.convs[projection_key(projection.source, projection.target)]
+            conv.reset_parameters(_init_rng(seed, projection.name), binary)
+        for norm in self.norms.values():
+            norm.reset_parameters()
+        rng = _init_rng(seed, "classifier")
+        bound = 1.0 / np.sqrt(self.ir.readout.features)
+        weight = rng.uniform(-bound, bound, tuple(self.classifier.weight.shape))
+        self.classifier.weight.copy_(torch.from_numpy(weight.astype(np.float32)))
+        self.classifier.bias.zero_()
+
+    def _population(self, step: Step, activity: dict[str, Tensor]) -> Tensor:
+        (first_key, first_source), *rest = step.inputs
+        drive = self.convs[first_key](activity[first_source])
+        for key, source in rest:
+            drive = drive + self.convs[key](activity[source])
+        return F.relu(self.norms[step.norm](drive))
+
+    def _run(self, images: Tensor, plan: tuple[Step, ...]) -> dict[str, Tensor]:
+        activity = {INPUT: images}
+        for step in plan:
+            activity[step.population] = self._population(step, activity)
+            for name in step.release:
+                del activity[name]
+        return activity
+
+    def readout(self, activity: Mapping[str, Tensor]) -> Tensor:
+        """Pool each readout population to pool_size^2, flatten (C, H, W), concat, Linear."""
+        pooled = [F.adaptive_avg_pool2d(activity[name], self.pool_size).flatten(1)
+                  for name in self.readout_populations]
+        return self.classifier(torch.cat(pooled, dim=1))
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.readout(self._run(images, self._plan))
+
+    def features(self, images: Tensor, populations: Sequence[str] | None = None
+                 ) -> dict[str, Tensor]:
+        """Activity (after ReLU) of the named populations, computing only their ancestors.
+
+        Names are the IR's (``"VISl2/3"``); ``None`` means every population. ``"input"`` is
+        the image itself.
+        """
+        names = list(self.ir.population_names() if populations is None else populations)
+        if isinstance(populations, str):
+            names = [populations]
+        known = set(self.ir.population_names())
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise BackendError(f"unknown population {unknown[0]!r} for IR {self.ir.name!r}; "
+                               f"known: {', '.join(self.ir.population_names())}")
+        plan = self._plans.get(frozenset(names))
+        if plan is None:
+            plan = self._plans.setdefault(frozenset(names), build_plan(self.ir, names))
+        activity = self._run(images, plan)
+        return {name: activity[name] for name in names}
+
+    def conv(self, projection: str) -> MaskedConv2d:
+        """The layer of a projection, by IR name (``"VISp4->VISl4"``) or key."""
+        key = projection
+        if "->" in projection:
+            source, target = projection.split("->", 1)
+            key = projection_key(source, target)
+        if key not in self.convs:
+            raise BackendError(f"unknown projection {projection!r} for IR {self.ir.name!r}")
+        return self.convs[key]  # type: ignore[return-value]
+
+    def effective_weight(self, projection: str) -> Tensor:
+        """``weight * mask`` of a projection: what the convolution actually uses."""
+        return self.conv(projection).effective_weight()
+
+    def mask_density(self) -> float:
+        """Fraction of conv taps the masks keep (nonzero), over all projections."""
+        kept = sum(int(conv.mask.count_nonzero()) for conv in self.convs.values())
+        total = sum(conv.mask.numel() for conv in self.convs.values())
+        return kept / max(total, 1)
