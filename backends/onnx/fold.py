@@ -1,0 +1,56 @@
+"""Fold masks and inference-mode BatchNorm into the convolutions feeding each population.
+
+A population computes ReLU(BN(sum_i conv_i(x_i))) with conv_i(x) = (W_i * M_i) x + b_i and,
+in inference, BN(z) = s (z - mean) + beta with s = gamma / sqrt(running_var + eps). So
+
+    BN(sum_i conv_i(x_i)) = sum_i [(s W_i M_i) x_i + s b_i] + (beta - s mean)
+
+every incoming convolution gets weight s * W_i * M_i and bias s * b_i, and the shift
+beta - s mean is added once, to the first incoming convolution's bias. Arithmetic in float64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mnc.ir.model import IR, Projection
+
+from .parameters import Parameters, norm_key, projection_key
+
+BATCH_NORM_EPS = 1e-5
+"""torch.nn.BatchNorm2d's default eps, which the torch backend keeps."""
+
+
+@dataclass(frozen=True)
+class FoldedConv:
+    projection: Projection
+    weight: np.ndarray
+    """(out, in, k, k) float64: mask, BatchNorm scale and all applied."""
+    bias: np.ndarray
+    """(out,) float64."""
+
+
+def fold_population(ir: IR, population: str, parameters: Parameters,
+                    eps: float = BATCH_NORM_EPS) -> list[FoldedConv]:
+    """The folded convolutions into one population, in the IR's projection order."""
+    incoming = [projection for projection in ir.projections if projection.target == population]
+    norm = norm_key(population)
+    gamma = parameters[f"{norm}.weight"].astype(np.float64)
+    beta = parameters[f"{norm}.bias"].astype(np.float64)
+    mean = parameters[f"{norm}.running_mean"].astype(np.float64)
+    variance = parameters[f"{norm}.running_var"].astype(np.float64)
+    scale = gamma / np.sqrt(variance + eps)
+    shift = beta - scale * mean
+    folded = []
+    for index, projection in enumerate(incoming):
+        key = projection_key(projection.source, projection.target)
+        weight = (parameters[f"{key}.weight"].astype(np.float64)
+                  * parameters[f"{key}.mask"].astype(np.float64)
+                  * scale[:, None, None, None])
+        bias = parameters[f"{key}.bias"].astype(np.float64) * scale
+        if index == 0:
+            bias = bias + shift
+        folded.append(FoldedConv(projection, weight, bias))
+    return folded

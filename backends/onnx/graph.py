@@ -1,0 +1,208 @@
+"""IR + parameters -> ONNX model, built node by node with onnx.helper (no tracing).
+
+Graph layout, kept simple for later graph optimisers:
+  image (batch, C, H, W) float32
+  per population, in topological order: one Conv per incoming projection (folded weight and
+  bias, the projection's stride, its asymmetric padding in Conv's own ``pads``), a Sum when
+  there are several, a Relu whose output is named after the population;
+  readout: AveragePool (or two MatMuls when the grid does not divide evenly, as adaptive
+  pooling does), Flatten, Concat, Gemm -> ``logits``.
+Values are named after what they are (``VISp2/3``, ``conv:VISp4->VISl4``), initialisers after
+the shared tensor names, so a node can be traced back to the spec.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+import mnc
+from mnc.errors import BackendError
+from mnc.imaging import Preprocessing
+from mnc.ir.model import IR
+
+from .fold import fold_population
+from .parameters import Parameters, normalised_populations, projection_key
+
+INPUT_NAME = "image"
+LOGITS_NAME = "logits"
+BATCH_DIM = "batch"
+MIN_OPSET = 17
+DEFAULT_OPSET = 17
+
+
+@dataclass
+class _Builder:
+    """Collects nodes and initialisers; in float16 mode stores tensors and computes in half."""
+
+    float16: bool
+    nodes: list[onnx.NodeProto] = field(default_factory=list)
+    initializers: list[onnx.TensorProto] = field(default_factory=list)
+
+    @property
+    def dtype(self) -> type:
+        return np.float16 if self.float16 else np.float32
+
+    def constant(self, name: str, array: np.ndarray) -> str:
+        self.initializers.append(numpy_helper.from_array(array.astype(self.dtype), name))
+        return name
+
+    def node(self, op: str, inputs: list[str], output: str, **attributes: object) -> str:
+        self.nodes.append(helper.make_node(op, inputs, [output], name=f"{op}:{output}",
+                                           **attributes))
+        return output
+
+
+def internal_name(name: str, float16: bool) -> str:
+    """Name of a value inside the graph (float16 graphs cast to float32 at the edges)."""
+    return f"{name}:fp16" if float16 else name
+
+
+def build_model(ir: IR, parameters: Parameters, outputs: tuple[str, ...] = (), *,
+                opset: int = DEFAULT_OPSET, float16: bool = False,
+                metadata: dict[str, str] | None = None) -> onnx.ModelProto:
+    """The checked, shape-inferred ONNX model of ``ir`` with ``parameters``."""
+    if opset < MIN_OPSET:
+        raise BackendError(f"ONNX opset {opset} is too old; the ONNX backend emits opset "
+                           f"{MIN_OPSET} or newer")
+    exported = check_outputs(ir, outputs)
+    builder = _Builder(float16)
+    image = INPUT_NAME
+    if float16:
+        image = builder.node("Cast", [INPUT_NAME], internal_name(INPUT_NAME, True),
+                             to=TensorProto.FLOAT16)
+    values = {population.name: image for population in ir.populations
+              if population.name not in {p.name for p in normalised_populations(ir)}}
+    for population in normalised_populations(ir):
+        terms = []
+        for conv in fold_population(ir, population.name, parameters):
+            projection = conv.projection
+            key = projection_key(projection.source, projection.target)
+            left, right, top, bottom = projection.padding_lrtb
+            terms.append(builder.node(
+                "Conv",
+                [values[projection.source], builder.constant(f"{key}.weight", conv.weight),
+                 builder.constant(f"{key}.bias", conv.bias)],
+                f"conv:{projection.name}",
+                kernel_shape=[projection.kernel_size] * 2,
+                strides=[projection.stride] * 2,
+                pads=[top, left, bottom, right]))
+        total = terms[0] if len(terms) == 1 else builder.node(
+            "Sum", terms, f"sum:{population.name}")
+        values[population.name] = builder.node("Relu", [total],
+                                               internal_name(population.name, float16))
+    features = [_pool(builder, ir, name, values[name]) for name in ir.readout.populations]
+    joined = features[0] if len(features) == 1 else builder.node(
+        "Concat", features, "readout:features", axis=1)
+    logits = builder.node(
+        "Gemm",
+        [joined, builder.constant("classifier.weight", parameters["classifier.weight"]),
+         builder.constant("classifier.bias", parameters["classifier.bias"])],
+        internal_name(LOGITS_NAME, float16), transB=1)
+    output_infos = [helper.make_tensor_value_info(LOGITS_NAME, TensorProto.FLOAT,
+                                                  [BATCH_DIM, ir.readout.classes])]
+    for name in exported:
+        population = ir.population(name)
+        output_infos.append(helper.make_tensor_value_info(
+            name, TensorProto.FLOAT,
+            [BATCH_DIM, population.channels, population.height, population.width]))
+    if float16:
+        for name, value in [(LOGITS_NAME, logits)] + [(name, values[name]) for name in exported]:
+            builder.node("Cast", [value], name, to=TensorProto.FLOAT)
+    graph = helper.make_graph(
+        builder.nodes, _graph_name(ir),
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT,
+                                       [BATCH_DIM, ir.input.channels, ir.input.height,
+                                        ir.input.width])],
+        output_infos, builder.initializers)
+    opsets = [helper.make_opsetid("", opset)]
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="mnc",
+                              producer_version=mnc.__version__,
+                              ir_version=helper.find_min_ir_version_for(opsets),
+                              doc_string=f"{ir.name} compiled by mnc {mnc.__version__} "
+                                         f"(content hash {ir.short_hash})")
+    helper.set_model_props(model, {**model_metadata(ir, exported, float16), **(metadata or {})})
+    return finish(model)
+
+
+def finish(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Full checker pass, then shape inference (strict), kept in the saved model."""
+    try:
+        onnx.checker.check_model(model, full_check=True)
+        return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True,
+                                                 data_prop=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
+        raise RuntimeError(f"mnc built an invalid ONNX graph (a bug): {error}") from error
+
+
+def check_outputs(ir: IR, outputs: tuple[str, ...]) -> list[str]:
+    """Requested population outputs, deduplicated; ``logits`` is always there."""
+    names = ir.population_names()
+    exported: list[str] = []
+    for name in outputs:
+        if name == LOGITS_NAME or name in exported:
+            continue
+        if name not in names:
+            raise BackendError(f"output {name!r} is not a population of {ir.name}; choose from "
+                               f"{LOGITS_NAME}, {', '.join(names[1:])}")
+        if name == names[0] or name == INPUT_NAME:
+            raise BackendError(f"output {name!r} is the input image itself; export a population "
+                               f"that computes something (e.g. {names[1]})")
+        exported.append(name)
+    return exported
+
+
+def _pool(builder: _Builder, ir: IR, name: str, value: str) -> str:
+    """Adaptive average pooling to pool_size x pool_size, flattened in (C, H, W) order."""
+    population = ir.population(name)
+    size = ir.readout.pool_size
+    height, width = population.height, population.width
+    pooled = value
+    if (height, width) != (size, size):
+        if height % size == 0 and width % size == 0:
+            window = [height // size, width // size]
+            pooled = builder.node("AveragePool", [value], f"pool:{name}", kernel_shape=window,
+                                  strides=window)
+        else:
+            across = builder.constant(f"readout.{name}.pool_width",
+                                      adaptive_pool_matrix(width, size).T)
+            down = builder.constant(f"readout.{name}.pool_height",
+                                    adaptive_pool_matrix(height, size))
+            rows = builder.node("MatMul", [value, across], f"pool_width:{name}")
+            pooled = builder.node("MatMul", [down, rows], f"pool:{name}")
+    return builder.node("Flatten", [pooled], f"flatten:{name}", axis=1)
+
+
+def adaptive_pool_matrix(length: int, size: int) -> np.ndarray:
+    """(size, length) averaging matrix of adaptive pooling: window i covers
+    [floor(i * length / size), ceil((i + 1) * length / size))."""
+    matrix = np.zeros((size, length), dtype=np.float64)
+    for index in range(size):
+        start = (index * length) // size
+        stop = -((-(index + 1) * length) // size)
+        matrix[index, start:stop] = 1.0 / (stop - start)
+    return matrix
+
+
+def model_metadata(ir: IR, exported: list[str], float16: bool) -> dict[str, str]:
+    preprocessing = Preprocessing(height=ir.input.height, width=ir.input.width,
+                                  channels=ir.input.channels)
+    return {
+        "mnc.content_hash": ir.content_hash,
+        "mnc.version": mnc.__version__,
+        "mnc.spec_name": ir.name,
+        "mnc.provenance": json.dumps(ir.provenance.model_dump(mode="json"), sort_keys=True),
+        "mnc.outputs": json.dumps([LOGITS_NAME, *exported]),
+        "mnc.precision": "float16" if float16 else "float32",
+        "mnc.preprocessing": json.dumps({
+            "crop_fraction": preprocessing.crop_fraction, "mean": list(preprocessing.mean),
+            "std": list(preprocessing.std)}),
+    }
+
+
+def _graph_name(ir: IR) -> str:
+    return f"{ir.name}-{ir.short_hash}"

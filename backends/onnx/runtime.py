@@ -1,0 +1,196 @@
+"""Run an exported model with onnxruntime: open it safely, batch images, collect outputs.
+
+This is the Python API behind ``mnc predict``. The model file is read and checked with onnx
+before a session is created, so a broken file is reported by name instead of as a runtime
+crash; CUDA is used when onnxruntime can actually start it, else the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from google.protobuf.message import DecodeError
+
+from mnc.errors import UserFileError
+from mnc.imaging import EVAL_CROP_FRACTION, IMAGENET_MEAN, IMAGENET_STD, Preprocessing, load_image
+
+from .graph import INPUT_NAME, LOGITS_NAME
+
+Device = Literal["auto", "cpu", "cuda"]
+PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+
+
+def read_model(path: str | Path) -> onnx.ModelProto:
+    """Load and fully check an ONNX file; UserFileError naming the file if it is not usable."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserFileError(f"{path}: no such model file")
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model, full_check=True)
+    except (DecodeError, onnx.checker.ValidationError, onnx.shape_inference.InferenceError,
+            OSError, ValueError, RuntimeError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserFileError(f"{path}: not a readable ONNX model ({reason})") from None
+    if not model.graph.node:
+        raise UserFileError(f"{path}: not a readable ONNX model (the graph is empty)")
+    return model
+
+
+def providers_for(device: Device) -> list[str]:
+    """Execution providers to ask for, filtered by what this onnxruntime build offers."""
+    available = set(ort.get_available_providers())
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if device == "cuda":
+        if "CUDAExecutionProvider" not in available:
+            raise UserFileError("--device cuda: this onnxruntime has no CUDAExecutionProvider "
+                                "(install onnxruntime-gpu)")
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return [name for name in PREFERRED_PROVIDERS if name in available]
+
+
+@dataclass
+class DeployedModel:
+    """An onnxruntime session plus what mnc recorded about the model."""
+
+    path: Path
+    session: ort.InferenceSession
+    metadata: dict[str, str]
+    preprocessing: Preprocessing
+    outputs: list[str]
+    class_names: list[str] | None = None
+
+    @property
+    def provider(self) -> str:
+        return self.session.get_providers()[0]
+
+
+def open_model(path: str | Path, device: Device = "auto", threads: int = 0) -> DeployedModel:
+    """Check the file, create a session (CUDA if it starts, else CPU) and read the metadata."""
+    path = Path(path)
+    model = read_model(path)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+    providers = providers_for(device)
+    if device == "auto" and "CUDAExecutionProvider" in providers:
+        # A GPU build without a usable GPU logs an error and falls back to the CPU; quiet it.
+        ort.set_default_logger_severity(4)
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), options, providers=providers)
+    except Exception as error:  # onnxruntime raises its own unexported exception types
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserFileError(f"{path}: onnxruntime cannot run this model ({reason})") from None
+    finally:
+        ort.set_default_logger_severity(2)
+    if device == "cuda" and session.get_providers()[0] != "CUDAExecutionProvider":
+        raise UserFileError("--device cuda: onnxruntime could not start CUDA on this machine")
+    metadata = {prop.key: prop.value for prop in model.metadata_props}
+    inputs = {value.name: value for value in session.get_inputs()}
+    if INPUT_NAME not in inputs:
+        raise UserFileError(f"{path}: the model has no input named {INPUT_NAME!r} (inputs: "
+                            f"{', '.join(inputs)}); was it exported by mnc?")
+    shape = inputs[INPUT_NAME].shape
+    if len(shape) != 4 or not all(isinstance(size, int) for size in shape[1:]):
+        raise UserFileError(f"{path}: input {INPUT_NAME!r} has shape {shape}, expected "
+                            f"(batch, channels, height, width) with fixed channels and size")
+    stored = _json(metadata.get("mnc.preprocessing"), {})
+    preprocessing = Preprocessing(
+        height=shape[2], width=shape[3], channels=shape[1],
+        crop_fraction=float(stored.get("crop_fraction", EVAL_CROP_FRACTION)),
+        mean=tuple(stored.get("mean", IMAGENET_MEAN)), std=tuple(stored.get("std", IMAGENET_STD)))
+    class_names = _json(metadata.get("mnc.class_names"), None)
+    return DeployedModel(path, session, metadata, preprocessing,
+                         [value.name for value in session.get_outputs()], class_names)
+
+
+def _json(text: str | None, default: Any) -> Any:
+    if not text:
+        return default
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return default
+
+
+@dataclass
+class Predictions:
+    files: list[Path]
+    """Images that were read, in the order of the rows below."""
+    logits: np.ndarray
+    features: dict[str, np.ndarray] = field(default_factory=dict)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    """Images that could not be read, with the reason."""
+
+
+def check_features(model: DeployedModel, features: Sequence[str]) -> None:
+    missing = [name for name in features if name not in model.outputs]
+    if missing:
+        available = [name for name in model.outputs if name != LOGITS_NAME]
+        have = ", ".join(available) if available else "none besides logits"
+        raise UserFileError(f"{model.path}: the model has no output {missing[0]!r} (population "
+                            f"outputs: {have}); export it with `mnc compile SPEC --backend onnx "
+                            f"--outputs logits,{missing[0]}`")
+
+
+def predict(model: DeployedModel, files: Sequence[Path], features: Sequence[str] = (),
+            batch_size: int = 32, progress: bool | None = None,
+            on_skip: Callable[[Path, str], None] | None = None) -> Predictions:
+    """Run the model over image files in batches; unreadable images are skipped and reported."""
+    from tqdm import tqdm
+
+    check_features(model, features)
+    if not files:
+        raise UserFileError("no images to predict (folders are searched for .png, .jpg and "
+                            ".jpeg files)")
+    if batch_size < 1:
+        raise UserFileError(f"batch size must be at least 1, not {batch_size}")
+    wanted = [LOGITS_NAME, *features]
+    results: dict[str, list[np.ndarray]] = {name: [] for name in wanted}
+    read: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+    disable = not sys.stderr.isatty() if progress is None else not progress
+    bar = tqdm(total=len(files), unit="image", disable=disable, file=sys.stderr)
+    with bar:
+        for start in range(0, len(files), batch_size):
+            arrays, names = [], []
+            for path in files[start:start + batch_size]:
+                try:
+                    arrays.append(load_image(path, model.preprocessing))
+                    names.append(path)
+                except UserFileError as error:
+                    skipped.append((path, str(error)))
+                    if on_skip is not None:
+                        on_skip(path, str(error))
+            if arrays:
+                outputs = model.session.run(wanted, {INPUT_NAME: np.stack(arrays)})
+                for name, value in zip(wanted, outputs, strict=True):
+                    results[name].append(value)
+                read.extend(names)
+            bar.update(len(files[start:start + batch_size]))
+    if not read:
+        raise UserFileError(f"none of the {len(files)} image(s) could be read"
+                            + (f" (first: {skipped[0][1]})" if skipped else ""))
+    stacked = {name: np.concatenate(values) for name, values in results.items()}
+    logits = stacked.pop(LOGITS_NAME)
+    return Predictions(read, logits, stacked, skipped)
+
+
+def top_k(logits: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, probabilities) of the k most likely classes per row, most likely first."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    probabilities = np.exp(shifted)
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    k = max(1, min(k, logits.shape[1]))
+    indices = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+    return indices, np.take_along_axis(probabilities, indices, axis=1)

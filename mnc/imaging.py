@@ -1,0 +1,120 @@
+"""Image files -> network input arrays, shared by training and ``mnc predict``.
+
+Both sides must turn a photo into exactly the same numbers, or a deployed model sees inputs it
+was never trained on. Evaluation preprocessing (the ImageNet convention): scale the image so
+that its shorter side is ``floor(size / crop_fraction)``, cut the centre ``height x width``
+window, scale pixel values to [0, 1] and normalise every channel with the ImageNet mean and
+standard deviation. numpy and PIL only (no torch), so a deployment needs neither torch nor
+the training code.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from mnc.errors import UserFileError
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
+"""Suffixes picked up when a folder is given (case-insensitive)."""
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+EVAL_CROP_FRACTION = 0.875
+"""Share of the resized shorter side kept by the centre crop (224 of 256 in ImageNet use)."""
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Everything that decides how a photo becomes an input array (stored in ONNX metadata)."""
+
+    height: int
+    width: int
+    channels: int = 3
+    crop_fraction: float = EVAL_CROP_FRACTION
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+
+    def channel_statistics(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-channel mean and std; a one-channel input uses the average of the three."""
+        mean = np.asarray(self.mean, dtype=np.float32)
+        std = np.asarray(self.std, dtype=np.float32)
+        if self.channels == 1 and mean.size == 3:
+            return mean.mean(keepdims=True), std.mean(keepdims=True)
+        return mean, std
+
+
+def resized_size(image_size: tuple[int, int], preprocessing: Preprocessing) -> tuple[int, int]:
+    """(width, height) the image is scaled to before the centre crop."""
+    image_width, image_height = image_size
+    need_height = max(preprocessing.height,
+                      math.floor(preprocessing.height / preprocessing.crop_fraction))
+    need_width = max(preprocessing.width,
+                     math.floor(preprocessing.width / preprocessing.crop_fraction))
+    scale = max(need_height / image_height, need_width / image_width)
+    return (max(need_width, round(image_width * scale)),
+            max(need_height, round(image_height * scale)))
+
+
+def preprocess(image: Image.Image, preprocessing: Preprocessing) -> np.ndarray:
+    """One PIL image -> (channels, height, width) float32, normalised."""
+    if preprocessing.channels not in (1, 3):
+        raise UserFileError(f"images can feed a 1- or 3-channel input, not "
+                            f"{preprocessing.channels} channels")
+    image = image.convert("L" if preprocessing.channels == 1 else "RGB")
+    width, height = resized_size(image.size, preprocessing)
+    image = image.resize((width, height), Image.Resampling.BILINEAR)
+    left = round((width - preprocessing.width) / 2)
+    top = round((height - preprocessing.height) / 2)
+    image = image.crop((left, top, left + preprocessing.width, top + preprocessing.height))
+    pixels = np.asarray(image, dtype=np.float32) / 255.0
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    mean, std = preprocessing.channel_statistics()
+    return np.ascontiguousarray(((pixels - mean) / std).transpose(2, 0, 1), dtype=np.float32)
+
+
+def read_image(path: str | Path) -> Image.Image:
+    """Decode an image file fully (EXIF rotation applied); UserFileError naming it if it can't."""
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                opened.load()
+                return ImageOps.exif_transpose(opened)
+    except FileNotFoundError:
+        raise UserFileError(f"{path}: no such image file") from None
+    except (UnidentifiedImageError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as error:
+        raise UserFileError(f"{path}: not a readable image ({error})") from None
+    except (OSError, ValueError, SyntaxError) as error:
+        raise UserFileError(f"{path}: not a readable image ({error})") from None
+
+
+def load_image(path: str | Path, preprocessing: Preprocessing) -> np.ndarray:
+    """Read and preprocess one image file."""
+    return preprocess(read_image(path), preprocessing)
+
+
+def find_images(paths: Iterable[str | Path]) -> list[Path]:
+    """Files given by name are kept as given; folders contribute their PNG/JPEG files
+    (recursively, sorted) so results come out in a stable order."""
+    found: list[Path] = []
+    for each in paths:
+        path = Path(each)
+        if path.is_dir():
+            found.extend(sorted(child for child in path.rglob("*")
+                                if child.is_file() and child.suffix.lower() in IMAGE_SUFFIXES))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise UserFileError(f"{path}: no such image file or folder")
+    return found
+
