@@ -1,0 +1,104 @@
+"""Training checkpoints: plain containers of tensors, written atomically, read weights-only.
+
+A checkpoint holds the saved-model keys of the torch contract (format, format_version,
+mnc_version, content_hash, ir_json, state_dict with the masks as buffers) plus optimizer,
+scheduler, scaler, rng, epoch, step, step_in_epoch, partial, config and metrics. Random states
+are stored as tensors and lists of ints, never as pickled objects, so ``torch.load`` runs with
+``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import pickle
+import random
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mnc import __version__
+from mnc.errors import UserFileError
+from mnc.io.atomic import atomic_path
+
+FORMAT = "mnc.torch-checkpoint"
+MODEL_FORMAT = "mnc.torch-model"
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("format", "format_version", "content_hash", "ir_json", "state_dict")
+TRAINING_KEYS = ("optimizer", "scheduler", "rng", "epoch", "step", "config", "metrics")
+
+
+def rng_state() -> dict[str, Any]:
+    """Every random generator a run touches, as tensors and plain lists."""
+    kind, keys, position, has_gauss, cached = np.random.get_state(legacy=True)
+    version, python_state, gauss = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"kind": str(kind), "keys": torch.from_numpy(keys.astype(np.int64)),
+                  "position": int(position), "has_gauss": int(has_gauss),
+                  "cached_gaussian": float(cached)},
+        "python": {"version": int(version), "state": [int(v) for v in python_state],
+                   "gauss": gauss},
+        "cuda": [],
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = list(torch.cuda.get_rng_state_all())
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    numpy_state = state["numpy"]
+    np.random.set_state((numpy_state["kind"], numpy_state["keys"].numpy().astype(np.uint32),
+                         numpy_state["position"], numpy_state["has_gauss"],
+                         numpy_state["cached_gaussian"]))
+    python_state = state["python"]
+    random.setstate((python_state["version"], tuple(python_state["state"]),
+                     python_state["gauss"]))
+    if state.get("cuda") and torch.cuda.is_available():
+        if len(state["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
+    """Write atomically: a crash leaves the previous checkpoint or the new one, never half."""
+    content = {"format": FORMAT, "format_version": FORMAT_VERSION, "mnc_version": __version__,
+               **payload}
+    missing = [key for key in (*REQUIRED_KEYS[2:], *TRAINING_KEYS) if key not in content]
+    if missing:
+        raise ValueError(f"checkpoint payload lacks {missing}")  # a bug, not a user error
+    with atomic_path(path) as temporary:
+        torch.save(content, temporary)
+
+
+def load_checkpoint(path: str | Path, *, training: bool = True) -> dict[str, Any]:
+    """Read a checkpoint (or, with ``training=False``, also a saved model) weights-only."""
+    file = Path(path)
+    if not file.is_file():
+        raise UserFileError(f"{file}: no such checkpoint file")
+    try:
+        content = torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise UserFileError(f"{file}: not a readable mnc checkpoint: not a torch file, or it "
+                            f"holds objects other than tensors and plain containers (read "
+                            f"with weights_only=True)") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise UserFileError(f"{file}: not a readable mnc checkpoint ({type(error).__name__}: "
+                            f"{first_line[:200]})") from None
+    if not isinstance(content, dict):
+        raise UserFileError(f"{file}: expected an mnc checkpoint dict, got "
+                            f"{type(content).__name__}")
+    allowed = (FORMAT,) if training else (FORMAT, MODEL_FORMAT)
+    if content.get("format") not in allowed:
+        raise UserFileError(f"{file}: format is {content.get('format')!r}; expected "
+                            f"{' or '.join(map(repr, allowed))}")
+    if content.get("format_version") != FORMAT_VERSION:
+        raise UserFileError(f"{file}: format_version {content.get('format_version')!r} is not "
+                            f"supported (this mnc reads {FORMAT_VERSION})")
+    needed = REQUIRED_KEYS + (TRAINING_KEYS if content["format"] == FORMAT else ())
+    missing = [key for key in needed if key not in content]
+    if missing:
+        raise UserFileError(f"{file}: checkpoint lacks {', '.join(missing)}")
+    return content

@@ -1,0 +1,22 @@
+"""``mnc plot RUN``: loss and accuracy curves of a training run as a PNG."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+NAME = "plot"
+HELP = "plot the loss and accuracy curves of a training run (PNG)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", type=Path, help="run folder of mnc train (or its metrics.jsonl)")
+    parser.add_argument("-o", "--output", type=Path,
+                        help="PNG file to write (default: RUN/curves.png)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mnc_backends.torch.training.plot import plot_run
+
+    print(plot_run(args.run, args.output))
+    return 0
