@@ -78,3 +78,19 @@ def test_cli_output_is_never_half_written(tmp_path):
     assert result.returncode == 2
     assert output.read_bytes() == b"previous picture"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["picture.png"]
+
+
+def test_written_file_gets_ordinary_permissions(tmp_path):
+    target = tmp_path / "out.txt"
+    write_text_atomic(target, "x")
+    expected = 0o666 & ~_umask()
+    assert target.stat().st_mode & 0o777 == expected
+    target.chmod(0o640)
+    write_text_atomic(target, "y")
+    assert target.stat().st_mode & 0o777 == 0o640
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
