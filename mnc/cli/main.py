@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = importlib.import_module(args._module)
     # SIGTERM unwinds like Ctrl-C, so atomic writers remove their temporary files and
     # training loops can checkpoint before exiting.
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    previous_handler = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         return int(module.run(args) or 0)
     except MncError as error:
@@ -96,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
