@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+from torch import nn
 
 from mnc.backend import Backend, BackendOptions
 from mnc.errors import BackendError
@@ -15,7 +16,7 @@ from mnc_backends.torch.emit_python import emit_python
 from mnc_backends.torch.module import MouseNet
 from mnc_backends.torch.weights_io import load_model, load_weights, save_model
 
-EXTRA_OPTIONS = ("device",)
+EXTRA_OPTIONS = ("device", "strategy")
 """Backend-specific options accepted in ``BackendOptions.extra``."""
 
 
@@ -25,11 +26,14 @@ class TorchBackend(Backend):
     suffix: ClassVar[str] = ".pt"
     emits: ClassVar[tuple[str, ...]] = ("python",)
 
-    def compile(self, ir: IR, options: BackendOptions) -> MouseNet:
+    def compile(self, ir: IR, options: BackendOptions) -> nn.Module:
         """Build the network; ``options.weights`` fills it from a saved model or checkpoint.
 
         ``options.outputs`` is checked against the IR; read those populations with
         ``model.features(images, populations)``. ``extra={"device": "cuda"}`` moves the model.
+        ``extra={"strategy": "auto"}`` (or "merged", "sparse", "plain") wraps it so every
+        call runs the fastest execution strategy that applies (``mnc_backends.torch.fast``);
+        without it the plain ``MouseNet`` is returned.
         """
         unknown = sorted(set(options.extra) - set(EXTRA_OPTIONS))
         if unknown:
@@ -50,10 +54,16 @@ class TorchBackend(Backend):
             except (RuntimeError, AssertionError) as error:
                 raise BackendError(f"torch backend: cannot use device {device!r}: "
                                    f"{error}") from None
+        strategy = options.extra.get("strategy")
+        if strategy is not None:
+            from mnc_backends.torch.fast import accelerate
+
+            return accelerate(model, str(strategy))
         return model
 
     def save(self, artifact: Any, path: Path, options: BackendOptions) -> None:
         """Write the model file (IR, hash, masks, weights), or Python source with emit="python"."""
+        artifact = getattr(artifact, "base", artifact)  # an accelerated model saves its network
         if not isinstance(artifact, MouseNet):
             raise BackendError(f"torch backend: can only save a MouseNet, not "
                                f"{type(artifact).__name__}")
@@ -66,6 +76,7 @@ class TorchBackend(Backend):
                                f"supported: {', '.join(self.emits)}")
 
     def describe(self, artifact: Any) -> str:
+        artifact = getattr(artifact, "base", artifact)
         if not isinstance(artifact, MouseNet):
             return type(artifact).__name__
         ir = artifact.ir

@@ -1,0 +1,223 @@
+/* Sparse-tap inference kernel of mnc's MouseNet (see mnc_backends/torch/fast/sparse.py).
+ *
+ * Plain C with a C ABI, loaded through ctypes; it needs no PyTorch headers. Python compiles the
+ * network into a program (a stream of int32 ops) plus a float array of weights, and lays out a
+ * per-thread arena of zero-padded population buffers; this file only executes the program one
+ * image at a time, so an image's activity stays in the core's cache.
+ *
+ * Each kept tap of a masked convolution is one multiply-accumulate of a shifted input plane
+ * into a block of output rows held in vector registers. Stride-s sources are first split into
+ * s*s phase images so every read is contiguous. All projections into a population accumulate
+ * into the same registers; BatchNorm (eval) is folded into weights and bias; ReLU on store.
+ *
+ * Variants: AVX-512F, AVX2+FMA (x86-64, chosen at run time with __builtin_cpu_supports) and a
+ * portable one built from GCC/Clang vector extensions (SSE2, NEON, or scalar code).
+ *
+ * The module init function only exists so setuptools can build and install this file as an
+ * extension module; it exports no Python functions.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <sched.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(_WIN32)
+#define EXPORT __declspec(dllexport)
+#else
+#define EXPORT __attribute__((visibility("default")))
+#endif
+
+enum { OP_END = 0, OP_PLACE = 1, OP_CONV = 2, OP_PHASE = 3, OP_POOL = 4 };
+enum { ISA_GENERIC = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
+
+/* ---- portable variant: 4-float vectors ---- */
+#define SUFFIX generic
+#define VL 4
+#define TARGET
+#define WIDE_R 3
+#define WIDE_NV 4
+#define NARROW_R 6
+#define NARROW_NV 2
+#include "kernel_body.h"
+#undef SUFFIX
+#undef VL
+#undef TARGET
+#undef WIDE_R
+#undef WIDE_NV
+#undef NARROW_R
+#undef NARROW_NV
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define MNC_X86 1
+/* ---- AVX2 + FMA: 8-float vectors, 16 registers ---- */
+#define SUFFIX avx2
+#define VL 8
+#define TARGET __attribute__((target("avx2,fma")))
+#define WIDE_R 3
+#define WIDE_NV 4
+#define NARROW_R 6
+#define NARROW_NV 2
+#include "kernel_body.h"
+#undef SUFFIX
+#undef VL
+#undef TARGET
+#undef WIDE_R
+#undef WIDE_NV
+#undef NARROW_R
+#undef NARROW_NV
+
+/* ---- AVX-512F: 16-float vectors, 32 registers ---- */
+#define SUFFIX avx512
+#define VL 16
+#define TARGET __attribute__((target("avx512f,avx2,fma")))
+#define WIDE_R 4
+#define WIDE_NV 4
+#define NARROW_R 8
+#define NARROW_NV 2
+#include "kernel_body.h"
+#undef SUFFIX
+#undef VL
+#undef TARGET
+#undef WIDE_R
+#undef WIDE_NV
+#undef NARROW_R
+#undef NARROW_NV
+#endif
+
+/* The best variant this CPU runs. */
+EXPORT int mnc_sparse_best_isa(void) {
+#ifdef MNC_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return ISA_AVX2;
+#endif
+    return ISA_GENERIC;
+}
+
+/* Copy one image (channels x height x width, contiguous) into its padded buffer. */
+#define FIRST(n) ((int)((int64_t)(n) * part / parts))
+#define LAST(n) ((int)((int64_t)(n) * (part + 1) / parts))
+
+static const int32_t *place(const int32_t *p, const float *image, float *arena, int part,
+                            int parts) {
+    const int channels = p[0], height = p[1], width = p[2];
+    const int offset = p[3], cstride = p[4], pitch = p[5];
+    for (int c = FIRST(channels); c < LAST(channels); c++)
+        for (int y = 0; y < height; y++)
+            memcpy(arena + offset + (ptrdiff_t)c * cstride + (ptrdiff_t)y * pitch,
+                   image + ((ptrdiff_t)c * height + y) * width, sizeof(float) * width);
+    return p + 6;
+}
+
+/* Split padded buffers into stride x stride phase images: phase(py, px)[y][x] =
+ * buffer[stride*y + py][stride*x + px]. */
+static const int32_t *phase(const int32_t *p, float *arena, int part, int parts) {
+    const int channels = p[0], height = p[1], width = p[2], stride = p[3];
+    const int src = p[4], src_cstride = p[5], src_pitch = p[6];
+    const int dst = p[7], dst_cstride = p[8], dst_pitch = p[9], phase_size = p[10];
+    for (int c = FIRST(channels); c < LAST(channels); c++) {
+        const float *in = arena + src + (ptrdiff_t)c * src_cstride;
+        for (int py = 0; py < stride; py++)
+            for (int px = 0; px < stride; px++) {
+                float *out = arena + dst + (ptrdiff_t)(py * stride + px) * phase_size
+                             + (ptrdiff_t)c * dst_cstride;
+                for (int y = 0; stride * y + py < height; y++) {
+                    const float *row = in + (ptrdiff_t)(stride * y + py) * src_pitch + px;
+                    float *orow = out + (ptrdiff_t)y * dst_pitch;
+                    for (int x = 0; stride * x + px < width; x++) orow[x] = row[stride * x];
+                }
+            }
+    }
+    return p + 11;
+}
+
+/* Adaptive average pooling to pool x pool (PyTorch's bins), written as C, H, W features. */
+static const int32_t *pool(const int32_t *p, const float *arena, float *features, int part,
+                           int parts) {
+    const int channels = p[0], height = p[1], width = p[2], size = p[3];
+    const int src = p[4], cstride = p[5], pitch = p[6], out = p[7];
+    for (int c = FIRST(channels); c < LAST(channels); c++) {
+        const float *in = arena + src + (ptrdiff_t)c * cstride;
+        for (int i = 0; i < size; i++) {
+            const int y0 = (i * height) / size, y1 = ((i + 1) * height + size - 1) / size;
+            for (int j = 0; j < size; j++) {
+                const int x0 = (j * width) / size, x1 = ((j + 1) * width + size - 1) / size;
+                float sum = 0.0f;
+                for (int y = y0; y < y1; y++)
+                    for (int x = x0; x < x1; x++) sum += in[(ptrdiff_t)y * pitch + x];
+                features[out + (c * size + i) * size + j] = sum / (float)((y1 - y0) * (x1 - x0));
+            }
+        }
+    }
+    return p + 8;
+}
+
+/* Threads working on the same image meet here after every op (a spinning barrier that
+ * yields the core while it waits, since the machine may be shared). */
+typedef struct {
+    atomic_int waiting;
+    atomic_int generation;
+} barrier_t;
+
+static void barrier_wait(barrier_t *barrier, int parts) {
+    if (parts <= 1) return;
+    const int generation = atomic_load(&barrier->generation);
+    if (atomic_fetch_add(&barrier->waiting, 1) == parts - 1) {
+        atomic_store(&barrier->waiting, 0);
+        atomic_fetch_add(&barrier->generation, 1);
+        return;
+    }
+    for (int spin = 0; atomic_load(&barrier->generation) == generation; spin++)
+        if (spin > 256) sched_yield();
+}
+
+EXPORT size_t mnc_sparse_barrier_size(void) { return sizeof(barrier_t); }
+
+/* Run the program on images [0, count); each image's pooled features go to
+ * features + n * feature_stride. With parts > 1, `parts` threads call this with the same
+ * arguments (one arena, one zeroed barrier) and part = 0 .. parts-1; each computes its share
+ * of every population's channels. Returns 0, or -1 for an unknown op (a bad program). */
+EXPORT int mnc_sparse_forward(const int32_t *program, const float *weights, float *arena,
+                              const float *images, int64_t count, int64_t image_stride,
+                              float *features, int64_t feature_stride, int isa, int part,
+                              int parts, void *barrier_memory) {
+    barrier_t *barrier = (barrier_t *)barrier_memory;
+    if (parts < 1 || part < 0 || part >= parts || (parts > 1 && barrier == NULL)) return -2;
+    for (int64_t n = 0; n < count; n++) {
+        const int32_t *p = program;
+        const float *w = weights;
+        const float *image = images + n * image_stride;
+        float *out = features + n * feature_stride;
+        for (;;) {
+            const int op = *p++;
+            if (op == OP_END) break;
+            switch (op) {
+            case OP_PLACE: p = place(p, image, arena, part, parts); break;
+            case OP_PHASE: p = phase(p, arena, part, parts); break;
+            case OP_POOL: p = pool(p, arena, out, part, parts); break;
+            case OP_CONV:
+#ifdef MNC_X86
+                if (isa == ISA_AVX512) { p = conv_avx512(p, &w, arena, part, parts); break; }
+                if (isa == ISA_AVX2) { p = conv_avx2(p, &w, arena, part, parts); break; }
+#endif
+                p = conv_generic(p, &w, arena, part, parts);
+                break;
+            default: return -1; /* every part reads the same program, so all stop here */
+            }
+            barrier_wait(barrier, parts);
+        }
+    }
+    return 0;
+}
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_sparse_taps",
+    "Sparse-tap MouseNet kernel; a C library loaded with ctypes (no Python functions).",
+    -1, NULL, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__sparse_taps(void) { return PyModule_Create(&module); }

@@ -1,0 +1,275 @@
+"""Throughput of every execution strategy against the reference-semantics baseline.
+
+All strategies of one comparison run side by side in the same process, interleaved round by
+round (baseline, then each strategy, then again), and each is summarised by its median time,
+so the ratios stay meaningful on a machine that other jobs share. Every strategy starts from
+the same weights (BatchNorm statistics and biases made non-trivial, so folding is exercised)
+and its output is compared with the baseline's (max abs difference).
+
+Comparisons: inference at a large batch and at batch 1 (``torch.inference_mode``), one
+training step at the large batch (forward, cross-entropy, backward, SGD), and onnxruntime (CPU)
+on the ONNX backend's graph at the large batch, where that backend is installed, as exported
+and after the optional ``onnx_merge`` rewrite (one Conv per source and stride).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mnc.errors import BackendError
+from mnc.ir.model import IR
+from mnc_backends.torch.fast import native
+from mnc_backends.torch.fast.accelerate import FastMouseNet
+from mnc_backends.torch.module import MouseNet
+from mnc_backends.torch.reference import ReferenceMouseNet
+
+BASELINE = "reference"
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    spec: Path
+    large_batch: int = 64
+    rounds: int = 3
+    onnx: bool = True
+    seed: int = 0
+
+
+@dataclass
+class Row:
+    mode: str
+    """eval, train or onnx."""
+    strategy: str
+    batch: int
+    seconds: float
+    """Median seconds per call."""
+    images_per_s: float
+    ratio: float
+    """Throughput relative to the baseline of the same mode and batch."""
+    max_abs_diff: float
+
+
+@dataclass
+class BenchResult:
+    spec: str
+    rows: list[Row] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.summary, "spec": self.spec, "rows": [asdict(row) for row in self.rows]}
+
+
+def machine() -> str:
+    """CPU model, cores this process may use, the sparse kernel's instruction set."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return (f"{model}, {cores} cores, {platform.system()} {platform.machine()}, "
+            f"sparse kernel {native.isa_name()}, torch threads {torch.get_num_threads()}")
+
+
+def randomise_statistics(model: MouseNet, seed: int) -> None:
+    """Non-trivial BN statistics and conv biases, so folding and biases are really tested."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for norm in model.norms.values():
+            size = norm.running_mean.shape
+            norm.running_mean.copy_(0.1 * torch.randn(size, generator=generator))
+            norm.running_var.copy_(0.5 + torch.rand(size, generator=generator))
+            norm.weight.copy_(0.5 + torch.rand(size, generator=generator))
+            norm.bias.copy_(0.1 * torch.randn(size, generator=generator))
+        for conv in model.convs.values():
+            conv.bias.copy_(0.05 * torch.randn(conv.bias.shape, generator=generator))
+
+
+def _median_times(calls: dict[str, Callable[[], Any]], rounds: int) -> dict[str, float]:
+    """Median seconds per call, strategies interleaved; one untimed warm-up call each."""
+    for call in calls.values():
+        call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def _rows(mode: str, batch: int, seconds: dict[str, float], diffs: dict[str, float]
+          ) -> list[Row]:
+    base = seconds[BASELINE]
+    return [Row(mode, name, batch, value, batch / value, base / value, diffs.get(name, 0.0))
+            for name, value in seconds.items()]
+
+
+def _eval_strategies(model: MouseNet) -> dict[str, FastMouseNet]:
+    names = ["plain", "merged"] + (["sparse"] if native.available() else [])
+    return {name: FastMouseNet(model, name).eval() for name in names}
+
+
+def bench_eval(model: MouseNet, reference: ReferenceMouseNet, ir: IR, batch: int,
+               rounds: int, seed: int) -> list[Row]:
+    images = torch.randn(batch, ir.input.channels, ir.input.height, ir.input.width,
+                         generator=torch.Generator().manual_seed(seed + batch))
+    strategies = _eval_strategies(model)
+    with torch.inference_mode():
+        expected = reference(images)
+        diffs = {name: float((module(images) - expected).abs().max())
+                 for name, module in strategies.items()}
+        calls = {BASELINE: lambda: reference(images)}
+        calls.update({name: (lambda m=module: m(images)) for name, module in strategies.items()})
+        seconds = _median_times(calls, rounds)
+    return _rows("eval", batch, seconds, diffs)
+
+
+def _train_step(module: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor
+                ) -> tuple[torch.Tensor, Callable[[], None]]:
+    optimizer = torch.optim.SGD(module.parameters(), lr=0.0)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(module(images), labels).backward()
+        optimizer.step()
+
+    return module(images), step
+
+
+def masked_gradients_zero(model: MouseNet) -> bool:
+    """After a backward pass, every masked tap of every binary mask has exactly zero gradient."""
+    for conv in model.convs.values():
+        if conv.weight.grad is None:
+            return False
+        if bool((conv.weight.grad[conv.mask == 0] != 0).any()):
+            return False
+    return True
+
+
+def bench_train(model: MouseNet, reference: ReferenceMouseNet, ir: IR, batch: int,
+                rounds: int, seed: int) -> tuple[list[Row], bool]:
+    """One SGD step (lr 0, so every round sees the same weights) per call; train mode."""
+    generator = torch.Generator().manual_seed(seed + 1000 + batch)
+    images = torch.randn(batch, ir.input.channels, ir.input.height, ir.input.width,
+                         generator=generator)
+    labels = torch.randint(0, ir.readout.classes, (batch,), generator=generator)
+    modules: dict[str, torch.nn.Module] = {BASELINE: reference.train()}
+    modules.update({name: FastMouseNet(model, name).train() for name in ("plain", "merged")})
+    outputs, calls = {}, {}
+    for name, module in modules.items():
+        outputs[name], calls[name] = _train_step(module, images, labels)
+    diffs = {name: float((out - outputs[BASELINE]).detach().abs().max())
+             for name, out in outputs.items()}
+    seconds = _median_times(calls, rounds)
+    zero = masked_gradients_zero(model)
+    model.eval()
+    reference.eval()
+    return _rows("train", batch, seconds, diffs), zero
+
+
+def bench_onnx(model: MouseNet, reference: ReferenceMouseNet, ir: IR, batch: int,
+               rounds: int, seed: int) -> list[Row]:
+    """onnxruntime (CPU) on the ONNX backend's graph, against the baseline."""
+    import onnxruntime as ort
+
+    import mnc
+    from mnc_backends.torch.fast.onnx_merge import merge_convolutions
+
+    state = {key: value.detach().cpu().numpy() for key, value in model.state_dict().items()}
+    proto = mnc.compile(ir, backend="onnx", state_dict=state)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sessions = {name: ort.InferenceSession(graph.SerializeToString(), options,
+                                           providers=["CPUExecutionProvider"])
+                for name, graph in (("onnxruntime", proto),
+                                    ("onnxruntime-merged", merge_convolutions(proto, ir)))}
+    images = torch.randn(batch, ir.input.channels, ir.input.height, ir.input.width,
+                         generator=torch.Generator().manual_seed(seed + 2000 + batch))
+    feed = {sessions["onnxruntime"].get_inputs()[0].name: images.numpy()}
+    with torch.inference_mode():
+        expected = reference(images).numpy()
+        diffs = {name: float(np.abs(session.run(None, feed)[0] - expected).max())
+                 for name, session in sessions.items()}
+        calls: dict[str, Callable[[], Any]] = {BASELINE: lambda: reference(images)}
+        calls.update({name: (lambda s=session: s.run(None, feed))
+                      for name, session in sessions.items()})
+        seconds = _median_times(calls, rounds)
+    return _rows("onnx", batch, seconds, diffs)
+
+
+def _ratio(rows: list[Row], mode: str, batch: int, strategy: str) -> float | None:
+    for row in rows:
+        if row.mode == mode and row.batch == batch and row.strategy == strategy:
+            return round(row.ratio, 3)
+    return None
+
+
+def run_benchmark(config: BenchConfig, progress: Callable[[str], None] = lambda _: None
+                  ) -> BenchResult:
+    """Measure every strategy; ``summary`` has the headline ratios of what ``auto`` picks."""
+    from mnc.compiler import compile_ir
+
+    ir = compile_ir(config.spec)
+    if ir.mask.mode == "learnable":
+        raise BackendError(f"{config.spec}: the benchmark baseline covers fixed masks only")
+    torch.manual_seed(config.seed)
+    model = MouseNet(ir)
+    randomise_statistics(model, config.seed)
+    reference = ReferenceMouseNet(ir)
+    reference.load_state_dict(model.state_dict())
+    model.eval()
+    reference.eval()
+    result = BenchResult(str(config.spec))
+    large = config.large_batch
+    for batch in (large, 1):
+        progress(f"eval, batch {batch}")
+        result.rows += bench_eval(model, reference, ir, batch, config.rounds, config.seed)
+    onnx_note = "not measured"
+    if config.onnx:
+        progress(f"onnxruntime, batch {large}")
+        try:
+            result.rows += bench_onnx(model, reference, ir, large, config.rounds, config.seed)
+            onnx_note = "measured"
+        except (ImportError, BackendError) as error:
+            onnx_note = f"skipped: {error}"
+    # Last: training updates the BatchNorm running statistics.
+    progress(f"train, batch {large}")
+    train_rows, zero = bench_train(model, reference, ir, large, config.rounds, config.seed)
+    result.rows += train_rows
+    probe = torch.zeros(1, ir.input.channels, ir.input.height, ir.input.width)
+    with torch.inference_mode():
+        auto_eval = FastMouseNet(model).eval().choose(probe)
+    result.summary = {
+        "eval_b64_speedup": _ratio(result.rows, "eval", large, auto_eval),
+        "eval_b1_speedup": _ratio(result.rows, "eval", 1, auto_eval),
+        "train_b64_speedup": _ratio(result.rows, "train", large, "merged"),
+        "onnx_b64_speedup": _ratio(result.rows, "onnx", large, "onnxruntime"),
+        "onnx_merged_b64_speedup": _ratio(result.rows, "onnx", large, "onnxruntime-merged"),
+        "max_abs_diff": max((row.max_abs_diff for row in result.rows), default=0.0),
+        "masked_taps_zero_gradient": zero,
+        "auto_eval_strategy": auto_eval,
+        "large_batch": large,
+        "rounds": config.rounds,
+        "onnx": onnx_note,
+        "machine": machine(),
+        "torch_version": torch.__version__,
+    }
+    return result

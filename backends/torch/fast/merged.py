@@ -1,0 +1,159 @@
+"""The ``merged`` strategy: one dense convolution per (source, stride), channels-last.
+
+Portable (any device, any dtype) and differentiable: the merged weight is built from each
+member's ``effective_weight()`` (``weight * mask``) with ``F.pad`` and ``torch.cat`` on every
+training call, so gradients reach the raw weights through the mask and masked taps keep a zero
+gradient. Fewer, wider convolutions use the CPU far better than 49 thin ones (3 to 42 channels).
+
+In inference (module in eval mode and no gradient needed) the merged weights are built once
+and cached until a parameter or buffer changes (tracked with tensor version counters), with
+each target's BatchNorm folded in: ``scale = gamma / sqrt(var + eps)`` multiplies the
+member's rows and bias, and ``beta - mean * scale`` is added to the first member's bias.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from mnc.ir.model import IR
+from mnc_backends.torch.fast.grouping import SourceGroup, group_projections
+from mnc_backends.torch.module import INPUT, MouseNet
+from mnc_backends.torch.names import population_key, projection_key
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Which merged convolutions run after each population, and what each target sums."""
+
+    groups: tuple[SourceGroup, ...]
+    after: dict[str, tuple[int, ...]]
+    """Population -> indices of the groups whose source it is."""
+    order: tuple[str, ...]
+    """Populations to compute, topological order, ``input`` excluded."""
+
+
+def build_schedule(ir: IR) -> Schedule:
+    groups = group_projections(ir)
+    after: dict[str, list[int]] = {}
+    for index, group in enumerate(groups):
+        after.setdefault(group.source, []).append(index)
+    order = tuple(p.name for p in ir.populations if p.name != INPUT)
+    return Schedule(groups, {name: tuple(v) for name, v in after.items()}, order)
+
+
+def merged_weight(model: MouseNet, group: SourceGroup) -> tuple[Tensor, Tensor]:
+    """(weight, bias) of a merged convolution, differentiable w.r.t. the members' parameters."""
+    weights, biases = [], []
+    for member in group.members:
+        source, target = member.name.split("->", 1)
+        conv = model.convs[projection_key(source, target)]
+        k = member.kernel_size
+        weights.append(F.pad(conv.effective_weight(),
+                             (member.offset_x, group.kernel_width - k - member.offset_x,
+                              member.offset_y, group.kernel_height - k - member.offset_y)))
+        biases.append(conv.bias)
+    weight = weights[0] if len(weights) == 1 else torch.cat(weights, dim=0)
+    bias = biases[0] if len(biases) == 1 else torch.cat(biases, dim=0)
+    return weight, bias
+
+
+def bn_fold(norm: torch.nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
+    """(scale, shift) with ``bn(x) == x * scale + shift`` in eval mode."""
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    return scale, norm.bias - norm.running_mean * scale
+
+
+def state_versions(model: MouseNet) -> tuple[int, ...] | None:
+    """Version counters of every parameter and buffer: changes after any in-place update.
+
+    None when a tensor has no counter (created under ``torch.inference_mode``): then nothing
+    derived from the weights may be cached.
+    """
+    tensors = [*model.parameters(), *model.buffers()]
+    if any(t.is_inference() for t in tensors):
+        return None
+    return tuple(t._version for t in tensors) + tuple(id(t) for t in tensors)
+
+
+class MergedExecutor:
+    """Runs a ``MouseNet``'s computation with merged convolutions (shares its parameters)."""
+
+    def __init__(self, model: MouseNet, channels_last: bool = True) -> None:
+        self.schedule = build_schedule(model.ir)
+        self.channels_last = channels_last
+        self._folded: list[tuple[Tensor, Tensor]] | None = None
+        self._folded_key: tuple | None = None
+
+    def _eval_weights(self, model: MouseNet, device: torch.device, dtype: torch.dtype
+                      ) -> list[tuple[Tensor, Tensor]]:
+        versions = state_versions(model)
+        key = (versions, device, dtype)
+        if versions is not None and self._folded is not None and self._folded_key == key:
+            return self._folded
+        folded = []
+        first_member: set[str] = set()
+        with torch.no_grad():
+            for group in self.schedule.groups:
+                weight, bias = merged_weight(model, group)
+                weight, bias = weight.clone(), bias.clone()
+                for member in group.members:
+                    scale, shift = bn_fold(model.norms[population_key(member.target)])
+                    rows = slice(member.channel_start, member.channel_start + member.out_channels)
+                    weight[rows] *= scale[:, None, None, None]
+                    bias[rows] *= scale
+                    if member.target not in first_member:
+                        first_member.add(member.target)
+                        bias[rows] += shift
+                if self.channels_last:
+                    weight = weight.contiguous(memory_format=torch.channels_last)
+                folded.append((weight.to(device, dtype), bias.to(device, dtype)))
+        self._folded, self._folded_key = folded, key
+        return folded
+
+    def _foldable(self, model: MouseNet) -> bool:
+        return all(not norm.training and norm.running_mean is not None
+                   for norm in model.norms.values())
+
+    def populations(self, model: MouseNet, images: Tensor) -> dict[str, Tensor]:
+        """Activity (after ReLU) of every population, by IR name."""
+        fold = self._foldable(model) and not (torch.is_grad_enabled() and any(
+            p.requires_grad for p in model.parameters()))
+        weights = (self._eval_weights(model, images.device, images.dtype) if fold
+                   else [merged_weight(model, group) for group in self.schedule.groups])
+        if self.channels_last and images.dim() == 4:
+            images = images.contiguous(memory_format=torch.channels_last)
+        activity: dict[str, Tensor] = {INPUT: images}
+        partial: dict[str, Tensor] = {}
+
+        def launch(source: str) -> None:
+            for index in self.schedule.after.get(source, ()):
+                group = self.schedule.groups[index]
+                weight, bias = weights[index]
+                x = activity[source]
+                left, right, top, bottom = group.padding_lrtb
+                if left == right and top == bottom:
+                    out = F.conv2d(x, weight, bias, group.stride, (top, left))
+                else:
+                    out = F.conv2d(F.pad(x, group.padding_lrtb), weight, bias, group.stride)
+                for member in group.members:
+                    part = out[:, member.channel_start:member.channel_start + member.out_channels,
+                               :member.height, :member.width]
+                    previous = partial.get(member.target)
+                    partial[member.target] = part if previous is None else previous + part
+
+        launch(INPUT)
+        for name in self.schedule.order:
+            drive = partial.pop(name)
+            if fold:
+                activity[name] = F.relu(drive)
+            else:
+                activity[name] = F.relu(model.norms[population_key(name)](drive))
+            launch(name)
+        return activity
+
+    def forward(self, model: MouseNet, images: Tensor) -> Tensor:
+        return model.readout(self.populations(model, images))

@@ -1,0 +1,71 @@
+"""Find and load the compiled sparse-tap kernel (a C library, loaded with ctypes).
+
+The library is built from ``_native/sparse_taps.c`` by the package's own build (setuptools,
+as the extension module ``mnc_backends.torch.fast._sparse_taps``) when mnc is installed. If it
+is missing (no compiler at install time, an unusual platform), everything still works: the
+``auto`` strategy then uses ``merged``. ``MNC_SPARSE_ISA=generic|avx2|avx512`` caps the
+instruction set (for tests and comparisons); by default the best the CPU supports is used.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import importlib.util
+import os
+
+ISA_NAMES = ("generic", "avx2", "avx512")
+MODULE = "mnc_backends.torch.fast._sparse_taps"
+
+
+@functools.cache
+def _load() -> tuple[ctypes.CDLL | None, str]:
+    try:
+        spec = importlib.util.find_spec(MODULE)
+    except (ImportError, ValueError) as error:
+        return None, f"cannot look up {MODULE}: {error}"
+    if spec is None or not spec.origin:
+        return None, (f"extension {MODULE} is not built (reinstall mnc with a C compiler: "
+                      f"pip install -e .)")
+    try:
+        library = ctypes.CDLL(spec.origin)
+    except OSError as error:
+        return None, f"cannot load {spec.origin}: {error}"
+    library.mnc_sparse_best_isa.restype = ctypes.c_int
+    library.mnc_sparse_best_isa.argtypes = []
+    library.mnc_sparse_forward.restype = ctypes.c_int
+    library.mnc_sparse_forward.argtypes = [
+        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+        ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_int,
+        ctypes.c_int, ctypes.c_void_p]
+    library.mnc_sparse_barrier_size.restype = ctypes.c_size_t
+    library.mnc_sparse_barrier_size.argtypes = []
+    return library, ""
+
+
+def library() -> ctypes.CDLL:
+    loaded, reason = _load()
+    if loaded is None:
+        raise RuntimeError(reason)
+    return loaded
+
+
+def available() -> bool:
+    return _load()[0] is not None
+
+
+def unavailable_reason() -> str:
+    return _load()[1]
+
+
+def isa() -> int:
+    """Instruction set to use: the best supported, capped by ``MNC_SPARSE_ISA`` if set."""
+    best = library().mnc_sparse_best_isa()
+    requested = os.environ.get("MNC_SPARSE_ISA", "").strip().lower()
+    if requested in ISA_NAMES:
+        return min(best, ISA_NAMES.index(requested))
+    return best
+
+
+def isa_name() -> str:
+    return ISA_NAMES[isa()] if available() else "unavailable"

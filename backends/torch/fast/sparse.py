@@ -1,0 +1,325 @@
+"""The ``sparse`` strategy: compile a MouseNet into a program for the native tap kernel.
+
+Layout (per worker thread, one image at a time): every population has a zero-padded buffer
+(``channels x (top + H + bottom) x (left + W + right)``, padding the largest any outgoing
+projection needs); a population read with stride ``s`` also gets ``s*s`` phase images. A kept
+tap ``(ci, dy, dx)`` of projection ``q`` into output channel ``co`` is the int32 offset of the
+source element under output ``(0, 0)`` plus its weight ``weight * mask * bn_scale``; taps are
+grouped per (channel, projection) into segments that carry the source row pitch. BatchNorm
+(eval) is folded: each output channel starts from ``sum(bias) * scale + beta - mean * scale``.
+
+The kernel returns the pooled readout features; the classifier runs in torch. The program is
+rebuilt when any parameter or buffer changes (tensor version counters).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mnc.errors import BackendError
+from mnc.ir.model import IR
+from mnc_backends.torch.fast import native
+from mnc_backends.torch.fast.merged import bn_fold, state_versions
+from mnc_backends.torch.module import INPUT, MouseNet
+from mnc_backends.torch.names import population_key, projection_key
+
+OP_END, OP_PLACE, OP_CONV, OP_PHASE, OP_POOL = 0, 1, 2, 3, 4
+SLACK = 64 * 1024
+"""Floats after the last buffer: row blocks past a grid's edge read (and discard) up to here."""
+ALIGN = 16
+
+
+@dataclass
+class Buffer:
+    """A population's padded buffer and its phase images, as offsets into the arena."""
+
+    channels: int
+    height: int
+    width: int
+    top: int
+    left: int
+    rows: int
+    pitch: int
+    offset: int = 0
+    stride: int = 1
+    """Phase split factor (1: none)."""
+    phase_offset: int = 0
+    phase_rows: int = 0
+    phase_pitch: int = 0
+
+    @property
+    def cstride(self) -> int:
+        return self.rows * self.pitch
+
+    @property
+    def phase_cstride(self) -> int:
+        return self.phase_rows * self.phase_pitch
+
+    @property
+    def phase_size(self) -> int:
+        return self.channels * self.phase_cstride
+
+    def origin(self, channel: int = 0) -> int:
+        """Arena offset of the first valid (unpadded) element of a channel."""
+        return self.offset + channel * self.cstride + self.top * self.pitch + self.left
+
+
+def _align(value: int) -> int:
+    return (value + ALIGN - 1) // ALIGN * ALIGN
+
+
+def layout_buffers(ir: IR) -> tuple[dict[str, Buffer], int]:
+    """Buffers for every population and the arena size (floats)."""
+    pads = {p.name: [0, 0, 0, 0] for p in ir.populations}
+    strides: dict[str, set[int]] = {p.name: set() for p in ir.populations}
+    for q in ir.projections:
+        pads[q.source] = [max(a, b) for a, b in zip(pads[q.source], q.padding_lrtb, strict=True)]
+        strides[q.source].add(q.stride)
+    buffers: dict[str, Buffer] = {}
+    cursor = 0
+    for population in ir.populations:
+        left, right, top, bottom = pads[population.name]
+        rows, pitch = top + population.height + bottom, left + population.width + right
+        buffer = Buffer(population.channels, population.height, population.width, top, left,
+                        rows, pitch, offset=cursor)
+        cursor = _align(cursor + buffer.channels * buffer.cstride)
+        phased = sorted(s for s in strides[population.name] if s > 1)
+        if len(phased) > 1:
+            raise BackendError(f"sparse strategy: population {population.name!r} is read with "
+                               f"several strides {phased}; only one stride above 1 is supported")
+        if phased:
+            stride = phased[0]
+            buffer.stride = stride
+            buffer.phase_rows = -(-rows // stride)
+            buffer.phase_pitch = -(-pitch // stride)
+            buffer.phase_offset = cursor
+            cursor = _align(cursor + stride * stride * buffer.phase_size)
+        buffers[population.name] = buffer
+    return buffers, cursor + SLACK
+
+
+def _tap_offsets(buffer: Buffer, padding: tuple[int, int, int, int], stride: int,
+                 ci: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> tuple[np.ndarray, int]:
+    """(arena offsets of the taps for output (0, 0), row pitch) in a source buffer."""
+    ry = buffer.top - padding[2] + dy
+    rx = buffer.left - padding[0] + dx
+    if stride == 1:
+        offsets = buffer.offset + ci * buffer.cstride + ry * buffer.pitch + rx
+        return offsets, buffer.pitch
+    phase = (ry % stride) * stride + rx % stride
+    offsets = (buffer.phase_offset + phase * buffer.phase_size + ci * buffer.phase_cstride
+               + (ry // stride) * buffer.phase_pitch + rx // stride)
+    return offsets, buffer.phase_pitch
+
+
+@dataclass(frozen=True)
+class Program:
+    ops: np.ndarray
+    """int32 stream the kernel executes."""
+    weights: np.ndarray
+    """float32: per output channel, its folded bias then its tap weights."""
+    arena_size: int
+    features: int
+    taps: int
+    """Kept taps (multiply-accumulates per output pixel, summed over channels)."""
+
+
+def compile_program(model: MouseNet) -> Program:
+    """Lower a MouseNet (eval BatchNorm) into the kernel's program and weights."""
+    ir = model.ir
+    buffers, arena_size = layout_buffers(ir)
+    if arena_size >= 2**31:
+        raise BackendError(f"sparse strategy: IR {ir.name!r} needs {arena_size} floats of "
+                           f"activations per image, more than int32 offsets address")
+    incoming: dict[str, list] = {p.name: [] for p in ir.populations}
+    for q in ir.projections:
+        incoming[q.target].append(q)
+    ops: list[int] = []
+    weights: list[np.ndarray] = []
+    taps = 0
+
+    def emit_phase(name: str) -> None:
+        b = buffers[name]
+        if b.stride > 1:
+            ops.extend([OP_PHASE, b.channels, b.rows, b.pitch, b.stride, b.offset, b.cstride,
+                        b.pitch, b.phase_offset, b.phase_cstride, b.phase_pitch, b.phase_size])
+
+    inp = buffers[INPUT]
+    ops.extend([OP_PLACE, inp.channels, inp.height, inp.width, inp.origin(), inp.cstride,
+                inp.pitch])
+    emit_phase(INPUT)
+    feature_offsets, cursor = {}, 0
+    pool = ir.readout.pool_size
+    for name in ir.readout.populations:
+        feature_offsets[name] = cursor
+        cursor += ir.population(name).channels * pool * pool
+    with torch.no_grad():
+        for population in ir.populations:
+            name = population.name
+            if name == INPUT:
+                continue
+            scale, shift = (t.detach().double().cpu().numpy()
+                            for t in bn_fold(model.norms[population_key(name)]))
+            bias = np.zeros(population.channels)
+            parts = []
+            for index, q in enumerate(incoming[name]):
+                conv = model.convs[projection_key(q.source, q.target)]
+                mask = conv.effective_mask().detach().cpu().float().numpy()
+                weight = conv.weight.detach().cpu().float().numpy()
+                bias += conv.bias.detach().double().cpu().numpy()
+                co, ci, dy, dx = np.nonzero(mask)  # sparse: gather only the kept taps
+                tap = (co, ci, dy, dx)
+                values = weight[tap].astype(np.float64) * mask[tap] * scale[co]
+                keep = values != 0
+                co, ci, dy, dx, values = co[keep], ci[keep], dy[keep], dx[keep], values[keep]
+                offsets, pitch = _tap_offsets(buffers[q.source], q.padding_lrtb, q.stride,
+                                              ci, dy, dx)
+                parts.append((co, np.full(len(co), index), offsets, values,
+                              np.full(len(co), pitch)))
+            co, projection, offsets, values, pitches = (np.concatenate(column)
+                                                        for column in zip(*parts, strict=True))
+            taps += len(co)
+            out = buffers[name]
+            ops.extend([OP_CONV, population.channels, population.height, population.width,
+                        out.origin(), out.cstride, out.pitch])
+            stream, channel_weights = _channel_streams(
+                population.channels, co, projection, offsets, values, pitches,
+                bias * scale + shift)
+            ops.extend(stream.tolist())
+            weights.append(channel_weights)
+            emit_phase(name)
+            if name in feature_offsets:
+                ops.extend([OP_POOL, out.channels, out.height, out.width, pool, out.origin(),
+                            out.cstride, out.pitch, feature_offsets[name]])
+    ops.append(OP_END)
+    return Program(np.asarray(ops, dtype=np.int32),
+                   np.concatenate(weights).astype(np.float32), arena_size, cursor, taps)
+
+
+def _channel_streams(channels: int, co: np.ndarray, projection: np.ndarray,
+                     offsets: np.ndarray, values: np.ndarray, pitches: np.ndarray,
+                     bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Tap lists of every output channel, as the kernel reads them.
+
+    ints, per channel: segment count, then per (channel, projection) segment: source row
+    pitch, tap count, tap offsets (ascending). floats, per channel: bias, then tap weights in
+    the same order.
+    """
+    order = np.lexsort((offsets, projection, co))
+    co, projection, offsets, values, pitches = (a[order] for a in
+                                                (co, projection, offsets, values, pitches))
+    total = len(co)
+    key = co * (projection.max(initial=0) + 1) + projection
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if total else np.zeros(0, int)
+    counts = np.diff(np.r_[starts, total])
+    segment_channel = co[starts]
+    segments_per_channel = np.bincount(segment_channel, minlength=channels)
+    taps_per_channel = np.bincount(co, minlength=channels)
+    lengths = 1 + 2 * segments_per_channel + taps_per_channel
+    channel_start = np.r_[0, np.cumsum(lengths)[:-1]]
+    segment_span = np.r_[0, np.cumsum(2 + counts)]
+    first_segment = np.searchsorted(segment_channel, np.arange(channels))
+    header = (channel_start[segment_channel] + 1 + segment_span[:-1]
+              - segment_span[first_segment[segment_channel]])
+    stream = np.zeros(int(lengths.sum()), dtype=np.int64)
+    stream[channel_start] = segments_per_channel
+    stream[header] = pitches[starts]
+    stream[header + 1] = counts
+    within = np.arange(total) - np.repeat(starts, counts)
+    stream[np.repeat(header, counts) + 2 + within] = offsets
+    weight_start = np.r_[0, np.cumsum(1 + taps_per_channel)[:-1]]
+    first_tap = np.searchsorted(co, np.arange(channels))
+    channel_weights = np.zeros(channels + total)
+    channel_weights[weight_start] = bias
+    channel_weights[weight_start[co] + 1 + np.arange(total) - first_tap[co]] = values
+    return stream, channel_weights
+
+
+def default_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class SparseExecutor:
+    """Runs a MouseNet's inference with the native kernel, batch split across threads."""
+
+    def __init__(self, model: MouseNet, threads: int | None = None,
+                 split_channels: bool = False) -> None:
+        """``split_channels``: when a batch has fewer images than threads, let the threads
+        share each image (by output channels, meeting at a barrier after every population).
+        Off by default: on a machine other jobs share, a descheduled partner thread stalls
+        every barrier (measured: half the single-thread speed at batch 1 under load)."""
+        self.model = model
+        self.threads = threads or default_threads()
+        self.split_channels = split_channels
+        self._library = native.library()
+        self._program: Program | None = None
+        self._key: tuple | None = None
+        self._arenas: list[np.ndarray] = []
+        self._pool: ThreadPoolExecutor | None = None
+
+    def program(self) -> Program:
+        key = state_versions(self.model)
+        if self._program is None or key is None or key != self._key:
+            self._program, self._key = compile_program(self.model), key
+            self._arenas = []
+        return self._program
+
+    def _arena(self, index: int, size: int) -> np.ndarray:
+        """Per-thread activations; zero once, the padding borders are never written."""
+        while len(self._arenas) <= index:
+            self._arenas.append(np.zeros(size, dtype=np.float32))
+        return self._arenas[index]
+
+    def pooled_features(self, images: Tensor) -> Tensor:
+        """(N, features) readout features: pooled layer-5 activity, concatenated."""
+        program = self.program()
+        images = images.detach().contiguous()
+        count = images.shape[0]
+        features = torch.empty((count, program.features), dtype=torch.float32)
+        image_stride = int(np.prod(images.shape[1:]))
+        isa = native.isa()
+        # Several images per thread: split the batch (each image stays in one core's cache).
+        # Fewer images than threads: all threads share each image, split by channels.
+        parts = self.threads if self.split_channels and count < self.threads else 1
+        workers = self.threads if parts > 1 else max(1, min(self.threads, count))
+        bounds = [0, count] if parts > 1 else [count * i // workers for i in range(workers + 1)]
+        arenas = [self._arena(i, program.arena_size) for i in range(1 if parts > 1 else workers)]
+        barrier = ctypes.create_string_buffer(max(1, self._library.mnc_sparse_barrier_size()))
+
+        def work(index: int) -> int:
+            chunk = 0 if parts > 1 else index
+            start, stop = bounds[chunk], bounds[chunk + 1]
+            if stop <= start:
+                return 0
+            return self._library.mnc_sparse_forward(
+                program.ops.ctypes.data, program.weights.ctypes.data,
+                arenas[chunk].ctypes.data, images.data_ptr() + 4 * start * image_stride,
+                stop - start, image_stride, features.data_ptr() + 4 * start * program.features,
+                program.features, isa, index if parts > 1 else 0, parts,
+                ctypes.addressof(barrier))
+
+        if workers == 1:
+            results = [work(0)]
+        else:
+            if self._pool is None or self._pool._max_workers < workers:  # noqa: SLF001
+                self._pool = ThreadPoolExecutor(max_workers=workers)
+            results = list(self._pool.map(work, range(workers)))
+        if any(results):
+            raise BackendError("sparse kernel rejected its program (an internal error); "
+                               "use strategy 'merged'")
+        return features
+
+    def forward(self, images: Tensor) -> Tensor:
+        classifier = self.model.classifier
+        return torch.nn.functional.linear(self.pooled_features(images), classifier.weight,
+                                          classifier.bias)

@@ -1,0 +1,69 @@
+"""``mnc bench [SPEC] [--quick] [--json FILE]``: throughput of every execution strategy.
+
+Prints one row per (mode, strategy, batch): images per second, the ratio to the
+reference-semantics baseline measured in the same run, and the largest output difference.
+``--quick`` runs the tiny spec at a small batch with one round (a smoke test, not a figure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mnc.cli.common import table
+from mnc.errors import UserFileError
+
+NAME = "bench"
+HELP = "measure throughput of every execution strategy"
+ROOT_SPECS = Path(__file__).resolve().parents[2] / "specs"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", nargs="?", type=Path, default=None,
+                        help="spec to benchmark (default: specs/mouse.yaml; "
+                             "specs/variants/tiny.yaml with --quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny spec, batch 8, one round: checks that everything runs")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="the large batch (default 64, 8 with --quick)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="timed calls per strategy; the median is reported "
+                             "(default 3, 1 with --quick)")
+    parser.add_argument("--no-onnx", action="store_true", help="skip the onnxruntime comparison")
+    parser.add_argument("--json", type=Path, default=None, metavar="FILE",
+                        help="also write the results (ratios, rows, machine) as JSON to FILE")
+
+
+def _default_spec(quick: bool) -> Path:
+    name = "variants/tiny.yaml" if quick else "mouse.yaml"
+    for root in (Path.cwd() / "specs", ROOT_SPECS):
+        if (root / name).is_file():
+            return root / name
+    raise UserFileError(f"no spec given and specs/{name} not found; pass a spec file")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mnc.io.atomic import write_text_atomic
+    from mnc_backends.torch.fast.bench import BenchConfig, run_benchmark
+
+    spec = args.spec if args.spec is not None else _default_spec(args.quick)
+    batch = args.batch if args.batch is not None else (8 if args.quick else 64)
+    rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
+    if batch < 1 or rounds < 1:
+        raise UserFileError(f"--batch and --rounds must be at least 1 (got {batch}, {rounds})")
+    config = BenchConfig(spec=spec, large_batch=batch, rounds=rounds, onnx=not args.no_onnx)
+    interactive = sys.stderr.isatty()
+    result = run_benchmark(config, progress=lambda text: print(f"  {text} ...", file=sys.stderr)
+                           if interactive else None)
+    print(f"{spec}: {result.summary['machine']}, torch {result.summary['torch_version']}")
+    print(table(["mode", "strategy", "batch", "img/s", "ratio", "max abs diff"],
+                [[row.mode, row.strategy, row.batch, round(row.images_per_s, 1),
+                  f"{row.ratio:.2f}x", f"{row.max_abs_diff:.1e}"] for row in result.rows]))
+    summary = result.summary
+    print(f"auto picks {summary['auto_eval_strategy']!r} for inference; masked taps keep a zero "
+          f"gradient: {summary['masked_taps_zero_gradient']}; onnx: {summary['onnx']}")
+    if args.json is not None:
+        write_text_atomic(args.json, json.dumps(result.as_dict(), indent=1) + "\n")
+    return 0

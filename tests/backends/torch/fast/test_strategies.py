@@ -1,0 +1,195 @@
+"""Every execution strategy computes what the reference-semantics network computes."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from mnc.errors import BackendError
+from mnc_backends.torch.fast import native
+from mnc_backends.torch.fast.accelerate import FastMouseNet, accelerate
+from tests.backends.torch.fast.helpers import images_for, model_pair
+from tests.conftest import DEFAULT_SPEC, SPECS, TINY_SPEC
+
+pytestmark = pytest.mark.torch
+
+VARIANTS = [TINY_SPEC, SPECS / "variants" / "visp-only.yaml",
+            SPECS / "variants" / "no-vispor.yaml"]
+TOLERANCE = 1e-4
+needs_native = pytest.mark.skipif(not native.available(),
+                                  reason=f"sparse kernel not built: {native.unavailable_reason()}")
+
+
+def _eval_strategies() -> list[str]:
+    return ["plain", "merged"] + (["sparse"] if native.available() else [])
+
+
+def _check_eval(spec, batch: int) -> None:
+    model, reference = model_pair(spec)
+    images = images_for(model, batch, seed=batch)
+    with torch.inference_mode():
+        expected = reference(images)
+        for strategy in _eval_strategies():
+            got = accelerate(model, strategy).eval()(images)
+            difference = float((got - expected).abs().max())
+            assert difference < TOLERANCE, (spec.name, strategy, batch, difference)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch", [1, 7])
+def test_default_spec_every_strategy_matches_reference(batch):
+    _check_eval(DEFAULT_SPEC, batch)
+
+
+@pytest.mark.parametrize("spec", VARIANTS, ids=lambda path: path.stem)
+@pytest.mark.parametrize("batch", [1, 7])
+def test_variants_every_strategy_matches_reference(spec, batch):
+    _check_eval(spec, batch)
+
+
+def test_non_square_input_variant(write_variant):
+    spec = write_variant({"input": {"height_px": 24, "width_px": 40, "source": "test"}},
+                         base=TINY_SPEC)
+    _check_eval(spec, 3)
+
+
+@needs_native
+@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+def test_every_instruction_set_matches_reference(isa, monkeypatch):
+    monkeypatch.setenv("MNC_SPARSE_ISA", isa)
+    model, reference = model_pair(TINY_SPEC)
+    images = images_for(model, 3)
+    with torch.inference_mode():
+        difference = (accelerate(model, "sparse").eval()(images) - reference(images)).abs().max()
+    assert float(difference) < TOLERANCE
+
+
+@pytest.mark.parametrize("strategy", ["plain", "merged"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
+def test_training_step_matches_reference_and_keeps_masked_taps_zero(strategy, dtype):
+    """Same gradients and BN statistics as the reference, and an exactly zero gradient on
+    masked taps. Gradients are compared in float64: in float32, train-mode BatchNorm backward
+    over a batch of 7 amplifies the different summation orders of the convolutions to about
+    1e-2 of a layer's largest gradient."""
+    shared, shared_reference = model_pair(TINY_SPEC)
+    model, reference = copy.deepcopy(shared).to(dtype), copy.deepcopy(shared_reference).to(dtype)
+    fast = accelerate(model, strategy).train()
+    reference.train()
+    images = images_for(model, 7, seed=5).to(dtype)
+    labels = torch.arange(7) % model.ir.readout.classes
+    for module in (fast, reference):
+        torch.nn.functional.cross_entropy(module(images), labels).backward()
+    for key, conv in model.convs.items():
+        expected = reference.convs[key].weight.grad
+        if dtype == torch.float64:
+            scale = float(expected.abs().max())
+            assert float((conv.weight.grad - expected).abs().max()) <= 1e-9 * scale, key
+        assert not bool(conv.weight.grad[conv.mask == 0].any()), key
+    for name, norm in model.norms.items():
+        assert torch.allclose(norm.running_var, reference.norms[name].running_var,
+                              atol=1e-4), name
+
+
+def test_merged_eval_cache_follows_weight_updates():
+    model, reference = model_pair(TINY_SPEC)
+    fast = accelerate(model, "merged").eval()
+    images = images_for(model, 2)
+    key = next(iter(model.convs))
+    original = model.convs[key].weight.detach().clone()
+    try:
+        with torch.inference_mode():
+            fast(images)
+        with torch.no_grad():
+            model.convs[key].weight.mul_(3.0)
+            reference.convs[key].weight.mul_(3.0)
+        with torch.inference_mode():
+            difference = (fast(images) - reference(images)).abs().max()
+        assert float(difference) < TOLERANCE
+    finally:
+        with torch.no_grad():
+            model.convs[key].weight.copy_(original)
+            reference.convs[key].weight.copy_(original)
+
+
+def test_state_dict_keeps_contract_names_and_shares_parameters():
+    model, _ = model_pair(TINY_SPEC)
+    fast = accelerate(model)
+    assert list(fast.state_dict()) == list(model.state_dict())
+    assert {id(p) for p in fast.parameters()} == {id(p) for p in model.parameters()}
+
+
+def test_wrapper_takes_the_models_mode():
+    model, _ = model_pair(TINY_SPEC)
+    assert not accelerate(model).training
+    model.train()
+    try:
+        assert accelerate(model).training
+    finally:
+        model.eval()
+
+
+def test_auto_picks_by_call():
+    model, _ = model_pair(TINY_SPEC)
+    fast = accelerate(model).eval()
+    images = images_for(model, 2)
+    with torch.inference_mode():
+        assert fast.choose(images) == ("sparse" if native.available() else "merged")
+        assert fast.choose(images.double()) == "merged"
+        assert fast.choose(images[:, :, :8]) == "merged"
+    assert fast.choose(images) == "merged"  # gradients enabled
+    fast.train()
+    with torch.inference_mode():
+        assert fast.choose(images) == "merged"
+    fast.eval()
+
+
+def test_merged_runs_float64():
+    shared, shared_reference = model_pair(TINY_SPEC)
+    model, reference = copy.deepcopy(shared).double(), copy.deepcopy(shared_reference).double()
+    images = images_for(model, 2).double()
+    with torch.inference_mode():
+        got = accelerate(model, "merged").eval()(images)
+        expected = reference(images)
+    assert float((got - expected).abs().max()) < 1e-9
+
+
+def test_weights_loaded_under_inference_mode_are_not_cached_stale():
+    shared, shared_reference = model_pair(TINY_SPEC)
+    images = images_for(shared, 2)
+    with torch.inference_mode():
+        model, reference = copy.deepcopy(shared), copy.deepcopy(shared_reference)
+        fast = accelerate(model).eval()
+        fast(images)
+        for module in (model, reference):
+            module.norms[next(iter(module.norms))].bias.add_(1.0)
+        difference = (fast(images) - reference(images)).abs().max()
+    assert float(difference) < TOLERANCE
+
+
+def test_unknown_strategy_is_a_backend_error():
+    model, _ = model_pair(TINY_SPEC)
+    with pytest.raises(BackendError, match="unknown execution strategy 'fastest'"):
+        FastMouseNet(model, "fastest")
+
+
+@needs_native
+@pytest.mark.parametrize("batch", [1, 3])
+def test_sparse_threads_sharing_images_by_channels(batch):
+    from mnc_backends.torch.fast.sparse import SparseExecutor
+
+    model, reference = model_pair(TINY_SPEC)
+    images = images_for(model, batch, seed=11)
+    executor = SparseExecutor(model, threads=4, split_channels=True)
+    with torch.inference_mode():
+        difference = (executor.forward(images) - reference(images)).abs().max()
+    assert float(difference) < TOLERANCE
+
+
+@needs_native
+def test_forced_sparse_with_gradients_says_why():
+    model, _ = model_pair(TINY_SPEC)
+    fast = accelerate(model, "sparse").eval()
+    with pytest.raises(BackendError, match="gradients are enabled"):
+        fast(images_for(model, 1))
