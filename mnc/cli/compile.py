@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fp16", action="store_true",
                         help="(onnx) store weights and compute in half precision")
     parser.add_argument("--opset", type=int, help="(onnx) ONNX opset version, 17 or newer")
+    parser.add_argument("--merge-convs", action="store_true",
+                        help="(onnx) one Conv per source and stride instead of one per "
+                             "projection: faster on onnxruntime's CPU provider")
     parser.add_argument("--class-names", type=Path, metavar="FILE",
                         help="(onnx) text file with one class name per line, shown by predict")
     parser.add_argument(
@@ -102,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
     extra: dict[str, object] = {}
     if args.fp16:
         extra["fp16"] = True
+    if args.merge_convs:
+        extra["merge_convolutions"] = True
     if args.opset is not None:
         extra["opset"] = args.opset
     if args.class_names is not None:

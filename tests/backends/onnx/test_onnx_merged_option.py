@@ -1,0 +1,41 @@
+"""`--merge-convs`: the merged graph computes what the torch backend computes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import mnc
+from mnc.errors import BackendError
+from tests.backends.onnx.helpers import run_onnx
+from tests.conftest import TINY_SPEC, run_mnc
+
+pytestmark = [pytest.mark.onnx, pytest.mark.torch]
+
+
+def test_merged_graph_matches_torch(tmp_path):
+    model = mnc.compile(TINY_SPEC, backend="torch").eval()
+    weights = tmp_path / "tiny.pt"
+    from mnc.backend import BackendOptions, get_backend
+
+    get_backend("torch").save(model, weights, BackendOptions())
+    output = tmp_path / "merged.onnx"
+    result = run_mnc("compile", str(TINY_SPEC), "--backend", "onnx", "--weights", str(weights),
+                     "--merge-convs", "-o", str(output))
+    assert result.returncode == 0, result.stderr
+    import onnx
+
+    graph = onnx.load(str(output)).graph
+    convs = sum(node.op_type == "Conv" for node in graph.node)
+    assert convs < 49 and not any(node.op_type == "Pad" for node in graph.node)
+    images = np.random.default_rng(0).random((7, 3, 32, 32), dtype=np.float32)
+    with torch.inference_mode():
+        expected = model(torch.from_numpy(images)).numpy()
+    actual = run_onnx(output, images)["logits"]
+    assert np.abs(actual - expected).max() <= 1e-4
+
+
+def test_merge_refuses_fp16():
+    with pytest.raises(BackendError, match="float32"):
+        mnc.compile(TINY_SPEC, backend="onnx", fp16=True, merge_convolutions=True)
