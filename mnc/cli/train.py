@@ -61,6 +61,9 @@ HYPERPARAMETER_FLAGS: tuple[Flag, ...] = (
     ("channels_last", {"action": _ON_OFF, "help": "channels_last memory format "
                                                   "(default: on for CUDA)"}),
     ("sync_batchnorm", {"action": _ON_OFF, "help": "synchronise BatchNorm over DDP processes"}),
+    ("strategy", {"choices": ["plain", "merged"],
+                  "help": "execution strategy: plain (default) or merged (one convolution per "
+                          "source and stride; about 2x faster training on CPU)"}),
     ("seed", {"type": int, "help": "seed of data order, augmentation and RNGs (0)"}),
     ("deterministic", {"action": _ON_OFF,
                        "help": "deterministic kernels: two runs give identical weights"}),

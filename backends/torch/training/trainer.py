@@ -219,6 +219,11 @@ def _train(spec: str | Path | None, folder: Path, config: TrainConfig,
         model = model.to(memory_format=torch.channels_last)
     if config.sync_batchnorm and context.distributed:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if config.strategy != "plain":
+        from mnc_backends.torch.fast import accelerate
+
+        # shares the layers, so state-dict names (checkpoints) are those of the plain module
+        model = accelerate(model, config.strategy)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay, nesterov=config.nesterov)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
