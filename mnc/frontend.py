@@ -110,7 +110,8 @@ def _populations(spec: Spec, catalog: PopulationCatalog) -> list[PopulationDraft
             continue
         region = spec.areas.regions[population.area]
         count = spec.neurons.counts[population.area]
-        neurons = count[population.layer] if isinstance(count, dict) else count
+        # laminar areas have a count per layer, others one count (checked by the semantics)
+        neurons = count[population.layer or ""] if isinstance(count, dict) else count
         surface = None
         if population.layer is not None:
             surface = spec.surface_area_mm2.values.get(population.area, {}).get(population.layer)

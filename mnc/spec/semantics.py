@@ -213,8 +213,8 @@ def _check_graph(
 ) -> None:
     graph = nx.DiGraph()
     graph.add_nodes_from(catalog.names())
-    for source, target, path in edges:
-        graph.add_edge(source, target, path=path)
+    for source, target, edge_path in edges:
+        graph.add_edge(source, target, path=edge_path)
     try:
         cycle = nx.find_cycle(graph)
     except nx.NetworkXNoCycle:
