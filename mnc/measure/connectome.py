@@ -122,12 +122,7 @@ def _source_selection(connectivity: VoxelConnectivity, atlas: Atlas, population:
     """Rows of the model for a source population, their flat positions, and how many of the
     population's voxels had no flat-map position (and were left out)."""
     voxels = connectivity.source_voxels
-    chosen = atlas.in_structure(voxels, population) & atlas.in_hemisphere(voxels, hemisphere)
-    rows = np.flatnonzero(chosen)
-    if len(rows) == 0:
-        raise UserFileError(f"{connectivity.origin}: the model has no source voxels in "
-                            f"{population} ({hemisphere} hemisphere); check the source voxel "
-                            "list or mask and the annotation")
+    rows = _voxels_of(connectivity, atlas, voxels, population, hemisphere, "source")
     positions = atlas.flatmap.positions(voxels[rows])
     mapped = np.all(np.isfinite(positions), axis=1)
     if not mapped.any():
@@ -138,11 +133,17 @@ def _source_selection(connectivity: VoxelConnectivity, atlas: Atlas, population:
 
 def _target_selection(connectivity: VoxelConnectivity, atlas: Atlas, population: str,
                       hemisphere: str) -> np.ndarray:
-    voxels = connectivity.target_voxels
+    return _voxels_of(connectivity, atlas, connectivity.target_voxels, population, hemisphere,
+                      "target")
+
+
+def _voxels_of(connectivity: VoxelConnectivity, atlas: Atlas, voxels: np.ndarray,
+               population: str, hemisphere: str, side: str) -> np.ndarray:
+    """Indices of the voxels (rows for sources, columns for targets) in a population."""
     chosen = atlas.in_structure(voxels, population) & atlas.in_hemisphere(voxels, hemisphere)
-    columns = np.flatnonzero(chosen)
-    if len(columns) == 0:
-        raise UserFileError(f"{connectivity.origin}: the model has no target voxels in "
-                            f"{population} ({hemisphere} hemisphere); check the target voxel "
+    indices = np.flatnonzero(chosen)
+    if len(indices) == 0:
+        raise UserFileError(f"{connectivity.origin}: the model has no {side} voxels in "
+                            f"{population} ({hemisphere} hemisphere); check the {side} voxel "
                             "list or mask and the annotation")
-    return columns
+    return indices
