@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from mnc.ir.model import IR
 from mnc_backends.torch.fast.grouping import SourceGroup, group_projections
@@ -67,16 +67,34 @@ def bn_fold(norm: torch.nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
     return scale, norm.bias - norm.running_mean * scale
 
 
-def state_versions(model: MouseNet) -> tuple[int, ...] | None:
-    """Version counters of every parameter and buffer: changes after any in-place update.
+class StateWatch:
+    """Tells cheaply whether any parameter or buffer of a model changed since the last look.
 
-    None when a tensor has no counter (created under ``torch.inference_mode``): then nothing
-    derived from the weights may be cached.
+    The key holds every tensor's version counter (bumped by in-place updates) and identity
+    (changed when a parameter is replaced). The tensors' places are listed once, so a call
+    costs one pass over them rather than a walk of the module tree; modules swapped for others
+    after construction are not watched (a compiled MouseNet's structure is fixed by its IR).
     """
-    tensors = [*model.parameters(), *model.buffers()]
-    if any(t.is_inference() for t in tensors):
-        return None
-    return tuple(t._version for t in tensors) + tuple(id(t) for t in tensors)
+
+    def __init__(self, model: nn.Module) -> None:
+        self._slots = [(table, name) for module in model.modules()
+                       for table in (module._parameters, module._buffers)  # noqa: SLF001
+                       for name in table]
+
+    def key(self) -> tuple[int, ...] | None:
+        """None when a tensor has no counter (created under ``torch.inference_mode``): then
+        nothing derived from the weights may be cached."""
+        key: list[int] = []
+        for table, name in self._slots:
+            tensor = table[name]
+            if tensor is None:
+                key.append(-1)
+                continue
+            if tensor.is_inference():
+                return None
+            key.append(tensor._version)
+            key.append(id(tensor))
+        return tuple(key)
 
 
 class MergedExecutor:
@@ -87,10 +105,11 @@ class MergedExecutor:
         self.channels_last = channels_last
         self._folded: list[tuple[Tensor, Tensor]] | None = None
         self._folded_key: tuple | None = None
+        self._watch = StateWatch(model)
 
     def _eval_weights(self, model: MouseNet, device: torch.device, dtype: torch.dtype
                       ) -> list[tuple[Tensor, Tensor]]:
-        versions = state_versions(model)
+        versions = self._watch.key()
         key = (versions, device, dtype)
         if versions is not None and self._folded is not None and self._folded_key == key:
             return self._folded

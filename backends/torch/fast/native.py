@@ -20,6 +20,10 @@ MODULE = "mnc_backends.torch.fast._sparse_taps"
 
 @functools.cache
 def _load() -> tuple[ctypes.CDLL | None, str]:
+    # torch first: its libgomp.so.1 is then the one the kernel links against (same soname),
+    # so both share one OpenMP thread pool.
+    import torch  # noqa: F401
+
     try:
         spec = importlib.util.find_spec(MODULE)
     except (ImportError, ValueError) as error:
@@ -38,6 +42,10 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
         ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
         ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_int,
         ctypes.c_int, ctypes.c_void_p]
+    library.mnc_sparse_run.restype = ctypes.c_int
+    library.mnc_sparse_run.argtypes = [
+        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+        ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_int]
     library.mnc_sparse_barrier_size.restype = ctypes.c_size_t
     library.mnc_sparse_barrier_size.argtypes = []
     return library, ""

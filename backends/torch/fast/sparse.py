@@ -14,9 +14,6 @@ rebuilt when any parameter or buffer changes (tensor version counters).
 
 from __future__ import annotations
 
-import ctypes
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +23,7 @@ from torch import Tensor
 from mnc.errors import BackendError
 from mnc.ir.model import IR
 from mnc_backends.torch.fast import native
-from mnc_backends.torch.fast.merged import bn_fold, state_versions
+from mnc_backends.torch.fast.merged import StateWatch, bn_fold
 from mnc_backends.torch.module import INPUT, MouseNet
 from mnc_backends.torch.names import population_key, projection_key
 
@@ -145,16 +142,13 @@ def compile_program(model: MouseNet) -> Program:
     weights: list[np.ndarray] = []
     taps = 0
 
-    def emit_phase(name: str) -> None:
-        b = buffers[name]
-        if b.stride > 1:
-            ops.extend([OP_PHASE, b.channels, b.rows, b.pitch, b.stride, b.offset, b.cstride,
-                        b.pitch, b.phase_offset, b.phase_cstride, b.phase_pitch, b.phase_size])
-
     inp = buffers[INPUT]
     ops.extend([OP_PLACE, inp.channels, inp.height, inp.width, inp.origin(), inp.cstride,
                 inp.pitch])
-    emit_phase(INPUT)
+    if inp.stride > 1:  # the image itself is read with a stride: split it once per image
+        ops.extend([OP_PHASE, inp.channels, inp.rows, inp.pitch, inp.stride, inp.offset,
+                    inp.cstride, inp.pitch, inp.phase_offset, inp.phase_cstride,
+                    inp.phase_pitch, inp.phase_size])
     feature_offsets, cursor = {}, 0
     pool = ir.readout.pool_size
     for name in ir.readout.populations:
@@ -187,14 +181,15 @@ def compile_program(model: MouseNet) -> Program:
                                                         for column in zip(*parts, strict=True))
             taps += len(co)
             out = buffers[name]
+            # The kernel writes the phase images as it stores each block (no OP_PHASE).
             ops.extend([OP_CONV, population.channels, population.height, population.width,
-                        out.origin(), out.cstride, out.pitch])
+                        out.origin(), out.cstride, out.pitch, out.stride, out.phase_offset,
+                        out.phase_cstride, out.phase_pitch, out.phase_size, out.top, out.left])
             stream, channel_weights = _channel_streams(
                 population.channels, co, projection, offsets, values, pitches,
                 bias * scale + shift)
             ops.extend(stream.tolist())
             weights.append(channel_weights)
-            emit_phase(name)
             if name in feature_offsets:
                 ops.extend([OP_POOL, out.channels, out.height, out.width, pool, out.origin(),
                             out.cstride, out.pitch, feature_offsets[name]])
@@ -242,43 +237,39 @@ def _channel_streams(channels: int, co: np.ndarray, projection: np.ndarray,
     return stream, channel_weights
 
 
-def default_threads() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 class SparseExecutor:
     """Runs a MouseNet's inference with the native kernel, batch split across threads."""
 
-    def __init__(self, model: MouseNet, threads: int | None = None,
-                 split_channels: bool = False) -> None:
-        """``split_channels``: when a batch has fewer images than threads, let the threads
-        share each image (by output channels, meeting at a barrier after every population).
-        Off by default: on a machine other jobs share, a descheduled partner thread stalls
-        every barrier (measured: half the single-thread speed at batch 1 under load)."""
+    def __init__(self, model: MouseNet, threads: int | None = None) -> None:
+        """``threads``: at most this many threads per call (default: torch's intra-op thread
+        count, ``torch.get_num_threads()``, read at each call). A batch with at least that many
+        images is split between the threads, one image at a time each; a smaller batch is
+        shared, each thread computing part of every population's rows."""
         self.model = model
-        self.threads = threads or default_threads()
-        self.split_channels = split_channels
+        self.threads = threads
         self._library = native.library()
+        self._isa = native.isa()
+        self._watch = StateWatch(model)
         self._program: Program | None = None
         self._key: tuple | None = None
         self._arenas: list[np.ndarray] = []
-        self._pool: ThreadPoolExecutor | None = None
 
     def program(self) -> Program:
-        key = state_versions(self.model)
+        key = self._watch.key()
         if self._program is None or key is None or key != self._key:
             self._program, self._key = compile_program(self.model), key
             self._arenas = []
         return self._program
 
-    def _arena(self, index: int, size: int) -> np.ndarray:
-        """Per-thread activations; zero once, the padding borders are never written."""
-        while len(self._arenas) <= index:
-            self._arenas.append(np.zeros(size, dtype=np.float32))
-        return self._arenas[index]
+    def _arena_pointers(self, count: int, size: int) -> np.ndarray:
+        """Addresses of ``count`` per-thread activation arenas, each starting on a cache line
+        (the layout aligns buffers relative to it); zeroed once, since the padding borders are
+        never written."""
+        while len(self._arenas) < count:
+            raw = np.zeros(size + ALIGN, dtype=np.float32)
+            skip = (-raw.ctypes.data % (4 * ALIGN)) // 4
+            self._arenas.append(raw[skip:skip + size])
+        return np.array([arena.ctypes.data for arena in self._arenas[:count]], dtype=np.uint64)
 
     def pooled_features(self, images: Tensor) -> Tensor:
         """(N, features) readout features: pooled layer-5 activity, concatenated."""
@@ -286,35 +277,13 @@ class SparseExecutor:
         images = images.detach().contiguous()
         count = images.shape[0]
         features = torch.empty((count, program.features), dtype=torch.float32)
-        image_stride = int(np.prod(images.shape[1:]))
-        isa = native.isa()
-        # Several images per thread: split the batch (each image stays in one core's cache).
-        # Fewer images than threads: all threads share each image, split by channels.
-        parts = self.threads if self.split_channels and count < self.threads else 1
-        workers = self.threads if parts > 1 else max(1, min(self.threads, count))
-        bounds = [0, count] if parts > 1 else [count * i // workers for i in range(workers + 1)]
-        arenas = [self._arena(i, program.arena_size) for i in range(1 if parts > 1 else workers)]
-        barrier = ctypes.create_string_buffer(max(1, self._library.mnc_sparse_barrier_size()))
-
-        def work(index: int) -> int:
-            chunk = 0 if parts > 1 else index
-            start, stop = bounds[chunk], bounds[chunk + 1]
-            if stop <= start:
-                return 0
-            return self._library.mnc_sparse_forward(
-                program.ops.ctypes.data, program.weights.ctypes.data,
-                arenas[chunk].ctypes.data, images.data_ptr() + 4 * start * image_stride,
-                stop - start, image_stride, features.data_ptr() + 4 * start * program.features,
-                program.features, isa, index if parts > 1 else 0, parts,
-                ctypes.addressof(barrier))
-
-        if workers == 1:
-            results = [work(0)]
-        else:
-            if self._pool is None or self._pool._max_workers < workers:  # noqa: SLF001
-                self._pool = ThreadPoolExecutor(max_workers=workers)
-            results = list(self._pool.map(work, range(workers)))
-        if any(results):
+        threads = max(1, self.threads or torch.get_num_threads())
+        arenas = self._arena_pointers(max(1, min(threads, count)), program.arena_size)
+        status = self._library.mnc_sparse_run(
+            program.ops.ctypes.data, program.weights.ctypes.data, arenas.ctypes.data,
+            images.data_ptr(), count, images[0].numel() if count else 0, features.data_ptr(),
+            program.features, self._isa, threads)
+        if status:
             raise BackendError("sparse kernel rejected its program (an internal error); "
                                "use strategy 'merged'")
         return features

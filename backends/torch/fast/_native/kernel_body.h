@@ -14,14 +14,13 @@ typedef float FN(vf) __attribute__((vector_size(VL * 4)));
 typedef float FN(vfu) __attribute__((vector_size(VL * 4), aligned(4)));
 
 /* One block of an output channel: R rows x NV vectors from (r0, c0). Every kept tap (weight
- * x shifted input) is summed in registers; the valid part is stored with ReLU. */
+ * x shifted input) is summed in registers; the sums go to tmp (R rows of NV * VL floats). */
 #define DEFINE_BLOCK(R, NV, KIND)                                                           \
 TARGET static void FN(CAT(block, KIND))(                                                  \
-    const int32_t *taps, const float *weights, const float *arena, float *dst,             \
-    int r0, int c0, int rows, int cols, int dst_pitch) {                                   \
+    const int32_t *taps, const float *weights, const float *arena, float *tmp,             \
+    int r0, int c0) {                                                                      \
     typedef FN(vf) vf;                                                                      \
     typedef FN(vfu) vfu;                                                                    \
-    float tmp[R][NV * VL];                                                                  \
     vf acc[R][NV];                                                                          \
     for (int r = 0; r < R; r++)                                                             \
         for (int v = 0; v < NV; v++) acc[r][v] = (vf){0} + weights[0];                      \
@@ -44,24 +43,48 @@ TARGET static void FN(CAT(block, KIND))(                                        
         w += count;                                                                         \
     }                                                                                       \
     for (int r = 0; r < R; r++)                                                             \
-        for (int v = 0; v < NV; v++) *(vfu *)&tmp[r][v * VL] = acc[r][v];                   \
-    for (int r = 0; r < rows; r++) {                                                        \
-        float *out = dst + (ptrdiff_t)(r0 + r) * dst_pitch + c0;                            \
-        for (int c = 0; c < cols; c++) out[c] = tmp[r][c] > 0.0f ? tmp[r][c] : 0.0f;        \
-    }                                                                                       \
+        for (int v = 0; v < NV; v++) *(vf *)&tmp[r * NV * VL + v * VL] = acc[r][v];         \
 }
 
 DEFINE_BLOCK(WIDE_R, WIDE_NV, wide)
 DEFINE_BLOCK(NARROW_R, NARROW_NV, narrow)
 
-/* A target population (its output channels [first, last) when split in parts); returns the
- * stream position after its tap lists. Row blocks are the outer loop, so consecutive channels
- * reuse the same input rows from L1. */
+/* Store the valid part of a block with ReLU into the population's buffer and, when the
+ * population is read with a stride s > 1, into its s x s phase images too (so no separate
+ * pass splits it later). */
+TARGET static void FN(store)(const float *tmp, int tmp_pitch, const struct output *o,
+                             float *arena, int c, int r0, int c0, int rows, int cols) {
+    float *dst = arena + o->origin + (ptrdiff_t)c * o->cstride;
+    for (int r = 0; r < rows; r++) {
+        const float *t = tmp + r * tmp_pitch;
+        float *out = dst + (ptrdiff_t)(r0 + r) * o->pitch + c0;
+        for (int x = 0; x < cols; x++) out[x] = t[x] > 0.0f ? t[x] : 0.0f;
+    }
+    const int s = o->stride;
+    if (s <= 1) return;
+    float *phases = arena + o->phase_offset + (ptrdiff_t)c * o->phase_cstride;
+    for (int r = 0; r < rows; r++) {
+        const float *t = tmp + r * tmp_pitch;
+        const int y = o->top + r0 + r;
+        for (int px = 0; px < s; px++) {
+            const int first = ((px - (o->left + c0) % s) % s + s) % s;
+            float *out = phases + (ptrdiff_t)((y % s) * s + px) * o->phase_size
+                         + (ptrdiff_t)(y / s) * o->phase_pitch + (o->left + c0 + first) / s;
+            for (int x = first, k = 0; x < cols; x += s, k++) out[k] = t[x] > 0.0f ? t[x] : 0.0f;
+        }
+    }
+}
+
+/* A target population; returns the stream position after its tap lists. Row blocks are the
+ * outer loop, so consecutive channels reuse the same input rows from cache. When split in
+ * parts, each part computes a contiguous share of the row blocks (its rows of every channel
+ * read mostly the rows its own core just wrote). */
 TARGET static const int32_t *FN(conv)(const int32_t *p, const float **weights,
                                       float *arena, int part, int parts) {
-    const int channels = p[0], height = p[1], width = p[2];
-    const int dst_offset = p[3], dst_cstride = p[4], dst_pitch = p[5];
-    p += 6;
+    const struct output o = {p[0], p[1], p[2], p[3], p[4], p[5], p[6],
+                             p[7], p[8], p[9], p[10], p[11], p[12]};
+    const int channels = o.channels, height = o.height, width = o.width;
+    p += OUTPUT_FIELDS;
     const float *w = *weights;
     const int32_t *taps[channels > 0 ? channels : 1];
     const float *tap_weights[channels > 0 ? channels : 1];
@@ -79,20 +102,23 @@ TARGET static const int32_t *FN(conv)(const int32_t *p, const float **weights,
     const int wide = width > NARROW_NV * VL;
     const int block_rows = wide ? WIDE_R : NARROW_R;
     const int block_cols = wide ? WIDE_NV * VL : NARROW_NV * VL;
-    const int first = (int)((int64_t)channels * part / parts);
-    const int last = (int)((int64_t)channels * (part + 1) / parts);
-    for (int r0 = 0; r0 < height; r0 += block_rows) {
+    float tmp[WIDE_R * WIDE_NV * VL > NARROW_R * NARROW_NV * VL ? WIDE_R * WIDE_NV * VL
+                                                                : NARROW_R * NARROW_NV * VL]
+        __attribute__((aligned(64)));
+    const int blocks = (height + block_rows - 1) / block_rows;
+    const int first = (int)((int64_t)blocks * part / parts);
+    const int last = (int)((int64_t)blocks * (part + 1) / parts);
+    for (int b = first; b < last; b++) {
+        const int r0 = b * block_rows;
         const int rows = height - r0 < block_rows ? height - r0 : block_rows;
-        for (int c = first; c < last; c++) {
-            float *dst = arena + dst_offset + (ptrdiff_t)c * dst_cstride;
+        for (int c = 0; c < channels; c++) {
             for (int c0 = 0; c0 < width; c0 += block_cols) {
                 const int cols = width - c0 < block_cols ? width - c0 : block_cols;
                 if (wide)
-                    FN(block_wide)(taps[c], tap_weights[c], arena, dst, r0, c0, rows, cols,
-                                   dst_pitch);
+                    FN(block_wide)(taps[c], tap_weights[c], arena, tmp, r0, c0);
                 else
-                    FN(block_narrow)(taps[c], tap_weights[c], arena, dst, r0, c0, rows, cols,
-                                     dst_pitch);
+                    FN(block_narrow)(taps[c], tap_weights[c], arena, tmp, r0, c0);
+                FN(store)(tmp, block_cols, &o, arena, c, r0, c0, rows, cols);
             }
         }
     }

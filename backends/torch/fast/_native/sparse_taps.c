@@ -6,9 +6,10 @@
  * image at a time, so an image's activity stays in the core's cache.
  *
  * Each kept tap of a masked convolution is one multiply-accumulate of a shifted input plane
- * into a block of output rows held in vector registers. Stride-s sources are first split into
- * s*s phase images so every read is contiguous. All projections into a population accumulate
- * into the same registers; BatchNorm (eval) is folded into weights and bias; ReLU on store.
+ * into a block of output rows held in vector registers. A population read with stride s is
+ * also stored as s*s phase images (as each block is stored), so every read is contiguous. All
+ * projections into a population accumulate into the same registers; BatchNorm (eval) is
+ * folded into weights and bias; ReLU on store.
  *
  * Variants: AVX-512F, AVX2+FMA (x86-64, chosen at run time with __builtin_cpu_supports) and a
  * portable one built from GCC/Clang vector extensions (SSE2, NEON, or scalar code).
@@ -26,6 +27,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #if defined(_WIN32)
 #define EXPORT __declspec(dllexport)
 #else
@@ -34,6 +39,16 @@
 
 enum { OP_END = 0, OP_PLACE = 1, OP_CONV = 2, OP_PHASE = 3, OP_POOL = 4 };
 enum { ISA_GENERIC = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
+
+/* Header of an OP_CONV: the target population's buffer, as the program lays it out. */
+struct output {
+    int channels, height, width;
+    int origin, cstride, pitch; /* first valid element of channel 0; channel and row strides */
+    int stride;                 /* phase split factor (1: the population has no phase images) */
+    int phase_offset, phase_cstride, phase_pitch, phase_size;
+    int top, left;              /* padding above and left of the valid area */
+};
+#define OUTPUT_FIELDS 13
 
 /* ---- portable variant: 4-float vectors ---- */
 #define SUFFIX generic
@@ -181,7 +196,7 @@ EXPORT size_t mnc_sparse_barrier_size(void) { return sizeof(barrier_t); }
 /* Run the program on images [0, count); each image's pooled features go to
  * features + n * feature_stride. With parts > 1, `parts` threads call this with the same
  * arguments (one arena, one zeroed barrier) and part = 0 .. parts-1; each computes its share
- * of every population's channels. Returns 0, or -1 for an unknown op (a bad program). */
+ * of every population's rows (pooling and copies: channels). Returns 0, or -1 for an unknown op (a bad program). */
 EXPORT int mnc_sparse_forward(const int32_t *program, const float *weights, float *arena,
                               const float *images, int64_t count, int64_t image_stride,
                               float *features, int64_t feature_stride, int isa, int part,
@@ -213,6 +228,51 @@ EXPORT int mnc_sparse_forward(const int32_t *program, const float *weights, floa
         }
     }
     return 0;
+}
+
+/* Run the program on a batch with up to `threads` threads (OpenMP; one thread in a build
+ * without it). With at least as many images as threads, each thread takes a contiguous share
+ * of the images and its own arena (arenas[i]); with fewer, the threads share each image by
+ * rows in arenas[0]. OpenMP is used rather than threads of our own because PyTorch's CPU
+ * build runs its operators on the same libgomp pool: its workers, still spinning after the
+ * last torch operator, take our work instead of competing with it for the cores. */
+EXPORT int mnc_sparse_run(const int32_t *program, const float *weights, float *const *arenas,
+                          const float *images, int64_t count, int64_t image_stride,
+                          float *features, int64_t feature_stride, int isa, int threads) {
+    if (threads < 1 || count < 0) return -2;
+#ifndef _OPENMP
+    threads = 1;
+#endif
+    if (count == 0) return 0;
+    if (threads == 1)
+        return mnc_sparse_forward(program, weights, arenas[0], images, count, image_stride,
+                                  features, feature_stride, isa, 0, 1, NULL);
+    barrier_t barrier;
+    atomic_init(&barrier.waiting, 0);
+    atomic_init(&barrier.generation, 0);
+    int status = 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads) reduction(| : status)
+#endif
+    {
+#ifdef _OPENMP
+        const int index = omp_get_thread_num(), team = omp_get_num_threads();
+#else
+        const int index = 0, team = 1;
+#endif
+        if (count < team) {
+            status |= mnc_sparse_forward(program, weights, arenas[0], images, count,
+                                         image_stride, features, feature_stride, isa, index,
+                                         team, &barrier);
+        } else {
+            const int64_t first = count * index / team, last = count * (index + 1) / team;
+            status |= mnc_sparse_forward(program, weights, arenas[index],
+                                         images + first * image_stride, last - first,
+                                         image_stride, features + first * feature_stride,
+                                         feature_stride, isa, 0, 1, NULL);
+        }
+    }
+    return status;
 }
 
 static struct PyModuleDef module = {
