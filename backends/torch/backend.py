@@ -31,9 +31,9 @@ class TorchBackend(Backend):
 
         ``options.outputs`` is checked against the IR; read those populations with
         ``model.features(images, populations)``. ``extra={"device": "cuda"}`` moves the model.
-        ``extra={"strategy": "auto"}`` (or "merged", "sparse", "plain") wraps it so every
-        call runs the fastest execution strategy that applies (``mnc_backends.torch.fast``);
-        without it the plain ``MouseNet`` is returned.
+        ``extra={"strategy": ...}`` sets the execution strategy: ``auto`` (the default: each
+        call runs the fastest strategy that applies), ``plain``, ``merged`` or ``sparse``
+        (``mnc_backends.torch.fast``).
         """
         unknown = sorted(set(options.extra) - set(EXTRA_OPTIONS))
         if unknown:
@@ -54,12 +54,7 @@ class TorchBackend(Backend):
             except (RuntimeError, AssertionError) as error:
                 raise BackendError(f"torch backend: cannot use device {device!r}: "
                                    f"{error}") from None
-        strategy = options.extra.get("strategy")
-        if strategy is not None:
-            from mnc_backends.torch.fast import accelerate
-
-            return accelerate(model, str(strategy))
-        return model
+        return model.set_strategy(str(options.extra.get("strategy", "auto")))
 
     def save(self, artifact: Any, path: Path, options: BackendOptions) -> None:
         """Write the model file (IR, hash, masks, weights), or Python source with emit="python"."""

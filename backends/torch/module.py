@@ -125,6 +125,8 @@ class MouseNet(nn.Module):
         self.classifier = nn.utils.skip_init(nn.Linear, ir.readout.features, ir.readout.classes)
         self._plan = build_plan(ir, self.readout_populations)
         self._plans: dict[frozenset[str], tuple[Step, ...]] = {}
+        self.strategy = "auto"
+        """Execution strategy of ``forward`` (see ``set_strategy``); not part of the state."""
         self.reset_parameters()
 
     @property
@@ -169,7 +171,38 @@ class MouseNet(nn.Module):
         return self.classifier(torch.cat(pooled, dim=1))
 
     def forward(self, images: Tensor) -> Tensor:
+        """Logits, computed by ``self.strategy``: by default (``auto``) the fastest execution
+        strategy that applies to this call, all within 1e-4 of ``plain_forward``."""
+        if self.strategy == "plain" or torch.compiler.is_compiling() or torch.jit.is_tracing():
+            return self.plain_forward(images)  # graph compilers optimise the plain graph
+        return self.dispatcher().run(images, self.strategy)
+
+    def plain_forward(self, images: Tensor) -> Tensor:
+        """One masked convolution per projection, exactly as the IR describes the network."""
         return self.readout(self._run(images, self._plan))
+
+    def set_strategy(self, strategy: str) -> MouseNet:
+        """Force an execution strategy (``auto``, ``plain``, ``merged``, ``sparse``; see
+        ``mnc_backends.torch.fast``); returns self. ``auto`` picks one per call."""
+        from mnc_backends.torch.fast.accelerate import check_strategy
+
+        self.strategy = check_strategy(strategy)
+        return self
+
+    def dispatcher(self):  # noqa: ANN201 - the fast package is imported on first use
+        """The executors behind the fast strategies, built on first use; not copied or
+        pickled with the module (its caches are rebuilt from the weights)."""
+        dispatcher = self.__dict__.get("_dispatcher")
+        if dispatcher is None:
+            from mnc_backends.torch.fast.accelerate import Dispatcher
+
+            dispatcher = self.__dict__["_dispatcher"] = Dispatcher(self)
+        return dispatcher
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_dispatcher", None)
+        return state
 
     def features(self, images: Tensor, populations: Sequence[str] | None = None
                  ) -> dict[str, Tensor]:

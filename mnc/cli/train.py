@@ -61,9 +61,10 @@ HYPERPARAMETER_FLAGS: tuple[Flag, ...] = (
     ("channels_last", {"action": _ON_OFF, "help": "channels_last memory format "
                                                   "(default: on for CUDA)"}),
     ("sync_batchnorm", {"action": _ON_OFF, "help": "synchronise BatchNorm over DDP processes"}),
-    ("strategy", {"choices": ["plain", "merged"],
-                  "help": "execution strategy: plain (default) or merged (one convolution per "
-                          "source and stride; about 2x faster training on CPU)"}),
+    ("strategy", {"choices": ["auto", "plain", "merged"],
+                  "help": "execution strategy: auto (default: merged on CPU, plain on GPU), "
+                          "plain (one masked convolution per projection) or merged (one "
+                          "convolution per source and stride; about 2x faster on CPU)"}),
     ("seed", {"type": int, "help": "seed of data order, augmentation and RNGs (0)"}),
     ("deterministic", {"action": _ON_OFF,
                        "help": "deterministic kernels: two runs give identical weights"}),

@@ -1,11 +1,12 @@
 """Fast execution of compiled MouseNets: the masks are known at compile time, so use them.
 
-    >>> from mnc_backends.torch.fast import accelerate
-    >>> fast = accelerate(model)                  # model: a MouseNet; shares its parameters
+Every ``MouseNet`` runs the ``auto`` strategy unless told otherwise:
+
     >>> with torch.inference_mode():
-    ...     logits = fast.eval()(images)          # CPU float32: the sparse-tap kernel
-    >>> fast.train()(images)                      # training: merged convolutions (autograd)
-    >>> fast.set_strategy("merged")               # force one: auto, plain, merged, sparse
+    ...     logits = model.eval()(images)         # CPU float32: the sparse-tap kernel
+    >>> model.train()(images)                     # CPU training: merged convolutions (autograd)
+    >>> model.set_strategy("plain")               # force one: auto, plain, merged, sparse
+    >>> fast = accelerate(model, "merged")        # a view with its own strategy, same weights
 
 Layout: ``grouping`` (which projections merge into one convolution: geometry only),
 ``merged`` (the portable torch strategy), ``sparse`` (lowering to the native kernel's program)

@@ -1,17 +1,20 @@
 """Pick the fastest execution strategy that applies to each call, or the one the user forces.
 
-Strategies (all compute the same function as ``MouseNet``, within 1e-4):
+Strategies (all compute the same function as ``MouseNet.plain_forward``, within 1e-4):
 
-- ``plain``: the module's own forward (one masked convolution per projection);
+- ``plain``: one masked convolution per projection, as the IR describes the network;
 - ``merged``: one dense convolution per (source, stride), channels-last; any device and dtype,
   trains (autograd), folds BatchNorm into cached weights in inference;
 - ``sparse``: the native kernel that touches only the kept taps; inference only (eval mode,
   no gradient), CPU, float32, the IR's input shape, and the compiled extension loaded;
-- ``auto`` (default): ``sparse`` where it applies and the masks are sparse, else ``merged``.
+- ``auto`` (every ``MouseNet``'s default): ``sparse`` where it applies and the masks are
+  sparse; otherwise ``merged`` on the CPU, where it is measured to be faster in inference and
+  training; ``plain`` on other devices.
 
-``FastMouseNet`` shares the wrapped model's layers (``convs``, ``norms``, ``classifier``), so
-its ``state_dict`` has exactly the weights contract's names and an optimizer built on either
-module trains both.
+A ``MouseNet`` runs its own ``strategy`` (``model.set_strategy(...)``); ``FastMouseNet`` is a
+view of a model with a strategy of its own, sharing its layers (``convs``, ``norms``,
+``classifier``), so its ``state_dict`` has exactly the weights contract's names and an
+optimizer built on either module trains both.
 """
 
 from __future__ import annotations
@@ -31,8 +34,88 @@ SPARSE_MAX_DENSITY = 0.3
 """Above this fraction of kept taps, dense convolutions beat the tap-by-tap kernel."""
 
 
+def check_strategy(strategy: str) -> str:
+    """``strategy`` if it is one this machine can run, else a BackendError saying why."""
+    if strategy not in STRATEGIES:
+        raise BackendError(f"unknown execution strategy {strategy!r}; "
+                           f"choose one of {', '.join(STRATEGIES)}")
+    if strategy == "sparse" and not native.available():
+        raise BackendError(f"strategy 'sparse' needs the native kernel, which is not "
+                           f"available: {native.unavailable_reason()}")
+    return strategy
+
+
+class Dispatcher:
+    """The executors of one ``MouseNet`` and the rule that picks one per call."""
+
+    def __init__(self, model: MouseNet) -> None:
+        self.model = model
+        self._merged = MergedExecutor(model)
+        self._sparse = None
+        self._density: float | None = None
+
+    def mask_density(self) -> float:
+        if self._density is None:
+            self._density = self.model.mask_density()
+        return self._density
+
+    def sparse_problem(self, images: Tensor, training: bool) -> str | None:
+        """Why ``sparse`` cannot run this call, or None when it can."""
+        model = self.model
+        inp = model.ir.input
+        if not native.available():
+            return f"native kernel unavailable ({native.unavailable_reason()})"
+        if training or any(norm.training for norm in model.norms.values()):
+            return "the module is in training mode (BatchNorm uses batch statistics)"
+        if torch.is_grad_enabled() and (images.requires_grad
+                                        or any(p.requires_grad for p in model.parameters())):
+            return "gradients are enabled (wrap the call in torch.inference_mode() or no_grad())"
+        if images.device.type != "cpu" or images.dtype != torch.float32:
+            return f"input is {images.dtype} on {images.device}, the kernel needs float32 on cpu"
+        if torch.is_autocast_enabled("cpu"):
+            return "autocast is on (the kernel computes in float32 only)"
+        if images.dim() != 4 or tuple(images.shape[1:]) != (inp.channels, inp.height, inp.width):
+            return (f"input shape {tuple(images.shape)} is not (N, {inp.channels}, "
+                    f"{inp.height}, {inp.width})")
+        if model.ir.mask.mode == "learnable":
+            return "learnable masks are dense"
+        return None
+
+    def choose(self, images: Tensor, strategy: str = "auto", training: bool | None = None
+               ) -> str:
+        """The strategy a call with ``strategy`` runs on ``images``."""
+        if strategy != "auto":
+            return strategy
+        training = self.model.training if training is None else training
+        if (self.sparse_problem(images, training) is None
+                and self.mask_density() <= SPARSE_MAX_DENSITY):
+            return "sparse"
+        # merged is measured on the CPU only; elsewhere the plain path is the safe choice
+        return "merged" if images.device.type == "cpu" else "plain"
+
+    def _sparse_executor(self):  # noqa: ANN202 - imported lazily with the extension
+        if self._sparse is None:
+            from mnc_backends.torch.fast.sparse import SparseExecutor
+
+            self._sparse = SparseExecutor(self.model)
+        return self._sparse
+
+    def run(self, images: Tensor, strategy: str = "auto", training: bool | None = None
+            ) -> Tensor:
+        chosen = self.choose(images, strategy, training)
+        if chosen == "sparse":
+            problem = self.sparse_problem(
+                images, self.model.training if training is None else training)
+            if problem is not None:
+                raise BackendError(f"strategy 'sparse' cannot run this call: {problem}")
+            return self._sparse_executor().forward(images)
+        if chosen == "merged":
+            return self._merged.forward(self.model, images)
+        return self.model.plain_forward(images)
+
+
 class FastMouseNet(nn.Module):
-    """A ``MouseNet`` whose forward runs the chosen (or automatically picked) strategy."""
+    """A ``MouseNet`` seen through an execution strategy of its own (or ``auto``)."""
 
     def __init__(self, model: MouseNet, strategy: str = "auto") -> None:
         super().__init__()
@@ -43,24 +126,14 @@ class FastMouseNet(nn.Module):
         self.classifier = model.classifier
         self.__dict__["base"] = model  # not a submodule, so state-dict names stay the contract's
         self.ir = model.ir
-        self._merged = MergedExecutor(model)
-        self._sparse = None
-        self._density: float | None = None
-        self.strategy = "auto"
-        self.set_strategy(strategy)
+        self.strategy = check_strategy(strategy)
         self.train(model.training)
 
     base: MouseNet
 
     def set_strategy(self, strategy: str) -> FastMouseNet:
         """Force a strategy (``auto``, ``plain``, ``merged``, ``sparse``); returns self."""
-        if strategy not in STRATEGIES:
-            raise BackendError(f"unknown execution strategy {strategy!r}; "
-                               f"choose one of {', '.join(STRATEGIES)}")
-        if strategy == "sparse" and not native.available():
-            raise BackendError(f"strategy 'sparse' needs the native kernel, which is not "
-                               f"available: {native.unavailable_reason()}")
-        self.strategy = strategy
+        self.strategy = check_strategy(strategy)
         return self
 
     def train(self, mode: bool = True) -> FastMouseNet:
@@ -73,54 +146,18 @@ class FastMouseNet(nn.Module):
         return self.base.content_hash
 
     def mask_density(self) -> float:
-        if self._density is None:
-            self._density = self.base.mask_density()
-        return self._density
+        return self.base.dispatcher().mask_density()
 
     def sparse_problem(self, images: Tensor) -> str | None:
         """Why ``sparse`` cannot run this call, or None when it can."""
-        inp = self.ir.input
-        if not native.available():
-            return f"native kernel unavailable ({native.unavailable_reason()})"
-        if self.training or any(norm.training for norm in self.norms.values()):
-            return "the module is in training mode (BatchNorm uses batch statistics)"
-        if torch.is_grad_enabled() and (images.requires_grad
-                                        or any(p.requires_grad for p in self.parameters())):
-            return "gradients are enabled (wrap the call in torch.inference_mode() or no_grad())"
-        if images.device.type != "cpu" or images.dtype != torch.float32:
-            return f"input is {images.dtype} on {images.device}, the kernel needs float32 on cpu"
-        if images.dim() != 4 or tuple(images.shape[1:]) != (inp.channels, inp.height, inp.width):
-            return (f"input shape {tuple(images.shape)} is not (N, {inp.channels}, "
-                    f"{inp.height}, {inp.width})")
-        if self.ir.mask.mode == "learnable":
-            return "learnable masks are dense"
-        return None
+        return self.base.dispatcher().sparse_problem(images, self.training)
 
     def choose(self, images: Tensor) -> str:
         """The strategy this call runs."""
-        if self.strategy != "auto":
-            return self.strategy
-        if self.sparse_problem(images) is None and self.mask_density() <= SPARSE_MAX_DENSITY:
-            return "sparse"
-        return "merged"
-
-    def _sparse_executor(self):  # noqa: ANN202 - imported lazily with the extension
-        if self._sparse is None:
-            from mnc_backends.torch.fast.sparse import SparseExecutor
-
-            self._sparse = SparseExecutor(self.base)
-        return self._sparse
+        return self.base.dispatcher().choose(images, self.strategy, self.training)
 
     def forward(self, images: Tensor) -> Tensor:
-        strategy = self.choose(images)
-        if strategy == "sparse":
-            problem = self.sparse_problem(images)
-            if problem is not None:
-                raise BackendError(f"strategy 'sparse' cannot run this call: {problem}")
-            return self._sparse_executor().forward(images)
-        if strategy == "merged":
-            return self._merged.forward(self.base, images)
-        return self.base(images)
+        return self.base.dispatcher().run(images, self.strategy, self.training)
 
     def features(self, images: Tensor, populations: Sequence[str] | None = None
                  ) -> dict[str, Tensor]:
@@ -129,5 +166,5 @@ class FastMouseNet(nn.Module):
 
 
 def accelerate(model: MouseNet, strategy: str = "auto") -> FastMouseNet:
-    """Wrap a compiled ``MouseNet`` so each call runs the fastest strategy that applies."""
+    """A view of a compiled ``MouseNet`` whose calls run ``strategy`` (default: ``auto``)."""
     return FastMouseNet(model, strategy)

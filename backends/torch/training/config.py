@@ -80,9 +80,10 @@ class TrainConfig(BaseModel):
     """channels_last memory format; None: on for CUDA."""
     sync_batchnorm: bool = False
     """Synchronise BatchNorm statistics across DDP processes."""
-    strategy: Literal["plain", "merged"] = "plain"
-    """Execution strategy: ``plain`` (one masked conv per projection) or ``merged`` (one conv
-    per source and stride, ``mnc_backends.torch.fast``; same function, faster on CPU)."""
+    strategy: Literal["auto", "plain", "merged"] = "auto"
+    """Execution strategy (``mnc_backends.torch.fast``): ``auto`` (merged on CPU, plain on
+    other devices; the sparse kernel for no-gradient evaluation on CPU), ``plain`` (one masked
+    conv per projection) or ``merged`` (one conv per source and stride; same function)."""
 
     seed: Annotated[int, Field(ge=0, lt=2**31)] = 0
     deterministic: bool = False

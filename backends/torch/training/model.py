@@ -13,11 +13,12 @@ from mnc.ir.model import IR
 from mnc.ir.serialize import ir_from_dict
 
 
-def build_model(ir: IR) -> torch.nn.Module:
-    """``mnc.compile(ir, backend="torch")``: the same module every other command gets."""
+def build_model(ir: IR, strategy: str = "auto") -> torch.nn.Module:
+    """``mnc.compile(ir, backend="torch")``: the same module every other command gets, with
+    the execution strategy ``strategy``."""
     import mnc
 
-    model = mnc.compile(ir, backend="torch")
+    model = mnc.compile(ir, backend="torch", strategy=strategy)
     if not isinstance(model, torch.nn.Module):
         raise BackendError(f"the torch backend returned {type(model).__name__}, not a Module")
     return model

@@ -214,16 +214,11 @@ def _train(spec: str | Path | None, folder: Path, config: TrainConfig,
     config = _resolve(config, context.device, context.world_size, splits.format)
     per_rank_batch = _per_rank_batch(config, context.world_size)
 
-    model = build_model(ir).to(context.device)
+    model = build_model(ir, config.strategy).to(context.device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if config.sync_batchnorm and context.distributed:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    if config.strategy != "plain":
-        from mnc_backends.torch.fast import accelerate
-
-        # shares the layers, so state-dict names (checkpoints) are those of the plain module
-        model = accelerate(model, config.strategy)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay, nesterov=config.nesterov)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
