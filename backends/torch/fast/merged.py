@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mnc.analysis.grouping import SourceGroup, group_projections
 from mnc.ir.model import IR
-from mnc_backends.torch.fast.grouping import SourceGroup, group_projections
 from mnc_backends.torch.module import INPUT, MouseNet
 from mnc_backends.torch.names import population_key, projection_key
 

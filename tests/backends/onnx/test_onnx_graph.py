@@ -57,8 +57,14 @@ def test_metadata_records_hash_version_and_provenance(small_ir):
     assert "seed 0" in metadata["mnc.weights"]
 
 
+def test_default_graph_has_one_conv_per_source_and_stride_and_no_pad_ops(small_ir):
+    ops = [node.op_type for node in compile_onnx(small_ir).graph.node]
+    assert ops.count("Conv") == len({(p.source, p.stride) for p in small_ir.projections})
+    assert "Pad" not in ops and "BatchNormalization" not in ops
+
+
 def test_one_conv_per_projection_with_pads_attribute_and_no_pad_ops(small_ir):
-    model = compile_onnx(small_ir)
+    model = compile_onnx(small_ir, extra={"merge_convolutions": False})
     ops = [node.op_type for node in model.graph.node]
     assert ops.count("Conv") == len(small_ir.projections)
     assert "Pad" not in ops and "BatchNormalization" not in ops

@@ -1,4 +1,4 @@
-"""`--merge-convs`: the merged graph computes what the torch backend computes."""
+"""`--merge-convs` (the default) and `--no-merge-convs` compute what the torch backend does."""
 
 from __future__ import annotations
 
@@ -14,21 +14,25 @@ from tests.conftest import TINY_SPEC, run_mnc
 pytestmark = [pytest.mark.onnx, pytest.mark.torch]
 
 
-def test_merged_graph_matches_torch(tmp_path):
+@pytest.mark.parametrize("flag", [[], ["--merge-convs"], ["--no-merge-convs"]],
+                         ids=["default", "merge", "no-merge"])
+def test_exported_graph_matches_torch(tmp_path, flag):
     model = mnc.compile(TINY_SPEC, backend="torch").eval()
     weights = tmp_path / "tiny.pt"
     from mnc.backend import BackendOptions, get_backend
 
     get_backend("torch").save(model, weights, BackendOptions())
-    output = tmp_path / "merged.onnx"
+    output = tmp_path / "model.onnx"
     result = run_mnc("compile", str(TINY_SPEC), "--backend", "onnx", "--weights", str(weights),
-                     "--merge-convs", "-o", str(output))
+                     *flag, "-o", str(output))
     assert result.returncode == 0, result.stderr
     import onnx
 
     graph = onnx.load(str(output)).graph
     convs = sum(node.op_type == "Conv" for node in graph.node)
-    assert convs < 49 and not any(node.op_type == "Pad" for node in graph.node)
+    projections = len(model.ir.projections)
+    assert (convs == projections) if flag == ["--no-merge-convs"] else (convs < projections)
+    assert not any(node.op_type == "Pad" for node in graph.node)
     images = np.random.default_rng(0).random((7, 3, 32, 32), dtype=np.float32)
     with torch.inference_mode():
         expected = model(torch.from_numpy(images)).numpy()

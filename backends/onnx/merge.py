@@ -14,9 +14,9 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from mnc.analysis.grouping import group_projections
 from mnc.errors import BackendError
 from mnc.ir.model import IR
-from mnc_backends.torch.fast.grouping import group_projections
 
 
 def merge_convolutions(model: onnx.ModelProto, ir: IR) -> onnx.ModelProto:
