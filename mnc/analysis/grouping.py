@@ -35,6 +35,15 @@ class Member:
     offset_y: int
     """Row of the member's kernel inside the merged kernel box."""
     offset_x: int
+    padding_lrtb: tuple[int, int, int, int]
+    """The projection's own padding: left, right, top, bottom."""
+
+    def output_size(self, height: int, width: int, stride: int) -> tuple[int, int]:
+        """The member's own output grid for a source of ``height x width`` (inputs of other
+        sizes than the IR's included); the merged output is at least as large."""
+        left, right, top, bottom = self.padding_lrtb
+        return ((height + top + bottom - self.kernel_size) // stride + 1,
+                (width + left + right - self.kernel_size) // stride + 1)
 
 
 @dataclass(frozen=True)
@@ -85,7 +94,8 @@ def group_projections(ir: IR) -> tuple[SourceGroup, ...]:
             target = ir.population(q.target)
             members.append(Member(q.name, q.target, start, q.out_channels, q.kernel_size,
                                   target.height, target.width,
-                                  top - q.padding_lrtb[2], left - q.padding_lrtb[0]))
+                                  top - q.padding_lrtb[2], left - q.padding_lrtb[0],
+                                  q.padding_lrtb))
             start += q.out_channels
         groups.append(SourceGroup(source, stride, projections[0].in_channels, kernel_height,
                                   kernel_width, (left, right, top, bottom), tuple(members)))

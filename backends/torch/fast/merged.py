@@ -159,8 +159,9 @@ class MergedExecutor:
                 else:
                     out = F.conv2d(F.pad(x, group.padding_lrtb), weight, bias, group.stride)
                 for member in group.members:
+                    height, width = member.output_size(x.shape[-2], x.shape[-1], group.stride)
                     part = out[:, member.channel_start:member.channel_start + member.out_channels,
-                               :member.height, :member.width]
+                               :height, :width]
                     previous = partial.get(member.target)
                     partial[member.target] = part if previous is None else previous + part
 

@@ -147,6 +147,20 @@ def test_auto_picks_by_call():
     fast.eval()
 
 
+@pytest.mark.parametrize("size", [24, 33, 40], ids=lambda size: f"{size}px")
+def test_merged_matches_plain_on_inputs_of_other_sizes(size):
+    """The plain path runs any input size (the grids follow it); merged must agree, in
+    inference and training."""
+    model = copy.deepcopy(model_pair(TINY_SPEC)[0])  # training changes BN statistics
+    images = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(size))
+    for training in (False, True):
+        model.train(training)
+        with torch.no_grad():
+            assert model.dispatcher().choose(images) == "merged"
+            difference = (accelerate(model, "merged")(images) - model.plain_forward(images)).abs()
+        assert float(difference.max()) < TOLERANCE, training
+
+
 def test_merged_runs_float64():
     shared, shared_reference = model_pair(TINY_SPEC)
     model, reference = copy.deepcopy(shared).double(), copy.deepcopy(shared_reference).double()
