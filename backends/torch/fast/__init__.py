@@ -8,8 +8,8 @@ Every ``MouseNet`` runs the ``auto`` strategy unless told otherwise:
     >>> model.set_strategy("plain")               # force one: auto, plain, merged, sparse
     >>> fast = accelerate(model, "merged")        # a view with its own strategy, same weights
 
-Layout: ``grouping`` (which projections merge into one convolution: geometry only),
-``merged`` (the portable torch strategy), ``sparse`` (lowering to the native kernel's program)
+Layout: ``merged`` (the portable torch strategy; which projections merge into one
+convolution is decided by ``mnc.analysis.grouping``), ``sparse`` (lowering to the native kernel's program)
 and ``native`` (loading the C library built from ``_native/``), ``accelerate`` (choosing a
 strategy per call), ``bench`` (the measurements behind ``mnc bench``).
 """
