@@ -9,9 +9,10 @@ Every ``MouseNet`` runs the ``auto`` strategy unless told otherwise:
     >>> fast = accelerate(model, "merged")        # a view with its own strategy, same weights
 
 Layout: ``merged`` (the portable torch strategy; which projections merge into one
-convolution is decided by ``mnc.analysis.grouping``), ``sparse`` (lowering to the native kernel's program)
-and ``native`` (loading the C library built from ``_native/``), ``accelerate`` (choosing a
-strategy per call), ``bench`` (the measurements behind ``mnc bench``).
+convolution is decided by ``mnc.analysis.grouping``), ``sparse`` (lowering to the native
+kernel's program) and ``native`` (loading the C library built from ``_native/``),
+``accelerate`` (choosing a strategy per call), ``bench`` (the measurements behind
+``mnc bench``).
 """
 
 from mnc_backends.torch.fast.accelerate import STRATEGIES, FastMouseNet, accelerate

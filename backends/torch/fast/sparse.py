@@ -14,6 +14,7 @@ rebuilt when any parameter or buffer changes (tensor version counters).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -253,6 +254,8 @@ class SparseExecutor:
         self._program: Program | None = None
         self._key: tuple | None = None
         self._arenas: list[np.ndarray] = []
+        # One call at a time: calls share the arenas (and each already uses every thread).
+        self._lock = threading.Lock()
 
     def program(self) -> Program:
         key = self._watch.key()
@@ -272,7 +275,12 @@ class SparseExecutor:
         return np.array([arena.ctypes.data for arena in self._arenas[:count]], dtype=np.uint64)
 
     def pooled_features(self, images: Tensor) -> Tensor:
-        """(N, features) readout features: pooled layer-5 activity, concatenated."""
+        """(N, features) readout features: pooled layer-5 activity, concatenated. Safe to call
+        from several Python threads (the calls run one after another)."""
+        with self._lock:
+            return self._pooled_features(images)
+
+    def _pooled_features(self, images: Tensor) -> Tensor:
         program = self.program()
         images = images.detach().contiguous()
         count = images.shape[0]

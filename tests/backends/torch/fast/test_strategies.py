@@ -204,6 +204,27 @@ def test_sparse_threads_share_small_batches_and_split_large_ones(batch):
 
 
 @needs_native
+def test_sparse_calls_from_several_python_threads_give_each_its_own_answer():
+    """A served model gets concurrent calls; they share one executor and its arenas."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model, reference = model_pair(TINY_SPEC)
+    batches = [images_for(model, batch, seed=batch) for batch in (1, 2, 3, 5)] * 3
+    fast = accelerate(model, "sparse").eval()
+    with torch.inference_mode():
+        expected = [reference(images) for images in batches]
+
+        def call(images: torch.Tensor) -> torch.Tensor:
+            with torch.inference_mode():
+                return fast(images)
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(call, batches))
+    for got, want in zip(results, expected, strict=True):
+        assert float((got - want).abs().max()) < TOLERANCE
+
+
+@needs_native
 def test_forced_sparse_with_gradients_says_why():
     model, _ = model_pair(TINY_SPEC)
     fast = accelerate(model, "sparse").eval()
