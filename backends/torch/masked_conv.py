@@ -33,6 +33,8 @@ class MaskedConv2d(nn.Module):
     State: ``weight`` (raw, out x in x k x k), ``bias`` (out), ``mask`` (buffer, float32).
     """
 
+    mask: Tensor
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
                  padding_lrtb: tuple[int, int, int, int] = (0, 0, 0, 0),
                  mask: Tensor | None = None) -> None:
@@ -41,7 +43,6 @@ class MaskedConv2d(nn.Module):
         self.out_channels = out_channels
         self.kernel_size = kernel_size
         self.stride = stride
-        self.padding_lrtb = tuple(padding_lrtb)
         shape = (out_channels, in_channels, kernel_size, kernel_size)
         self.weight = nn.Parameter(torch.zeros(shape))
         self.bias = nn.Parameter(torch.zeros(out_channels))
@@ -50,6 +51,8 @@ class MaskedConv2d(nn.Module):
         if tuple(mask.shape) != shape:
             raise ValueError(f"mask shape {tuple(mask.shape)} does not match weight shape {shape}")
         self.register_buffer("mask", mask.to(torch.float32).clone())
+        left, right, top, bottom = padding_lrtb
+        self.padding_lrtb = (left, right, top, bottom)
         self.pad, self.conv_padding = _padding_layers(self.padding_lrtb)
 
     def effective_mask(self) -> Tensor:
@@ -96,6 +99,8 @@ class LearnableMaskConv2d(MaskedConv2d):
     same formula as ``mnc.masks.tap_probabilities``. The ``mask`` buffer keeps the profile the
     IR prescribed at initialisation, for reference and for backends that cannot train it.
     """
+
+    squared_offsets: Tensor
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
                  padding_lrtb: tuple[int, int, int, int] = (0, 0, 0, 0),

@@ -140,8 +140,10 @@ class MouseNet(nn.Module):
         binary = self.ir.mask.mode in ("gaussian", "none")
         for projection in self.ir.projections:
             conv = self.convs[projection_key(projection.source, projection.target)]
+            assert isinstance(conv, MaskedConv2d)
             conv.reset_parameters(_init_rng(seed, projection.name), binary)
         for norm in self.norms.values():
+            assert isinstance(norm, nn.BatchNorm2d)
             norm.reset_parameters()
         rng = _init_rng(seed, "classifier")
         bound = 1.0 / np.sqrt(self.ir.readout.features)
@@ -241,6 +243,9 @@ class MouseNet(nn.Module):
 
     def mask_density(self) -> float:
         """Fraction of conv taps the masks keep (nonzero), over all projections."""
-        kept = sum(int(conv.mask.count_nonzero()) for conv in self.convs.values())
-        total = sum(conv.mask.numel() for conv in self.convs.values())
+        kept = total = 0
+        for conv in self.convs.values():
+            assert isinstance(conv, MaskedConv2d)
+            kept += int(conv.mask.count_nonzero())
+            total += conv.mask.numel()
         return kept / max(total, 1)

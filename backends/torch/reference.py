@@ -21,6 +21,8 @@ from mnc_backends.torch.names import population_key, projection_key
 class ReferenceConv(nn.Module):
     """Holds ``weight``, ``bias`` and ``mask`` under the contract's names; no logic."""
 
+    mask: Tensor
+
     def __init__(self, out_channels: int, in_channels: int, kernel_size: int) -> None:
         super().__init__()
         shape = (out_channels, in_channels, kernel_size, kernel_size)
@@ -57,6 +59,7 @@ class ReferenceMouseNet(nn.Module):
                 if projection.target != population.name:
                     continue
                 conv = self.convs[projection_key(projection.source, projection.target)]
+                assert isinstance(conv, ReferenceConv)
                 padded = F.pad(activity[projection.source], projection.padding_lrtb)
                 out = F.conv2d(padded, conv.weight * conv.mask, conv.bias,
                                stride=projection.stride)

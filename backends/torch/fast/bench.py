@@ -145,8 +145,8 @@ def bench_eval(model: MouseNet, reference: ReferenceMouseNet, ir: IR, batch: int
         expected = reference(images)
         diffs = {name: float((module(images) - expected).abs().max())
                  for name, module in strategies.items()}
-        calls = {BASELINE: lambda: reference(images)}
-        calls.update({name: (lambda m=module: m(images)) for name, module in strategies.items()})
+        runs = {name: (lambda m=module: m(images)) for name, module in strategies.items()}
+        calls: dict[str, Callable[[], Any]] = {BASELINE: lambda: reference(images), **runs}
         seconds = _median_times(calls, rounds, SMALL_BATCH_REPEATS if batch < 8 else 1)
     return _rows("eval", batch, seconds, diffs)
 
@@ -217,9 +217,8 @@ def bench_onnx(model: MouseNet, reference: ReferenceMouseNet, ir: IR, batch: int
         expected = reference(images).numpy()
         diffs = {name: float(np.abs(session.run(None, feed)[0] - expected).max())
                  for name, session in sessions.items()}
-        calls: dict[str, Callable[[], Any]] = {BASELINE: lambda: reference(images)}
-        calls.update({name: (lambda s=session: s.run(None, feed))
-                      for name, session in sessions.items()})
+        runs = {name: (lambda s=session: s.run(None, feed)) for name, session in sessions.items()}
+        calls: dict[str, Callable[[], Any]] = {BASELINE: lambda: reference(images), **runs}
         seconds = _median_times(calls, rounds)
     return _rows("onnx", batch, seconds, diffs)
 

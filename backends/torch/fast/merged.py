@@ -63,8 +63,10 @@ def merged_weight(model: MouseNet, group: SourceGroup) -> tuple[Tensor, Tensor]:
 
 def bn_fold(norm: torch.nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
     """(scale, shift) with ``bn(x) == x * scale + shift`` in eval mode."""
-    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-    return scale, norm.bias - norm.running_mean * scale
+    mean, var = norm.running_mean, norm.running_var
+    assert mean is not None and var is not None  # eval-mode BatchNorm uses the running stats
+    scale = norm.weight / torch.sqrt(var + norm.eps)
+    return scale, norm.bias - mean * scale
 
 
 class StateWatch:

@@ -31,7 +31,9 @@ TRAINING_KEYS = ("optimizer", "scheduler", "rng", "epoch", "step", "config", "me
 
 def rng_state() -> dict[str, Any]:
     """Every random generator a run touches, as tensors and plain lists."""
-    kind, keys, position, has_gauss, cached = np.random.get_state(legacy=True)
+    legacy = np.random.get_state(legacy=True)
+    assert isinstance(legacy, tuple)  # a dict only if the global generator is not MT19937
+    kind, keys, position, has_gauss, cached = legacy
     version, python_state, gauss = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),

@@ -68,12 +68,11 @@ def _ignore_stop_signals(_worker_id: int) -> None:
 def make_loader(dataset: Dataset, sampler: Sampler, batch_size: int, workers: int,
                 pin_memory: bool, prefetch_factor: int) -> DataLoader:
     """Worker processes, pinned memory and prefetching so the accelerator is not left waiting."""
-    options: dict[str, object] = {}
-    if workers > 0:
-        options = {"persistent_workers": True, "prefetch_factor": prefetch_factor,
-                   "worker_init_fn": _ignore_stop_signals}
+    parallel = workers > 0
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                      pin_memory=pin_memory, drop_last=False, **options)
+                      pin_memory=pin_memory, drop_last=False, persistent_workers=parallel,
+                      prefetch_factor=prefetch_factor if parallel else None,
+                      worker_init_fn=_ignore_stop_signals if parallel else None)
 
 
 def default_workers(requested: int | None, device: torch.device, world_size: int,

@@ -59,7 +59,7 @@ class _StopFlag:
     """Set by SIGINT/SIGTERM; the loop finishes its step, saves, and stops."""
 
     signal_name: str | None = None
-    previous: dict[int, Any] = field(default_factory=dict)
+    previous: dict[signal.Signals, Any] = field(default_factory=dict)
 
     def _handle(self, number: int, _frame: Any) -> None:
         if self.signal_name is not None and number == signal.SIGINT:

@@ -72,7 +72,7 @@ def crop_resize_tensor(image: torch.Tensor, box: Box, size: tuple[int, int]) -> 
 def crop_resize_pil(image: Image.Image, box: Box, size: tuple[int, int]) -> torch.Tensor:
     """Crop and resize a PIL image in one PIL call, returned as a uint8 (3, H, W) tensor."""
     top, left, height, width = box
-    resized = image.convert("RGB").resize((size[1], size[0]), Image.BILINEAR,
+    resized = image.convert("RGB").resize((size[1], size[0]), Image.Resampling.BILINEAR,
                                           box=(left, top, left + width, top + height))
     array = torch.frombuffer(bytearray(resized.tobytes()), dtype=torch.uint8)
     return array.view(size[0], size[1], 3).permute(2, 0, 1).contiguous()
