@@ -63,6 +63,43 @@ class SourceGroup:
     def out_channels(self) -> int:
         return sum(member.out_channels for member in self.members)
 
+    def phase_split(self, height: int, width: int) -> PhaseSplit | None:
+        """The stride-1 form of this stride-2 convolution over the four phase images of a
+        ``height x width`` source, or None (another stride, or an odd grid)."""
+        if self.stride != 2 or height % 2 or width % 2:
+            return None
+        left, right, top, bottom = self.padding_lrtb
+        front_y, size_y, top2, bottom2 = _phase_axis(self.kernel_height, top, bottom, height)
+        front_x, size_x, left2, right2 = _phase_axis(self.kernel_width, left, right, width)
+        return PhaseSplit(front_y, front_x, size_y, size_x, (left2, right2, top2, bottom2))
+
+
+@dataclass(frozen=True)
+class PhaseSplit:
+    """A stride-2 convolution as a stride-1 one over ``pixel_unshuffle(x, 2)``.
+
+    Tap ``dy`` of the box reads source row ``2*o + dy - top``, which is row ``o + q`` of phase
+    ``p``, where ``dy - top = 2*q + p``. Padding the box with ``front_y`` zero rows in front
+    (and zeros behind, to ``2 * kernel_height``) makes that index ``2*(q - q_min) + p``, so
+    the split kernel is the padded box reshaped to ``(kernel_height, 2)`` per axis. Columns
+    work the same way. The output grid is at least the strided one (sliced by the caller).
+    """
+
+    front_y: int
+    front_x: int
+    kernel_height: int
+    kernel_width: int
+    padding_lrtb: tuple[int, int, int, int]
+
+
+def _phase_axis(kernel: int, before: int, after: int, length: int) -> tuple[int, int, int, int]:
+    """(front zeros, split kernel size, pad before, pad after) along one axis."""
+    first = -((before + 1) // 2)  # q_min = floor(-before / 2)
+    last = (kernel - 1 - before) // 2
+    outputs = (length + before + after - kernel) // 2 + 1
+    pad_after = max(0, outputs - 1 + last - (length // 2 - 1))
+    return -2 * first - before, last - first + 1, -first, pad_after
+
 
 def _extent(projections: list[Projection], before_index: int, after_index: int
             ) -> tuple[int, int, int]:
