@@ -64,7 +64,7 @@ HYPERPARAMETER_FLAGS: tuple[Flag, ...] = (
     ("strategy", {"choices": ["auto", "plain", "merged"],
                   "help": "execution strategy: auto (default: merged on CPU, plain on GPU), "
                           "plain (one masked convolution per projection) or merged (one "
-                          "convolution per source and stride; about 2x faster on CPU)"}),
+                          "convolution per source and stride; about 3x faster on CPU)"}),
     ("seed", {"type": int, "help": "seed of data order, augmentation and RNGs (0)"}),
     ("deterministic", {"action": _ON_OFF,
                        "help": "deterministic kernels: two runs give identical weights"}),
