@@ -37,17 +37,10 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
         return None, f"cannot load {spec.origin}: {error}"
     library.mnc_sparse_best_isa.restype = ctypes.c_int
     library.mnc_sparse_best_isa.argtypes = []
-    library.mnc_sparse_forward.restype = ctypes.c_int
-    library.mnc_sparse_forward.argtypes = [
-        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
-        ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_int,
-        ctypes.c_int, ctypes.c_void_p]
     library.mnc_sparse_run.restype = ctypes.c_int
     library.mnc_sparse_run.argtypes = [
         ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
         ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_int]
-    library.mnc_sparse_barrier_size.restype = ctypes.c_size_t
-    library.mnc_sparse_barrier_size.argtypes = []
     return library, ""
 
 

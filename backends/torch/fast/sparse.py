@@ -249,7 +249,6 @@ class SparseExecutor:
         self.model = model
         self.threads = threads
         self._library = native.library()
-        self._isa = native.isa()
         self._watch = StateWatch(model)
         self._program: Program | None = None
         self._key: tuple | None = None
@@ -290,7 +289,7 @@ class SparseExecutor:
         status = self._library.mnc_sparse_run(
             program.ops.ctypes.data, program.weights.ctypes.data, arenas.ctypes.data,
             images.data_ptr(), count, images[0].numel() if count else 0, features.data_ptr(),
-            program.features, self._isa, threads)
+            program.features, native.isa(), threads)  # isa read per call: env may cap it
         if status:
             raise BackendError("sparse kernel rejected its program (an internal error); "
                                "use strategy 'merged'")

@@ -191,17 +191,14 @@ static void barrier_wait(barrier_t *barrier, int parts) {
         if (spin > 256) sched_yield();
 }
 
-EXPORT size_t mnc_sparse_barrier_size(void) { return sizeof(barrier_t); }
-
 /* Run the program on images [0, count); each image's pooled features go to
  * features + n * feature_stride. With parts > 1, `parts` threads call this with the same
  * arguments (one arena, one zeroed barrier) and part = 0 .. parts-1; each computes its share
- * of every population's rows (pooling and copies: channels). Returns 0, or -1 for an unknown op (a bad program). */
-EXPORT int mnc_sparse_forward(const int32_t *program, const float *weights, float *arena,
-                              const float *images, int64_t count, int64_t image_stride,
-                              float *features, int64_t feature_stride, int isa, int part,
-                              int parts, void *barrier_memory) {
-    barrier_t *barrier = (barrier_t *)barrier_memory;
+ * of every population's rows (pooling and copies: channels). Returns 0, or -1 for an unknown
+ * op (a bad program). */
+static int run_images(const int32_t *program, const float *weights, float *arena,
+                      const float *images, int64_t count, int64_t image_stride, float *features,
+                      int64_t feature_stride, int isa, int part, int parts, barrier_t *barrier) {
     if (parts < 1 || part < 0 || part >= parts || (parts > 1 && barrier == NULL)) return -2;
     for (int64_t n = 0; n < count; n++) {
         const int32_t *p = program;
@@ -245,8 +242,8 @@ EXPORT int mnc_sparse_run(const int32_t *program, const float *weights, float *c
 #endif
     if (count == 0) return 0;
     if (threads == 1)
-        return mnc_sparse_forward(program, weights, arenas[0], images, count, image_stride,
-                                  features, feature_stride, isa, 0, 1, NULL);
+        return run_images(program, weights, arenas[0], images, count, image_stride, features,
+                          feature_stride, isa, 0, 1, NULL);
     barrier_t barrier;
     atomic_init(&barrier.waiting, 0);
     atomic_init(&barrier.generation, 0);
@@ -261,15 +258,14 @@ EXPORT int mnc_sparse_run(const int32_t *program, const float *weights, float *c
         const int index = 0, team = 1;
 #endif
         if (count < team) {
-            status |= mnc_sparse_forward(program, weights, arenas[0], images, count,
-                                         image_stride, features, feature_stride, isa, index,
-                                         team, &barrier);
+            status |= run_images(program, weights, arenas[0], images, count, image_stride,
+                                 features, feature_stride, isa, index, team, &barrier);
         } else {
             const int64_t first = count * index / team, last = count * (index + 1) / team;
-            status |= mnc_sparse_forward(program, weights, arenas[index],
-                                         images + first * image_stride, last - first,
-                                         image_stride, features + first * feature_stride,
-                                         feature_stride, isa, 0, 1, NULL);
+            status |= run_images(program, weights, arenas[index],
+                                 images + first * image_stride, last - first, image_stride,
+                                 features + first * feature_stride, feature_stride, isa, 0, 1,
+                                 NULL);
         }
     }
     return status;
