@@ -102,12 +102,13 @@ class Dispatcher:
 
     def run(self, images: Tensor, strategy: str = "auto", training: bool | None = None
             ) -> Tensor:
-        chosen = self.choose(images, strategy, training)
-        if chosen == "sparse":
-            problem = self.sparse_problem(
-                images, self.model.training if training is None else training)
+        training = self.model.training if training is None else training
+        if strategy == "sparse":  # forced: say why it cannot run (auto checks in choose)
+            problem = self.sparse_problem(images, training)
             if problem is not None:
                 raise BackendError(f"strategy 'sparse' cannot run this call: {problem}")
+        chosen = self.choose(images, strategy, training)
+        if chosen == "sparse":
             return self._sparse_executor().forward(images)
         if chosen == "merged":
             return self._merged.forward(self.model, images)
