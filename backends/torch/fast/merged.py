@@ -97,20 +97,33 @@ class StateWatch:
     """Tells cheaply whether any parameter or buffer of a model changed since the last look.
 
     The key holds every tensor's version counter (bumped by in-place updates) and identity
-    (changed when a parameter is replaced). The tensors' places are listed once, so a call
-    costs one pass over them rather than a walk of the module tree; modules swapped for others
-    after construction are not watched (a compiled MouseNet's structure is fixed by its IR).
+    (changed when a parameter is replaced), and the identity of every submodule (changed when
+    one is swapped, as ``convert_sync_batchnorm`` does). The places are listed once, so a call
+    costs one pass over them rather than a walk of the module tree; the listing is redone when
+    a submodule changes.
     """
 
     def __init__(self, model: nn.Module) -> None:
-        self._slots = [(table, name) for module in model.modules()
+        self._model = model
+        self._list()
+
+    def _list(self) -> None:
+        modules = list(self._model.modules())
+        self._children = [module._modules for module in modules]  # noqa: SLF001
+        self._slots = [(table, name) for module in modules
                        for table in (module._parameters, module._buffers)  # noqa: SLF001
                        for name in table]
+        self._structure = self._shape()
+
+    def _shape(self) -> tuple[int, ...]:
+        return tuple(id(child) for table in self._children for child in table.values())
 
     def key(self) -> tuple[int, ...] | None:
         """None when a tensor has no counter (created under ``torch.inference_mode``): then
         nothing derived from the weights may be cached."""
-        key: list[int] = []
+        if self._shape() != self._structure:
+            self._list()
+        key: list[int] = list(self._structure)
         for table, name in self._slots:
             tensor = table[name]
             if tensor is None:

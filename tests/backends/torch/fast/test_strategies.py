@@ -113,6 +113,25 @@ def test_merged_eval_cache_follows_weight_updates():
             reference.convs[key].weight.copy_(original)
 
 
+@pytest.mark.parametrize("strategy", _eval_strategies())
+def test_cached_weights_follow_a_swapped_submodule(strategy):
+    """Swapping a BatchNorm for another (as convert_sync_batchnorm does) after a first call
+    must not leave the folded weights of the old one in use."""
+    model = copy.deepcopy(model_pair(TINY_SPEC)[0])
+    images = images_for(model, 2)
+    fast = accelerate(model, strategy).eval()
+    with torch.inference_mode():
+        fast(images)
+    key = next(iter(model.norms))
+    swapped = copy.deepcopy(model.norms[key])
+    with torch.no_grad():
+        swapped.running_mean.add_(0.5)
+    model.norms[key] = swapped
+    with torch.inference_mode():
+        difference = (fast(images) - model.plain_forward(images)).abs().max()
+    assert float(difference) < TOLERANCE
+
+
 def test_state_dict_keeps_contract_names_and_shares_parameters():
     model, _ = model_pair(TINY_SPEC)
     fast = accelerate(model)
