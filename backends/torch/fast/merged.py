@@ -121,19 +121,15 @@ class StateWatch:
     def key(self) -> tuple[int, ...] | None:
         """None when a tensor has no counter (created under ``torch.inference_mode``): then
         nothing derived from the weights may be cached."""
-        if self._shape() != self._structure:
+        structure = self._shape()
+        if structure != self._structure:
             self._list()
-        key: list[int] = list(self._structure)
-        for table, name in self._slots:
-            tensor = table[name]
-            if tensor is None:
-                key.append(-1)
-                continue
-            if tensor.is_inference():
-                return None
-            key.append(tensor._version)
-            key.append(id(tensor))
-        return tuple(key)
+        tensors = [table[name] for table, name in self._slots]
+        try:
+            versions = tuple(-1 if t is None else t._version for t in tensors)
+        except RuntimeError:  # an inference tensor: it has no version counter
+            return None
+        return structure + versions + tuple(map(id, tensors))
 
 
 class MergedExecutor:
