@@ -3,6 +3,7 @@
 Prints one row per (mode, strategy, batch): images per second, the ratio to the
 reference-semantics baseline measured in the same run, and the largest output difference.
 ``--quick`` runs the tiny spec at a small batch with one round (a smoke test, not a figure).
+``--device cuda`` times the CUDA path (plain and merged, float32 and bfloat16 autocast).
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="timed calls per strategy; the median is reported "
                              "(default 3, 1 with --quick)")
     parser.add_argument("--no-onnx", action="store_true", help="skip the onnxruntime comparison")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (default) or cuda[:N]; the onnxruntime rows are CPU only")
+    parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                        help="also time plain and merged under bfloat16 autocast (rows "
+                             "STRATEGY+amp; default: on for cuda)")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE",
                         help="also write the results (ratios, rows, machine) as JSON to FILE")
 
@@ -53,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
     if batch < 1 or rounds < 1:
         raise UserFileError(f"--batch and --rounds must be at least 1 (got {batch}, {rounds})")
-    config = BenchConfig(spec=spec, large_batch=batch, rounds=rounds, onnx=not args.no_onnx)
+    config = BenchConfig(spec=spec, large_batch=batch, rounds=rounds, onnx=not args.no_onnx,
+                         device=args.device, amp=args.amp)
     interactive = sys.stderr.isatty()
     result = run_benchmark(config, progress=lambda text: print(f"  {text} ...", file=sys.stderr)
                            if interactive else None)

@@ -14,6 +14,7 @@ on the ONNX backend's graph at the large batch, where that backend is installed:
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import statistics
@@ -35,6 +36,7 @@ from mnc_backends.torch.module import MouseNet
 from mnc_backends.torch.reference import ReferenceMouseNet
 
 BASELINE = "reference"
+CPU = torch.device("cpu")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,10 @@ class BenchConfig:
     rounds: int = 3
     onnx: bool = True
     seed: int = 0
+    device: str = "cpu"
+    amp: bool | None = None
+    """Also time plain and merged under bfloat16 autocast (rows ``<strategy>+amp``); None: on
+    for CUDA only."""
 
 
 @dataclass
@@ -70,8 +76,9 @@ class BenchResult:
         return {**self.summary, "spec": self.spec, "rows": [asdict(row) for row in self.rows]}
 
 
-def machine() -> str:
-    """CPU model, cores this process may use, the sparse kernel's instruction set."""
+def machine(device: torch.device = CPU) -> str:
+    """CPU model, cores this process may use, the sparse kernel's instruction set, and the
+    GPU when the benchmark runs on one."""
     model = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -84,8 +91,9 @@ def machine() -> str:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
         cores = os.cpu_count() or 1
+    gpu = f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
     return (f"{model}, {cores} cores, {platform.system()} {platform.machine()}, "
-            f"sparse kernel {native.isa_name()}, torch threads {torch.get_num_threads()}")
+            f"sparse kernel {native.isa_name()}, torch threads {torch.get_num_threads()}{gpu}")
 
 
 def randomise_statistics(model: MouseNet, seed: int) -> None:
@@ -131,36 +139,77 @@ def _rows(mode: str, batch: int, seconds: dict[str, float], diffs: dict[str, flo
             for name, value in seconds.items()]
 
 
-def _eval_strategies(model: MouseNet) -> dict[str, FastMouseNet]:
-    names = ["plain", "merged"] + (["sparse"] if native.available() else [])
-    return {name: FastMouseNet(model, name).eval() for name in names}
+AMP_STRATEGIES = ("plain", "merged")
+AMP_SUFFIX = "+amp"
+
+
+def _variants(model: MouseNet, device: torch.device, amp: bool, train: bool
+              ) -> dict[str, tuple[FastMouseNet, bool]]:
+    """Strategy rows: name -> (module, under bfloat16 autocast). sparse: CPU inference only."""
+    names = ["plain", "merged"]
+    if not train and device.type == "cpu" and native.available():
+        names.append("sparse")
+    variants = {name: (FastMouseNet(model, name).train(train), False) for name in names}
+    if amp:
+        variants.update({name + AMP_SUFFIX: (FastMouseNet(model, name).train(train), True)
+                         for name in AMP_STRATEGIES})
+    return variants
+
+
+def _autocast(device: torch.device, enabled: bool) -> torch.autocast:
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def _synchronised(device: torch.device, call: Callable[[], Any]) -> Callable[[], Any]:
+    """A call that returns only once the device has finished its work (timing on CUDA)."""
+    if device.type != "cuda":
+        return call
+
+    def synchronised() -> Any:
+        result = call()
+        torch.cuda.synchronize(device)
+        return result
+
+    return synchronised
 
 
 def bench_eval(model: MouseNet, reference: ReferenceMouseNet, ir: IR, batch: int,
-               rounds: int, seed: int) -> list[Row]:
+               rounds: int, seed: int, device: torch.device = CPU, amp: bool = False
+               ) -> list[Row]:
     images = torch.randn(batch, ir.input.channels, ir.input.height, ir.input.width,
-                         generator=torch.Generator().manual_seed(seed + batch))
-    strategies = _eval_strategies(model)
+                         generator=torch.Generator().manual_seed(seed + batch)).to(device)
+    variants = _variants(model, device, amp, train=False)
+
+    def run(module: torch.nn.Module, low: bool) -> torch.Tensor:
+        with _autocast(device, low):
+            return module(images)
+
     with torch.inference_mode():
         expected = reference(images)
-        diffs = {name: float((module(images) - expected).abs().max())
-                 for name, module in strategies.items()}
-        runs = {name: (lambda m=module: m(images)) for name, module in strategies.items()}
-        calls: dict[str, Callable[[], Any]] = {BASELINE: lambda: reference(images), **runs}
+        diffs = {name: float((run(module, low).float() - expected).abs().max())
+                 for name, (module, low) in variants.items()}
+        runs = {name: _synchronised(device, functools.partial(run, module, low))
+                for name, (module, low) in variants.items()}
+        calls: dict[str, Callable[[], Any]] = {
+            BASELINE: _synchronised(device, lambda: reference(images)), **runs}
         seconds = _median_times(calls, rounds, SMALL_BATCH_REPEATS if batch < 8 else 1)
     return _rows("eval", batch, seconds, diffs)
 
 
-def _train_step(module: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor
-                ) -> tuple[torch.Tensor, Callable[[], None]]:
+def _train_step(module: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                low: bool = False) -> tuple[torch.Tensor, Callable[[], None]]:
     optimizer = torch.optim.SGD(module.parameters(), lr=0.0)
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        F.cross_entropy(module(images), labels).backward()
+        with _autocast(images.device, low):
+            loss = F.cross_entropy(module(images), labels)
+        loss.backward()
         optimizer.step()
 
-    return module(images), step
+    with _autocast(images.device, low):
+        first = module(images).float()
+    return first, _synchronised(images.device, step)
 
 
 def masked_gradients_zero(model: MouseNet) -> bool:
@@ -174,17 +223,18 @@ def masked_gradients_zero(model: MouseNet) -> bool:
 
 
 def bench_train(model: MouseNet, reference: ReferenceMouseNet, ir: IR, batch: int,
-                rounds: int, seed: int) -> tuple[list[Row], bool]:
+                rounds: int, seed: int, device: torch.device = CPU, amp: bool = False
+                ) -> tuple[list[Row], bool]:
     """One SGD step (lr 0, so every round sees the same weights) per call; train mode."""
     generator = torch.Generator().manual_seed(seed + 1000 + batch)
     images = torch.randn(batch, ir.input.channels, ir.input.height, ir.input.width,
-                         generator=generator)
-    labels = torch.randint(0, ir.readout.classes, (batch,), generator=generator)
-    modules: dict[str, torch.nn.Module] = {BASELINE: reference.train()}
-    modules.update({name: FastMouseNet(model, name).train() for name in ("plain", "merged")})
+                         generator=generator).to(device)
+    labels = torch.randint(0, ir.readout.classes, (batch,), generator=generator).to(device)
+    variants: dict[str, tuple[torch.nn.Module, bool]] = {BASELINE: (reference.train(), False)}
+    variants.update(_variants(model, device, amp, train=True))
     outputs, calls = {}, {}
-    for name, module in modules.items():
-        outputs[name], calls[name] = _train_step(module, images, labels)
+    for name, (module, low) in variants.items():
+        outputs[name], calls[name] = _train_step(module, images, labels, low)
     diffs = {name: float((out - outputs[BASELINE]).detach().abs().max())
              for name, out in outputs.items()}
     seconds = _median_times(calls, rounds)
@@ -238,20 +288,25 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] = lambda 
     ir = compile_ir(config.spec)
     if ir.mask.mode == "learnable":
         raise BackendError(f"{config.spec}: the benchmark baseline covers fixed masks only")
+    device = _device(config.device)
+    amp = device.type == "cuda" if config.amp is None else config.amp
     torch.manual_seed(config.seed)
     model = MouseNet(ir)
     randomise_statistics(model, config.seed)
     reference = ReferenceMouseNet(ir)
     reference.load_state_dict(model.state_dict())
-    model.eval()
-    reference.eval()
+    model.eval().to(device)
+    reference.eval().to(device)
     result = BenchResult(str(config.spec))
     large = config.large_batch
     for batch in (large, 1):
         progress(f"eval, batch {batch}")
-        result.rows += bench_eval(model, reference, ir, batch, config.rounds, config.seed)
+        result.rows += bench_eval(model, reference, ir, batch, config.rounds, config.seed,
+                                  device, amp)
     onnx_note = "not measured"
-    if config.onnx:
+    if config.onnx and device.type != "cpu":
+        onnx_note = "skipped: the comparison is onnxruntime's CPU provider (run with --device cpu)"
+    elif config.onnx:
         progress(f"onnxruntime, batch {large}")
         try:
             result.rows += bench_onnx(model, reference, ir, large, config.rounds, config.seed)
@@ -260,25 +315,45 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] = lambda 
             onnx_note = f"skipped: {error}"
     # Last: training updates the BatchNorm running statistics.
     progress(f"train, batch {large}")
-    train_rows, zero = bench_train(model, reference, ir, large, config.rounds, config.seed)
+    train_rows, zero = bench_train(model, reference, ir, large, config.rounds, config.seed,
+                                   device, amp)
     result.rows += train_rows
-    probe = torch.zeros(1, ir.input.channels, ir.input.height, ir.input.width)
+    probe = torch.zeros(1, ir.input.channels, ir.input.height, ir.input.width, device=device)
     with torch.inference_mode():
         auto_eval = FastMouseNet(model).eval().choose(probe)
+    auto_train = FastMouseNet(model).train().choose(probe)
+    model.eval()
+    exact = [row for row in result.rows if not row.strategy.endswith(AMP_SUFFIX)]
+    low = [row for row in result.rows if row.strategy.endswith(AMP_SUFFIX)]
     result.summary = {
         "eval_b64_speedup": _ratio(result.rows, "eval", large, auto_eval),
         "eval_b1_speedup": _ratio(result.rows, "eval", 1, auto_eval),
-        "train_b64_speedup": _ratio(result.rows, "train", large, "merged"),
+        "train_b64_speedup": _ratio(result.rows, "train", large, auto_train),
         "onnx_b64_speedup": _ratio(result.rows, "onnx", large, "onnxruntime"),
         "onnx_per_projection_b64_speedup": _ratio(result.rows, "onnx", large,
                                                   "onnxruntime-per-projection"),
-        "max_abs_diff": max((row.max_abs_diff for row in result.rows), default=0.0),
+        "max_abs_diff": max((row.max_abs_diff for row in exact), default=0.0),
+        "amp_max_abs_diff": max((row.max_abs_diff for row in low), default=None),
         "masked_taps_zero_gradient": zero,
         "auto_eval_strategy": auto_eval,
+        "auto_train_strategy": auto_train,
         "large_batch": large,
         "rounds": config.rounds,
+        "device": str(device),
         "onnx": onnx_note,
-        "machine": machine(),
+        "machine": machine(device),
         "torch_version": torch.__version__,
     }
     return result
+
+
+def _device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as error:
+        raise BackendError(f"--device {name!r} is not a device torch knows ({error})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BackendError(f"--device {name!r}: this torch build or machine has no CUDA device")
+    if device.type not in ("cpu", "cuda"):
+        raise BackendError(f"--device {name!r}: the benchmark runs on cpu or cuda")
+    return device

@@ -28,6 +28,26 @@ def test_quick_bench_prints_table_and_writes_json(tmp_path):
     assert {("eval", "reference"), ("eval", "merged"), ("train", "merged")} <= modes
 
 
+def test_amp_rows_are_reported_apart_from_the_exact_ones(tmp_path):
+    """--amp (on by default for CUDA) adds bfloat16-autocast rows; their larger differences
+    do not count against the 1e-4 of the exact strategies."""
+    report = tmp_path / "bench.json"
+    result = run_mnc("bench", str(TINY_SPEC), "--quick", "--batch", "2", "--no-onnx", "--amp",
+                     "--json", str(report))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(report.read_text())
+    modes = {(row["mode"], row["strategy"]) for row in data["rows"]}
+    assert {("eval", "merged+amp"), ("eval", "plain+amp"), ("train", "merged+amp")} <= modes
+    assert data["max_abs_diff"] < 1e-4 and data["amp_max_abs_diff"] is not None
+    assert data["device"] == "cpu" and data["auto_train_strategy"] == "merged"
+
+
+def test_unknown_or_missing_device_is_a_clear_error():
+    result = run_mnc("bench", str(TINY_SPEC), "--quick", "--device", "toaster")
+    assert result.returncode != 0 and "--device 'toaster'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_bad_batch_is_a_user_error(tmp_path):
     result = run_mnc("bench", str(TINY_SPEC), "--quick", "--batch", "0")
     assert result.returncode == 2
