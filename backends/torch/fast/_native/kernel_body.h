@@ -3,7 +3,8 @@
  * Before inclusion the includer defines: SUFFIX (name suffix), VL (floats per vector),
  * TARGET (a function attribute or nothing), and the two register blocks
  * WIDE_R x WIDE_NV and NARROW_R x NARROW_NV (rows x vectors kept in registers).
- * Every function here is static; only run_<SUFFIX> is called from outside.
+ * Every function here is static; only conv_<SUFFIX> is called from outside. The parameters
+ * are undefined again at the end, ready for the next variant.
  */
 
 #define CAT2(a, b) a##_##b
@@ -130,3 +131,10 @@ TARGET static const int32_t *FN(conv)(const int32_t *p, const float **weights,
 #undef FN
 #undef CAT
 #undef CAT2
+#undef SUFFIX
+#undef VL
+#undef TARGET
+#undef WIDE_R
+#undef WIDE_NV
+#undef NARROW_R
+#undef NARROW_NV

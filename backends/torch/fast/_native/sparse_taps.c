@@ -59,13 +59,6 @@ struct output {
 #define NARROW_R 6
 #define NARROW_NV 2
 #include "kernel_body.h"
-#undef SUFFIX
-#undef VL
-#undef TARGET
-#undef WIDE_R
-#undef WIDE_NV
-#undef NARROW_R
-#undef NARROW_NV
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define MNC_X86 1
@@ -78,13 +71,6 @@ struct output {
 #define NARROW_R 6
 #define NARROW_NV 2
 #include "kernel_body.h"
-#undef SUFFIX
-#undef VL
-#undef TARGET
-#undef WIDE_R
-#undef WIDE_NV
-#undef NARROW_R
-#undef NARROW_NV
 
 /* ---- AVX-512F: 16-float vectors, 32 registers ---- */
 #define SUFFIX avx512
@@ -95,13 +81,6 @@ struct output {
 #define NARROW_R 8
 #define NARROW_NV 2
 #include "kernel_body.h"
-#undef SUFFIX
-#undef VL
-#undef TARGET
-#undef WIDE_R
-#undef WIDE_NV
-#undef NARROW_R
-#undef NARROW_NV
 #endif
 
 /* The best variant this CPU runs. */
