@@ -67,3 +67,12 @@ def test_content_hash_is_stable_across_compiles(ir):
     again = compile_ir(DEFAULT_SPEC)
     assert again.content_hash == ir.content_hash
     assert len(ir.content_hash) == 64
+
+
+# The default spec's content hash is part of every saved model, checkpoint and ONNX file:
+# it may change only when the network itself changes (then update it here, on purpose).
+DEFAULT_SPEC_CONTENT_HASH = "4dbe7cacacacc734b81f42b29d95c8a00cc5409949af473d31484065ff94dbfb"
+
+
+def test_default_spec_content_hash_is_pinned(ir):
+    assert ir.content_hash == DEFAULT_SPEC_CONTENT_HASH
