@@ -144,6 +144,24 @@ class MouseNet(nn.Module):
             conv.reset_parameters(_init_rng(seed, projection.name), binary)
         for norm in self.norms.values():
             assert isinstance(norm, nn.BatchNorm2d)
+    def __repr__(self) -> str:
+        """A few lines instead of ``nn.Module``'s listing of every layer (``layers_repr()``)."""
+        ir = self.ir
+        first = next(self.parameters(), None)
+        placed = "no parameters" if first is None else \
+            f"{first.device}, {str(first.dtype).removeprefix('torch.')}"
+        count = sum(parameter.numel() for parameter in self.parameters())
+        return (f"MouseNet {ir.name!r} (IR hash {ir.short_hash})\n"
+                f"  input {ir.input.channels}x{ir.input.height}x{ir.input.width} -> "
+                f"{ir.readout.classes} classes; {len(ir.populations)} populations, "
+                f"{len(self.convs)} masked convolutions, {count:,} parameters\n"
+                f"  strategy {self.strategy}, {placed}, {'train' if self.training else 'eval'} "
+                f"mode, mask {ir.mask.mode}; layers_repr() lists every layer")
+
+    def layers_repr(self) -> str:
+        """The full ``nn.Module`` listing: every convolution, norm and the classifier."""
+        return nn.Module.__repr__(self)
+
             norm.reset_parameters()
         rng = _init_rng(seed, "classifier")
         bound = 1.0 / np.sqrt(self.ir.readout.features)

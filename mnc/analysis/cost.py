@@ -88,3 +88,32 @@ def network_cost(ir: IR) -> NetworkCost:
     return NetworkCost(
         [projection_cost(ir, projection) for projection in ir.projections], populations, classifier
     )
+
+
+@dataclass(frozen=True)
+class PopulationTotal:
+    """What computing one population costs: its incoming projections plus its BatchNorm."""
+
+    name: str
+    parameters: int
+    dense_macs: int
+    masked_macs: float
+
+
+def population_totals(ir: IR, cost: NetworkCost) -> list[PopulationTotal]:
+    """Per population, in IR order: parameters and MACs of the projections into it and its norm.
+
+    Summed over populations this gives every parameter except the classifier's.
+    """
+    incoming: dict[str, list[ProjectionCost]] = {p.name: [] for p in ir.populations}
+    for projection, projection_cost_ in zip(ir.projections, cost.projections, strict=True):
+        incoming[projection.target].append(projection_cost_)
+    return [
+        PopulationTotal(
+            population.name,
+            population.norm_parameters + sum(item.parameters for item in incoming[population.name]),
+            sum(item.dense_macs for item in incoming[population.name]),
+            sum(item.masked_macs for item in incoming[population.name]),
+        )
+        for population in cost.populations
+    ]

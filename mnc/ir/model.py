@@ -177,6 +177,14 @@ class _IRBase(IRModel):
     def population_names(self) -> list[str]:
         return [population.name for population in self.populations]  # type: ignore[attr-defined]
 
+    def __repr__(self) -> str:
+        """A few lines (name, hash, sizes, cost): the full field listing is ``model_dump()``."""
+        from mnc.analysis.display import ir_text
+
+        return ir_text(self)
+
+    __str__ = __repr__
+
 
 class DraftIR(_IRBase):
     populations: list[PopulationDraft]
@@ -206,6 +214,12 @@ class IR(_IRBase):
     @property
     def short_hash(self) -> str:
         return self.content_hash[:12]
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the summary lines and a table of populations with their costs."""
+        from mnc.analysis.display import ir_html
+
+        return ir_html(self)
 
 
 def _round(value: float) -> float:

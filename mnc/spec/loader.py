@@ -42,6 +42,11 @@ def locate(locations: dict[FieldPath, Location], path: FieldPath, file: Path) ->
         if found is not None:
             return found
     return Location(str(file))
+    def __repr__(self) -> str:
+        """The spec's summary and its files; ``locations`` (one per field) stays out."""
+        files = ", ".join(str(file) for file in self.files)
+        return f"{self.spec!r}\n  from {files} ({len(self.locations)} located fields)"
+
 
 
 def suggest(name: str, candidates: Iterable[str]) -> str:

@@ -209,3 +209,22 @@ class Spec(SpecModel):
     kernel: KernelSpec
     mask: MaskSpec = MaskSpec()
     readout: ReadoutSpec
+
+    def __repr__(self) -> str:
+        """A few lines about the network the spec describes; ``model_dump()`` has every field."""
+        regions = self.areas.regions
+        laminar = sum(region.laminar for region in regions.values())
+        return (
+            f"Spec {self.name!r} (version {self.version})\n"
+            f"  input {self.input.channels}x{self.input.height_px}x{self.input.width_px}; "
+            f"{len(regions)} areas ({', '.join(regions)}), {laminar} with layers "
+            f"{', '.join(self.layers.names)}\n"
+            f"  projections: {len(self.interareal.projections)} interareal, "
+            f"{len(self.interlaminar.projections)} interlaminar per laminar area, "
+            f"{len(self.fixed_projections.projections)} fixed; mask {self.mask.mode} "
+            f"(seed {self.mask.seed})\n"
+            f"  readout: {len(self.readout.populations)} populations -> "
+            f"{self.readout.classes} classes"
+        )
+
+    __str__ = __repr__
