@@ -70,6 +70,10 @@ HYPERPARAMETER_FLAGS: tuple[Flag, ...] = (
                        "help": "deterministic kernels: two runs give identical weights"}),
     ("checkpoint_every_steps", {"type": int, "help": "also write last.pt every N steps (0: "
                                                      "each epoch only)"}),
+    ("keep_checkpoints", {"metavar": "LIST",
+                          "help": "keep checkpoints along training in RUN/checkpoints/ with "
+                                  "their validation top-1 (index checkpoints.json): epochs "
+                                  "'0,1,5' (0: untrained), 'every:N', or both '0,every:2'"}),
     ("max_steps_per_epoch", {"type": int, "help": "cap steps per epoch (smoke runs)"}),
     ("progress", {"action": _ON_OFF, "help": "progress bars (default: when on a terminal)"}),
 )

@@ -11,9 +11,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mnc.errors import UserFileError
+from mnc_backends.torch.training.keep import parse_schedule
 
 DataFormat = Literal["auto", "imagefolder", "downsampled-imagenet", "digits"]
 Schedule = Literal["step", "cosine", "constant"]
@@ -90,10 +98,20 @@ class TrainConfig(BaseModel):
     """Deterministic kernels only (identical weights across runs on the same machine)."""
     checkpoint_every_steps: Annotated[int, Field(ge=0)] = 0
     """Also write last.pt every N optimizer steps (0: only at the end of each epoch)."""
+    keep_checkpoints: str | None = None
+    """Also keep checkpoints along training in ``checkpoints/`` with an index
+    ``checkpoints.json``: epochs (``0,1,5``; 0 is the untrained network), ``every:N``, or both
+    (``0,every:2``)."""
     max_steps_per_epoch: Annotated[int, Field(ge=1)] | None = None
     """Cap on optimizer steps per epoch (smoke runs, benchmarks)."""
     progress: bool | None = None
     """Progress bars; None: only when stderr is a terminal."""
+
+    @field_validator("keep_checkpoints")
+    @classmethod
+    def _check_keep(cls, value: str | None) -> str | None:
+        parse_schedule(value)  # raises ValueError naming what is expected
+        return value
 
     @model_validator(mode="after")
     def _check_ranges(self) -> TrainConfig:
@@ -111,7 +129,7 @@ class TrainConfig(BaseModel):
 # Fields a resumed run may change; everything else must match the run being resumed.
 RESUMABLE_OVERRIDES = frozenset({"epochs", "device", "workers", "prefetch_factor", "progress",
                                  "strategy",
-                                 "checkpoint_every_steps", "data"})
+                                 "checkpoint_every_steps", "data", "keep_checkpoints"})
 
 
 def _describe(error: ValidationError, origin: str) -> str:

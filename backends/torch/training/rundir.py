@@ -9,6 +9,8 @@ Layout::
     metrics.jsonl   one JSON line per finished epoch
     last.pt         the newest checkpoint (every epoch, every N steps, on SIGINT/SIGTERM)
     best.pt         the checkpoint with the best validation top-1 so far
+    checkpoints/    checkpoints kept along training (--keep-checkpoints), indexed by
+    checkpoints.json  epoch, step, validation top-1 and file (also as checkpoints.csv)
     curves.png      written by ``mnc plot``
 """
 
@@ -25,6 +27,7 @@ import yaml
 
 from mnc import __version__
 from mnc.errors import UserFileError
+from mnc.io import checkpoint_index
 from mnc.io.atomic import write_text_atomic
 from mnc.ir.model import IR
 from mnc.ir.serialize import ir_to_json
@@ -33,7 +36,8 @@ LAST = "last.pt"
 BEST = "best.pt"
 METRICS = "metrics.jsonl"
 CONFIG = "config.yaml"
-RESULT_FILES = (LAST, BEST, METRICS, CONFIG, "run.json", "ir.json", "curves.png")
+RESULT_FILES = (LAST, BEST, METRICS, CONFIG, "run.json", "ir.json", "curves.png",
+                checkpoint_index.INDEX_JSON, checkpoint_index.INDEX_CSV)
 
 
 def existing_results(folder: Path) -> list[str]:
@@ -61,6 +65,8 @@ def prepare(folder: Path, *, resume: bool, force: bool) -> None:
         remove_partial_writes(folder)
     if force and (folder / "spec").is_dir():
         shutil.rmtree(folder / "spec")
+    if force and (folder / checkpoint_index.FOLDER).is_dir():
+        shutil.rmtree(folder / checkpoint_index.FOLDER)
     folder.mkdir(parents=True, exist_ok=True)
 
 

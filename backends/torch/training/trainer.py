@@ -28,7 +28,14 @@ import torch
 from mnc.errors import MncError, UserFileError
 from mnc.ir.model import IR
 from mnc.ir.serialize import ir_to_json
-from mnc_backends.torch.training import checkpoint, distributed, loaders, progress, rundir
+from mnc_backends.torch.training import (
+    checkpoint,
+    distributed,
+    keep,
+    loaders,
+    progress,
+    rundir,
+)
 from mnc_backends.torch.training.config import (
     TrainConfig,
     apply_resume_overrides,
@@ -268,6 +275,17 @@ def _train(spec: str | Path | None, folder: Path, config: TrainConfig,
     steps = loaders.steps_per_epoch(sampler, per_rank_batch, config.max_steps_per_epoch)
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     amp_dtype = torch.bfloat16 if config.amp_dtype == "bfloat16" else torch.float16
+    schedule = keep.parse_schedule(config.keep_checkpoints)
+    if schedule.keeps(0) and run.step == 0:
+        # Epoch 0 is the untrained network; its validation must not shift the random streams,
+        # so a run with kept checkpoints trains exactly as one without.
+        state = checkpoint.rng_state()
+        untrained = evaluate_loader(trained, val_loader, context, config, amp_dtype)
+        checkpoint.set_rng_state(state)
+        if context.is_main:
+            keep.keep_model(folder, unwrap(model), epoch=0, step=0, val=untrained,
+                            config=config.model_dump(mode="json"))
+        distributed.barrier(context)
 
     def payload() -> dict[str, Any]:
         return {"content_hash": ir.content_hash, "ir_json": ir_to_json(ir),
@@ -376,6 +394,9 @@ def _train(spec: str | Path | None, folder: Path, config: TrainConfig,
                 checkpoint.save_checkpoint(folder / rundir.LAST, content)
                 if improved:
                     checkpoint.save_checkpoint(folder / rundir.BEST, content)
+                if schedule.keeps(run.epoch):
+                    keep.keep_model(folder, unwrap(model), epoch=run.epoch, step=run.step,
+                                    val=val, config=config.model_dump(mode="json"))
                 rundir.write_metrics(folder, run.history)
                 print(progress.epoch_line(entry), file=sys.stderr, flush=True)
             distributed.barrier(context)

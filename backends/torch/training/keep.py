@@ -1,0 +1,95 @@
+"""Checkpoints kept along training (``--keep-checkpoints``), for studies of the trajectory.
+
+The schedule is a comma-separated list of epochs and ``every:N`` terms: ``0,1,5`` keeps the
+untrained network (epoch 0, saved before the first step) and the networks after epochs 1 and
+5; ``0,every:2`` keeps epoch 0 and every second epoch. Each kept file is a saved model (the
+``mnc.torch-model`` format, so ``mnc.load``, ``mnc evaluate`` and ``mnc rsa`` read it) with the
+epoch, step, validation accuracy and training config added; the index is
+``checkpoints.json``/``.csv`` (``mnc.io.checkpoint_index``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mnc.io import checkpoint_index
+from mnc.io.atomic import atomic_path
+from mnc.io.checkpoint_index import KeptCheckpoint
+
+EVERY = "every:"
+
+
+@dataclass(frozen=True)
+class KeepSchedule:
+    """Which finished-epoch counts get a kept checkpoint."""
+
+    epochs: frozenset[int] = frozenset()
+    every: int | None = None
+
+    def keeps(self, epoch: int) -> bool:
+        return epoch in self.epochs or (self.every is not None and epoch % self.every == 0)
+
+    def __bool__(self) -> bool:
+        return bool(self.epochs) or self.every is not None
+
+
+def parse_schedule(text: str | None) -> KeepSchedule:
+    """``"0,every:2"`` -> KeepSchedule; raises ValueError saying what was expected."""
+    if text is None or not text.strip():
+        return KeepSchedule()
+    epochs: set[int] = set()
+    every: int | None = None
+    for term in (part.strip() for part in text.split(",")):
+        expected = (f"expected epochs and every:N terms separated by commas (e.g. "
+                    f"'0,1,5' or '0,every:2'), got {term!r} in {text!r}")
+        if term.startswith(EVERY):
+            count = term[len(EVERY):]
+            if not count.isdigit() or int(count) < 1:
+                raise ValueError(expected + "; N must be a positive integer")
+            if every is not None and every != int(count):
+                raise ValueError(f"give at most one every:N term, got {text!r}")
+            every = int(count)
+        elif term.isdigit():
+            epochs.add(int(term))
+        else:
+            raise ValueError(expected)
+    return KeepSchedule(frozenset(epochs), every)
+
+
+def kept_epochs(run: Path) -> set[int]:
+    if not checkpoint_index.has_index(run):
+        return set()
+    return {item.epoch for item in checkpoint_index.read_index(run)}
+
+
+def save_kept(run: Path, model_state: dict[str, Any], *, epoch: int, step: int,
+              val_top1: float, val_top5: float, config: dict[str, Any]) -> KeptCheckpoint:
+    """Write ``checkpoints/epoch-NNNN.pt`` and add it to the index (replacing that epoch's).
+
+    ``model_state`` is the saved-model dict (format, content_hash, ir_json, state_dict). The
+    file is written before the index, so the index never names a file that is not complete.
+    """
+    import torch  # lazy: the config imports this module to check schedules
+
+    item = KeptCheckpoint(epoch=epoch, step=step, val_top1=float(val_top1),
+                          val_top5=float(val_top5), file=checkpoint_index.file_name(epoch))
+    content = {**model_state, "epoch": epoch, "step": step, "val_top1": item.val_top1,
+               "val_top5": item.val_top5, "config": config}
+    with atomic_path(item.path(run)) as temporary:
+        torch.save(content, temporary)
+    others = [kept for kept in (checkpoint_index.read_index(run)
+                                if checkpoint_index.has_index(run) else [])
+              if kept.epoch != epoch]
+    checkpoint_index.write_index(run, [*others, item])
+    return item
+
+
+def keep_model(run: Path, model: Any, *, epoch: int, step: int, val: dict[str, Any],
+               config: dict[str, Any]) -> KeptCheckpoint:
+    """``save_kept`` for a MouseNet module (tensors copied to the CPU)."""
+    from mnc_backends.torch.weights_io import model_payload
+
+    return save_kept(run, model_payload(model), epoch=epoch, step=step,
+                     val_top1=val["top1"], val_top5=val["top5"], config=config)

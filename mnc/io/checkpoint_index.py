@@ -1,0 +1,105 @@
+"""The index of checkpoints a training run kept along the way (``mnc train --keep-checkpoints``).
+
+Layout inside a run folder::
+
+    checkpoints/epoch-0000.pt   the network before training (epoch 0)
+    checkpoints/epoch-0003.pt   the network after 3 epochs
+    checkpoints.json            [{"epoch", "step", "val_top1", "val_top5", "file"}, ...]
+    checkpoints.csv             the same table, for spreadsheets
+
+The trainer writes the index (backends/torch/training/keep.py); the neural comparison reads it
+to score every kept checkpoint. Both sides go through this module, which needs no torch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from mnc.errors import UserFileError
+from mnc.io.atomic import write_text_atomic
+
+FOLDER = "checkpoints"
+INDEX_JSON = "checkpoints.json"
+INDEX_CSV = "checkpoints.csv"
+COLUMNS = ("epoch", "step", "val_top1", "val_top5", "file")
+
+
+@dataclass(frozen=True)
+class KeptCheckpoint:
+    epoch: int
+    """Epochs finished when the checkpoint was written (0: before training)."""
+    step: int
+    """Optimizer steps taken."""
+    val_top1: float
+    val_top5: float
+    file: str
+    """Path relative to the run folder."""
+
+    def path(self, run: Path) -> Path:
+        return run / self.file
+
+    @property
+    def name(self) -> str:
+        return Path(self.file).stem
+
+
+def file_name(epoch: int) -> str:
+    return f"{FOLDER}/epoch-{epoch:04d}.pt"
+
+
+def has_index(run: Path) -> bool:
+    return (Path(run) / INDEX_JSON).is_file()
+
+
+def read_index(run: str | Path) -> list[KeptCheckpoint]:
+    """The kept checkpoints of a run folder, by epoch; one clear error if the index is bad."""
+    folder = Path(run)
+    path = folder / INDEX_JSON
+    if not path.is_file():
+        raise UserFileError(f"{folder}: no {INDEX_JSON}; train with --keep-checkpoints "
+                            f"(e.g. --keep-checkpoints 0,every:1) to keep checkpoints")
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UserFileError(f"{path}: not a JSON checkpoint index ({error})") from None
+    if not isinstance(entries, list):
+        raise UserFileError(f"{path}: expected a list of checkpoints, got "
+                            f"{type(entries).__name__}")
+    kept = []
+    for number, entry in enumerate(entries):
+        missing = [key for key in COLUMNS if not isinstance(entry, dict) or key not in entry]
+        if missing:
+            raise UserFileError(f"{path}: entry {number}: missing {', '.join(missing)}")
+        try:
+            item = KeptCheckpoint(epoch=int(entry["epoch"]), step=int(entry["step"]),
+                                  val_top1=float(entry["val_top1"]),
+                                  val_top5=float(entry["val_top5"]), file=str(entry["file"]))
+        except (TypeError, ValueError) as error:
+            raise UserFileError(f"{path}: entry {number}: {error}") from None
+        if Path(item.file).is_absolute() or ".." in Path(item.file).parts:
+            raise UserFileError(f"{path}: entry {number}: file {item.file!r} must be a path "
+                                f"inside the run folder")
+        kept.append(item)
+    return sorted(kept, key=lambda item: item.epoch)
+
+
+def write_index(run: str | Path, kept: list[KeptCheckpoint]) -> None:
+    """Rewrite checkpoints.json and checkpoints.csv (each atomically), sorted by epoch."""
+    folder = Path(run)
+    ordered = sorted(kept, key=lambda item: item.epoch)
+    write_text_atomic(folder / INDEX_JSON,
+                      json.dumps([asdict(item) for item in ordered], indent=1) + "\n")
+    lines = [",".join(COLUMNS)]
+    for item in ordered:
+        values = asdict(item)
+        lines.append(",".join(_cell(values[column]) for column in COLUMNS))
+    write_text_atomic(folder / INDEX_CSV, "\n".join(lines) + "\n")
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.6g}"
+    return str(value)
