@@ -14,7 +14,9 @@ rebuilt when any parameter or buffer changes (tensor version counters).
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -238,6 +240,19 @@ def _channel_streams(channels: int, co: np.ndarray, projection: np.ndarray,
     return stream, channel_weights
 
 
+_EXECUTORS: weakref.WeakSet[SparseExecutor] = weakref.WeakSet()
+"""Every live executor, reset in a forked child (see ``_reset_after_fork``)."""
+
+
+def _reset_executors_after_fork() -> None:
+    for executor in list(_EXECUTORS):
+        executor._reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_executors_after_fork)
+
+
 class SparseExecutor:
     """Runs a MouseNet's inference with the native kernel, batch split across threads."""
 
@@ -255,6 +270,13 @@ class SparseExecutor:
         self._arenas: list[np.ndarray] = []
         # One call at a time: calls share the arenas (and each already uses every thread).
         self._lock = threading.Lock()
+        _EXECUTORS.add(self)
+
+    def _reset_after_fork(self) -> None:
+        """In a forked child: the threads that held the lock or were writing the arenas
+        exist only in the parent, so start with a free lock and fresh arenas."""
+        self._lock = threading.Lock()
+        self._arenas = []
 
     def program(self) -> Program:
         key = self._watch.key()
