@@ -138,14 +138,28 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_CLASS_NAMES_BYTES = 4 * 1024 * 1024
+
+
 def _read_class_names(path: Path) -> list[str]:
     from mnc.errors import UserFileError
+    from mnc.io.textfile import TextFileError, read_bounded_text
+    from mnc.spec.models import unsafe_character
 
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise UserFileError(f"{path}: cannot read class names ({error})") from None
-    names = [line.strip() for line in text.splitlines() if line.strip()]
+        text = read_bounded_text(path, MAX_CLASS_NAMES_BYTES, "class-name file")
+    except TextFileError as error:
+        raise UserFileError(f"{error.path}: cannot read class names: {error.reason}") from None
+    names = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        name = line.strip()
+        if not name:
+            continue
+        bad = unsafe_character(name)
+        if bad is not None:
+            raise UserFileError(f"{path}:{number}: class name holds the control or "
+                                f"direction character {bad!r}; expected printable text")
+        names.append(name)
     if not names:
         raise UserFileError(f"{path}: expected one class name per line, found none")
     return names

@@ -7,6 +7,9 @@ problems of a file are reported together in one ``SpecError``.
 from __future__ import annotations
 
 import difflib
+import errno
+import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +18,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from mnc.errors import Location, SpecError, SpecProblem
+from mnc.io.textfile import file_kind
 from mnc.spec.merge import merge_patch
-from mnc.spec.models import Spec
+from mnc.spec.models import PRINTABLE_TEXT, Spec
 from mnc.spec.yaml_reader import FieldPath, ReadDocument, format_field_path, read_yaml
 
 MAX_EXTENDS_DEPTH = 16
+MAX_EXTENDS_FILES = 64
+"""Files merged by one spec's ``extends``, counting a base each time it is listed."""
+MAX_EXTENDS_BYTES = 32 * 1024 * 1024
+"""YAML text merged by one spec's ``extends``, counted the same way."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,11 @@ class LoadedSpec:
     def locate(self, path: FieldPath) -> Location:
         return locate(self.locations, path, self.path)
 
+    def __repr__(self) -> str:
+        """The spec's summary and its files; ``locations`` (one per field) stays out."""
+        files = ", ".join(str(file) for file in self.files)
+        return f"{self.spec!r}\n  from {files} ({len(self.locations)} located fields)"
+
 
 def locate(locations: dict[FieldPath, Location], path: FieldPath, file: Path) -> Location:
     """Location of the deepest prefix of ``path`` that was written in a file."""
@@ -42,11 +55,6 @@ def locate(locations: dict[FieldPath, Location], path: FieldPath, file: Path) ->
         if found is not None:
             return found
     return Location(str(file))
-    def __repr__(self) -> str:
-        """The spec's summary and its files; ``locations`` (one per field) stays out."""
-        files = ", ".join(str(file) for file in self.files)
-        return f"{self.spec!r}\n  from {files} ({len(self.locations)} located fields)"
-
 
 
 def suggest(name: str, candidates: Iterable[str]) -> str:
@@ -55,79 +63,125 @@ def suggest(name: str, candidates: Iterable[str]) -> str:
     return f" (did you mean {matches[0]!r}?)" if matches else ""
 
 
-def _resolve_document(
-    file: Path, chain: tuple[Path, ...]
-) -> tuple[dict[str, Any], dict[FieldPath, Location], tuple[Path, ...]]:
-    if len(chain) > MAX_EXTENDS_DEPTH:
-        raise SpecError.single(file, f"`extends` chain deeper than {MAX_EXTENDS_DEPTH} files")
-    document: ReadDocument = read_yaml(file)
-    data = document.data
-    extends = data.get("extends")
-    if extends is None:
-        return data, document.locations, (file,)
-    bases = [extends] if isinstance(extends, str) else extends
-    if not isinstance(bases, list) or not all(isinstance(base, str) for base in bases):
-        where = document.locations.get(("extends",))
+class _ExtendsResolver:
+    """Resolves ``extends`` with bounded total work, however often the bases repeat.
+
+    Each file is parsed once (cached by its real path); every time a file is merged it counts
+    against ``MAX_EXTENDS_FILES`` and its size against ``MAX_EXTENDS_BYTES``, so a diamond of
+    bases that lists the same files over and over stops after a fixed amount of work.
+    """
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.documents: dict[str, ReadDocument] = {}
+        self.files_merged = 0
+        self.bytes_merged = 0
+
+    def read(self, file: Path, is_base: bool) -> ReadDocument:
+        key = os.path.realpath(file)
+        if key not in self.documents:
+            self.documents[key] = read_yaml(file, regular_only=is_base)
+        document = self.documents[key]
+        self.files_merged += 1
+        self.bytes_merged += document.size_bytes
+        if self.files_merged > MAX_EXTENDS_FILES or self.bytes_merged > MAX_EXTENDS_BYTES:
+            raise SpecError.single(
+                self.root,
+                f"`extends` pulls in more than {MAX_EXTENDS_FILES} files in total or more "
+                f"than {MAX_EXTENDS_BYTES // 2**20} MiB of YAML (a base counts each time it is "
+                f"listed; stopped at {file})",
+                "extends",
+            )
+        return document
+
+    def resolve(
+        self, file: Path, chain: tuple[str, ...]
+    ) -> tuple[dict[str, Any], dict[FieldPath, Location], tuple[Path, ...]]:
+        if len(chain) > MAX_EXTENDS_DEPTH:
+            raise SpecError.single(file, f"`extends` chain deeper than {MAX_EXTENDS_DEPTH} files")
+        document = self.read(file, is_base=bool(chain))
+        data = document.data
+        extends = data.get("extends")
+        if extends is None:
+            return data, document.locations, (file,)
+        bases = [extends] if isinstance(extends, str) else extends
+        if not isinstance(bases, list) or not all(isinstance(base, str) for base in bases):
+            where = document.locations.get(("extends",))
+            raise SpecError(
+                [
+                    SpecProblem(
+                        where or Location(str(file)),
+                        "extends",
+                        "expected a file name or a list of file names",
+                    )
+                ]
+            )
+        merged: dict[str, Any] = {}
+        locations: dict[FieldPath, Location] = {}
+        files: tuple[Path, ...] = ()
+        own_key = os.path.realpath(file)
+        for index, base in enumerate(bases):
+            where = document.locations.get(
+                ("extends",) if isinstance(extends, str) else ("extends", index)
+            ) or Location(str(file))
+            given = file.parent / base
+            base_path = Path(os.path.realpath(given))
+            if str(base_path) in chain or str(base_path) == own_key:
+                raise SpecError(
+                    [
+                        SpecProblem(
+                            where,
+                            "extends",
+                            f"{base!r} extends itself (cycle through {base_path.name})",
+                        )
+                    ]
+                )
+            _check_base(base, given, base_path, where)
+            base_data, base_locations, base_files = self.resolve(base_path, chain + (own_key,))
+            merged = merge_patch(merged, base_data)
+            locations.update(base_locations)
+            files += base_files
+        own = {key: value for key, value in data.items() if key != "extends"}
+        merged = merge_patch(merged, own)
+        locations.update(document.locations)
+        merged.pop("extends", None)
+        return merged, locations, files + (file,)
+
+
+def _check_base(base: str, given: Path, base_path: Path, where: Location) -> None:
+    """A base must be a regular file; devices and FIFOs are named, never opened (they hang)."""
+    reason = ""
+    try:
+        mode = os.stat(given).st_mode
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            reason = "is a loop of symbolic links (too many levels of symbolic links)"
+        elif error.errno in (errno.ENOENT, errno.ENOTDIR):
+            reason = "not found"
+        else:
+            reason = f"cannot be read ({error.strerror})"
+    else:
+        if not stat.S_ISREG(mode):
+            reason = f"is {file_kind(mode)}"
+    if reason:
         raise SpecError(
             [
                 SpecProblem(
-                    where or Location(str(file)),
+                    where,
                     "extends",
-                    "expected a file name or a list of file names",
+                    f"base spec {base!r} {reason} (looked for {base_path}); expected a "
+                    "YAML spec file",
                 )
             ]
         )
-    merged: dict[str, Any] = {}
-    locations: dict[FieldPath, Location] = {}
-    files: tuple[Path, ...] = ()
-    for index, base in enumerate(bases):
-        base_path = (file.parent / base).resolve()
-        if base_path in chain or base_path == file.resolve():
-            where = document.locations.get(
-                ("extends",) if isinstance(extends, str) else ("extends", index)
-            )
-            raise SpecError(
-                [
-                    SpecProblem(
-                        where or Location(str(file)),
-                        "extends",
-                        f"{base!r} extends itself (cycle through {base_path.name})",
-                    )
-                ]
-            )
-        if not base_path.is_file():
-            where = document.locations.get(
-                ("extends",) if isinstance(extends, str) else ("extends", index)
-            )
-            reason = "is a directory" if base_path.is_dir() else "not found"
-            raise SpecError(
-                [
-                    SpecProblem(
-                        where or Location(str(file)),
-                        "extends",
-                        f"base spec {base!r} {reason} (looked for {base_path}); expected a "
-                        "YAML spec file",
-                    )
-                ]
-            )
-        base_data, base_locations, base_files = _resolve_document(
-            base_path, chain + (file.resolve(),)
-        )
-        merged = merge_patch(merged, base_data)
-        locations.update(base_locations)
-        files += base_files
-    own = {key: value for key, value in data.items() if key != "extends"}
-    merged = merge_patch(merged, own)
-    locations.update(document.locations)
-    merged.pop("extends", None)
-    return merged, locations, files + (file,)
 
 
 def read_merged(
     path: str | Path,
 ) -> tuple[dict[str, Any], dict[FieldPath, Location], tuple[Path, ...]]:
     """The raw merged data of a spec and its bases, before validation."""
-    return _resolve_document(Path(path), ())
+    file = Path(path)
+    return _ExtendsResolver(file).resolve(file, ())
 
 
 _EXPECTATIONS = {
@@ -178,8 +232,13 @@ def _pydantic_problems(
             "string_too_long",
         }:
             message = item["msg"][0].lower() + item["msg"][1:]
-            if kind == "string_pattern_mismatch" and "x00" in str(item.get("ctx")):
-                message = "expected printable text (no control characters)"
+            if kind == "string_pattern_mismatch" and (item.get("ctx") or {}).get(
+                "pattern"
+            ) == PRINTABLE_TEXT:
+                message = (
+                    "expected printable text (no control characters or bidirectional "
+                    "overrides)"
+                )
             elif kind == "string_pattern_mismatch":
                 message = (
                     "expected a name of letters, digits, '/', '_' or '-' (at most 64 "

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from mnc.errors import Location, SpecError
+from mnc.io.textfile import TextFileError, check_regular_file, read_bounded_text
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_NODES = 200_000  # counted after alias expansion: a "billion laughs" file stops here
@@ -31,6 +32,8 @@ class ReadDocument:
 
     data: Any
     locations: dict[FieldPath, Location] = field(default_factory=dict)
+    size_bytes: int = 0
+    """Bytes of UTF-8 text read (``extends`` resolution counts them)."""
 
 
 def format_field_path(path: FieldPath) -> str:
@@ -53,29 +56,26 @@ def _problem(file: Path, message: str, mark: Any = None) -> SpecError:
     return SpecError.single(file, message, line=line, column=column)
 
 
-def read_yaml(file: Path) -> ReadDocument:
-    """Read one YAML file safely; raise SpecError naming file, line and column on any problem."""
-    if not file.exists():
-        raise SpecError.single(file, "no such file")
-    if file.is_dir():
-        raise SpecError.single(file, "is a directory, expected a YAML spec file")
+def read_yaml(
+    file: Path,
+    what: str = "spec",
+    max_bytes: int = MAX_FILE_BYTES,
+    regular_only: bool = False,
+    allow_empty: bool = False,
+) -> ReadDocument:
+    """Read one YAML file safely; raise SpecError naming file, line and column on any problem.
+
+    At most ``max_bytes`` are read whatever the file is (``-`` is standard input);
+    ``regular_only`` refuses devices and FIFOs before opening them (files the user did not
+    name directly, such as the bases of ``extends``). ``what`` names the kind of file in
+    messages ("spec", "training config"); ``allow_empty`` reads an empty file as ``{}``.
+    """
     try:
-        size = file.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise SpecError.single(
-                file, f"file is {size} bytes; a spec is at most {MAX_FILE_BYTES} bytes"
-            )
-        raw = file.read_bytes()
-    except OSError as error:
-        raise SpecError.single(file, f"cannot read file: {error.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise SpecError.single(
-            file, f"not UTF-8 text (byte {error.start}); expected a YAML spec file"
-        ) from None
-    if "\x00" in text:
-        raise SpecError.single(file, "contains NUL bytes; expected a YAML text file")
+        if regular_only:
+            check_regular_file(file, f"YAML {what} file")
+        text = read_bounded_text(file, max_bytes, f"YAML {what} file")
+    except TextFileError as error:
+        raise SpecError.single(error.path, error.reason) from None
     try:
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as error:
@@ -86,22 +86,25 @@ def read_yaml(file: Path) -> ReadDocument:
         raise SpecError.single(file, f"malformed YAML: {error}") from None
     except RecursionError:
         raise SpecError.single(file, f"YAML nested too deeply (limit {MAX_DEPTH})") from None
+    if (not nodes or nodes[0] is None) and allow_empty:
+        return ReadDocument({}, {}, len(text.encode("utf-8")))
     if not nodes or nodes[0] is None:
-        raise SpecError.single(file, "file is empty; expected a mapping of spec fields")
+        raise SpecError.single(file, f"file is empty; expected a mapping of {what} fields")
     if len(nodes) > 1:
         raise SpecError.single(file, "holds several YAML documents; expected exactly one")
-    converter = _Converter(file)
+    converter = _Converter(file, what)
     data = converter.convert(nodes[0], ())
     if not isinstance(data, dict):
         raise _problem(
-            file, "expected a mapping of spec fields at the top level", nodes[0].start_mark
+            file, f"expected a mapping of {what} fields at the top level", nodes[0].start_mark
         )
-    return ReadDocument(data, converter.locations)
+    return ReadDocument(data, converter.locations, len(text.encode("utf-8")))
 
 
 class _Converter:
-    def __init__(self, file: Path):
+    def __init__(self, file: Path, what: str = "spec"):
         self.file = file
+        self.what = what
         self.locations: dict[FieldPath, Location] = {}
         self.node_count = 0
         self.scalars = yaml.constructor.SafeConstructor()
@@ -123,7 +126,7 @@ class _Converter:
         if node.tag not in CORE_TAGS:
             raise _problem(
                 self.file,
-                f"tag {node.tag!r} is not allowed; a spec holds only "
+                f"tag {node.tag!r} is not allowed; a {self.what} holds only "
                 "plain mappings, lists, strings, numbers and booleans",
                 node.start_mark,
             )

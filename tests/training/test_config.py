@@ -47,10 +47,10 @@ def test_bad_value_and_bad_yaml_are_user_errors(tmp_path: Path):
     with pytest.raises(UserFileError, match="momentum"):
         load_config_file(file)
     file.write_text("lr: [0.1\n")
-    with pytest.raises(UserFileError, match=r"train\.yaml:\d+: malformed YAML"):
+    with pytest.raises(UserFileError, match=r"train\.yaml:\d+:\d+: malformed YAML"):
         load_config_file(file)
     file.write_text("!!python/object:os.system {}\n")
-    with pytest.raises(UserFileError, match="malformed YAML"):
+    with pytest.raises(UserFileError, match="tag .* is not allowed"):
         load_config_file(file)
 
 
@@ -65,3 +65,39 @@ def test_every_config_field_has_a_command_line_flag():
     from mnc.cli.train import HYPERPARAMETER_FLAGS
 
     assert {name for name, _ in HYPERPARAMETER_FLAGS} == set(TrainConfig.model_fields)
+
+
+def test_duplicate_keys_are_refused_like_in_specs(tmp_path: Path):
+    file = tmp_path / "train.yaml"
+    file.write_text("lr: 0.1\nepochs: 3\nlr: 0.5\n")
+    with pytest.raises(UserFileError, match=r"train\.yaml:3:\d+: duplicate key 'lr'"):
+        load_config_file(file)
+
+
+def test_deeply_nested_config_is_one_message_not_a_recursion_error(tmp_path: Path):
+    file = tmp_path / "train.yaml"
+    file.write_text("lr: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(UserFileError, match=r"train\.yaml.*nested"):
+        load_config_file(file)
+
+
+def test_config_is_bounded_by_bytes_read_not_by_stat(tmp_path: Path):
+    fifo = tmp_path / "train.yaml"
+    import os
+    import threading
+
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with open(fifo, "wb") as stream:
+            try:
+                for _ in range(64):
+                    stream.write(b"# " + b"x" * 65534 + b"\n")
+            except BrokenPipeError:
+                pass
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    with pytest.raises(UserFileError, match="more than"):
+        load_config_file(fifo)
+    writer.join(timeout=10)

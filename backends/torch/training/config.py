@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -20,7 +19,8 @@ from pydantic import (
     model_validator,
 )
 
-from mnc.errors import UserFileError
+from mnc.errors import SpecError, UserFileError
+from mnc.spec.yaml_reader import read_yaml
 from mnc_backends.torch.training.keep import parse_schedule
 
 DataFormat = Literal["auto", "imagefolder", "downsampled-imagenet", "digits"]
@@ -144,26 +144,16 @@ def _describe(error: ValidationError, origin: str) -> str:
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML training config safely into a plain dict (checked later with the flags)."""
+    """Read a YAML training config into a plain dict (checked later with the flags).
+
+    The spec reader reads it: core YAML tags only, duplicate keys and deep nesting refused,
+    at most ``MAX_CONFIG_BYTES`` read whatever the file is (``-`` is standard input).
+    """
     file = Path(path)
-    if not file.is_file():
-        raise UserFileError(f"{file}: no such training config file")
-    if file.stat().st_size > MAX_CONFIG_BYTES:
-        raise UserFileError(f"{file}: a training config is at most {MAX_CONFIG_BYTES} bytes")
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise UserFileError(f"{file}: not UTF-8 text; expected a YAML training config") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise UserFileError(f"{file}{where}: malformed YAML ({getattr(error, 'problem', '')})"
-                            ) from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UserFileError(f"{file}: expected a mapping of training settings, "
-                            f"got {type(data).__name__}")
+        data = read_yaml(file, "training config", MAX_CONFIG_BYTES, allow_empty=True).data
+    except SpecError as error:
+        raise UserFileError("\n".join(str(problem) for problem in error.problems)) from None
     _validate(data, str(file))
     return data
 
