@@ -113,20 +113,13 @@ def read_weights_file(path: Path) -> tuple[dict[str, Any], str | None]:
 
     Read with ``torch.load(weights_only=True)``: a weights file never runs code.
     """
-    import pickle
-    import zipfile
-
     import torch
+
+    from mnc_backends.torch.safe_load import load_tensors
 
     if not path.is_file():
         raise UserFileError(f"{path}: no such weights file")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError,
-            ValueError, TypeError, AttributeError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
-        raise UserFileError(f"{path}: not a weights file torch can read safely "
-                            f"(weights_only=True): {first_line}") from None
+    data = load_tensors(path, "weights file")
     if not isinstance(data, Mapping):
         raise UserFileError(f"{path}: expected an mnc saved model or checkpoint (a dict), "
                             f"found {type(data).__name__}")

@@ -13,7 +13,6 @@ ever loaded into a network whose IR has the same content hash.
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from mnc.io.atomic import atomic_path
 from mnc.ir.model import IR
 from mnc.ir.serialize import ir_from_json, ir_to_json
 from mnc_backends.torch.module import MouseNet
+from mnc_backends.torch.safe_load import load_tensors
 
 MODEL_FORMAT = "mnc.torch-model"
 CHECKPOINT_FORMAT = "mnc.torch-checkpoint"
@@ -57,11 +57,7 @@ def read_weights_file(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserFileError(f"{path}: no such file (expected a model saved by "
                             f"`mnc compile --backend torch -o FILE.pt` or a training checkpoint)")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserFileError(f"{path}: not a readable mnc weights file ({reason})") from None
+    payload = load_tensors(path, "mnc weights file")
     if not isinstance(payload, dict) or payload.get("format") not in (MODEL_FORMAT,
                                                                       CHECKPOINT_FORMAT):
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__

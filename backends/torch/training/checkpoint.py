@@ -9,9 +9,7 @@ are stored as tensors and lists of ints, never as pickled objects, so ``torch.lo
 
 from __future__ import annotations
 
-import pickle
 import random
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ import torch
 from mnc import __version__
 from mnc.errors import UserFileError
 from mnc.io.atomic import atomic_path
+from mnc_backends.torch.safe_load import load_tensors
 
 FORMAT = "mnc.torch-checkpoint"
 MODEL_FORMAT = "mnc.torch-model"
@@ -79,16 +78,7 @@ def load_checkpoint(path: str | Path, *, training: bool = True) -> dict[str, Any
     file = Path(path)
     if not file.is_file():
         raise UserFileError(f"{file}: no such checkpoint file")
-    try:
-        content = torch.load(file, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise UserFileError(f"{file}: not a readable mnc checkpoint: not a torch file, or it "
-                            f"holds objects other than tensors and plain containers (read "
-                            f"with weights_only=True)") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise UserFileError(f"{file}: not a readable mnc checkpoint ({type(error).__name__}: "
-                            f"{first_line[:200]})") from None
+    content = load_tensors(file, "mnc checkpoint")
     if not isinstance(content, dict):
         raise UserFileError(f"{file}: expected an mnc checkpoint dict, got "
                             f"{type(content).__name__}")

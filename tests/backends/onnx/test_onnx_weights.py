@@ -123,7 +123,7 @@ def test_bare_state_dict_is_accepted(small_ir, tmp_path):
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    (b"not a torch file", "not a weights file torch can read"),
+    (b"not a torch file", "not a readable weights file"),
     (None, "no such weights file"),
 ])
 def test_unreadable_weights_file(small_ir, tmp_path, content, message):
@@ -152,5 +152,5 @@ def test_code_in_a_pickle_is_refused(small_ir, tmp_path):
 
     with open(tmp_path / "evil.pt", "wb") as stream:
         pickle.dump({"state_dict": Payload()}, stream, protocol=2)
-    with pytest.raises(UserFileError, match="weights_only"):
+    with pytest.raises(UserFileError, match="print .*never loaded"):
         compile_file(small_ir, tmp_path / "evil.pt")
