@@ -52,14 +52,16 @@ DEFINE_BLOCK(NARROW_R, NARROW_NV, narrow)
 
 /* Store the valid part of a block with ReLU into the population's buffer and, when the
  * population is read with a stride s > 1, into its s x s phase images too (so no separate
- * pass splits it later). */
+ * pass splits it later). ReLU is written `t < 0 ? 0 : t` so that NaN passes through, as in
+ * torch.relu (`t > 0 ? t : 0` would turn it into 0); it compiles to the same max
+ * instruction, with its operands in the order that returns the NaN. */
 TARGET static void FN(store)(const float *tmp, int tmp_pitch, const struct output *o,
                              float *arena, int c, int r0, int c0, int rows, int cols) {
     float *dst = arena + o->origin + (ptrdiff_t)c * o->cstride;
     for (int r = 0; r < rows; r++) {
         const float *t = tmp + r * tmp_pitch;
         float *out = dst + (ptrdiff_t)(r0 + r) * o->pitch + c0;
-        for (int x = 0; x < cols; x++) out[x] = t[x] > 0.0f ? t[x] : 0.0f;
+        for (int x = 0; x < cols; x++) out[x] = t[x] < 0.0f ? 0.0f : t[x];
     }
     const int s = o->stride;
     if (s <= 1) return;
@@ -71,7 +73,7 @@ TARGET static void FN(store)(const float *tmp, int tmp_pitch, const struct outpu
             const int first = ((px - (o->left + c0) % s) % s + s) % s;
             float *out = phases + (ptrdiff_t)((y % s) * s + px) * o->phase_size
                          + (ptrdiff_t)(y / s) * o->phase_pitch + (o->left + c0 + first) / s;
-            for (int x = first, k = 0; x < cols; x += s, k++) out[k] = t[x] > 0.0f ? t[x] : 0.0f;
+            for (int x = first, k = 0; x < cols; x += s, k++) out[k] = t[x] < 0.0f ? 0.0f : t[x];
         }
     }
 }
