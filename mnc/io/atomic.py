@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import os
+import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+from mnc.errors import UserFileError
+
+# A writer locks its temporary file between creating and locking it only for an instant; an
+# empty part file younger than this is never taken for stale.
+FRESH_PART_SECONDS = 60.0
+# Bytes of the destination's name kept in a temporary name, so that name plus process id and
+# random part stays within the 255 bytes most file systems allow.
+PART_NAME_BYTES = 200
 
 
 @contextlib.contextmanager
@@ -16,30 +29,67 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
 
     The temporary file lives in the same folder so the final ``os.replace`` is atomic on POSIX.
     On any exception (including KeyboardInterrupt) the temporary file is removed and the old
-    destination, if any, is left untouched.
+    destination, if any, is left untouched. The writer holds an exclusive ``flock`` on the
+    temporary file until it is in place, which is how other writers tell a live writer's file
+    from a dead one's (process ids say nothing across PID namespaces). An OSError about the
+    file (read-only folder, full disk, name too long) becomes one UserFileError naming it.
     """
     final = Path(destination)
-    if final.is_dir():
-        raise IsADirectoryError(f"{final} is a directory")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_parts(final)
-    handle, temporary_name = tempfile.mkstemp(
-        prefix=f".{final.name}.{os.getpid()}.", suffix=".part", dir=final.parent
-    )
-    os.close(handle)
-    temporary = Path(temporary_name)
-    # mkstemp creates 0600; give the file the mode a plain open() would (or the old file's).
-    mode = final.stat().st_mode & 0o777 if final.exists() else 0o666 & ~_current_umask()
-    os.chmod(temporary, mode)
+    if os.path.isdir(final):
+        raise UserFileError(f"{final}: is a folder; expected the name of a file to write")
+    temporary: Path | None = None
+    handle = -1
     try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_parts(final)
+        handle, temporary_name = tempfile.mkstemp(
+            prefix=f"{_part_prefix(final)}{os.getpid()}.", suffix=".part", dir=final.parent
+        )
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        temporary = Path(temporary_name)
+        # mkstemp creates 0600; give the file the mode a plain open() would (or the old file's).
+        mode = final.stat().st_mode & 0o777 if os.path.exists(final) else 0o666 & ~_current_umask()
+        os.chmod(temporary, mode)
         yield temporary
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
         os.replace(temporary, final)
+        temporary = None
+    except OSError as error:
+        _remove(temporary)
+        if error.filename is not None and not _about_output(str(error.filename), final):
+            raise  # about another file the caller touched while writing
+        raise UserFileError(f"{final}: cannot write ({_reason(error)})") from None
     except BaseException:
+        _remove(temporary)
+        raise
+    finally:
+        if handle >= 0:
+            os.close(handle)
+
+
+def _remove(temporary: Path | None) -> None:
+    if temporary is not None:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
-        raise
+
+
+def _about_output(name: str, final: Path) -> bool:
+    """Whether an error's file is the output, its temporary file or a folder above them."""
+    path = Path(name)
+    return (path == final or path.name.startswith(_part_prefix(final))
+            or path in final.parents)
+
+
+def _reason(error: OSError) -> str:
+    if error.errno == errno.ENAMETOOLONG:
+        return "file name too long"
+    return error.strerror or str(error)
+
+
+def _part_prefix(final: Path) -> str:
+    name = final.name.encode("utf-8", "surrogateescape")[:PART_NAME_BYTES]
+    return f".{name.decode('utf-8', 'ignore')}."
 
 
 def _current_umask() -> int:
@@ -51,31 +101,35 @@ def _current_umask() -> int:
 def remove_stale_parts(final: Path) -> None:
     """Delete temporary files left beside ``final`` by writers that were killed (kill -9).
 
-    Temporary names carry the writer's process id; a part file whose process is gone can
-    never be completed, so it is removed. Files of live writers are left alone.
+    A live writer holds an exclusive lock on its temporary file, so a part file whose lock can
+    be taken belongs to a writer that is gone (the kernel drops the locks of dead processes,
+    whatever PID namespace they ran in) and can never be completed. Empty part files younger
+    than ``FRESH_PART_SECONDS`` are left alone: their writer may not have locked them yet.
     """
-    prefix = f".{final.name}."
-    for candidate in final.parent.glob(f"{glob_escape(prefix)}*.part"):
-        pid_text = candidate.name[len(prefix):].split(".", 1)[0]
-        if pid_text.isdigit() and not _process_alive(int(pid_text)):
-            with contextlib.suppress(OSError):
-                candidate.unlink()
+    for candidate in final.parent.glob(f"{glob_escape(_part_prefix(final))}*.part"):
+        with contextlib.suppress(OSError):
+            _remove_if_stale(candidate)
+
+
+def _remove_if_stale(candidate: Path) -> None:
+    descriptor = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            return
+        if status.st_size == 0 and time.time() - status.st_mtime < FRESH_PART_SECONDS:
+            return
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # a live writer holds it
+        candidate.unlink()
+    finally:
+        os.close(descriptor)
 
 
 def glob_escape(text: str) -> str:
     return "".join(f"[{char}]" if char in "*?[" else char for char in text)
-
-
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @contextlib.contextmanager

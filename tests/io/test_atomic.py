@@ -94,3 +94,79 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_part_file_of_a_live_writer_in_another_pid_namespace_is_kept(tmp_path):
+    # A writer in another container sees other process ids: its part file names a pid that
+    # does not exist here, yet the writer is alive and holds the file's lock.
+    import fcntl
+
+    target = tmp_path / "model.onnx"
+    foreign = tmp_path / f".{target.name}.{2**22 + 12345}.abcdefgh.part"
+    foreign.write_bytes(b"half of a model")
+    with open(foreign, "rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        write_text_atomic(target, "another writer")
+        assert foreign.exists()
+    write_text_atomic(target, "after the foreign writer died")  # its lock is gone: stale
+    assert not foreign.exists()
+
+
+def test_a_part_file_just_created_is_not_taken_for_stale(tmp_path):
+    # Between creating its temporary file and locking it a writer holds no lock yet.
+    target = tmp_path / "out.txt"
+    fresh = tmp_path / f".{target.name}.{2**22 + 1}.abcdefgh.part"
+    fresh.write_bytes(b"")
+    write_text_atomic(target, "x")
+    assert fresh.exists()
+    old = time.time() - 3600
+    os.utime(fresh, (old, old))
+    write_text_atomic(target, "y")
+    assert not fresh.exists()
+
+
+def test_write_errors_name_the_file_and_keep_the_old_one(tmp_path, monkeypatch):
+    import errno
+
+    from mnc.errors import UserFileError
+
+    target = tmp_path / "ir.json"
+    target.write_text("old")
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(UserFileError, match=r"ir\.json: cannot write .*No space left"):
+        write_text_atomic(target, "new")
+    assert target.read_text() == "old"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["ir.json"]
+
+
+def test_output_that_is_a_folder_or_a_long_name_is_one_message(tmp_path):
+    from mnc.errors import UserFileError
+
+    with pytest.raises(UserFileError, match="is a folder"):
+        write_text_atomic(tmp_path, "x")
+    with pytest.raises(UserFileError, match="name too long"):
+        write_text_atomic(tmp_path / ("n" * 300), "x")
+    long_but_valid = tmp_path / ("v" * 250)
+    write_text_atomic(long_but_valid, "fits")
+    assert long_but_valid.read_text() == "fits"
+
+
+def test_read_only_folder_is_one_message(tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    from mnc.errors import UserFileError
+
+    (tmp_path / "out.txt").write_text("old")
+
+    def read_only(*args, dir=None, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(dir))
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    with pytest.raises(UserFileError, match=r"out\.txt: cannot write .*Read-only"):
+        write_text_atomic(tmp_path / "out.txt", "new")
+    assert (tmp_path / "out.txt").read_text() == "old"
