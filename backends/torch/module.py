@@ -84,6 +84,13 @@ def _init_rng(seed: int, name: str) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(sequence))
 
 
+def _graph_capture(images: Tensor) -> bool:
+    """Whether this call is being captured into a graph (``torch.compile``, ``torch.export``,
+    ``torch.jit.trace``, ``torch.fx.symbolic_trace``): then only the plain path is traced."""
+    return (isinstance(images, torch.fx.Proxy) or torch.compiler.is_compiling()
+            or torch.jit.is_tracing())
+
+
 class MouseNet(nn.Module):
     """A network compiled from an mnc IR: ``(N, C, H, W)`` images -> ``(N, classes)`` logits.
 
@@ -120,6 +127,10 @@ class MouseNet(nn.Module):
         self.norms = nn.ModuleDict({
             population_key(p.name): nn.BatchNorm2d(p.channels)
             for p in ir.populations if p.name != INPUT})
+        # Parameter-free, so the state dict keeps the weights contract's names; a module per
+        # population gives hooks and feature extractors (torch.fx) a place to see activity.
+        self.populations = nn.ModuleDict({
+            population_key(p.name): nn.ReLU() for p in ir.populations if p.name != INPUT})
         self.pool_size = ir.readout.pool_size
         self.readout_populations = tuple(ir.readout.populations)
         self.classifier = nn.utils.skip_init(nn.Linear, ir.readout.features, ir.readout.classes)
@@ -133,17 +144,6 @@ class MouseNet(nn.Module):
     def content_hash(self) -> str:
         return self.ir.content_hash
 
-    @torch.no_grad()
-    def reset_parameters(self) -> None:
-        """Deterministic initialisation from the spec's seed (same seed, same network)."""
-        seed = self.ir.mask.seed
-        binary = self.ir.mask.mode in ("gaussian", "none")
-        for projection in self.ir.projections:
-            conv = self.convs[projection_key(projection.source, projection.target)]
-            assert isinstance(conv, MaskedConv2d)
-            conv.reset_parameters(_init_rng(seed, projection.name), binary)
-        for norm in self.norms.values():
-            assert isinstance(norm, nn.BatchNorm2d)
     def __repr__(self) -> str:
         """A few lines instead of ``nn.Module``'s listing of every layer (``layers_repr()``)."""
         ir = self.ir
@@ -162,6 +162,17 @@ class MouseNet(nn.Module):
         """The full ``nn.Module`` listing: every convolution, norm and the classifier."""
         return nn.Module.__repr__(self)
 
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Deterministic initialisation from the spec's seed (same seed, same network)."""
+        seed = self.ir.mask.seed
+        binary = self.ir.mask.mode in ("gaussian", "none")
+        for projection in self.ir.projections:
+            conv = self.convs[projection_key(projection.source, projection.target)]
+            assert isinstance(conv, MaskedConv2d)
+            conv.reset_parameters(_init_rng(seed, projection.name), binary)
+        for norm in self.norms.values():
+            assert isinstance(norm, nn.BatchNorm2d)
             norm.reset_parameters()
         rng = _init_rng(seed, "classifier")
         bound = 1.0 / np.sqrt(self.ir.readout.features)
@@ -174,7 +185,7 @@ class MouseNet(nn.Module):
         drive = self.convs[first_key](activity[first_source])
         for key, source in rest:
             drive = drive + self.convs[key](activity[source])
-        return F.relu(self.norms[step.norm](drive))
+        return self.populations[step.norm](self.norms[step.norm](drive))
 
     def _run(self, images: Tensor, plan: tuple[Step, ...]) -> dict[str, Tensor]:
         activity = {INPUT: images}
@@ -192,8 +203,9 @@ class MouseNet(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         """Logits, computed by ``self.strategy``: by default (``auto``) the fastest execution
-        strategy that applies to this call, all within 1e-4 of ``plain_forward``."""
-        if self.strategy == "plain" or torch.compiler.is_compiling() or torch.jit.is_tracing():
+        strategy that applies to this call, all within 1e-4 of ``plain_forward``. While a
+        submodule has a hook (see ``population_module``), the plain strategy runs."""
+        if self.strategy == "plain" or _graph_capture(images):
             return self.plain_forward(images)  # graph compilers optimise the plain graph
         return self.dispatcher().run(images, self.strategy)
 
@@ -229,8 +241,17 @@ class MouseNet(nn.Module):
         """Activity (after ReLU) of the named populations, computing only their ancestors.
 
         Names are the IR's (``"VISl2/3"``); ``None`` means every population. ``"input"`` is
-        the image itself.
+        the image itself. Runs ``self.strategy`` as ``forward`` does (``sparse`` for CPU
+        float32 inference), all within 1e-4 of ``plain_features``.
         """
+        names = self.population_names(populations)
+        if self.strategy == "plain" or _graph_capture(images):
+            return self.plain_features(images, names)
+        return self.dispatcher().features(images, names, self.strategy)
+
+    def population_names(self, populations: str | Sequence[str] | None = None) -> list[str]:
+        """IR names of ``populations`` (one name, several, or ``None``: every population),
+        checked against the IR."""
         names = list(self.ir.population_names() if populations is None else populations)
         if isinstance(populations, str):
             names = [populations]
@@ -239,6 +260,29 @@ class MouseNet(nn.Module):
         if unknown:
             raise BackendError(f"unknown population {unknown[0]!r} for IR {self.ir.name!r}; "
                                f"known: {', '.join(self.ir.population_names())}")
+        return names
+
+    def population_module(self, population: str) -> nn.Module:
+        """The module whose output is a population's activity (after ReLU), by IR name
+        (``"VISl2/3"``) or key (``"VISl2_3"``); it is ``populations.<key>`` in the module tree.
+
+        Forward hooks on it see that activity on every call: while any submodule has a
+        forward or backward hook, ``forward`` and ``features`` run the plain strategy (the
+        only one that calls the submodules), and the fast ones again once the hooks are
+        removed.
+        """
+        key = population_key(population)
+        if key not in self.populations:
+            detail = ("is the image itself (hook the model's forward pre-hook instead)"
+                      if population == INPUT else "is not a population of this IR")
+            names = [name for name in self.ir.population_names() if name != INPUT]
+            raise BackendError(f"population {population!r} {detail}; IR {self.ir.name!r} "
+                               f"has: {', '.join(names)}")
+        return self.populations[key]
+
+    def plain_features(self, images: Tensor, populations: Sequence[str]) -> dict[str, Tensor]:
+        """``features`` by the plain strategy (no name check: see ``population_names``)."""
+        names = list(populations)
         plan = self._plans.get(frozenset(names))
         if plan is None:
             plan = self._plans.setdefault(frozenset(names), build_plan(self.ir, names))

@@ -11,6 +11,11 @@ Strategies (all compute the same function as ``MouseNet.plain_forward``, within 
   sparse; otherwise ``merged`` on the CPU, where it is measured to be faster in inference and
   training; ``plain`` on other devices.
 
+Whatever the strategy, a call runs ``plain`` while any submodule (or every module, globally)
+has a forward or backward hook: only the plain path calls the submodules, so only it fires
+their hooks (``MouseNet.population_module``). ``features`` follows the same rules as
+``forward``.
+
 A ``MouseNet`` runs its own ``strategy`` (``model.set_strategy(...)``); ``FastMouseNet`` is a
 view of a model with a strategy of its own, sharing its layers (``convs``, ``norms``,
 ``classifier``), so its ``state_dict`` has exactly the weights contract's names and an
@@ -27,7 +32,7 @@ from torch import Tensor, nn
 from mnc.errors import BackendError
 from mnc_backends.torch.fast import native
 from mnc_backends.torch.fast.merged import MergedExecutor
-from mnc_backends.torch.module import MouseNet
+from mnc_backends.torch.module import INPUT, MouseNet
 
 STRATEGIES = ("auto", "plain", "merged", "sparse")
 SPARSE_MAX_DENSITY = 0.3
@@ -45,12 +50,48 @@ def check_strategy(strategy: str) -> str:
     return strategy
 
 
+_HOOK_TABLES = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+_GLOBAL_HOOK_TABLES = tuple(f"_global{table}" for table in _HOOK_TABLES)
+
+
+class HookWatch:
+    """Tells whether a submodule of a model has a forward or backward hook, or one is
+    registered for every module (``torch.nn.modules.module.register_module_forward_hook`` and
+    alike). torch signals no hook being added, so every call looks at the hook tables (dicts
+    that registering a hook fills in place), listed once and again when a submodule is
+    swapped: about 10 microseconds for the default spec. The model's own hooks are left out:
+    its ``__call__`` runs them whatever the strategy."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self._model = model
+        self._list()
+
+    def _list(self) -> None:
+        modules = list(self._model.modules())
+        self._children = [module._modules for module in modules]  # noqa: SLF001
+        self._structure = self._shape()
+        self._tables = [getattr(module, table) for module in modules[1:]
+                        for table in _HOOK_TABLES]
+
+    def _shape(self) -> tuple[int, ...]:
+        return tuple(id(child) for table in self._children for child in table.values())
+
+    def registered(self) -> bool:
+        shared = torch.nn.modules.module
+        if any(getattr(shared, table, None) for table in _GLOBAL_HOOK_TABLES):
+            return True
+        if self._shape() != self._structure:
+            self._list()
+        return any(self._tables)
+
+
 class Dispatcher:
     """The executors of one ``MouseNet`` and the rule that picks one per call."""
 
     def __init__(self, model: MouseNet) -> None:
         self.model = model
         self._merged = MergedExecutor(model)
+        self._hooks = HookWatch(model)
         self._sparse = None
         self._density: float | None = None
 
@@ -84,6 +125,8 @@ class Dispatcher:
     def choose(self, images: Tensor, strategy: str = "auto", training: bool | None = None
                ) -> str:
         """The strategy a call with ``strategy`` runs on ``images``."""
+        if self._hooks.registered():
+            return "plain"
         if strategy != "auto":
             return strategy
         training = self.model.training if training is None else training
@@ -100,14 +143,34 @@ class Dispatcher:
             self._sparse = SparseExecutor(self.model)
         return self._sparse
 
+    def _choose_checked(self, images: Tensor, strategy: str, training: bool) -> str:
+        chosen = self.choose(images, strategy, training)
+        if strategy == "sparse" and chosen == "sparse":  # forced: say why it cannot run
+            problem = self.sparse_problem(images, training)  # (auto checks in choose)
+            if problem is not None:
+                raise BackendError(f"strategy 'sparse' cannot run this call: {problem}")
+        return chosen
+
+    def features(self, images: Tensor, names: Sequence[str], strategy: str = "auto",
+                 training: bool | None = None) -> dict[str, Tensor]:
+        """Activity (after ReLU) of the populations ``names`` (checked IR names), computed by
+        the strategy ``run`` would choose."""
+        training = self.model.training if training is None else training
+        chosen = self._choose_checked(images, strategy, training)
+        computed = [name for name in names if name != INPUT]
+        if chosen == "plain" or not computed:
+            return self.model.plain_features(images, names)
+        if chosen == "sparse":
+            activity = self._sparse_executor().populations(images, computed)
+        else:
+            activity = self._merged.populations(self.model, images, computed)
+        activity[INPUT] = images  # the image itself, as plain_features gives it
+        return {name: activity[name] for name in names}
+
     def run(self, images: Tensor, strategy: str = "auto", training: bool | None = None
             ) -> Tensor:
         training = self.model.training if training is None else training
-        if strategy == "sparse":  # forced: say why it cannot run (auto checks in choose)
-            problem = self.sparse_problem(images, training)
-            if problem is not None:
-                raise BackendError(f"strategy 'sparse' cannot run this call: {problem}")
-        chosen = self.choose(images, strategy, training)
+        chosen = self._choose_checked(images, strategy, training)
         if chosen == "sparse":
             return self._sparse_executor().forward(images)
         if chosen == "merged":
@@ -124,6 +187,7 @@ class FastMouseNet(nn.Module):
             raise BackendError(f"accelerate: expected a MouseNet, got {type(model).__name__}")
         self.convs = model.convs
         self.norms = model.norms
+        self.populations = model.populations
         self.classifier = model.classifier
         self.__dict__["base"] = model  # not a submodule, so state-dict names stay the contract's
         self.ir = model.ir
@@ -162,8 +226,9 @@ class FastMouseNet(nn.Module):
 
     def features(self, images: Tensor, populations: Sequence[str] | None = None
                  ) -> dict[str, Tensor]:
-        """Population activity, as ``MouseNet.features`` (plain strategy)."""
-        return self.base.features(images, populations)
+        """Population activity, as ``MouseNet.features``, by this view's strategy."""
+        names = self.base.population_names(populations)
+        return self.base.dispatcher().features(images, names, self.strategy, self.training)
 
 
 def accelerate(model: MouseNet, strategy: str = "auto") -> FastMouseNet:

@@ -17,6 +17,7 @@ and oneDNN's backward pass is much faster for it (1.25x per training step of the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -25,7 +26,7 @@ from torch import Tensor, nn
 
 from mnc.analysis.grouping import PhaseSplit, SourceGroup, group_projections
 from mnc.ir.model import IR
-from mnc_backends.torch.module import INPUT, MouseNet
+from mnc_backends.torch.module import INPUT, MouseNet, build_plan
 from mnc_backends.torch.names import population_key, projection_key
 
 
@@ -172,8 +173,11 @@ class MergedExecutor:
         return all(not norm.training and norm.running_mean is not None
                    for norm in model.norms.values())
 
-    def populations(self, model: MouseNet, images: Tensor) -> dict[str, Tensor]:
-        """Activity (after ReLU) of every population, by IR name."""
+    def populations(self, model: MouseNet, images: Tensor,
+                    keep: Sequence[str] | None = None) -> dict[str, Tensor]:
+        """Activity (after ReLU) of every population, by IR name; with ``keep``, of those
+        populations and the ancestors computing them needs (no other BatchNorm runs)."""
+        needed = None if keep is None else {step.population for step in build_plan(model.ir, keep)}
         fold = self._foldable(model) and not (torch.is_grad_enabled() and any(
             p.requires_grad for p in model.parameters()))
         weights = (self._eval_weights(model, images.device, images.dtype) if fold
@@ -207,6 +211,8 @@ class MergedExecutor:
 
         launch(INPUT)
         for name in self.schedule.order:
+            if needed is not None and name not in needed:
+                continue
             drive = partial.pop(name)
             if fold:
                 activity[name] = F.relu(drive)

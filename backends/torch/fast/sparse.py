@@ -8,7 +8,9 @@ source element under output ``(0, 0)`` plus its weight ``weight * mask * bn_scal
 grouped per (channel, projection) into segments that carry the source row pitch. BatchNorm
 (eval) is folded: each output channel starts from ``sum(bias) * scale + beta - mean * scale``.
 
-The kernel returns the pooled readout features; the classifier runs in torch. The program is
+The kernel returns the pooled readout features; the classifier runs in torch. A features
+program (``compile_program(model, copies=...)``) instead computes only the ancestors of the
+requested populations and copies their activity out (``MouseNet.features``). Programs are
 rebuilt when any parameter or buffer changes (tensor version counters).
 """
 
@@ -18,6 +20,7 @@ import math
 import os
 import threading
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,10 +31,10 @@ from mnc.errors import BackendError
 from mnc.ir.model import IR
 from mnc_backends.torch.fast import native
 from mnc_backends.torch.fast.merged import StateWatch, bn_fold
-from mnc_backends.torch.module import INPUT, MouseNet
+from mnc_backends.torch.module import INPUT, MouseNet, build_plan
 from mnc_backends.torch.names import population_key, projection_key
 
-OP_END, OP_PLACE, OP_CONV, OP_PHASE, OP_POOL = 0, 1, 2, 3, 4
+OP_END, OP_PLACE, OP_CONV, OP_PHASE, OP_POOL, OP_COPY = 0, 1, 2, 3, 4, 5
 SLACK = 64 * 1024
 """Floats after the last buffer: row blocks past a grid's edge read (and discard) up to here."""
 ALIGN = 16
@@ -132,8 +135,23 @@ class Program:
     """Kept taps (multiply-accumulates per output pixel, summed over channels)."""
 
 
-def compile_program(model: MouseNet) -> Program:
-    """Lower a MouseNet (eval BatchNorm) into the kernel's program and weights."""
+def _copy_offsets(ir: IR, copies: Sequence[str]) -> tuple[dict[str, int], int]:
+    """Where each copied population's (C, H, W) activity starts in an image's output."""
+    offsets, cursor = {}, 0
+    for name in dict.fromkeys(copies):
+        population = ir.population(name)
+        offsets[name] = cursor
+        cursor += population.channels * population.height * population.width
+    return offsets, cursor
+
+
+def compile_program(model: MouseNet, copies: Sequence[str] | None = None) -> Program:
+    """Lower a MouseNet (eval BatchNorm) into the kernel's program and weights.
+
+    With ``copies`` (population names), the program computes only their ancestors and its
+    output per image is their activity, (C, H, W) each, in that order, instead of the pooled
+    readout features.
+    """
     ir = model.ir
     buffers, arena_size = layout_buffers(ir)
     if arena_size >= 2**31:
@@ -155,13 +173,21 @@ def compile_program(model: MouseNet) -> Program:
                     inp.phase_pitch, inp.phase_size])
     feature_offsets, cursor = {}, 0
     pool = ir.readout.pool_size
-    for name in ir.readout.populations:
-        feature_offsets[name] = cursor
-        cursor += ir.population(name).channels * pool * pool
+    copy_offsets: dict[str, int] = {}
+    computed = None
+    if copies is None:
+        for name in ir.readout.populations:
+            feature_offsets[name] = cursor
+            cursor += ir.population(name).channels * pool * pool
+    else:
+        copy_offsets, cursor = _copy_offsets(ir, copies)
+        computed = {step.population for step in build_plan(ir, list(copy_offsets))}
+        if INPUT in copy_offsets:
+            ops.extend(_copy_op(inp, copy_offsets[INPUT]))
     with torch.no_grad():
         for population in ir.populations:
             name = population.name
-            if name == INPUT:
+            if name == INPUT or (computed is not None and name not in computed):
                 continue
             scale, shift = (t.detach().double().cpu().numpy()
                             for t in bn_fold(model.norms[population_key(name)]))
@@ -200,9 +226,18 @@ def compile_program(model: MouseNet) -> Program:
             if name in feature_offsets:
                 ops.extend([OP_POOL, out.channels, out.height, out.width, pool, out.origin(),
                             out.cstride, out.pitch, feature_offsets[name]])
+            if name in copy_offsets:
+                ops.extend(_copy_op(out, copy_offsets[name]))
     ops.append(OP_END)
     return Program(np.asarray(ops, dtype=np.int32),
-                   np.concatenate(weights).astype(np.float32), arena_size, cursor, taps)
+                   np.concatenate(weights or [np.zeros(0)]).astype(np.float32), arena_size,
+                   cursor, taps)
+
+
+def _copy_op(buffer: Buffer, offset: int) -> list[int]:
+    """Copy a population's valid area out to ``offset`` of an image's output."""
+    return [OP_COPY, buffer.channels, buffer.height, buffer.width, buffer.origin(),
+            buffer.cstride, buffer.pitch, offset]
 
 
 def _channel_streams(channels: int, co: np.ndarray, projection: np.ndarray,
@@ -272,6 +307,7 @@ class SparseExecutor:
         self._program: Program | None = None
         self._key: tuple | None = None
         self._arenas: list[np.ndarray] = []
+        self._copy_programs: dict[tuple[str, ...], tuple[tuple | None, Program]] = {}
         # One call at a time: calls share the arenas (and each already uses every thread).
         self._lock = threading.Lock()
         _EXECUTORS.add(self)
@@ -306,7 +342,37 @@ class SparseExecutor:
             return self._pooled_features(images)
 
     def _pooled_features(self, images: Tensor) -> Tensor:
-        program = self.program()
+        return self._execute(self.program(), images)
+
+    def _copy_program(self, names: tuple[str, ...]) -> Program:
+        """The features program for ``names``, cached until a parameter or buffer changes."""
+        key = self._watch.key()
+        cached = self._copy_programs.get(names)
+        if cached is not None and key is not None and cached[0] == key:
+            return cached[1]
+        program = compile_program(self.model, names)
+        self._copy_programs[names] = (key, program)
+        return program
+
+    def populations(self, images: Tensor, names: Sequence[str]) -> dict[str, Tensor]:
+        """Activity (after ReLU) of the named populations, ``(N, C, H, W)`` each, computing
+        only their ancestors. Safe to call from several Python threads."""
+        names = tuple(dict.fromkeys(names))
+        with self._lock:
+            output = self._execute(self._copy_program(names), images)
+        activity, start = {}, 0
+        for name in names:
+            population = self.model.ir.population(name)
+            shape = (population.channels, population.height, population.width)
+            size = shape[0] * shape[1] * shape[2]
+            # a copy per population: a view would keep the whole batch's output alive
+            activity[name] = output[:, start:start + size].reshape(-1, *shape).clone(
+                memory_format=torch.contiguous_format)
+            start += size
+        return activity
+
+    def _execute(self, program: Program, images: Tensor) -> Tensor:
+        """Run ``program`` on a batch: ``(N, program.features)`` outputs."""
         images = images.detach().contiguous()
         count = images.shape[0]
         features = torch.empty((count, program.features), dtype=torch.float32)

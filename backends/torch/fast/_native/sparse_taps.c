@@ -37,7 +37,7 @@
 #define EXPORT __attribute__((visibility("default")))
 #endif
 
-enum { OP_END = 0, OP_PLACE = 1, OP_CONV = 2, OP_PHASE = 3, OP_POOL = 4 };
+enum { OP_END = 0, OP_PLACE = 1, OP_CONV = 2, OP_PHASE = 3, OP_POOL = 4, OP_COPY = 5 };
 enum { ISA_GENERIC = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
 
 /* Header of an OP_CONV: the target population's buffer, as the program lays it out. */
@@ -151,6 +151,20 @@ static const int32_t *pool(const int32_t *p, const float *arena, float *features
     return p + 8;
 }
 
+/* Copy a population's activity (after ReLU) out of its padded buffer, as C, H, W floats
+ * (MouseNet.features). */
+static const int32_t *copy_out(const int32_t *p, const float *arena, float *features,
+                               int part, int parts) {
+    const int channels = p[0], height = p[1], width = p[2];
+    const int src = p[3], cstride = p[4], pitch = p[5], out = p[6];
+    for (int c = FIRST(channels); c < LAST(channels); c++)
+        for (int y = 0; y < height; y++)
+            memcpy(features + out + ((ptrdiff_t)c * height + y) * width,
+                   arena + src + (ptrdiff_t)c * cstride + (ptrdiff_t)y * pitch,
+                   sizeof(float) * width);
+    return p + 7;
+}
+
 /* Threads working on the same image meet here after every op (a spinning barrier that
  * yields the core while it waits, since the machine may be shared). */
 typedef struct {
@@ -191,6 +205,7 @@ static int run_images(const int32_t *program, const float *weights, float *arena
             case OP_PLACE: p = place(p, image, arena, part, parts); break;
             case OP_PHASE: p = phase(p, arena, part, parts); break;
             case OP_POOL: p = pool(p, arena, out, part, parts); break;
+            case OP_COPY: p = copy_out(p, arena, out, part, parts); break;
             case OP_CONV:
 #ifdef MNC_X86
                 if (isa == ISA_AVX512) { p = conv_avx512(p, &w, arena, part, parts); break; }
