@@ -104,5 +104,20 @@ class SizeLimitError(MncError):
     """A network would exceed the configured size limits."""
 
 
+class StoppedByRequest(MncError):
+    """A run stopped cleanly because the user asked (Ctrl-C, SIGTERM); not a mistake.
+
+    The CLI prints "stopped" instead of "error" and exits with 128 + the signal number.
+    """
+
+    exit_code = 130
+
+    def __init__(self, message: str, signal_name: str | None = None) -> None:
+        super().__init__(message)
+        self.signal_name = signal_name
+        if signal_name == "SIGTERM":
+            self.exit_code = 143
+
+
 class UsageError(MncError):
     """A command-line argument names something that does not exist (a population, say)."""

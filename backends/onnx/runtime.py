@@ -7,6 +7,8 @@ crash; CUDA is used when onnxruntime can actually start it, else the CPU.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -55,7 +57,27 @@ def providers_for(device: Device) -> list[str]:
             raise UserFileError("--device cuda: this onnxruntime has no CUDAExecutionProvider "
                                 "(install onnxruntime-gpu)")
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return [name for name in PREFERRED_PROVIDERS if name in available]
+    return [name for name in PREFERRED_PROVIDERS if name in available
+            and (name != "CUDAExecutionProvider" or cuda_provider_loads())]
+
+
+@functools.cache
+def cuda_provider_loads() -> bool:
+    """Whether onnxruntime's CUDA provider library and the CUDA driver load in this process.
+
+    Asked for CUDA where they do not, onnxruntime logs an error through its process-wide
+    default logger, which only a process-wide setting (the caller's) could quiet; so ``auto``
+    checks first and asks for the CPU alone. Off Linux, onnxruntime is asked and falls back.
+    """
+    if not sys.platform.startswith("linux"):
+        return True
+    provider = Path(ort.__file__).parent / "capi" / "libonnxruntime_providers_cuda.so"
+    try:
+        ctypes.CDLL("libcuda.so.1")
+        ctypes.CDLL(str(provider))
+    except OSError:
+        return False
+    return True
 
 
 @dataclass
@@ -83,16 +105,11 @@ def open_model(path: str | Path, device: Device = "auto", threads: int = 0) -> D
     if threads:
         options.intra_op_num_threads = threads
     providers = providers_for(device)
-    if device == "auto" and "CUDAExecutionProvider" in providers:
-        # A GPU build without a usable GPU logs an error and falls back to the CPU; quiet it.
-        ort.set_default_logger_severity(4)
     try:
         session = ort.InferenceSession(model.SerializeToString(), options, providers=providers)
     except Exception as error:  # onnxruntime raises its own unexported exception types
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserFileError(f"{path}: onnxruntime cannot run this model ({reason})") from None
-    finally:
-        ort.set_default_logger_severity(2)
     if device == "cuda" and session.get_providers()[0] != "CUDAExecutionProvider":
         raise UserFileError("--device cuda: onnxruntime could not start CUDA on this machine")
     metadata = {prop.key: prop.value for prop in model.metadata_props}
@@ -146,8 +163,10 @@ def check_features(model: DeployedModel, features: Sequence[str]) -> None:
 def predict(model: DeployedModel, files: Sequence[Path], features: Sequence[str] = (),
             batch_size: int = 32, progress: bool | None = None,
             on_skip: Callable[[Path, str], None] | None = None) -> Predictions:
-    """Run the model over image files in batches; unreadable images are skipped and reported."""
-    from tqdm import tqdm
+    """Run the model over image files in batches; unreadable images are skipped and reported.
+
+    ``progress``: show a bar (``None``: on a terminal or in a notebook)."""
+    from mnc import progress as bars
 
     check_features(model, features)
     if not files:
@@ -159,8 +178,7 @@ def predict(model: DeployedModel, files: Sequence[Path], features: Sequence[str]
     results: dict[str, list[np.ndarray]] = {name: [] for name in wanted}
     read: list[Path] = []
     skipped: list[tuple[Path, str]] = []
-    disable = not sys.stderr.isatty() if progress is None else not progress
-    bar = tqdm(total=len(files), unit="image", disable=disable, file=sys.stderr)
+    bar = bars.bar(total=len(files), unit="image", disable=not bars.wanted(progress))
     with bar:
         for start in range(0, len(files), batch_size):
             arrays, names = [], []

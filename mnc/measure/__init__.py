@@ -49,10 +49,11 @@ def derive_interareal(directory: str | Path, sources: Sequence[str], targets: Se
                       settings: ProfileSettings | None = None, hemisphere: str = "right",
                       flatmap: str | Path | None = None,
                       cache_dir: str | Path | None = None, use_cache: bool = True,
-                      progress: bool = False, date: str | None = None
+                      progress: bool | None = None, date: str | None = None
                       ) -> tuple[str, ConnectomeMeasurement]:
     """Load the model in ``directory``, measure SOURCE->TARGET projections, return the
-    fragment text and the measurement (areas among ``sources`` expand to ``source_layers``)."""
+    fragment text and the measurement (areas among ``sources`` expand to ``source_layers``).
+    ``progress=None`` shows bars on a terminal or in a notebook."""
     atlas = load_atlas(directory, flatmap)
     cache_root = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) \
         if use_cache else None

@@ -75,10 +75,13 @@ class ConnectomeMeasurement:
 def measure_connectome(connectivity: VoxelConnectivity, atlas: Atlas, sources: Sequence[str],
                        targets: Sequence[str], settings: ProfileSettings | None = None,
                        hemisphere: str = "right", cache: ResultCache | None = None,
-                       progress: bool = False) -> ConnectomeMeasurement:
-    """Measure every SOURCE->TARGET pair; sources and targets are population acronyms."""
-    from tqdm import tqdm
+                       progress: bool | None = None) -> ConnectomeMeasurement:
+    """Measure every SOURCE->TARGET pair; sources and targets are population acronyms.
 
+    ``progress``: show bars (``None``: on a terminal or in a notebook)."""
+    from mnc import progress as bars
+
+    progress = bars.wanted(progress)
     settings = settings or ProfileSettings()
     cache = cache or ResultCache(None)
     pairs = [(source, target) for target in targets for source in sources]
@@ -87,8 +90,8 @@ def measure_connectome(connectivity: VoxelConnectivity, atlas: Atlas, sources: S
                         for source in sources}
     selected_targets = {target: _target_selection(connectivity, atlas, target, hemisphere)
                         for target in targets}
-    for source, target in tqdm(pairs, desc="projections", unit="projection",
-                               disable=not progress):
+    for source, target in bars.bar(pairs, desc="projections", unit="projection",
+                                   disable=not progress):
         rows, positions, unmapped = selected_sources[source]
         columns = selected_targets[target]
         weights = connectivity.block(rows, columns)

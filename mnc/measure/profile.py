@@ -107,10 +107,10 @@ def analyse_profiles(positions: np.ndarray, weights: np.ndarray, settings: Profi
     smoothed = _smooth(points, density / scale, grid.cells[grid.inside_index], settings)
     extent = float(np.ptp(points, axis=0).max())
 
-    from tqdm import tqdm
+    from mnc.progress import bar
 
-    for target in tqdm(range(n_targets), desc=description or "profiles", unit="voxel",
-                       leave=False, disable=not progress):
+    for target in bar(range(n_targets), desc=description or "profiles", unit="voxel",
+                      leave=False, disable=not progress):
         if totals[target] <= 0 or density[:, target].max() <= 0:
             continue
         image = grid.image(smoothed[:, target])

@@ -57,7 +57,8 @@ def load_model(spec: str | Path, weights: str, seed: int = 0) -> LoadedModel:
     import mnc
 
     if weights == UNTRAINED:
-        torch.manual_seed(seed)
+        # The spec's seed alone draws the untrained weights; torch's global generator is the
+        # caller's and stays untouched.
         model = mnc.compile(str(spec), backend="torch")
         model.eval()
         return LoadedModel(model=model, weights_key=f"{UNTRAINED}-seed{seed}")
@@ -109,8 +110,6 @@ def iter_features(model: Any, images: np.ndarray, batch_size: int,
                   populations: Sequence[str] | None = None
                   ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
     """Yield (first image index, {population: (batch, units) float32}) batch by batch."""
-    import torch  # lazy: the model side needs torch tensors
-
     if batch_size < 1:
         raise UserFileError(f"--batch-size: expected a positive integer, got {batch_size}")
     with torch.inference_mode():

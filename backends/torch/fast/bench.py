@@ -290,10 +290,10 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] = lambda 
         raise BackendError(f"{config.spec}: the benchmark baseline covers fixed masks only")
     device = _device(config.device)
     amp = device.type == "cuda" if config.amp is None else config.amp
-    torch.manual_seed(config.seed)
     model = MouseNet(ir)
     randomise_statistics(model, config.seed)
-    reference = ReferenceMouseNet(ir)
+    with torch.random.fork_rng(devices=[]):  # its default init draws; the caller's generator
+        reference = ReferenceMouseNet(ir)      # stays as it was (the weights are copied next)
     reference.load_state_dict(model.state_dict())
     model.eval().to(device)
     reference.eval().to(device)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
-from tqdm import tqdm
+from mnc import progress
 
 
-def bar(total: int, description: str, enabled: bool | None, initial: int = 0) -> tqdm:
-    """A bar counted in images; ``enabled=None`` shows it only when stderr is a terminal."""
-    disable = (not sys.stderr.isatty()) if enabled is None else not enabled
-    return tqdm(total=total, initial=initial, desc=description, unit="img", unit_scale=True,
-                dynamic_ncols=True, leave=False, disable=disable, file=sys.stderr)
+def bar(total: int, description: str, enabled: bool | None, initial: int = 0) -> Any:
+    """A bar counted in images; ``enabled=None`` shows it on a terminal or in a notebook."""
+    return progress.bar(total=total, initial=initial, desc=description, unit="img",
+                        unit_scale=True, dynamic_ncols=True, leave=False,
+                        disable=not progress.wanted(enabled))
 
 
 def epoch_line(entry: dict[str, Any]) -> str:
@@ -22,3 +21,24 @@ def epoch_line(entry: dict[str, Any]) -> str:
             f"lr {entry['lr']:.3g}  {entry['train_images_per_s']:.0f} img/s  "
             f"({entry['data_wait_fraction']:.0%} waiting for data)  "
             f"{entry['epoch_seconds']:.1f} s")
+
+
+def start_line(spec: Any, folder: Any, config: Any, device: Any, world_size: int) -> str:
+    """What a run is about to do: spec, data, epochs, batch, device, processes, run folder."""
+    what = spec if spec is not None else "the run's own network"
+    processes = "1 process" if world_size == 1 else f"{world_size} processes"
+    return (f"training {what} on {config.data}: {config.epochs} epochs, global batch "
+            f"{config.batch_size}, device {device}, {processes}; run folder {folder}")
+
+
+def resume_line(origin: Any, stored: dict[str, Any], epochs: int) -> str:
+    """Where a resumed run continues: the checkpoint file, epoch and step."""
+    epoch, step = int(stored["epoch"]), int(stored["step"])
+    in_epoch = int(stored.get("step_in_epoch", 0))
+    if epoch >= epochs:
+        where = f"nothing left to train: {epoch} of {epochs} epochs done"
+    elif in_epoch:
+        where = f"continuing epoch {epoch + 1} of {epochs} after its step {in_epoch}"
+    else:
+        where = f"starting epoch {epoch + 1} of {epochs}"
+    return f"resuming from {origin} (saved after {step} steps): {where}"

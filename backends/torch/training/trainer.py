@@ -17,7 +17,7 @@ import random
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from mnc.errors import MncError, UserFileError
+from mnc.errors import MncError, StoppedByRequest, UserFileError
 from mnc.ir.model import IR
 from mnc.ir.serialize import ir_to_json
+from mnc_backends.torch.global_state import preserved_global_state
 from mnc_backends.torch.training import (
     checkpoint,
     distributed,
@@ -55,10 +56,8 @@ from mnc_backends.torch.training.model import (
 from mnc_backends.torch.training.transforms import normalize_batch
 
 
-class TrainingInterrupted(MncError):
+class TrainingInterrupted(StoppedByRequest):
     """SIGINT or SIGTERM stopped the run after it saved a checkpoint to resume from."""
-
-    exit_code = 130
 
 
 @dataclass
@@ -154,12 +153,15 @@ class _Run:
 
 def train(spec: str | Path | None, output: str | Path | None, *,
           config_file: str | Path | None = None, overrides: dict[str, Any] | None = None,
-          resume: str | Path | None = None, force: bool = False) -> dict[str, Any]:
+          resume: str | Path | None = None, force: bool = False,
+          announce: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Train the network a spec compiles to; return the final metrics and the run folder.
 
     ``overrides`` are command-line values (``None`` means not given). With ``resume`` the run
     continues from ``<resume>/last.pt``, with its stored config (only a few fields, such as
-    ``epochs``, may change).
+    ``epochs``, may change). ``announce`` receives (on the main process) a line saying what
+    the run does and, when resuming, one saying where it resumes. The global random
+    generators and torch's determinism switches are the caller's again on return.
     """
     overrides = dict(overrides or {})
     file_values = load_config_file(config_file) if config_file else {}
@@ -184,7 +186,13 @@ def train(spec: str | Path | None, output: str | Path | None, *,
 
     context = distributed.setup(config.device)
     try:
-        return _train(spec, folder, config, stored, force, context)
+        if announce is not None and context.is_main:
+            announce(progress.start_line(spec, folder, config, context.device,
+                                         context.world_size))
+            if stored is not None:
+                announce(progress.resume_line(folder / rundir.LAST, stored, config.epochs))
+        with preserved_global_state():
+            return _train(spec, folder, config, stored, force, context)
     finally:
         distributed.teardown()
 
@@ -364,7 +372,7 @@ def _train(spec: str | Path | None, folder: Path, config: TrainConfig,
                         raise TrainingInterrupted(
                             f"stopped by {stop.signal_name or 'a signal'} at epoch {epoch + 1} "
                             f"step {run.step_in_epoch}/{steps}; saved {folder / rundir.LAST}; "
-                            f"continue with: mnc train --resume {folder}")
+                            f"continue with: mnc train --resume {folder}", stop.signal_name)
             bar.close()
             train_seconds = time.perf_counter() - started
             wait_fraction = waited / max(train_seconds, 1e-9)
@@ -404,7 +412,8 @@ def _train(spec: str | Path | None, folder: Path, config: TrainConfig,
                     run.epoch < config.epochs:
                 raise TrainingInterrupted(
                     f"stopped by {stop.signal_name or 'a signal'} after epoch {run.epoch}; saved "
-                    f"{folder / rundir.LAST}; continue with: mnc train --resume {folder}")
+                    f"{folder / rundir.LAST}; continue with: mnc train --resume {folder}",
+                    stop.signal_name)
     final = run.history[-1] if run.history else {}
     fingerprints = distributed.gather_strings(fingerprint(model), context)
     if len(set(fingerprints)) > 1 and context.is_main:
