@@ -1,4 +1,10 @@
-"""IR <-> JSON. The JSON carries the content hash, checked on reading."""
+"""IR <-> JSON. The JSON carries the content hash, checked on reading.
+
+Reading is the way every IR from a file comes in (IR JSON, saved models, checkpoints), so it
+also checks the invariants of a compiled IR (``mnc.ir.invariants``) and the size guard
+(``mnc.analysis.limits``) before anything is built from it: the hash only shows that the file
+is consistent with itself, since anyone can recompute it.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mnc.errors import UserFileError
+from mnc.analysis.limits import check_limits
+from mnc.errors import SizeLimitError, UserFileError
+from mnc.ir.invariants import check_ir
 from mnc.ir.model import IR
 
 
@@ -33,6 +41,11 @@ def ir_from_dict(data: dict[str, Any], origin: str = "IR") -> IR:
             f"{origin}: content hash {expected[:12]} does not match the IR it "
             f"holds ({ir.short_hash}); the file was edited or corrupted"
         )
+    check_ir(ir, origin)
+    try:
+        check_limits(ir)
+    except SizeLimitError as error:
+        raise SizeLimitError(f"{origin}: {error}") from None
     return ir
 
 

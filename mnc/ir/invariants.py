@@ -1,0 +1,235 @@
+"""Invariants every resolved IR satisfies, checked on IRs that come from files.
+
+The compiler's passes guarantee these for the IRs they derive; an IR read from a file (a
+saved model, a checkpoint, IR JSON) is only as good as the file, and its content hash is no
+protection: anyone can recompute it. Backends build layers, masks and the native kernel's
+memory layout from these numbers, so ``ir_problems`` runs before anything is built.
+
+Each problem names the field (``projections[12].padding_lrtb``) and what was expected. The
+checks are pure and need nothing beyond the IR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mnc.errors import UserFileError
+from mnc.ir.keys import key_collisions, population_key, projection_key
+from mnc.ir.model import IR, IR_VERSION, Projection
+
+INPUT = "input"
+LARGEST_KERNEL = 4097
+"""The widest kernel the compiler derives (``mnc.passes.size_kernels``)."""
+LARGEST_SEED = 2**32 - 1
+LARGEST_POOL = 256
+LARGEST_CLASSES = 10**6
+"""Bounds of the spec models (``mnc.spec.models``)."""
+SHOWN_PROBLEMS = 10
+
+
+@dataclass(frozen=True)
+class IRProblem:
+    field: str
+    """Path of the offending field, e.g. ``projections[12].padding_lrtb``."""
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+def ir_problems(ir: IR) -> list[IRProblem]:
+    """Every way ``ir`` breaks the invariants of a compiled IR (empty when it keeps them)."""
+    problems: list[IRProblem] = []
+    if ir.version != IR_VERSION:
+        problems.append(IRProblem("version", f"is {ir.version}, this mnc reads {IR_VERSION}"))
+    problems += _header_problems(ir)
+    problems += _population_problems(ir)
+    problems += _projection_problems(ir)
+    problems += _readout_problems(ir)
+    return problems
+
+
+def check_ir(ir: IR, origin: str) -> None:
+    """Raise one UserFileError naming ``origin`` and the offending fields, if any."""
+    problems = ir_problems(ir)
+    if not problems:
+        return
+    shown = [f"  {problem}" for problem in problems[:SHOWN_PROBLEMS]]
+    more = len(problems) - SHOWN_PROBLEMS
+    if more > 0:
+        shown.append(f"  ... and {more} more")
+    count = "1 problem" if len(problems) == 1 else f"{len(problems)} problems"
+    raise UserFileError(f"{origin}: not a valid mnc IR ({count}; a compiled IR never has "
+                        f"them, so the file was edited or corrupted):\n" + "\n".join(shown))
+
+
+def _header_problems(ir: IR) -> list[IRProblem]:
+    problems = []
+    for field in ("channels", "height", "width"):
+        if getattr(ir.input, field) < 1:
+            problems.append(IRProblem(f"input.{field}", f"is {getattr(ir.input, field)}, "
+                                                        f"expected >= 1"))
+    if ir.input.pixels_per_degree <= 0:
+        problems.append(IRProblem("input.pixels_per_degree", "expected > 0"))
+    if ir.edge_z <= 0:
+        problems.append(IRProblem("edge_z", f"is {ir.edge_z}, expected > 0"))
+    if not 0 <= ir.mask.seed <= LARGEST_SEED:
+        problems.append(IRProblem("mask.seed", f"is {ir.mask.seed}, expected 0 .. "
+                                               f"{LARGEST_SEED}"))
+    return problems
+
+
+def _population_problems(ir: IR) -> list[IRProblem]:
+    problems = []
+    populations = ir.populations
+    if not populations or populations[0].name != INPUT:
+        found = repr(populations[0].name) if populations else "nothing"
+        problems.append(IRProblem("populations[0]", f"is {found}, expected the image "
+                                                    f"population {INPUT!r} first"))
+    first_index: dict[str, int] = {}
+    for index, population in enumerate(populations):
+        where = f"populations[{index}]"
+        if population.name in first_index:
+            problems.append(IRProblem(f"{where}.name", f"{population.name!r} repeats "
+                                      f"populations[{first_index[population.name]}]"))
+        first_index.setdefault(population.name, index)
+        for field in ("channels", "height", "width"):
+            value = getattr(population, field)
+            if value < 1:
+                problems.append(IRProblem(f"{where}.{field}", f"is {value}, expected >= 1"))
+        if population.name == INPUT:
+            image = (ir.input.channels, ir.input.height, ir.input.width)
+            shape = (population.channels, population.height, population.width)
+            if shape != image:
+                problems.append(IRProblem(where, f"input population is {shape} (channels, "
+                                                 f"height, width), the IR's input is {image}"))
+    for first, later, key in key_collisions(populations, lambda p: population_key(p.name)):
+        if populations[first].name != populations[later].name:
+            problems.append(IRProblem(
+                f"populations[{later}].name",
+                f"{populations[later].name!r} and {populations[first].name!r} "
+                f"(populations[{first}]) share the module key {key!r}"))
+    return problems
+
+
+def _projection_problems(ir: IR) -> list[IRProblem]:
+    problems: list[IRProblem] = []
+    order: dict[str, int] = {}
+    for index, population in enumerate(ir.populations):
+        order.setdefault(population.name, index)
+    seen: dict[tuple[str, str], int] = {}
+    incoming: set[str] = set()
+    for index, projection in enumerate(ir.projections):
+        where = f"projections[{index}]"
+        pair = (projection.source, projection.target)
+        if pair in seen:
+            problems.append(IRProblem(where, f"{projection.name} repeats "
+                                             f"projections[{seen[pair]}]"))
+        seen.setdefault(pair, index)
+        incoming.add(projection.target)
+        missing = [end for end in pair if end not in order]
+        for end, field in zip(pair, ("source", "target"), strict=True):
+            if end not in order:
+                problems.append(IRProblem(f"{where}.{field}", f"no population {end!r}"))
+        problems += _shape_problems(projection, where)
+        if missing:
+            continue
+        if order[projection.source] >= order[projection.target]:
+            problems.append(IRProblem(where, f"{projection.name} does not run forward: the "
+                                             f"source must be listed before the target"))
+        problems += _grid_problems(ir, projection, where)
+    collisions = key_collisions(ir.projections, lambda q: projection_key(q.source, q.target))
+    for first, later, key in collisions:
+        if ir.projections[first].name != ir.projections[later].name:
+            problems.append(IRProblem(
+                f"projections[{later}]",
+                f"{ir.projections[later].name} and {ir.projections[first].name} "
+                f"(projections[{first}]) share the module key {key!r}"))
+    for index, population in enumerate(ir.populations):
+        if population.name != INPUT and population.name not in incoming:
+            problems.append(IRProblem(f"populations[{index}]", f"{population.name!r} has no "
+                                      f"incoming projection; only {INPUT!r} may be a source"))
+    return problems
+
+
+def _shape_problems(projection: Projection, where: str) -> list[IRProblem]:
+    problems = []
+    kernel, stride = projection.kernel_size, projection.stride
+    if kernel < 1 or kernel % 2 == 0 or kernel > LARGEST_KERNEL:
+        problems.append(IRProblem(f"{where}.kernel_size", f"is {kernel}, expected an odd "
+                                  f"number from 1 to {LARGEST_KERNEL}"))
+    if stride < 1:
+        problems.append(IRProblem(f"{where}.stride", f"is {stride}, expected >= 1"))
+    for field in ("in_channels", "out_channels"):
+        if getattr(projection, field) < 1:
+            problems.append(IRProblem(f"{where}.{field}", f"is {getattr(projection, field)}, "
+                                                          f"expected >= 1"))
+    if projection.peak_probability <= 0:
+        problems.append(IRProblem(f"{where}.peak_probability", "expected > 0"))
+    if projection.sigma_px <= 0:
+        problems.append(IRProblem(f"{where}.sigma_px", "expected > 0"))
+    # Zero padding, except the crop the compiler makes when the kernel is narrower than the
+    # stride; never more than the kernel can use.
+    lowest = min(0, kernel - stride)
+    if any(not lowest <= pad <= max(kernel - 1, 0) for pad in projection.padding_lrtb):
+        problems.append(IRProblem(f"{where}.padding_lrtb", f"is {projection.padding_lrtb}, "
+                                  f"expected values from {lowest} to {max(kernel - 1, 0)} "
+                                  f"for a {kernel}x{kernel} kernel with stride {stride}"))
+    return problems
+
+
+def _grid_problems(ir: IR, projection: Projection, where: str) -> list[IRProblem]:
+    """Channels and grids of both ends agree with the convolution's output size formula."""
+    problems = []
+    source, target = ir.population(projection.source), ir.population(projection.target)
+    if projection.in_channels != source.channels:
+        problems.append(IRProblem(f"{where}.in_channels", f"is {projection.in_channels}, the "
+                                  f"source {source.name!r} has {source.channels} channels"))
+    if projection.out_channels != target.channels:
+        problems.append(IRProblem(f"{where}.out_channels", f"is {projection.out_channels}, the "
+                                  f"target {target.name!r} has {target.channels} channels"))
+    if projection.stride < 1 or projection.kernel_size < 1:
+        return problems
+    left, right, top, bottom = projection.padding_lrtb
+    for axis, size, before, after, expected in (("height", source.height, top, bottom,
+                                                 target.height),
+                                                ("width", source.width, left, right,
+                                                 target.width)):
+        span = size + before + after - projection.kernel_size
+        output = span // projection.stride + 1 if span >= 0 else 0
+        if output != expected:
+            problems.append(IRProblem(
+                f"{where}.padding_lrtb",
+                f"gives a {axis} of {output} px (({size} + {before} + {after} - "
+                f"{projection.kernel_size}) // {projection.stride} + 1), the target "
+                f"{target.name!r} has {expected}"))
+    return problems
+
+
+def _readout_problems(ir: IR) -> list[IRProblem]:
+    problems = []
+    readout = ir.readout
+    if not readout.populations:
+        problems.append(IRProblem("readout.populations", "is empty"))
+    known = {population.name: population for population in ir.populations}
+    channels = 0
+    for index, name in enumerate(readout.populations):
+        if name not in known:
+            problems.append(IRProblem(f"readout.populations[{index}]", f"no population "
+                                                                       f"{name!r}"))
+        elif name in readout.populations[:index]:
+            problems.append(IRProblem(f"readout.populations[{index}]", f"{name!r} repeats"))
+        else:
+            channels += known[name].channels
+    if not 1 <= readout.pool_size <= LARGEST_POOL:
+        problems.append(IRProblem("readout.pool_size", f"is {readout.pool_size}, expected 1 "
+                                                       f"to {LARGEST_POOL}"))
+    if not 1 <= readout.classes <= LARGEST_CLASSES:
+        problems.append(IRProblem("readout.classes", f"is {readout.classes}, expected 1 to "
+                                                     f"{LARGEST_CLASSES}"))
+    expected = channels * readout.pool_size**2
+    if not problems and readout.features != expected:
+        problems.append(IRProblem("readout.features", f"is {readout.features}, expected "
+                                  f"{expected} (channels of the readout populations x "
+                                  f"pool_size^2)"))
+    return problems
