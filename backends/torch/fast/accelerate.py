@@ -59,7 +59,7 @@ class HookWatch:
     registered for every module (``torch.nn.modules.module.register_module_forward_hook`` and
     alike). torch signals no hook being added, so every call looks at the hook tables (dicts
     that registering a hook fills in place), listed once and again when a submodule is
-    swapped: about 10 microseconds for the default spec. The model's own hooks are left out:
+    swapped: tens of microseconds for the default spec. The model's own hooks are left out:
     its ``__call__`` runs them whatever the strategy."""
 
     def __init__(self, model: nn.Module) -> None:
