@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import networkx as nx
 
 from mnc.errors import SpecProblem
+from mnc.ir.keys import key_collisions, population_key, projection_key
 from mnc.spec.names import INPUT, NameStatus, PopulationCatalog, split_projection_key
 from mnc.spec.yaml_reader import FieldPath, format_field_path
 
@@ -34,6 +35,7 @@ def check_semantics(loaded: LoadedSpec) -> list[SpecProblem]:
     _check_neurons(loaded, catalog, problems)
     _check_interlaminar(loaded, problems)
     edges = _check_projections(loaded, catalog, problems)
+    _check_module_keys(catalog, edges, problems)
     _check_readout(loaded, catalog, problems)
     if not problems.items:
         _check_graph(loaded, catalog, edges, problems)
@@ -184,6 +186,38 @@ def _check_projections(
                 f"unknown population {target!r}{_did_you_mean(target, catalog.names())}",
             )
     return edges
+
+
+def _population_path(catalog: PopulationCatalog, name: str) -> FieldPath:
+    population = catalog.populations[name]
+    return ("areas", "regions", population.area)
+
+
+def _check_module_keys(catalog: PopulationCatalog, edges: list[tuple[str, str, FieldPath]],
+                       problems: _Problems) -> None:
+    """Every population and projection needs a module key of its own (``mnc.ir.keys``: "/"
+    becomes "_", "->" becomes "__"); two names sharing one would build one layer for both."""
+    names = catalog.names()
+    for first, later, key in key_collisions(names, population_key):
+        earlier_path = _population_path(catalog, names[first])
+        problems.add(
+            _population_path(catalog, names[later]),
+            f"population {names[later]!r} and population {names[first]!r} (at "
+            f"{format_field_path(earlier_path)}, {problems.loaded.locate(earlier_path)}) "
+            f"share the module key {key!r} ('/' is written '_'); rename one of the areas",
+        )
+    for first, later, key in key_collisions(edges, lambda edge: projection_key(*edge[:2])):
+        source, target, path = edges[later]
+        other_source, other_target, other_path = edges[first]
+        ends = (population_key(source), population_key(target))
+        if ends == (population_key(other_source), population_key(other_target)):
+            continue  # reported above: colliding populations, or a repeated projection
+        problems.add(
+            path,
+            f"projection {source}->{target} and projection {other_source}->{other_target} "
+            f"(at {format_field_path(other_path)}, {problems.loaded.locate(other_path)}) "
+            f"share the module key {key!r}; rename one of the areas",
+        )
 
 
 def _check_readout(loaded: LoadedSpec, catalog: PopulationCatalog, problems: _Problems) -> None:
