@@ -2,9 +2,11 @@
 
 Every layer is built in ``__init__`` from the IR; ``forward`` only walks an execution plan
 computed once (per population: its incoming convolutions and which activations can be freed
-afterwards), so it has no configuration branches and traces cleanly with ``torch.compile``
-and ``torch.export``. ``features`` walks a plan restricted to the ancestors of the requested
-populations, so asking for ``VISp4`` never runs the higher areas.
+afterwards), so it has no configuration branches and traces cleanly with ``torch.compile``,
+``torch.export`` and ``torch.fx`` (each population's ReLU is a module of its own,
+``populations.<key>``, for hooks and feature extractors). ``features`` walks a plan restricted
+to the ancestors of the requested populations, so asking for ``VISp4`` never runs the higher
+areas.
 """
 
 from __future__ import annotations
