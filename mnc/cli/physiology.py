@@ -1,4 +1,7 @@
-"""``mnc physiology SPEC --weights W --boc-cache DIR -o OUT``: response statistics vs cells."""
+"""``mnc physiology SPEC --weights W (--boc-cache DIR | --recordings FILE) -o OUT``.
+
+Response statistics of model units vs recorded cells.
+"""
 
 from __future__ import annotations
 
@@ -18,11 +21,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from mnc.cli.common import print_json, table
     from mnc.neuro.api import run_physiology
-    from mnc.neuro.cli_options import options_from_args, progress_bar, selection_from_args
+    from mnc.neuro.cli_options import (
+        neural_source,
+        options_from_args,
+        progress_bar,
+        selection_from_args,
+    )
     from mnc.neuro.model_features import load_model
 
     loaded = load_model(args.spec, args.weights, args.seed)
-    report = run_physiology(loaded, args.boc_cache, args.output, args.cache_dir,
+    report = run_physiology(loaded, neural_source(args), args.output, args.cache_dir,
                             selection_from_args(args), options_from_args(args),
                             progress_bar("features"))
     rows = [r for r in report.tables["physiology"] if r["ir_mapped"]]

@@ -1,4 +1,7 @@
-"""``mnc rsa SPEC --weights W --boc-cache DIR -o OUT``: RSA and predictivity vs the Allen data."""
+"""``mnc rsa SPEC --weights W (--boc-cache DIR | --recordings FILE) -o OUT``.
+
+RSA and predictivity vs recorded cells (Allen Brain Observatory or a recordings file).
+"""
 
 from __future__ import annotations
 
@@ -28,13 +31,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from mnc.cli.common import print_json, table
     from mnc.neuro.api import run_rsa
-    from mnc.neuro.cli_options import options_from_args, progress_bar, selection_from_args
+    from mnc.neuro.cli_options import (
+        neural_source,
+        options_from_args,
+        progress_bar,
+        selection_from_args,
+    )
     from mnc.neuro.model_features import load_model
 
     loaded = load_model(args.spec, args.weights, args.seed)
     options = options_from_args(args, methods=tuple(args.methods), n_boot=args.bootstrap,
                                 regressions=tuple(args.regressions), n_folds=args.folds)
-    report = run_rsa(loaded, args.boc_cache, args.output, args.cache_dir,
+    report = run_rsa(loaded, neural_source(args), args.output, args.cache_dir,
                      selection_from_args(args), options, progress_bar("features"))
     if args.json:
         print_json({key: value for key, value in report.to_dict().items() if key != "tables"}

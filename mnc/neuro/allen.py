@@ -1,9 +1,12 @@
-"""Natural-scene responses from a local Allen Brain Observatory cache, through allensdk.
+"""Natural-scene responses from a local Allen Brain Observatory cache, as ``NeuralData``.
 
-allensdk is imported lazily (it is an optional extra and slow to import) and its warnings are
-silenced. Without ``allow_download`` nothing touches the network: the cache's JSON tables and
-NWB files must already be there, and whatever is missing is named in one error together with
-the command that fetches it.
+The cache's JSON tables and session files are read directly (``boc_tables``, ``boc_session``,
+h5py); allensdk is needed only to download what is missing (``allow_download``, the ``allen``
+extra). Without ``allow_download`` nothing touches the network, and whatever is missing is
+named in one error together with the command that fetches it.
+
+Each session becomes ``(images, trials, cells)`` responses: the mean dF/F of each cell over a
+window after each presentation's onset (``ResponseWindow``), optionally minus a baseline.
 """
 
 from __future__ import annotations
@@ -22,20 +25,24 @@ import numpy as np
 
 from mnc.errors import UserFileError
 from mnc.io.atomic import atomic_open
+from mnc.neuro.boc_session import DEFAULT_MAX_BYTES, SessionFile, StimulusTable
+from mnc.neuro.boc_tables import (
+    MANIFEST_NAME,
+    CacheLayout,
+    Experiment,
+    cache_layout,
+    natural_scenes_experiments,
+)
 from mnc.neuro.layers import layer_for_recording
+from mnc.neuro.recordings import NeuralData, SessionRecording
 
 NATURAL_SCENES = "natural_scenes"
-MANIFEST_NAME = "manifest.json"
-_REQUIRED_TABLES = ("experiment_containers.json", "ophys_experiments.json")
+ALLEN_INSTALL = "pip install 'mnc[allen]'"
 _RESPONSE_FORMAT = 1
 
 
 class AllenDependencyError(UserFileError):
-    """allensdk (the ``neuro`` extra) is not installed."""
-
-
-class OfflineError(UserFileError):
-    """allensdk tried to reach the network while downloads are not allowed."""
+    """allensdk (the ``allen`` extra) is not installed but a download was asked for."""
 
 
 @dataclass(frozen=True)
@@ -48,33 +55,9 @@ class ResponseWindow:
     """If above 0, the mean dF/F over this long before onset is subtracted."""
 
 
-@dataclass(frozen=True)
-class Recording:
-    """Trial responses of one imaging session to the natural scenes."""
-
-    experiment_id: int
-    container_id: int
-    area: str
-    cre_line: str | None
-    depth_um: int
-    layer: str
-    cell_ids: np.ndarray
-    responses: np.ndarray
-    """(images, trials, cells) mean dF/F in the response window."""
-
-
-@dataclass(frozen=True)
-class NeuralData:
-    recordings: list[Recording]
-    images: np.ndarray
-    """(images, height, width) natural-scene stimulus template, uint8 grey levels."""
-    fingerprint: str
-    """Hash of the experiments, their files and the response window (keys score caches)."""
-
-
 @contextlib.contextmanager
 def quiet_allensdk() -> Iterator[None]:
-    """Silence the deprecation warnings and metadata log lines allensdk emits on every use."""
+    """Silence the deprecation warnings and log lines allensdk (and rsatoolbox) emit."""
     logger = logging.getLogger()
     previous = logger.level
     logger.setLevel(logging.ERROR)
@@ -84,61 +67,6 @@ def quiet_allensdk() -> Iterator[None]:
             yield
     finally:
         logger.setLevel(previous)
-
-
-def _import_allensdk() -> Any:
-    try:
-        with quiet_allensdk():
-            from allensdk.api.queries.brain_observatory_api import BrainObservatoryApi
-            from allensdk.core.brain_observatory_cache import BrainObservatoryCache
-    except ImportError as error:
-        raise AllenDependencyError(
-            f"allensdk is needed to read Brain Observatory data ({error}); install the extra: "
-            "pip install 'mnc[neuro]'") from error
-    return BrainObservatoryCache, BrainObservatoryApi
-
-
-def _offline_api(api_class: Any) -> Any:
-    """An allensdk API that answers the eye-tracking file list with nothing and never downloads.
-
-    ``BrainObservatoryCache.get_ophys_experiments`` always asks the server which sessions have
-    eye tracking; offline that question gets an empty answer (every session then reads as
-    without eye tracking, which this analysis does not use).
-    """
-
-    class OfflineBrainObservatoryApi(api_class):  # type: ignore[misc, valid-type]
-        def template_query(self, template_name: str, entry_name: str, **kwargs: Any) -> Any:
-            if entry_name == "all_eye_mapping_files":
-                return []
-            raise OfflineError(f"allensdk asked the server for '{entry_name}' while downloads "
-                               "are off; pass --download to allow it")
-
-        def retrieve_parsed_json_over_http(self, url: str, post: bool = False) -> Any:
-            raise OfflineError(f"allensdk tried to download {url} while downloads are off; "
-                               "pass --download to allow it")
-
-        def retrieve_file_over_http(self, url: str, file_path: str, zipped: bool = False) -> Any:
-            raise OfflineError(f"allensdk tried to download {url} to {file_path} while "
-                               "downloads are off; pass --download to allow it")
-
-    return OfflineBrainObservatoryApi()
-
-
-def open_cache(cache_dir: str | Path, allow_download: bool = False) -> Any:
-    """A ``BrainObservatoryCache`` on ``cache_dir/manifest.json``; offline unless allowed."""
-    cache_dir = Path(cache_dir).expanduser()
-    if not allow_download:
-        missing = [name for name in _REQUIRED_TABLES if not (cache_dir / name).is_file()]
-        if not cache_dir.is_dir() or missing:
-            what = "the folder" if not cache_dir.is_dir() else ", ".join(missing)
-            raise UserFileError(
-                f"{cache_dir}: Brain Observatory cache lacks {what}; fetch the tables once "
-                f"with network access: {fetch_command(cache_dir, [])} (or rerun with --download)")
-    cache_class, api_class = _import_allensdk()
-    api = None if allow_download else _offline_api(api_class)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with quiet_allensdk():
-        return cache_class(manifest_file=str(cache_dir / MANIFEST_NAME), api=api)
 
 
 def fetch_command(cache_dir: Path, experiment_ids: Sequence[int]) -> str:
@@ -152,33 +80,55 @@ def fetch_command(cache_dir: Path, experiment_ids: Sequence[int]) -> str:
     return f'python -c "{body}"'
 
 
-def select_experiments(cache: Any, areas: Sequence[str] | None, cre_lines: Sequence[str] | None,
-                       depths_um: Sequence[int] | None,
-                       max_per_group: int | None = None) -> list[dict[str, Any]]:
-    """Natural-scenes sessions of the matching containers, sorted, at most N per area/Cre line."""
+# ------------------------------------------------------------------------- download
+
+def _allensdk_cache(cache_dir: Path) -> Any:
+    """allensdk's ``BrainObservatoryCache`` on ``cache_dir``; only for downloads."""
+    try:
+        with quiet_allensdk():
+            from allensdk.core.brain_observatory_cache import BrainObservatoryCache
+    except ImportError as error:
+        raise AllenDependencyError(
+            f"--download needs allensdk, which is not installed ({error}); install it with "
+            f"{ALLEN_INSTALL}, or fetch the files elsewhere and copy them into {cache_dir}"
+        ) from None
+    cache_dir.mkdir(parents=True, exist_ok=True)
     with quiet_allensdk():
-        containers = cache.get_experiment_containers(
-            targeted_structures=list(areas) if areas else None,
-            cre_lines=list(cre_lines) if cre_lines else None,
-            imaging_depths=list(depths_um) if depths_um else None)
-        ids = [container["id"] for container in containers]
-        experiments = cache.get_ophys_experiments(experiment_container_ids=ids,
-                                                  stimuli=[NATURAL_SCENES]) if ids else []
-    experiments = sorted(experiments, key=lambda e: (e["targeted_structure"],
-                                                     str(e["cre_line"]), e["id"]))
-    if max_per_group is None:
-        return experiments
-    kept: list[dict[str, Any]] = []
-    counts: dict[tuple[str, str], int] = {}
-    for experiment in experiments:
-        group = (experiment["targeted_structure"], str(experiment["cre_line"]))
-        if counts.get(group, 0) < max_per_group:
-            counts[group] = counts.get(group, 0) + 1
-            kept.append(experiment)
-    return kept
+        return BrainObservatoryCache(manifest_file=str(cache_dir / MANIFEST_NAME))
 
 
-def trial_responses(timestamps: np.ndarray, dff: np.ndarray, table: Any,
+def _download_tables(cache_dir: Path) -> None:
+    cache = _allensdk_cache(cache_dir)
+    with quiet_allensdk():
+        cache.get_experiment_containers()
+        cache.get_ophys_experiments()
+
+
+def _download_sessions(cache_dir: Path, experiment_ids: Sequence[int]) -> None:
+    cache = _allensdk_cache(cache_dir)
+    for experiment_id in experiment_ids:
+        with quiet_allensdk():
+            cache.get_ophys_experiment_data(int(experiment_id))
+
+
+# --------------------------------------------------------------------------- reading
+
+def _layout(cache_dir: Path, allow_download: bool) -> CacheLayout:
+    layout = cache_layout(cache_dir) if cache_dir.is_dir() else None
+    missing = ([] if layout is None else
+               [p.name for p in (layout.containers, layout.experiments) if not p.is_file()])
+    if layout is not None and not missing:
+        return layout
+    if allow_download:
+        _download_tables(cache_dir)
+        return cache_layout(cache_dir)
+    what = "the folder" if layout is None else ", ".join(missing)
+    raise UserFileError(
+        f"{cache_dir}: Brain Observatory cache lacks {what}; fetch the tables once with "
+        f"network access: {fetch_command(cache_dir, [])} (or rerun with --download)")
+
+
+def trial_responses(timestamps: np.ndarray, dff: np.ndarray, table: StimulusTable,
                     window: ResponseWindow, where: str) -> np.ndarray:
     """(images, trials, cells) mean dF/F after each presentation's onset frame.
 
@@ -192,13 +142,15 @@ def trial_responses(timestamps: np.ndarray, dff: np.ndarray, table: Any,
     baseline_frames = int(round(window.baseline_s / frame_s))
     cumulative = np.zeros((dff.shape[0], dff.shape[1] + 1), dtype=np.float64)
     np.cumsum(dff, axis=1, out=cumulative[:, 1:])
-    frames = np.asarray(table["frame"], dtype=int)
-    starts = np.asarray(table["start"], dtype=int)
+    frames = np.asarray(table.frame, dtype=np.int64)
+    starts = np.asarray(table.start, dtype=np.int64)
     shown = frames >= 0
     frames, starts = frames[shown], starts[shown]
     if frames.size == 0:
         raise UserFileError(f"{where}: natural_scenes stimulus table has no image presentations")
     n_frames = dff.shape[1]
+    if starts.min() < 0:
+        raise UserFileError(f"{where}: a natural-scene onset lies before the first dF/F sample")
     ends = np.minimum(starts + window_frames, n_frames)
     if np.any(ends <= starts):
         raise UserFileError(f"{where}: a natural-scene onset lies after the last dF/F sample")
@@ -207,6 +159,9 @@ def trial_responses(timestamps: np.ndarray, dff: np.ndarray, table: Any,
         base_starts = np.maximum(starts - baseline_frames, 0)
         lengths = np.maximum(starts - base_starts, 1)
         means = means - (cumulative[:, starts] - cumulative[:, base_starts]) / lengths
+    if not np.isfinite(means).all():
+        raise UserFileError(f"{where}: dF/F holds NaN or infinite values inside a response "
+                            "window")
     n_images = int(frames.max()) + 1
     counts = np.bincount(frames, minlength=n_images)
     if counts.min() < 2:
@@ -221,11 +176,43 @@ def trial_responses(timestamps: np.ndarray, dff: np.ndarray, table: Any,
     return responses
 
 
+def read_session(path: Path, window: ResponseWindow,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[np.ndarray, np.ndarray]:
+    """(responses (images, trials, cells), cell ids (cells,)) of one session file."""
+    with SessionFile(path, max_bytes) as session:
+        timestamps, dff = session.dff()
+        cell_ids = session.cell_ids()
+        table = session.natural_scenes_table()
+    if cell_ids.shape[0] != dff.shape[0]:
+        raise UserFileError(f"{path}: {cell_ids.shape[0]} cell ids for {dff.shape[0]} dF/F "
+                            "traces; expected one id per trace")
+    return trial_responses(timestamps, dff, table, window, str(path)), cell_ids
+
+
+def read_template(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> np.ndarray:
+    with SessionFile(path, max_bytes) as session:
+        return session.template()
+
+
 def _file_key(path: Path, window: ResponseWindow) -> str:
     stat = path.stat()
     text = json.dumps([_RESPONSE_FORMAT, path.name, stat.st_size, stat.st_mtime_ns,
                        window.window_s, window.baseline_s])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _limit_per_group(experiments: list[Experiment], max_per_group: int | None
+                     ) -> list[Experiment]:
+    if max_per_group is None:
+        return experiments
+    kept: list[Experiment] = []
+    counts: dict[tuple[str, str], int] = {}
+    for experiment in experiments:
+        group = (experiment.area, str(experiment.cre_line))
+        if counts.get(group, 0) < max_per_group:
+            counts[group] = counts.get(group, 0) + 1
+            kept.append(experiment)
+    return kept
 
 
 def load_natural_scenes(cache_dir: str | Path, areas: Sequence[str] | None = None,
@@ -234,25 +221,30 @@ def load_natural_scenes(cache_dir: str | Path, areas: Sequence[str] | None = Non
                         window: ResponseWindow = ResponseWindow(),
                         max_per_group: int | None = None, allow_download: bool = False,
                         skip_missing: bool = False,
-                        response_cache: str | Path | None = None) -> NeuralData:
-    """Trial responses of every matching natural-scenes session and the 118 images.
+                        response_cache: str | Path | None = None,
+                        max_bytes: int = DEFAULT_MAX_BYTES) -> NeuralData:
+    """Trial responses of every matching natural-scenes session and the images shown.
 
-    ``response_cache`` keeps the per-session response arrays (small) so later runs skip
-    reading the large dF/F traces.
+    Sessions are the natural-scenes sessions of passing containers matching ``areas``,
+    ``cre_lines`` and ``depths_um`` (None: all), sorted by area, Cre line and id, at most
+    ``max_per_group`` per area and Cre line. ``response_cache`` keeps the per-session
+    response arrays (small) so later runs skip reading the large dF/F traces.
     """
     cache_dir = Path(cache_dir).expanduser()
-    cache = open_cache(cache_dir, allow_download)
-    experiments = select_experiments(cache, areas, cre_lines, depths_um, max_per_group)
+    layout = _layout(cache_dir, allow_download)
+    experiments = _limit_per_group(
+        natural_scenes_experiments(layout, areas, cre_lines, depths_um), max_per_group)
     if not experiments:
         raise UserFileError(
             f"{cache_dir}: no natural-scenes session matches areas={list(areas or [])} "
             f"cre_lines={list(cre_lines or [])} depths={list(depths_um or [])}")
-    paths = {e["id"]: Path(cache.get_cache_path(None, cache.EXPERIMENT_DATA_KEY, e["id"]))
-             for e in experiments}
+    paths = {e.id: layout.session_file(e.id) for e in experiments}
     missing = [eid for eid, path in paths.items() if not path.is_file()]
-    if missing and not allow_download:
+    if missing and allow_download:
+        _download_sessions(cache_dir, missing)
+    elif missing:
         if skip_missing and len(missing) < len(experiments):
-            experiments = [e for e in experiments if e["id"] not in missing]
+            experiments = [e for e in experiments if e.id not in missing]
         else:
             shown = ", ".join(str(i) for i in missing[:10])
             more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
@@ -261,74 +253,50 @@ def load_natural_scenes(cache_dir: str | Path, areas: Sequence[str] | None = Non
                 f"(ophys_experiment_data/<id>.nwb for ids {shown}{more}); fetch them with "
                 f"{fetch_command(cache_dir, missing)}, rerun with --download, or use "
                 "--skip-missing to analyse only the cached sessions")
-    recordings: list[Recording] = []
-    images: np.ndarray | None = None
     store = Path(response_cache) if response_cache else None
+    recordings: list[SessionRecording] = []
+    images: np.ndarray | None = None
     keys: list[str] = []
     for experiment in experiments:
-        eid = int(experiment["id"])
-        with quiet_allensdk():
-            dataset = cache.get_ophys_experiment_data(eid)
-        path = paths[eid]
+        path = paths[experiment.id]
         key = _file_key(path, window)
-        keys.append(f"{eid}:{key}")
-        cached = store / f"{eid}-{key}.npz" if store else None
-        cached_images = store / f"{eid}-{key}-images.npy" if store else None
-        if cached is not None and cached.is_file():
-            with np.load(cached) as stored:
-                responses, cell_ids = stored["responses"], stored["cell_ids"]
-            if images is None:
-                images = _template(dataset, cached_images, str(path))
-        else:
-            responses, cell_ids = _read_session(dataset, window, str(path))
-            if cached is not None:
-                with atomic_open(cached, "wb") as stream:
-                    np.savez(stream, responses=responses, cell_ids=cell_ids)
-            if images is None:
-                images = _template(dataset, cached_images, str(path))
+        keys.append(f"{experiment.id}:{key}")
+        cached = store / f"{experiment.id}-{key}.npz" if store else None
+        responses, cell_ids = _cached_responses(cached, path, window, max_bytes)
+        if images is None:
+            images = _cached_template(store / f"{experiment.id}-{key}-images.npy"
+                                      if store else None, path, max_bytes)
         if responses.shape[0] != images.shape[0]:
             raise UserFileError(f"{path}: {responses.shape[0]} natural scenes presented but the "
                                 f"template holds {images.shape[0]} images")
-        depth = int(experiment["imaging_depth"])
-        recordings.append(Recording(
-            experiment_id=eid, container_id=int(experiment["experiment_container_id"]),
-            area=str(experiment["targeted_structure"]), cre_line=experiment["cre_line"],
-            depth_um=depth, layer=layer_for_recording(experiment["cre_line"], depth),
-            cell_ids=np.asarray(cell_ids), responses=np.asarray(responses)))
+        recordings.append(SessionRecording(
+            session=str(experiment.id), area=experiment.area, cre_line=experiment.cre_line,
+            depth_um=float(experiment.depth_um),
+            layer=layer_for_recording(experiment.cre_line, experiment.depth_um),
+            cell_ids=cell_ids, responses=responses))
     assert images is not None  # experiments is non-empty
     fingerprint = hashlib.sha256(json.dumps(keys).encode()).hexdigest()[:16]
-    return NeuralData(recordings=recordings, images=images, fingerprint=fingerprint)
+    return NeuralData.from_sessions(images, recordings, source=str(cache_dir),
+                                    fingerprint=fingerprint)
 
 
-def _read_session(dataset: Any, window: ResponseWindow,
-                  where: str) -> tuple[np.ndarray, np.ndarray]:
-    from allensdk.brain_observatory.brain_observatory_exceptions import (
-        MissingStimulusException,
-    )
-    try:
-        with quiet_allensdk():
-            table = dataset.get_stimulus_table(NATURAL_SCENES)
-            timestamps, dff = dataset.get_dff_traces()
-            cell_ids = np.asarray(dataset.get_cell_specimen_ids())
-    except (KeyError, OSError, MissingStimulusException) as error:
-        raise UserFileError(f"{where}: not a readable Brain Observatory session with the "
-                            f"natural-scenes stimulus ({error})") from error
-    responses = trial_responses(np.asarray(timestamps), np.asarray(dff), table, window, where)
+def _cached_responses(cached: Path | None, path: Path, window: ResponseWindow,
+                      max_bytes: int) -> tuple[np.ndarray, np.ndarray]:
+    if cached is not None and cached.is_file():
+        with np.load(cached, allow_pickle=False) as stored:
+            return stored["responses"], stored["cell_ids"]
+    responses, cell_ids = read_session(path, window, max_bytes)
+    if cached is not None:
+        with atomic_open(cached, "wb") as stream:
+            np.savez(stream, responses=responses, cell_ids=cell_ids)
     return responses, cell_ids
 
 
-def _template(dataset: Any, cached: Path | None, where: str) -> np.ndarray:
+def _cached_template(cached: Path | None, path: Path, max_bytes: int) -> np.ndarray:
     """The natural-scenes image stack, from the response cache or the session file."""
     if cached is not None and cached.is_file():
-        return np.load(cached)
-    try:
-        with quiet_allensdk():
-            images = np.asarray(dataset.get_stimulus_template(NATURAL_SCENES))
-    except (KeyError, OSError) as error:
-        raise UserFileError(f"{where}: no natural_scenes_image_stack template ({error})") from error
-    if images.ndim != 3 or images.shape[0] == 0:
-        raise UserFileError(f"{where}: natural-scenes template has shape {images.shape}, "
-                            "expected (images, height, width)")
+        return np.load(cached, allow_pickle=False)
+    images = read_template(path, max_bytes)
     if cached is not None:
         with atomic_open(cached, "wb") as stream:
             np.save(stream, images)

@@ -1,8 +1,9 @@
 """Python API of the neural comparison: ``run_rsa`` and ``run_physiology``.
 
-Pipeline: Brain Observatory cache (allensdk) -> trial responses per session -> regions (area x
-Cre line x layer); the same 118 images -> model input -> per-population summaries (cached by
-IR hash + weights) -> RSA, predictivity, physiology -> CSV tables, figures, summary.json.
+Pipeline: recordings (a Brain Observatory cache, an .npz/NetCDF file or ``NeuralData`` in
+memory) -> (stimuli, trials, cells) responses -> regions (area x Cre line x layer); the
+images shown -> model input -> per-population summaries (cached by IR hash + weights) ->
+RSA, predictivity, physiology -> CSV tables, figures, summary.json.
 Scores are cached too, keyed by the feature key, the neural data and every option.
 """
 
@@ -21,10 +22,12 @@ import numpy as np
 from mnc.errors import UserFileError
 from mnc.io.atomic import atomic_open, write_text_atomic
 from mnc.neuro import figures
-from mnc.neuro.allen import NeuralData, ResponseWindow, load_natural_scenes
+from mnc.neuro.allen import ResponseWindow, load_natural_scenes
 from mnc.neuro.cache import FeatureCache, ScoreCache, feature_key, stable_key
-from mnc.neuro.layers import ALLEN_AREAS, cre_short_name
+from mnc.neuro.layers import cre_short_name
 from mnc.neuro.model_features import LoadedModel, prepare_images, summarize_features
+from mnc.neuro.recording_files import load_recordings
+from mnc.neuro.recordings import NeuralData
 from mnc.neuro.regions import Region, group_regions
 from mnc.neuro.representation import FeatureSummary
 
@@ -33,9 +36,13 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class NeuralSelection:
-    """Which Brain Observatory sessions to use and how to turn traces into responses."""
+    """Which recorded cells to use and how Brain Observatory traces become responses.
 
-    areas: tuple[str, ...] = ALLEN_AREAS
+    ``areas``, ``cre_lines`` and ``depths_um`` filter every source (None: all); the other
+    fields apply to a Brain Observatory cache only.
+    """
+
+    areas: tuple[str, ...] | None = None
     cre_lines: tuple[str, ...] | None = None
     depths_um: tuple[int, ...] | None = None
     max_per_group: int | None = None
@@ -85,17 +92,32 @@ class Report:
 
 # ---------------------------------------------------------------------------------- inputs
 
-def load_neural(boc_cache: str | Path, selection: NeuralSelection,
+NeuralSource = NeuralData | str | Path
+"""Recordings in memory, a Brain Observatory cache folder, or an ``.npz``/NetCDF file."""
+
+
+def load_neural(source: NeuralSource, selection: NeuralSelection,
                 cache_root: Path) -> tuple[NeuralData, list[Region]]:
-    data = load_natural_scenes(
-        boc_cache, areas=selection.areas, cre_lines=selection.cre_lines,
-        depths_um=selection.depths_um, window=selection.window,
-        max_per_group=selection.max_per_group, allow_download=selection.allow_download,
-        skip_missing=selection.skip_missing, response_cache=cache_root / "responses")
-    regions = group_regions(data.recordings, min_cells=selection.min_cells)
+    """The selected cells of ``source`` and their regions (each with ``min_cells`` or more)."""
+    if isinstance(source, NeuralData) or Path(source).expanduser().is_file():
+        data = source if isinstance(source, NeuralData) else load_recordings(source)
+        data = data.select(selection.areas, selection.cre_lines, selection.depths_um)
+    else:
+        data = load_natural_scenes(
+            source, areas=selection.areas, cre_lines=selection.cre_lines,
+            depths_um=selection.depths_um, window=selection.window,
+            max_per_group=selection.max_per_group, allow_download=selection.allow_download,
+            skip_missing=selection.skip_missing, response_cache=cache_root / "responses")
+    counts = data.trial_counts
+    if counts.min() < 2:
+        cell = int(counts.argmin())
+        raise UserFileError(f"{data.source}: cell {cell} (session {data.session[cell]}) has "
+                            f"{int(counts[cell])} trial(s); split-half analyses need at least 2")
+    regions = group_regions(data, min_cells=selection.min_cells)
     if not regions:
-        raise UserFileError(f"{boc_cache}: no brain region has at least {selection.min_cells} "
-                            "recorded cells in the selected sessions (lower --min-cells)")
+        raise UserFileError(f"{data.source}: no brain region has at least "
+                            f"{selection.min_cells} recorded cells in the selection (lower "
+                            "--min-cells)")
     return data, regions
 
 
@@ -273,14 +295,14 @@ def write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
                              for k, v in row.items()})
 
 
-def _common(loaded: LoadedModel, boc_cache: str | Path, output_dir: str | Path,
+def _common(loaded: LoadedModel, neural: NeuralSource, output_dir: str | Path,
             cache_dir: str | Path | None, selection: NeuralSelection,
             options: AnalysisOptions, progress: Progress | None
             ) -> tuple[Path, Path, NeuralData, list[Region], dict[str, FeatureSummary], Report]:
     _check_options(options)
     out = Path(output_dir).expanduser()
     cache_root = Path(cache_dir).expanduser() if cache_dir else out / "cache"
-    data, regions = load_neural(boc_cache, selection, cache_root)
+    data, regions = load_neural(neural, selection, cache_root)
     summaries, key, hit = population_summaries(loaded, data.images, options, cache_root,
                                                progress)
     report = Report(output_dir=out, features_cached=hit, feature_key=key)
@@ -317,7 +339,7 @@ def _cached_tables(cache_root: Path, kind: str, key: str, data: NeuralData,
     return tables, False
 
 
-def run_rsa(loaded: LoadedModel, boc_cache: str | Path, output_dir: str | Path,
+def run_rsa(loaded: LoadedModel, neural: NeuralSource, output_dir: str | Path,
             cache_dir: str | Path | None = None,
             selection: NeuralSelection = NeuralSelection(),
             options: AnalysisOptions = AnalysisOptions(),
@@ -328,7 +350,7 @@ def run_rsa(loaded: LoadedModel, boc_cache: str | Path, output_dir: str | Path,
     figures (ssm_heatmap_<method>.png, rdms.png, best_population.png) to ``output_dir``.
     """
     out, cache_root, data, regions, summaries, report = _common(
-        loaded, boc_cache, output_dir, cache_dir, selection, options, progress)
+        loaded, neural, output_dir, cache_dir, selection, options, progress)
     ir_populations = list(loaded.ir.populations)
 
     def compute() -> dict[str, list[dict[str, Any]]]:
@@ -355,9 +377,9 @@ def _run_info(loaded: LoadedModel, data: NeuralData, regions: Sequence[Region],
               report: Report) -> dict[str, Any]:
     return {"ir_hash": loaded.ir.content_hash, "weights": loaded.weights_key,
             "feature_key": report.feature_key, "neural_fingerprint": data.fingerprint,
-            "sessions": [r.experiment_id for r in data.recordings],
+            "sessions": list(data.sessions),
             "regions": [{**_region_fields(r),
-                         "sessions": [x.experiment_id for x in r.recordings]} for r in regions]}
+                         "sessions": list(r.sessions)} for r in regions]}
 
 
 def _rsa_figures(out: Path, summaries: Mapping[str, FeatureSummary], regions: Sequence[Region],
@@ -391,7 +413,7 @@ def _rsa_figures(out: Path, summaries: Mapping[str, FeatureSummary], regions: Se
     report.files["rdms"] = str(out / "rdms.png")
 
 
-def run_physiology(loaded: LoadedModel, boc_cache: str | Path, output_dir: str | Path,
+def run_physiology(loaded: LoadedModel, neural: NeuralSource, output_dir: str | Path,
                    cache_dir: str | Path | None = None,
                    selection: NeuralSelection = NeuralSelection(),
                    options: AnalysisOptions = AnalysisOptions(),
@@ -402,7 +424,7 @@ def run_physiology(loaded: LoadedModel, boc_cache: str | Path, output_dir: str |
     physiology.png and summary.json to ``output_dir``.
     """
     out, cache_root, data, regions, summaries, report = _common(
-        loaded, boc_cache, output_dir, cache_dir, selection, options, progress)
+        loaded, neural, output_dir, cache_dir, selection, options, progress)
     ir_populations = list(loaded.ir.populations)
     tables, report.scores_cached = _cached_tables(
         cache_root, "physiology", report.feature_key, data, selection, options,

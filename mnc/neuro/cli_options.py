@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from mnc.errors import UsageError
 from mnc.neuro.allen import ResponseWindow
 from mnc.neuro.api import AnalysisOptions, NeuralSelection
 from mnc.neuro.layers import ALLEN_AREAS
@@ -17,14 +18,20 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                              "'untrained' for the spec's freshly initialised network")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of untrained weights, splits and bootstrap (default 0)")
-    parser.add_argument("--boc-cache", required=True, metavar="DIR",
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--boc-cache", metavar="DIR",
                         help="Allen Brain Observatory cache folder (holds manifest.json)")
+    source.add_argument("--recordings", metavar="FILE",
+                        help="recordings file instead of a cache: .npz or NetCDF (.nc) with "
+                             "images, responses (stimuli, trials, cells) and per-cell area "
+                             "and layer or Cre line (see the README)")
     parser.add_argument("-o", "--output", required=True, metavar="DIR",
                         help="folder for tables, figures and summary.json")
     parser.add_argument("--cache-dir", metavar="DIR",
                         help="feature/score cache (default: OUTPUT/cache)")
-    parser.add_argument("--areas", nargs="+", default=list(ALLEN_AREAS), metavar="AREA",
-                        help="visual areas (targeted structures); default all six")
+    parser.add_argument("--areas", nargs="+", metavar="AREA",
+                        help="visual areas, e.g. " + " ".join(ALLEN_AREAS) + " (default: "
+                             "every area in the data)")
     parser.add_argument("--cre-lines", nargs="+", metavar="LINE",
                         help="Cre lines, e.g. Cux2-CreERT2 Rbp4-Cre_KL100 (default all)")
     parser.add_argument("--depths", nargs="+", type=int, metavar="UM",
@@ -55,9 +62,24 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print the summary as JSON instead of a table")
 
 
+_CACHE_ONLY = (("download", "--download"), ("skip_missing", "--skip-missing"),
+               ("max_sessions", "--max-sessions"))
+
+
+def neural_source(args: argparse.Namespace) -> str:
+    """The recordings file or Brain Observatory cache folder the command reads."""
+    if args.recordings is None:
+        return str(args.boc_cache)
+    given = [flag for name, flag in _CACHE_ONLY if getattr(args, name)]
+    if given:
+        raise UsageError(f"{', '.join(given)}: only with --boc-cache, not with --recordings")
+    return str(args.recordings)
+
+
 def selection_from_args(args: argparse.Namespace) -> NeuralSelection:
     return NeuralSelection(
-        areas=tuple(args.areas), cre_lines=tuple(args.cre_lines) if args.cre_lines else None,
+        areas=tuple(args.areas) if args.areas else None,
+        cre_lines=tuple(args.cre_lines) if args.cre_lines else None,
         depths_um=tuple(args.depths) if args.depths else None, max_per_group=args.max_sessions,
         window=ResponseWindow(window_s=args.window, baseline_s=args.baseline),
         allow_download=args.download, skip_missing=args.skip_missing,

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mnc.neuro.allen import Recording
 from mnc.neuro.layers import cre_short_name, population_for
+from mnc.neuro.recordings import NeuralData
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,10 @@ class Region:
     area: str
     cre_line: str | None
     layer: str
-    recordings: tuple[Recording, ...]
+    responses: np.ndarray
+    """(stimuli, trials, cells) responses of the region's cells, NaN-padded like NeuralData."""
+    blocks: tuple[tuple[str, int, int, int], ...]
+    """(session, first cell, end cell, trials): runs of cells sharing session and trial count."""
 
     @property
     def label(self) -> str:
@@ -26,17 +29,22 @@ class Region:
 
     @property
     def n_cells(self) -> int:
-        return sum(r.responses.shape[2] for r in self.recordings)
+        return int(self.responses.shape[2])
+
+    @property
+    def sessions(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(block[0] for block in self.blocks))
 
     def mean_responses(self) -> np.ndarray:
         """(images, cells) trial-averaged responses."""
-        return np.concatenate([r.responses.mean(axis=1) for r in self.recordings], axis=1)
+        return np.concatenate([self.responses[:, :trials, start:end].mean(axis=1)
+                               for _, start, end, trials in self.blocks], axis=1)
 
     def split_halves(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Two (images, cells) means over disjoint random halves of each image's trials."""
         halves_a, halves_b = [], []
-        for recording in self.recordings:
-            a, b = split_trials(recording.responses, rng)
+        for _, start, end, trials in self.blocks:
+            a, b = split_trials(self.responses[:, :trials, start:end], rng)
             halves_a.append(a)
             halves_b.append(b)
         return np.concatenate(halves_a, axis=1), np.concatenate(halves_b, axis=1)
@@ -55,12 +63,36 @@ def split_trials(responses: np.ndarray, rng: np.random.Generator) -> tuple[np.nd
     return shuffled[:, :half].mean(axis=1), shuffled[:, half:2 * half].mean(axis=1)
 
 
-def group_regions(recordings: Sequence[Recording], min_cells: int = 1) -> list[Region]:
-    """Regions sorted by area then Cre line then layer; regions with fewer cells are dropped."""
-    groups: dict[tuple[str, str, str], list[Recording]] = {}
-    for recording in recordings:
-        key = (recording.area, str(recording.cre_line), recording.layer)
-        groups.setdefault(key, []).append(recording)
-    regions = [Region(area=recs[0].area, cre_line=recs[0].cre_line, layer=recs[0].layer,
-                      recordings=tuple(recs)) for _, recs in sorted(groups.items())]
-    return [region for region in regions if region.n_cells >= min_cells]
+def _blocks(session: np.ndarray, counts: np.ndarray) -> tuple[tuple[str, int, int, int], ...]:
+    blocks: list[tuple[str, int, int, int]] = []
+    start = 0
+    for index in range(1, len(session) + 1):
+        if index == len(session) or session[index] != session[start] or \
+                counts[index] != counts[start]:
+            blocks.append((str(session[start]), start, index, int(counts[start])))
+            start = index
+    return tuple(blocks)
+
+
+def group_regions(data: NeuralData, min_cells: int = 1) -> list[Region]:
+    """Regions sorted by area then Cre line then layer; regions with fewer cells are dropped.
+
+    Cells keep their order in ``data`` within a region.
+    """
+    counts = data.trial_counts
+    keys = [(str(a), str(c), str(layer))
+            for a, c, layer in zip(data.area, data.cre_line, data.layer, strict=True)]
+    members: dict[tuple[str, str, str], list[int]] = {}
+    for index, key in enumerate(keys):
+        members.setdefault(key, []).append(index)
+    regions = []
+    for (area, cre_line, layer), cells in sorted(members.items()):
+        if len(cells) < min_cells:
+            continue
+        members_index = np.asarray(cells)
+        region_counts = counts[members_index]
+        responses = data.responses[:, :int(region_counts.max()), members_index]
+        regions.append(Region(area=area, cre_line=cre_line or None, layer=layer,
+                              responses=responses,
+                              blocks=_blocks(data.session[members_index], region_counts)))
+    return regions

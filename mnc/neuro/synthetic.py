@@ -1,4 +1,4 @@
-"""Small synthetic Brain Observatory caches in the layout allensdk reads (tests, examples).
+"""Small synthetic Brain Observatory caches in the layout of the real ones (tests, examples).
 
 Each session is an HDF5 file laid out like a Brain Observatory NWB file (dF/F traces, cell ids,
 the natural-scenes presentation table and image template, string metadata as fixed-length
@@ -63,8 +63,9 @@ def _pooled(images: np.ndarray, side: int = 6) -> np.ndarray:
     n, height, width = images.shape
     rows = np.array_split(np.arange(height), side)
     cols = np.array_split(np.arange(width), side)
-    pooled = np.array([[[images[i][np.ix_(r, c)].mean() for c in cols] for r in rows]
-                       for i in range(n)]).reshape(n, -1)
+    values = np.asarray(images, dtype=np.float64)
+    by_rows = np.stack([values[:, r].mean(axis=1) for r in rows], axis=1)
+    pooled = np.stack([by_rows[:, :, c].mean(axis=2) for c in cols], axis=2).reshape(n, -1)
     pooled = pooled - pooled.mean(axis=0)
     return pooled / (pooled.std(axis=0) + 1e-12)
 
@@ -99,7 +100,7 @@ def write_session_file(path: Path, experiment_id: int, container_id: int,
         dff[:, start:start + period] += rates[image][:, None].astype(np.float32)
     timestamps = np.arange(n_frames) / FRAME_RATE_HZ
     cre_line = _CRE_FULL.get(session.cre, session.cre)
-    with atomic_path(path) as temporary, h5py.File(temporary, "w") as nwb:
+    with atomic_path(path) as temporary, h5py.File(temporary, "w", locking=False) as nwb:
         pipeline = nwb.create_group("processing/brain_observatory_pipeline")
         plane = pipeline.create_group("DfOverF/imaging_plane_1")
         plane["data"] = dff

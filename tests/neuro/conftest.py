@@ -1,8 +1,10 @@
-"""Fixtures of the neural-comparison tests: synthetic Brain Observatory caches, a fake model."""
+"""Fixtures of the neural-comparison tests: synthetic Brain Observatory caches, a fake model.
+
+Nothing here needs allensdk: the caches are read with h5py.
+"""
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,12 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-pytest.importorskip("allensdk", reason="needs the neuro extra (allensdk)")
-pytest.importorskip("rsatoolbox", reason="needs the neuro extra (rsatoolbox)")
-
-from mnc.neuro.synthetic import write_synthetic_cache  # noqa: E402
-
-warnings.filterwarnings("ignore", module="allensdk")
+from mnc.neuro.synthetic import write_synthetic_cache
 
 
 @pytest.fixture(scope="session")
@@ -64,8 +61,10 @@ class FakeModel:
             input=SimpleNamespace(channels=3, height=size, width=size))
         rng = np.random.default_rng(seed)
         pixels = 3 * size * size
-        self.weights = {p.name: rng.standard_normal((pixels, p.channels * p.height * p.width))
-                        .astype(np.float32) / np.sqrt(pixels) for p in self.populations}
+        # Divide before casting: under numpy 2 a float64 scalar would promote float32 back.
+        self.weights = {p.name: (rng.standard_normal((pixels, p.channels * p.height * p.width))
+                                 / np.sqrt(pixels)).astype(np.float32)
+                        for p in self.populations}
         self.calls = 0
 
     def features(self, images: Any, populations: list[str] | None = None) -> dict[str, Any]:

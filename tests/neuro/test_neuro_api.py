@@ -1,4 +1,4 @@
-"""The whole comparison on synthetic Brain Observatory files read through allensdk."""
+"""The whole comparison on synthetic Brain Observatory files (read with h5py)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from mnc.neuro.model_features import LoadedModel
 from tests.neuro.conftest import FakeModel
 
 pytestmark = pytest.mark.neuro
+pytest.importorskip("rsatoolbox", reason="needs the neuro extra (rsatoolbox)")
 
 FAST = AnalysisOptions(n_boot=8, n_splits=2, n_folds=3, min_reliability=0.2)
 REGIONS = ["VISal Rbp4 L5", "VISam Cux2 L2/3", "VISl Cux2 L2/3", "VISp Cux2 L2/3",

@@ -15,6 +15,7 @@ from mnc.cli import rsa as rsa_command
 from tests.conftest import ROOT, TINY_SPEC
 
 pytestmark = pytest.mark.neuro
+pytest.importorskip("rsatoolbox", reason="needs the neuro extra (rsatoolbox)")
 
 
 def _parse(module, argv: list[str]) -> argparse.Namespace:

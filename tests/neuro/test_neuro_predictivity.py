@@ -24,14 +24,14 @@ def test_spearman_brown() -> None:
 
 
 def test_noiseless_cells_are_perfectly_reliable(noiseless_cache: Path) -> None:
-    region = group_regions(load_natural_scenes(noiseless_cache, areas=["VISl"]).recordings)[0]
+    region = group_regions(load_natural_scenes(noiseless_cache, areas=["VISl"]))[0]
     np.testing.assert_allclose(split_half_reliability(region, n_splits=2), 1.0, atol=1e-9)
 
 
 @pytest.mark.parametrize("method", ["ridge", "pls"])
 def test_generating_features_predict_better_than_random(boc_cache: Path, method: str) -> None:
     data = load_natural_scenes(boc_cache, areas=["VISp"], cre_lines=["Cux2-CreERT2"])
-    region = group_regions(data.recordings)[0]
+    region = group_regions(data)[0]
     reliability = split_half_reliability(region, n_splits=4)
     assert np.nanmedian(reliability) > 0.5
     pooled = _pooled(data.images)  # the synthetic cells are rectified projections of these

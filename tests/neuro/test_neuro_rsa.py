@@ -13,6 +13,7 @@ from mnc.neuro.regions import group_regions
 from mnc.neuro.representation import FeatureSummary
 
 pytestmark = pytest.mark.neuro
+pytest.importorskip("rsatoolbox", reason="needs the neuro extra (rsatoolbox)")
 
 
 def _features(seed: int = 0, units: int = 400) -> np.ndarray:
@@ -53,7 +54,7 @@ def test_summary_patterns_reproduce_the_full_rdm() -> None:
 
 @pytest.mark.parametrize("method", ["spearman", "pearson"])
 def test_noise_ceiling_of_noiseless_data_is_one(noiseless_cache: Path, method: str) -> None:
-    regions = group_regions(load_natural_scenes(noiseless_cache).recordings)
+    regions = group_regions(load_natural_scenes(noiseless_cache))
     rng = np.random.default_rng(0)
     for region in regions:
         halves = rsa.split_half_rdms([region.split_halves(rng) for _ in range(3)])
@@ -63,7 +64,7 @@ def test_noise_ceiling_of_noiseless_data_is_one(noiseless_cache: Path, method: s
 
 
 def test_noisy_data_ceiling_is_below_one_and_ordered(boc_cache: Path) -> None:
-    region = group_regions(load_natural_scenes(boc_cache, areas=["VISp"]).recordings)[0]
+    region = group_regions(load_natural_scenes(boc_cache, areas=["VISp"]))[0]
     rng = np.random.default_rng(0)
     halves = rsa.split_half_rdms([region.split_halves(rng) for _ in range(3)])
     lower, upper = rsa.noise_ceiling(halves)
