@@ -10,9 +10,11 @@ reshuffles the masks of the others.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 
 import numpy as np
 
+from mnc.errors import UserFileError
 from mnc.ir.model import IR, Projection
 
 
@@ -60,3 +62,52 @@ def projection_mask(ir: IR, projection: Projection) -> np.ndarray:
 
 def all_masks(ir: IR) -> dict[str, np.ndarray]:
     return {projection.name: projection_mask(ir, projection) for projection in ir.projections}
+
+
+PROBABILITY_TOLERANCE = 1e-6
+"""How far a stored probability mask (``expected``, ``learnable``) may be from the IR's: the
+float32 rounding of the same float64 formula, with room for a last-bit difference in exp."""
+
+
+def mask_problems(ir: IR, masks: Mapping[str, np.ndarray]) -> list[str]:
+    """How the masks read from a file (by projection name) differ from those the IR prescribes.
+
+    Masks are fixed by the IR (mode, seed, profile) and never trained, so a file's masks must
+    be exactly the IR's: binary draws (``gaussian``, ``none``) tap for tap, probability masks
+    (``expected``, and ``learnable``'s initial profile) to float32 rounding. Projections
+    absent from ``masks`` are not checked.
+    """
+    problems = []
+    for projection in ir.projections:
+        if projection.name not in masks:
+            continue
+        found = np.asarray(masks[projection.name])
+        expected = projection_mask(ir, projection)
+        if found.shape != expected.shape:
+            problems.append(f"{projection.name}: mask shape {found.shape}, the IR's is "
+                            f"{expected.shape}")
+            continue
+        if ir.mask.mode in ("gaussian", "none"):
+            differ = int(np.count_nonzero(found != expected))
+        else:
+            close = np.isclose(found, expected, rtol=PROBABILITY_TOLERANCE,
+                               atol=PROBABILITY_TOLERANCE)
+            differ = int(np.count_nonzero(~close))
+        if differ:
+            problems.append(
+                f"{projection.name}: {differ} of {found.size} mask taps differ from the "
+                f"{ir.mask.mode} mask of seed {ir.mask.seed} (kept taps: "
+                f"{int(np.count_nonzero(found))} in the file, {int(np.count_nonzero(expected))} "
+                f"from the IR)")
+    return problems
+
+
+def check_file_masks(ir: IR, masks: Mapping[str, np.ndarray], origin: str) -> None:
+    """Raise one UserFileError naming ``origin`` and each projection whose mask differs."""
+    problems = mask_problems(ir, masks)
+    if problems:
+        shown = "\n".join(f"  {problem}" for problem in problems[:10])
+        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+        raise UserFileError(f"{origin}: {len(problems)} connection masks are not the ones the "
+                            f"IR prescribes (masks are drawn from the IR and never trained, so "
+                            f"the file was edited or corrupted):\n{shown}{more}")

@@ -18,7 +18,7 @@ import numpy as np
 
 from mnc.errors import BackendError, UserFileError
 from mnc.ir.model import IR
-from mnc.masks import projection_mask
+from mnc.masks import check_file_masks, projection_mask
 
 SAVED_MODEL_FORMAT = "mnc.torch-model"
 CHECKPOINT_FORMAT = "mnc.torch-checkpoint"
@@ -193,6 +193,10 @@ def check_parameters(ir: IR, state: Mapping[str, Any], origin: str,
         raise BackendError(f"{origin}: weights were saved for a different network: content hash "
                            f"{content_hash} in the file, {ir.content_hash} for the spec (every "
                            f"tensor shape matches, so masks or profiles differ)")
+    check_file_masks(ir, {q.name: parameters[f"{projection_key(q.source, q.target)}.mask"]
+                          for q in ir.projections
+                          if f"{projection_key(q.source, q.target)}.mask" in parameters},
+                     origin)
     for projection in ir.projections:
         key = projection_key(projection.source, projection.target)
         if f"{key}.log_peak" in state and f"{key}.log_sigma" in state:

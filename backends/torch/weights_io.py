@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -25,7 +26,9 @@ from mnc.errors import BackendError, UserFileError
 from mnc.io.atomic import atomic_path
 from mnc.ir.model import IR
 from mnc.ir.serialize import ir_from_json, ir_to_json
+from mnc.masks import check_file_masks
 from mnc_backends.torch.module import MouseNet
+from mnc_backends.torch.names import projection_key
 from mnc_backends.torch.safe_load import load_tensors
 
 MODEL_FORMAT = "mnc.torch-model"
@@ -115,7 +118,18 @@ def load_state(model: MouseNet, payload: Mapping[str, Any], origin: str) -> None
     if extra:
         raise BackendError(f"{origin}: tensor {extra[0]!r} in the file has no place in the "
                            f"model ({len(extra)} unexpected tensors)")
+    check_file_masks(model.ir, file_masks(model.ir, state), origin)
     model.load_state_dict(state, strict=True)
+
+
+def file_masks(ir: IR, state: Mapping[str, Tensor]) -> dict[str, np.ndarray]:
+    """The mask buffers of a state dict, by projection name."""
+    masks = {}
+    for projection in ir.projections:
+        tensor = state.get(f"convs.{projection_key(projection.source, projection.target)}.mask")
+        if isinstance(tensor, Tensor):
+            masks[projection.name] = tensor.detach().cpu().float().numpy()
+    return masks
 
 
 def load_model(path: str | Path) -> MouseNet:

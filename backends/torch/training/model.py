@@ -11,6 +11,8 @@ import torch
 from mnc.errors import BackendError, UserFileError
 from mnc.ir.model import IR
 from mnc.ir.serialize import ir_from_dict
+from mnc.masks import check_file_masks
+from mnc_backends.torch.weights_io import file_masks
 
 
 def build_model(ir: IR, strategy: str = "auto") -> torch.nn.Module:
@@ -46,6 +48,9 @@ def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], origin: s
         if tuple(state[key].shape) != tuple(tensor.shape):
             raise BackendError(f"{origin}: tensor {key} has shape {tuple(state[key].shape)}, "
                                f"the network expects {tuple(tensor.shape)}")
+    ir = getattr(unwrap(model), "ir", None)
+    if isinstance(ir, IR):
+        check_file_masks(ir, file_masks(ir, state), origin)
     model.load_state_dict(state, strict=True)
 
 

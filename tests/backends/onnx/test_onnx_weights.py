@@ -53,12 +53,11 @@ def test_mask_buffer_is_optional_and_wrapper_prefixes_are_stripped(small_ir, tmp
                                reference_forward(small_ir, state, images())["logits"], atol=1e-4)
 
 
-def test_file_mask_is_used_instead_of_drawing_one(small_ir, tmp_path):
+def test_file_mask_other_than_the_irs_is_refused(small_ir, tmp_path):
     state = random_state(small_ir)
     state["convs.VISp4__VISp2_3.mask"] = np.ones_like(state["convs.VISp4__VISp2_3.mask"])
-    model = compile_file(small_ir, save_weights(tmp_path / "w.pt", small_ir, state))
-    np.testing.assert_allclose(run_onnx(model, images())["logits"],
-                               reference_forward(small_ir, state, images())["logits"], atol=1e-4)
+    with pytest.raises(UserFileError, match=r"w\.pt: 1 connection masks.*\n  VISp4->VISp2/3: "):
+        compile_file(small_ir, save_weights(tmp_path / "w.pt", small_ir, state))
 
 
 def test_learnable_mask_parameters_give_the_effective_mask(small_ir, tmp_path):

@@ -67,3 +67,42 @@ def test_checkpoint_ir_is_checked_before_training_resumes(tiny_ir, tmp_path: Pat
     payload = _with_ir(_payload(tiny_ir, tmp_path), _bad_padding)
     with pytest.raises(UserFileError, match=r"(?s)last\.pt.*projections\[12\]\.padding_lrtb"):
         ir_of(payload, "run/last.pt")
+
+
+def _all_ones_mask(payload: dict[str, Any], key: str = "VISp4__VISl4") -> dict[str, Any]:
+    state = dict(payload["state_dict"])
+    state[f"convs.{key}.mask"] = torch.ones_like(state[f"convs.{key}.mask"])
+    return {**payload, "state_dict": state}
+
+
+def test_mask_replaced_by_all_ones_is_refused_naming_the_projection(tiny_ir, tmp_path: Path):
+    path = tmp_path / "ones.pt"
+    torch.save(_all_ones_mask(_payload(tiny_ir, tmp_path)), path)
+    with pytest.raises(UserFileError) as caught:
+        mnc.load(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: 1 connection masks are not the ones the IR prescribes")
+    assert "VISp4->VISl4:" in message and "gaussian mask of seed 0" in message
+
+
+def test_checkpoint_masks_are_checked_before_training_resumes(tiny_ir, tmp_path: Path):
+    from mnc_backends.torch.training.model import build_model, load_state
+
+    payload = _all_ones_mask(_payload(tiny_ir, tmp_path))
+    with pytest.raises(UserFileError, match="VISp4->VISl4"):
+        load_state(build_model(tiny_ir), payload["state_dict"], "run/last.pt")
+
+
+@pytest.mark.parametrize("mode", ["none", "expected", "learnable"])
+def test_masks_of_every_mode_load_and_are_checked(tiny_ir, ir_editor, tmp_path: Path,
+                                                  mode: str):
+    ir = ir_editor(tiny_ir, mode=mode)
+    payload = _payload(ir, tmp_path)
+    path = tmp_path / "same.pt"
+    torch.save(payload, path)
+    assert mnc.load(path).ir == ir
+    state = dict(payload["state_dict"])
+    state["convs.VISp4__VISl4.mask"] = state["convs.VISp4__VISl4.mask"] * 0.5
+    torch.save({**payload, "state_dict": state}, path)
+    with pytest.raises(UserFileError, match=f"VISp4->VISl4: .* the {mode} mask"):
+        mnc.load(path)
