@@ -7,6 +7,7 @@ import errno
 import fcntl
 import os
 import stat
+import struct
 import tempfile
 import time
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
 
     The temporary file lives in the same folder so the final ``os.replace`` is atomic on POSIX.
     On any exception (including KeyboardInterrupt) the temporary file is removed and the old
-    destination, if any, is left untouched. The writer holds an exclusive ``flock`` on the
+    destination, if any, is left untouched. The writer holds a write lock on the
     temporary file until it is in place, which is how other writers tell a live writer's file
     from a dead one's (process ids say nothing across PID namespaces). An OSError about the
     file (read-only folder, full disk, name too long) becomes one UserFileError naming it.
@@ -45,7 +46,7 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
         handle, temporary_name = tempfile.mkstemp(
             prefix=f"{_part_prefix(final)}{os.getpid()}.", suffix=".part", dir=final.parent
         )
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        _lock_part(handle)
         temporary = Path(temporary_name)
         # mkstemp creates 0600; give the file the mode a plain open() would (or the old file's).
         mode = final.stat().st_mode & 0o777 if os.path.exists(final) else 0o666 & ~_current_umask()
@@ -119,13 +120,32 @@ def _remove_if_stale(candidate: Path) -> None:
             return
         if status.st_size == 0 and time.time() - status.st_mtime < FRESH_PART_SECONDS:
             return
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _lock_part(descriptor, shared=True):
             return  # a live writer holds it
         candidate.unlink()
     finally:
         os.close(descriptor)
+
+
+def _lock_part(descriptor: int, shared: bool = False) -> bool:
+    """Lock a whole part file without waiting; False if a conflicting lock is held.
+
+    The writer takes the exclusive (write) lock; a cleaner takes a shared (read) lock, which
+    a read-only descriptor can hold and which conflicts only with a writer's.
+
+    An open-file-description lock (F_OFD_SETLK): it conflicts with every other open of the file,
+    in this process too, but not with the ``flock`` that HDF5 and netCDF take on the files they
+    write, so those writers can run inside ``atomic_path``.
+    """
+    kind = fcntl.F_RDLCK if shared else fcntl.F_WRLCK
+    request = struct.pack("hhqqixxxx", kind, os.SEEK_SET, 0, 0, 0)
+    try:
+        fcntl.fcntl(descriptor, fcntl.F_OFD_SETLK, request)
+    except OSError as error:
+        if error.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        raise
+    return True
 
 
 def glob_escape(text: str) -> str:

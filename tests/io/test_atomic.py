@@ -96,20 +96,42 @@ def _umask() -> int:
     return mask
 
 
+HOLD_PART_LOCK = """
+import os, sys, time
+from mnc.io.atomic import _lock_part
+descriptor = os.open(sys.argv[1], os.O_RDWR)
+assert _lock_part(descriptor)
+print("locked", flush=True)
+sys.stdin.readline()
+"""
+
+
 def test_part_file_of_a_live_writer_in_another_pid_namespace_is_kept(tmp_path):
     # A writer in another container sees other process ids: its part file names a pid that
     # does not exist here, yet the writer is alive and holds the file's lock.
-    import fcntl
-
     target = tmp_path / "model.onnx"
     foreign = tmp_path / f".{target.name}.{2**22 + 12345}.abcdefgh.part"
     foreign.write_bytes(b"half of a model")
-    with open(foreign, "rb") as held:
-        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_PART_LOCK, str(foreign)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         write_text_atomic(target, "another writer")
         assert foreign.exists()
-    write_text_atomic(target, "after the foreign writer died")  # its lock is gone: stale
+    finally:
+        holder.communicate("done\n", timeout=30)
+    write_text_atomic(target, "after the foreign writer ended")  # its lock is gone: stale
     assert not foreign.exists()
+
+
+def test_hdf5_style_flock_inside_an_atomic_write_is_not_blocked(tmp_path):
+    import fcntl
+
+    with atomic_open(tmp_path / "data.h5", "wb") as stream:
+        with open(stream.name, "rb") as again:  # as HDF5 locks the file it creates
+            fcntl.flock(again.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        stream.write(b"x")
+    assert (tmp_path / "data.h5").read_bytes() == b"x"
 
 
 def test_a_part_file_just_created_is_not_taken_for_stale(tmp_path):
