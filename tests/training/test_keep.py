@@ -77,7 +77,9 @@ def test_force_removes_kept_checkpoints(tmp_path: Path) -> None:
     folder = tmp_path / "run"
     (folder / "checkpoints").mkdir(parents=True)
     (folder / "checkpoints" / "epoch-0007.pt").write_bytes(b"old")
-    (folder / "checkpoints.json").write_text(json.dumps([]))
+    (folder / "checkpoints.json").write_text(json.dumps([  # the old run's record of it
+        {"epoch": 7, "step": 7, "val_top1": 0.1, "val_top5": 0.5,
+         "file": "checkpoints/epoch-0007.pt"}]))
     train(TINY_SPEC, folder, force=True, overrides={
         "data": "digits", "epochs": 1, "batch_size": 16, "max_steps_per_epoch": 1,
         "val_fraction": 0.05, "device": "cpu", "workers": 0, "progress": False,

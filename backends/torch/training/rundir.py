@@ -12,15 +12,19 @@ Layout::
     checkpoints/    checkpoints kept along training (--keep-checkpoints), indexed by
     checkpoints.json  epoch, step, validation top-1 and file (also as checkpoints.csv)
     curves.png      written by ``mnc plot``
+    manifest.json   the files above that this run writes: ``--force`` deletes only those
+    .mnc-train.lock locked by the one process writing to the folder
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import platform
-import shutil
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 import yaml
@@ -28,24 +32,91 @@ import yaml
 from mnc import __version__
 from mnc.errors import UserFileError
 from mnc.io import checkpoint_index
-from mnc.io.atomic import write_text_atomic
+from mnc.io.atomic import remove_stale_parts, write_text_atomic
+from mnc.io.textfile import TextFileError, parse_json, read_bounded_text, read_json_file
 from mnc.ir.model import IR
 from mnc.ir.serialize import ir_to_json
+from mnc.spec.yaml_reader import MAX_FILE_BYTES
 
 LAST = "last.pt"
 BEST = "best.pt"
 METRICS = "metrics.jsonl"
 CONFIG = "config.yaml"
+MAX_METRICS_BYTES = 64 * 1024 * 1024
 RESULT_FILES = (LAST, BEST, METRICS, CONFIG, "run.json", "ir.json", "curves.png",
                 checkpoint_index.INDEX_JSON, checkpoint_index.INDEX_CSV)
 
 
+MANIFEST = "manifest.json"
+"""The files this run writes, relative to the run folder: ``--force`` removes only these."""
+MANIFEST_FORMAT = "mnc.run-manifest"
+LOCK = ".mnc-train.lock"
+"""Held (``flock``) by the one process that writes to the run folder."""
+WRITTEN_FOLDERS = ("spec", checkpoint_index.FOLDER)
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+"""Largest manifest, run.json or checkpoint index read back from a run folder."""
+
+_held_locks: dict[str, IO[str]] = {}
+
+
 def existing_results(folder: Path) -> list[str]:
-    return [name for name in RESULT_FILES if (folder / name).exists()]
+    return [name for name in (*RESULT_FILES, MANIFEST) if (folder / name).exists()]
 
 
-def prepare(folder: Path, *, resume: bool, force: bool) -> None:
-    """Make sure ``folder`` may receive this run; ``force`` deletes an old run's results."""
+def lock(folder: Path) -> None:
+    """Take the run folder's lock (creating the folder), or refuse: another run writes there.
+
+    Two ``mnc train`` (or two ``--resume``) on one folder would mix their checkpoints and
+    metrics. Only the main process of a run calls this; ``unlock`` (or the process ending)
+    releases it.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise UserFileError(f"{folder}: exists and is not a folder; choose another -o")
+    key = os.path.realpath(folder)
+    busy = UserFileError(f"{folder}: another mnc train is writing to this run folder (it "
+                         f"holds {folder / LOCK}); wait for it to end or choose another -o")
+    if key in _held_locks:
+        raise busy
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / LOCK, "a", encoding="utf-8")
+    except OSError as error:
+        raise UserFileError(f"{folder}: cannot use as a run folder ({error.strerror})") from None
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise busy from None
+    _held_locks[key] = handle
+
+
+def unlock(folder: Path) -> None:
+    handle = _held_locks.pop(os.path.realpath(folder), None)
+    if handle is not None:
+        handle.close()
+
+
+def check_inputs(folder: Path, inputs: list[Path]) -> None:
+    """Refuse inputs (spec files, config) that lie where the run writes or removes files."""
+    root = os.path.realpath(folder)
+    for given in inputs:
+        inside = os.path.relpath(os.path.realpath(given), root)
+        first = inside.split(os.sep, 1)[0]
+        if inside.startswith("..") or not (
+            inside in (*RESULT_FILES, MANIFEST, LOCK) or first in WRITTEN_FOLDERS
+        ):
+            continue
+        raise UserFileError(f"{given}: is an input of this run but lies in its run folder "
+                            f"{folder}, where mnc train writes {inside}; move it or choose "
+                            f"another -o")
+
+
+def prepare(folder: Path, *, resume: bool, force: bool) -> list[str]:
+    """Make sure ``folder`` may receive this run; ``force`` deletes an old run's results.
+
+    Only files a record of the old run lists are deleted (its manifest, else run.json and the
+    fixed result names); the relative paths of the files left behind are returned.
+    """
     if folder.exists() and not folder.is_dir():
         raise UserFileError(f"{folder}: exists and is not a folder; choose another -o")
     found = existing_results(folder) if folder.is_dir() else []
@@ -54,40 +125,95 @@ def prepare(folder: Path, *, resume: bool, force: bool) -> None:
             raise UserFileError(f"{folder}: nothing to resume (no {LAST}); start the run "
                                 f"without --resume")
         remove_partial_writes(folder)
-        return
+        return []
     if found and not force:
         raise UserFileError(f"{folder}: already holds a training run ({', '.join(found)}); "
                             f"pass --resume {folder} to continue it or --force to start over "
                             f"(deletes its results)")
-    for name in found:
-        (folder / name).unlink()
+    kept: list[str] = []
     if folder.is_dir():
         remove_partial_writes(folder)
-    if force and (folder / "spec").is_dir():
-        shutil.rmtree(folder / "spec")
-    if force and (folder / checkpoint_index.FOLDER).is_dir():
-        shutil.rmtree(folder / checkpoint_index.FOLDER)
+        if force:
+            kept = _remove_written(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    return kept
+
+
+def _remove_written(folder: Path) -> list[str]:
+    """Delete the files an old run's records list; the relative paths of the others."""
+    root = os.path.realpath(folder)
+    for name in written_files(folder):
+        path = Path(root) / name
+        parent = os.path.realpath(path.parent)
+        if os.path.commonpath([parent, root]) == root and (path.is_file() or path.is_symlink()):
+            path.unlink()
+    for name in WRITTEN_FOLDERS:
+        with contextlib.suppress(OSError):
+            (folder / name).rmdir()  # only when empty: what is left there is not mnc's
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*")
+                  if not path.is_dir() and path.name != LOCK)
+
+
+def written_files(folder: Path) -> list[str]:
+    """Relative paths mnc recorded writing in ``folder``, each checked to stay inside it."""
+    manifest = _read_record(folder / MANIFEST)
+    if isinstance(manifest, dict) and manifest.get("format") == MANIFEST_FORMAT:
+        listed = manifest.get("files")
+    else:  # a run folder from before manifests: the fixed names and run.json's spec copies
+        info = _read_record(folder / "run.json")
+        copies = info.get("spec_copies") if isinstance(info, dict) else None
+        listed = [*RESULT_FILES, *(copies if isinstance(copies, list) else [])]
+    names = [name for name in listed if isinstance(name, str)] if isinstance(listed, list) else []
+    if checkpoint_index.INDEX_JSON in names:
+        index = _read_record(folder / checkpoint_index.INDEX_JSON)
+        for entry in index if isinstance(index, list) else []:
+            if isinstance(entry, dict) and isinstance(entry.get("file"), str):
+                names.append(entry["file"])
+    return [name for name in names if _inside(name)]
+
+
+def _inside(name: str) -> bool:
+    parts = Path(name).parts
+    return bool(parts) and not Path(name).is_absolute() and ".." not in parts
+
+
+def _read_record(file: Path) -> Any:
+    """A JSON record of the run, or None if it is missing or unreadable (then it lists nothing)."""
+    if not file.is_file():
+        return None
+    try:
+        return read_json_file(file, MAX_RECORD_BYTES, "JSON record of the run")
+    except UserFileError:
+        return None
+
+
+def write_manifest(folder: Path, spec_copies: list[str]) -> None:
+    files = [MANIFEST, *RESULT_FILES, *spec_copies]
+    write_text_atomic(folder / MANIFEST, json.dumps(
+        {"format": MANIFEST_FORMAT, "files": files}, indent=1) + "\n")
 
 
 def remove_partial_writes(folder: Path) -> None:
-    """Delete temporary files a killed run left behind (atomic writes that never finished)."""
-    for name in RESULT_FILES:
-        for leftover in folder.glob(f".{name}.*.part"):
-            leftover.unlink(missing_ok=True)
+    """Delete temporary files killed runs left behind (atomic writes that never finished).
+
+    A live writer's temporary files are locked and stay (see ``mnc.io.atomic``).
+    """
+    for name in (*RESULT_FILES, MANIFEST):
+        remove_stale_parts(folder / name)
 
 
 def record(folder: Path, config: dict[str, Any], ir: IR, spec_files: list[Path],
            world_size: int) -> None:
-    """Write the resolved config, the IR, the spec copies and run.json."""
+    """Write the manifest, the resolved config, the IR, the spec copies and run.json."""
+    sources = [(f"spec/{number:02d}-{file.name}", file)
+               for number, file in enumerate(spec_files) if file.is_file()]
+    write_manifest(folder, [name for name, _ in sources])
     write_config(folder, config)
     write_text_atomic(folder / "ir.json", ir_to_json(ir))
     copies = []
-    for number, file in enumerate(spec_files):
-        if file.is_file():
-            destination = folder / "spec" / f"{number:02d}-{file.name}"
-            write_text_atomic(destination, file.read_text(encoding="utf-8"))
-            copies.append(str(destination.relative_to(folder)))
+    for name, file in sources:
+        write_text_atomic(folder / name, read_bounded_text(file, MAX_FILE_BYTES, "spec file"))
+        copies.append(name)
     info = {"content_hash": ir.content_hash, "spec_name": ir.name,
             "spec_files": [str(file) for file in spec_files], "spec_copies": copies,
             "mnc_version": __version__, "torch_version": torch.__version__,
@@ -107,16 +233,17 @@ def write_metrics(folder: Path, history: list[dict[str, Any]]) -> None:
 
 def read_metrics(folder: Path) -> list[dict[str, Any]]:
     file = folder / METRICS if folder.is_dir() else folder
-    if not file.is_file():
+    if not file.exists():
         raise UserFileError(f"{file}: no such metrics log (expected a run folder of mnc train)")
     entries = []
-    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+    text = read_bounded_text(file, MAX_METRICS_BYTES, "metrics log (JSON lines)")
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise UserFileError(f"{file}:{number}: not JSON ({error.msg})") from None
+            entry = parse_json(line, f"{file}:{number}", "JSON object per line")
+        except TextFileError as error:
+            raise UserFileError(str(error)) from None
         if not isinstance(entry, dict) or "epoch" not in entry:
             raise UserFileError(f"{file}:{number}: expected an object with an 'epoch' field")
         entries.append(entry)

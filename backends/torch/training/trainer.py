@@ -183,6 +183,7 @@ def train(spec: str | Path | None, output: str | Path | None, *,
             raise UserFileError("give the spec to train (or --resume a run)")
         folder = Path(output)
         config = build_config(file_values, overrides)
+    rundir.check_inputs(folder, _input_files(spec, config_file))
 
     context = distributed.setup(config.device)
     try:
@@ -194,7 +195,16 @@ def train(spec: str | Path | None, output: str | Path | None, *,
         with preserved_global_state():
             return _train(spec, folder, config, stored, force, context)
     finally:
+        rundir.unlock(folder)
         distributed.teardown()
+
+
+def _input_files(spec: str | Path | None, config_file: str | Path | None) -> list[Path]:
+    """The files this run reads from the user: the config, the spec and the bases it extends."""
+    from mnc.spec.loader import read_merged
+
+    files = [Path(config_file)] if config_file else []
+    return files + list(read_merged(spec)[2] if spec is not None else ())
 
 
 def _compile_ir(spec: str | Path | None, stored: dict[str, Any] | None, origin: Path) -> IR:
@@ -216,9 +226,15 @@ def _train(spec: str | Path | None, folder: Path, config: TrainConfig,
            stored: dict[str, Any] | None, force: bool,
            context: distributed.Context) -> dict[str, Any]:
     error: MncError | None = None
-    if context.is_main and stored is None:
+    if context.is_main:  # the main process alone writes to the run folder, under its lock
         try:
-            rundir.prepare(folder, resume=False, force=force)
+            rundir.lock(folder)
+            if stored is None:
+                kept = rundir.prepare(folder, resume=False, force=force)
+                if kept:
+                    print(f"mnc train: --force left {len(kept)} file(s) in {folder} that no "
+                          f"record says mnc wrote: {', '.join(kept[:8])}"
+                          f"{' ...' if len(kept) > 8 else ''}", file=sys.stderr)
         except MncError as caught:
             error = caught
     _agree(error, context)
