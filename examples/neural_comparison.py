@@ -1,8 +1,8 @@
 """Compare MouseNet with (synthetic) Allen Brain Observatory recordings, end to end.
 
-Writes a small synthetic Brain Observatory cache in the layout allensdk reads, compiles the
+Writes a small synthetic Brain Observatory cache in the layout of the real one, compiles the
 spec with untrained weights, and runs the same analyses as ``mnc rsa`` and
-``mnc physiology``. With real data, point ``--boc-cache`` at an allensdk cache instead::
+``mnc physiology``. With real data, point ``--boc-cache`` at a Brain Observatory cache::
 
     python examples/neural_comparison.py --out /tmp/mnc-neuro-demo
     python examples/neural_comparison.py --boc-cache ~/allen/boc --out rsa-untrained

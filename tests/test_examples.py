@@ -19,7 +19,7 @@ CASES = {
     "training_smoke_run.py": ["{tmp}/run"],
     "neural_comparison.py": ["--spec", str(TINY_SPEC), "--out", "{tmp}/neuro"],
 }
-NEEDS = {"neural_comparison.py": ["allensdk", "rsatoolbox"]}
+NEEDS = {"neural_comparison.py": ["rsatoolbox"]}
 
 
 def test_every_example_is_exercised():

@@ -2,10 +2,12 @@
 
 ::
 
-    Brain Observatory cache (allensdk)      specs/mouse.yaml + weights (mnc.compile / mnc.load)
+    Brain Observatory cache (h5py)          specs/mouse.yaml + weights (mnc.compile / mnc.load)
       -> allen.load_natural_scenes            -> model_features.prepare_images (118 scenes)
-         (trials x images x cells, dF/F)      -> model_features.summarize_features (streamed)
-      -> regions.group_regions                -> representation.FeatureSummary (cached)
+      or recording_files.load_recordings      -> model_features.summarize_features (streamed)
+      -> recordings.NeuralData                -> representation.FeatureSummary (cached)
+         (images; stimuli x trials x cells)
+      -> regions.group_regions
          (area x Cre line x layer)
                  \\________________________________/
                   rsa (rsatoolbox RDMs, SSM, noise ceilings, bootstrap)
@@ -13,6 +15,6 @@
                   physiology (sparseness, reliability, Kolmogorov-Smirnov)
                   -> api.run_rsa / api.run_physiology -> CSV, figures, summary.json
 
-Install with ``pip install 'mnc[neuro]'``; allensdk and rsatoolbox are imported lazily, so the
-rest of mnc works without them.
+Install with ``pip install 'mnc[neuro]'``; rsatoolbox is imported lazily, so the rest of mnc
+works without it. allensdk (``pip install 'mnc[allen]'``) is needed only to download.
 """
