@@ -13,30 +13,40 @@ HELP = ("compare sparseness and reliability distributions of model units with Al
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from mnc.neuro.cli_models import add_model_arguments
     from mnc.neuro.cli_options import add_common_arguments
 
     add_common_arguments(parser)
+    add_model_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from mnc.cli.common import print_json, table
-    from mnc.neuro.api import run_physiology
+    from mnc.neuro.api import closest_populations, records, run_physiology
+    from mnc.neuro.cli_models import is_trajectory, model_from_args, run_trajectory
     from mnc.neuro.cli_options import (
         neural_source,
         options_from_args,
         progress_bar,
         selection_from_args,
     )
-    from mnc.neuro.model_features import load_model
 
-    loaded = load_model(args.spec, args.weights, args.seed)
+    if is_trajectory(args):
+        return run_trajectory("physiology", args, options_from_args(args))
+    loaded = model_from_args(args)
     report = run_physiology(loaded, neural_source(args), args.output, args.cache_dir,
                             selection_from_args(args), options_from_args(args),
                             progress_bar("features"))
-    rows = [r for r in report.tables["physiology"] if r["ir_mapped"]]
+    cells = records(report.tables["physiology_cells"])
+    mapped = [r for r in records(report.tables["physiology"]) if r["ir_mapped"]]
+    # A model without an IR maps no population: show the closest one per region and metric.
+    rows = mapped or [r for r in records(report.tables["physiology"])
+                      if (r["region"], r["metric"], r["population"]) in {
+                          (c["region"], c["metric"], c["closest"])
+                          for c in closest_populations(records(report.tables["physiology"]))}]
     if args.json:
         print_json({key: value for key, value in report.to_dict().items() if key != "tables"}
-                   | {"ir_mapped": rows, "cells": report.tables["physiology_cells"]})
+                   | {"ir_mapped": mapped, "shown": rows, "cells": cells})
         return 0
     print(table(["region", "population", "metric", "median model", "median cells", "KS", "p"],
                 [[r["region"], r["population"], r["metric"], r["median_model"],
@@ -44,6 +54,6 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(table(["region", "cells", "median reliability", "fraction reliable"],
                 [[r["region"], r["n_cells"], r["median_reliability"], r["fraction_reliable"]]
-                 for r in report.tables["physiology_cells"]]))
+                 for r in cells]))
     print(f"\nwrote {len(report.files)} files to {report.output_dir}")
     return 0

@@ -13,9 +13,11 @@ HELP = ("compare every model population with Allen Brain Observatory recordings:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from mnc.neuro.cli_models import add_model_arguments
     from mnc.neuro.cli_options import add_common_arguments
 
     add_common_arguments(parser)
+    add_model_arguments(parser)
     parser.add_argument("--methods", nargs="+", choices=["spearman", "pearson"],
                         default=["spearman", "pearson"],
                         help="RDM comparisons; the first ranks populations (default both)")
@@ -30,27 +32,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mnc.cli.common import print_json, table
-    from mnc.neuro.api import run_rsa
+    from mnc.neuro.api import records, run_rsa
+    from mnc.neuro.cli_models import is_trajectory, model_from_args, run_trajectory
     from mnc.neuro.cli_options import (
         neural_source,
         options_from_args,
         progress_bar,
         selection_from_args,
     )
-    from mnc.neuro.model_features import load_model
 
-    loaded = load_model(args.spec, args.weights, args.seed)
     options = options_from_args(args, methods=tuple(args.methods), n_boot=args.bootstrap,
                                 regressions=tuple(args.regressions), n_folds=args.folds)
+    if is_trajectory(args):
+        return run_trajectory("rsa", args, options)
+    loaded = model_from_args(args)
     report = run_rsa(loaded, neural_source(args), args.output, args.cache_dir,
                      selection_from_args(args), options, progress_bar("features"))
     if args.json:
         print_json({key: value for key, value in report.to_dict().items() if key != "tables"}
-                   | {"best": report.tables["rsa_best"],
-                      "predictivity_best": report.tables.get("predictivity_best", [])})
+                   | {"best": records(report.tables["rsa_best"]),
+                      "predictivity_best": records(report.tables["predictivity_best"])
+                      if "predictivity_best" in report.tables else []})
         return 0
     primary = options.methods[0]
-    rows = [r for r in report.tables["rsa_best"] if r["method"] == primary]
+    rows = [r for r in records(report.tables["rsa_best"]) if r["method"] == primary]
     print(table(["region", "cells", "best population", f"SSM ({primary})", "+-",
                  "noise ceiling", "IR population", "its SSM"],
                 [[r["region"], r["n_cells"], r["population"], r["ssm"], r["ssm_std"],
@@ -62,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
                      "best population", "best score"],
                     [[r["region"], r["n_reliable_cells"], r["ir_population"] or None,
                       r["ir_population_score"], r["best_population"], r["best_score"]]
-                     for r in report.tables["predictivity_best"]
+                     for r in records(report.tables["predictivity_best"])
                      if r["regression"] == regression]))
     cached = "features and scores from cache" if report.scores_cached else (
         "features from cache" if report.features_cached else "features computed")

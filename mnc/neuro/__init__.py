@@ -18,3 +18,12 @@
 Install with ``pip install 'mnc[neuro]'``; rsatoolbox is imported lazily, so the rest of mnc
 works without it. allensdk (``pip install 'mnc[allen]'``) is needed only to download.
 """
+
+from typing import Any
+
+
+def compare_model(module: Any, layers: Any, recordings: Any, **options: Any) -> Any:
+    """Compare any ``torch.nn.Module`` with recordings (see ``mnc.neuro.any_model``)."""
+    from mnc.neuro.any_model import compare_model as compare
+
+    return compare(module, layers, recordings, **options)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from mnc.errors import UserFileError
 from mnc.io.atomic import atomic_open, write_text_atomic
@@ -25,13 +26,17 @@ from mnc.neuro import figures
 from mnc.neuro.allen import ResponseWindow, load_natural_scenes
 from mnc.neuro.cache import FeatureCache, ScoreCache, feature_key, stable_key
 from mnc.neuro.layers import cre_short_name
-from mnc.neuro.model_features import LoadedModel, prepare_images, summarize_features
+from mnc.neuro.model_features import LoadedModel, summarize_features
 from mnc.neuro.recording_files import load_recordings
 from mnc.neuro.recordings import NeuralData
 from mnc.neuro.regions import Region, group_regions
 from mnc.neuro.representation import FeatureSummary
 
 Progress = Callable[[int, int], None]
+PIXELS = "input"
+"""The image itself: scored as a control (rsa.csv), never chosen as a best population."""
+BOOTSTRAP_TABLE = "rsa_bootstrap"
+"""Table of bootstrap SSM draws (not written as CSV: a list per row)."""
 
 
 @dataclass(frozen=True)
@@ -75,19 +80,60 @@ class AnalysisOptions:
 
 @dataclass
 class Report:
-    """What a run produced: table rows, written files, and whether caches answered."""
+    """What a run produced: tables (pandas DataFrames), written files, whether caches answered.
 
-    output_dir: Path
+    Every table's first column is ``model`` (the model's label), so the tables of MouseNet and
+    of a baseline concatenate (``pandas.concat``) into one.
+    """
+
+    output_dir: Path | None
     files: dict[str, str] = field(default_factory=dict)
-    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     features_cached: bool = False
     scores_cached: bool = False
     feature_key: str = ""
+    summaries: dict[str, FeatureSummary] = field(default_factory=dict, repr=False)
+    """Per-population summaries of the model's responses (for RDMs and figures)."""
+    regions: list[Region] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"output_dir": str(self.output_dir), "files": self.files,
-                "features_cached": self.features_cached, "scores_cached": self.scores_cached,
-                "feature_key": self.feature_key, "tables": self.tables}
+        return {"output_dir": str(self.output_dir) if self.output_dir else None,
+                "files": self.files, "features_cached": self.features_cached,
+                "scores_cached": self.scores_cached, "feature_key": self.feature_key,
+                "tables": {name: records(table) for name, table in self.tables.items()}}
+
+    def rdms(self) -> Any:
+        """xarray Dataset of the model's RDMs (population, image, image) and the regions'."""
+        from mnc.neuro.arrays import rdm_dataset
+
+        return rdm_dataset(self.summaries, self.regions)
+
+
+def records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of a table as plain dicts (JSON-ready: numpy scalars become Python numbers)."""
+    return [{key: _plain(value) for key, value in row.items()}
+            for row in table.to_dict(orient="records")]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def _frames(tables: Mapping[str, Sequence[Mapping[str, Any]]], label: str
+            ) -> dict[str, pd.DataFrame]:
+    """Rows -> DataFrames with the ``model`` column first."""
+    frames = {}
+    for name, rows in tables.items():
+        frame = pd.DataFrame(list(rows))
+        if "model" in frame.columns:
+            frame = frame.drop(columns="model")
+        frame.insert(0, "model", label)
+        frames[name] = frame
+    return frames
 
 
 # ---------------------------------------------------------------------------------- inputs
@@ -97,7 +143,7 @@ NeuralSource = NeuralData | str | Path
 
 
 def load_neural(source: NeuralSource, selection: NeuralSelection,
-                cache_root: Path) -> tuple[NeuralData, list[Region]]:
+                cache_root: Path | None) -> tuple[NeuralData, list[Region]]:
     """The selected cells of ``source`` and their regions (each with ``min_cells`` or more)."""
     if isinstance(source, NeuralData) or Path(source).expanduser().is_file():
         data = source if isinstance(source, NeuralData) else load_recordings(source)
@@ -107,7 +153,8 @@ def load_neural(source: NeuralSource, selection: NeuralSelection,
             source, areas=selection.areas, cre_lines=selection.cre_lines,
             depths_um=selection.depths_um, window=selection.window,
             max_per_group=selection.max_per_group, allow_download=selection.allow_download,
-            skip_missing=selection.skip_missing, response_cache=cache_root / "responses")
+            skip_missing=selection.skip_missing,
+            response_cache=cache_root / "responses" if cache_root else None)
     counts = data.trial_counts
     if counts.min() < 2:
         cell = int(counts.argmin())
@@ -122,20 +169,19 @@ def load_neural(source: NeuralSource, selection: NeuralSelection,
 
 
 def population_summaries(loaded: LoadedModel, raw_images: np.ndarray, options: AnalysisOptions,
-                         cache_root: Path, progress: Progress | None = None
+                         cache_root: Path | None, progress: Progress | None = None
                          ) -> tuple[dict[str, FeatureSummary], str, bool]:
     """Per-population summaries of the model's responses to the images, from cache if present.
 
-    Returns (summaries in IR order, feature key, whether the cache answered).
+    Returns (summaries in network order, feature key, whether the cache answered);
+    ``cache_root=None`` computes without a cache.
     """
-    ir = loaded.ir
-    model_input = prepare_images(raw_images, ir.input.height, ir.input.width, ir.input.channels,
-                                 options.normalize)
-    key = feature_key(ir.content_hash, loaded.weights_key, model_input,
+    model_input = loaded.model_input(raw_images, options.normalize)
+    key = feature_key(loaded.network_key, loaded.weights_key, model_input,
                       {"max_units": options.max_units, "seed": options.seed})
-    cache = FeatureCache(cache_root, key)
-    index = cache.folder / "index.json"
-    if index.is_file():
+    cache = FeatureCache(cache_root, key) if cache_root is not None else None
+    index = cache.folder / "index.json" if cache is not None else None
+    if cache is not None and index is not None and index.is_file():
         names = json.loads(index.read_text(encoding="utf-8"))
         cached = cache.load(names)
         if cached is not None:
@@ -143,11 +189,12 @@ def population_summaries(loaded: LoadedModel, raw_images: np.ndarray, options: A
     summaries = summarize_features(loaded.model, model_input, options.batch_size,
                                    max_units=options.max_units, seed=options.seed,
                                    scratch_dir=None, progress=progress)
-    order = [p.name for p in ir.populations if p.name in summaries]
+    order = [p.name for p in loaded.populations if p.name in summaries]
     order += [name for name in summaries if name not in order]
     summaries = {name: summaries[name] for name in order}
-    cache.save(summaries)
-    write_text_atomic(index, json.dumps(order))
+    if cache is not None and index is not None:
+        cache.save(summaries)
+        write_text_atomic(index, json.dumps(order))
     return summaries, key, False
 
 
@@ -168,6 +215,7 @@ def rsa_tables(summaries: Mapping[str, FeatureSummary], regions: Sequence[Region
     model = rsa.model_rdms(summaries)
     rows: list[dict[str, Any]] = []
     best: list[dict[str, Any]] = []
+    samples: list[dict[str, Any]] = []
     for region_index, region in enumerate(regions):
         rng = np.random.default_rng(options.seed + region_index)
         halves = [region.split_halves(rng) for _ in range(options.n_splits)]
@@ -192,14 +240,21 @@ def rsa_tables(summaries: Mapping[str, FeatureSummary], regions: Sequence[Region
                     "ssm_ci_low": float(low[index]), "ssm_ci_high": float(high[index]),
                     "nc_lower": lower, "nc_upper": upper})
             rows.extend(region_rows)
-            top = max(region_rows, key=lambda r: -np.inf if np.isnan(r["ssm"]) else r["ssm"])
+            candidates = [r for r in region_rows if r["population"] != PIXELS] or region_rows
+            top = max(candidates, key=lambda r: -np.inf if np.isnan(r["ssm"]) else r["ssm"])
             mapped_row = next((r for r in region_rows if r["ir_mapped"]), None)
             best.append({
                 **_region_fields(region), "method": method, "population": top["population"],
-                "ssm": top["ssm"], "ssm_std": top["ssm_std"], "nc_lower": lower,
+                "ssm": top["ssm"], "ssm_std": top["ssm_std"], "ssm_ci_low": top["ssm_ci_low"],
+                "ssm_ci_high": top["ssm_ci_high"], "nc_lower": lower,
                 "nc_upper": upper, "ir_population": mapped or "",
                 "ir_population_ssm": mapped_row["ssm"] if mapped_row else float("nan")})
-    return {"rsa": rows, "rsa_best": best}
+            # Bootstrap draws of the populations the summaries name, kept for tests across
+            # checkpoints (same seed, hence the same image resamples, for every model).
+            for name in dict.fromkeys(n for n in (top["population"], mapped) if n):
+                samples.append({"region": region.label, "method": method, "population": name,
+                                "samples": boot.samples[:, names.index(name)].tolist()})
+    return {"rsa": rows, "rsa_best": best, BOOTSTRAP_TABLE: samples}
 
 
 def predictivity_tables(summaries: Mapping[str, FeatureSummary], regions: Sequence[Region],
@@ -283,29 +338,33 @@ def physiology_tables(summaries: Mapping[str, FeatureSummary], regions: Sequence
 
 # ---------------------------------------------------------------------------------- output
 
-def write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    if not rows:
+def write_csv(path: Path, rows: pd.DataFrame | Sequence[Mapping[str, Any]]) -> None:
+    """A table as CSV (floats to 6 significant digits), written atomically."""
+    table = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    if table.empty and not len(table.columns):
         write_text_atomic(path, "")
         return
     with atomic_open(path, "w") as stream:
-        writer = csv.DictWriter(stream, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v)
-                             for k, v in row.items()})
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(list(table.columns))
+        for row in table.itertuples(index=False):
+            writer.writerow([f"{v:.6g}" if isinstance(v, float) else _plain(v) for v in row])
 
 
-def _common(loaded: LoadedModel, neural: NeuralSource, output_dir: str | Path,
+def _common(loaded: LoadedModel, source: Any, output_dir: str | Path | None,
             cache_dir: str | Path | None, selection: NeuralSelection,
             options: AnalysisOptions, progress: Progress | None
-            ) -> tuple[Path, Path, NeuralData, list[Region], dict[str, FeatureSummary], Report]:
+            ) -> tuple[Path | None, Path | None, NeuralData, list[Region],
+                       dict[str, FeatureSummary], Report]:
     _check_options(options)
-    out = Path(output_dir).expanduser()
-    cache_root = Path(cache_dir).expanduser() if cache_dir else out / "cache"
-    data, regions = load_neural(neural, selection, cache_root)
+    out = Path(output_dir).expanduser() if output_dir is not None else None
+    cache_root = (Path(cache_dir).expanduser() if cache_dir
+                  else out / "cache" if out is not None else None)
+    data, regions = load_neural(source, selection, cache_root)  # type: ignore[arg-type]
     summaries, key, hit = population_summaries(loaded, data.images, options, cache_root,
                                                progress)
-    report = Report(output_dir=out, features_cached=hit, feature_key=key)
+    report = Report(output_dir=out, features_cached=hit, feature_key=key, summaries=summaries,
+                    regions=list(regions))
     return out, cache_root, data, regions, summaries, report
 
 
@@ -324,10 +383,14 @@ def _check_options(options: AnalysisOptions) -> None:
         raise UserFileError("--splits must be >= 1, --folds >= 2 and --bootstrap >= 0")
 
 
-def _cached_tables(cache_root: Path, kind: str, key: str, data: NeuralData,
+Tables = dict[str, list[dict[str, Any]]]
+
+
+def _cached_tables(cache_root: Path | None, kind: str, key: str, data: NeuralData,
                    selection: NeuralSelection, options: AnalysisOptions,
-                   compute: Callable[[], dict[str, list[dict[str, Any]]]]
-                   ) -> tuple[dict[str, list[dict[str, Any]]], bool]:
+                   compute: Callable[[], Tables]) -> tuple[Tables, bool]:
+    if cache_root is None:
+        return compute(), False
     score_key = stable_key(kind, key, data.fingerprint, dataclasses.asdict(selection),
                            dataclasses.asdict(options))
     store = ScoreCache(cache_root, score_key)
@@ -339,43 +402,54 @@ def _cached_tables(cache_root: Path, kind: str, key: str, data: NeuralData,
     return tables, False
 
 
-def run_rsa(loaded: LoadedModel, neural: NeuralSource, output_dir: str | Path,
+def _write_tables(out: Path, report: Report) -> None:
+    for name, table in report.tables.items():
+        if name == BOOTSTRAP_TABLE:
+            continue
+        write_csv(out / f"{name}.csv", table)
+        report.files[name] = str(out / f"{name}.csv")
+
+
+def run_rsa(loaded: LoadedModel, source: Any, output_dir: str | Path | None = None,
             cache_dir: str | Path | None = None,
             selection: NeuralSelection = NeuralSelection(),
             options: AnalysisOptions = AnalysisOptions(),
             progress: Progress | None = None) -> Report:
     """RSA and predictivity of every model population against every recorded brain region.
 
-    Writes rsa.csv, rsa_best.csv, predictivity.csv, predictivity_best.csv, summary.json and
-    figures (ssm_heatmap_<method>.png, rdms.png, best_population.png) to ``output_dir``.
+    ``source``: the neural recordings (see ``load_neural``). Writes rsa.csv, rsa_best.csv,
+    predictivity.csv, predictivity_best.csv, summary.json and figures
+    (ssm_heatmap_<method>.png, rdms.png, best_population.png) to ``output_dir``; with
+    ``output_dir=None`` (and no ``cache_dir``) it only computes the tables.
     """
     out, cache_root, data, regions, summaries, report = _common(
-        loaded, neural, output_dir, cache_dir, selection, options, progress)
-    ir_populations = list(loaded.ir.populations)
+        loaded, source, output_dir, cache_dir, selection, options, progress)
+    populations = loaded.populations
 
-    def compute() -> dict[str, list[dict[str, Any]]]:
-        tables = rsa_tables(summaries, regions, ir_populations, options)
+    def compute() -> Tables:
+        tables = rsa_tables(summaries, regions, populations, options)
         if options.regressions:
-            tables.update(predictivity_tables(summaries, regions, ir_populations, options))
+            tables.update(predictivity_tables(summaries, regions, populations, options))
         return tables
 
     tables, report.scores_cached = _cached_tables(cache_root, "rsa", report.feature_key, data,
                                                   selection, options, compute)
-    report.tables = tables
-    for name, rows in tables.items():
-        write_csv(out / f"{name}.csv", rows)
-        report.files[name] = str(out / f"{name}.csv")
-    _rsa_figures(out, summaries, regions, tables, ir_populations, options, report)
+    report.tables = _frames(tables, loaded.label)
+    if out is None:
+        return report
+    _write_tables(out, report)
+    _rsa_figures(out, summaries, regions, tables, populations, options, report, loaded.label)
     write_text_atomic(out / "summary.json", json.dumps(
-        {**_run_info(loaded, data, regions, report), "best": tables["rsa_best"],
-         "predictivity_best": tables.get("predictivity_best", [])}, indent=1))
+        {**_run_info(loaded, data, regions, report), "best": records(report.tables["rsa_best"]),
+         "predictivity_best": records(report.tables["predictivity_best"])
+         if "predictivity_best" in report.tables else []}, indent=1))
     report.files["summary"] = str(out / "summary.json")
     return report
 
 
 def _run_info(loaded: LoadedModel, data: NeuralData, regions: Sequence[Region],
               report: Report) -> dict[str, Any]:
-    return {"ir_hash": loaded.ir.content_hash, "weights": loaded.weights_key,
+    return {"model": loaded.label, "ir_hash": loaded.network_key, "weights": loaded.weights_key,
             "feature_key": report.feature_key, "neural_fingerprint": data.fingerprint,
             "sessions": list(data.sessions),
             "regions": [{**_region_fields(r),
@@ -383,13 +457,13 @@ def _run_info(loaded: LoadedModel, data: NeuralData, regions: Sequence[Region],
 
 
 def _rsa_figures(out: Path, summaries: Mapping[str, FeatureSummary], regions: Sequence[Region],
-                 tables: Mapping[str, list[dict[str, Any]]], ir_populations: Sequence[Any],
-                 options: AnalysisOptions, report: Report) -> None:
+                 tables: Tables, populations: Sequence[Any], options: AnalysisOptions,
+                 report: Report, label: str) -> None:
     from mnc.neuro import rsa
 
     names = list(summaries)
     labels = [r.label for r in regions]
-    mapped = {r.label: r.model_population(ir_populations) for r in regions}
+    mapped = {r.label: r.model_population(populations) for r in regions}
     for method in options.methods:
         rows = [r for r in tables["rsa"] if r["method"] == method]
         lookup = {(r["population"], r["region"]): r["ssm"] for r in rows}
@@ -397,23 +471,24 @@ def _rsa_figures(out: Path, summaries: Mapping[str, FeatureSummary], regions: Se
         ceilings = [next((r["nc_lower"], r["nc_upper"]) for r in rows if r["region"] == label)
                     for label in labels]
         path = out / f"ssm_heatmap_{method}.png"
-        figures.ssm_heatmap(matrix, names, labels, ceilings, mapped, method, path)
+        figures.ssm_heatmap(matrix, names, labels, ceilings, mapped, method, path, model=label)
         report.files[f"ssm_heatmap_{method}"] = str(path)
     primary = options.methods[0]
     best_rows = [r for r in tables["rsa_best"] if r["method"] == primary]
-    figures.best_population_bars(best_rows, primary, out / "best_population.png")
+    figures.best_population_bars(best_rows, primary, out / "best_population.png", model=label)
     report.files["best_population"] = str(out / "best_population.png")
     panels: dict[str, np.ndarray] = {}
     for region, row in list(zip(regions, best_rows, strict=True))[:6]:
         neural = rsa.rdms_from_patterns([region.mean_responses()], [region.label])
-        panels[f"{region.label} (recorded)"] = rsa.rdm_matrices(neural)[0]
+        panels[f"{region.label}\nrecorded"] = rsa.rdm_matrices(neural)[0]
         model = rsa.model_rdms({row["population"]: summaries[row["population"]]})
-        panels[f"{row['population']} (best for {region.label})"] = rsa.rdm_matrices(model)[0]
+        panels[f"{label} {row['population']}\nbest for {region.label}"] = \
+            rsa.rdm_matrices(model)[0]
     figures.rdm_images(panels, out / "rdms.png", columns=4)
     report.files["rdms"] = str(out / "rdms.png")
 
 
-def run_physiology(loaded: LoadedModel, neural: NeuralSource, output_dir: str | Path,
+def run_physiology(loaded: LoadedModel, source: Any, output_dir: str | Path | None = None,
                    cache_dir: str | Path | None = None,
                    selection: NeuralSelection = NeuralSelection(),
                    options: AnalysisOptions = AnalysisOptions(),
@@ -421,36 +496,36 @@ def run_physiology(loaded: LoadedModel, neural: NeuralSource, output_dir: str | 
     """Sparseness and reliability distributions of model units vs recorded cells.
 
     Writes physiology.csv (population x region x metric, KS statistic), physiology_cells.csv,
-    physiology.png and summary.json to ``output_dir``.
+    physiology.png and summary.json to ``output_dir`` (None: tables only).
     """
     out, cache_root, data, regions, summaries, report = _common(
-        loaded, neural, output_dir, cache_dir, selection, options, progress)
-    ir_populations = list(loaded.ir.populations)
+        loaded, source, output_dir, cache_dir, selection, options, progress)
+    populations = loaded.populations
     tables, report.scores_cached = _cached_tables(
         cache_root, "physiology", report.feature_key, data, selection, options,
-        lambda: physiology_tables(summaries, regions, ir_populations, options))
-    report.tables = tables
-    for name, rows in tables.items():
-        write_csv(out / f"{name}.csv", rows)
-        report.files[name] = str(out / f"{name}.csv")
+        lambda: physiology_tables(summaries, regions, populations, options))
+    report.tables = _frames(tables, loaded.label)
+    if out is None:
+        return report
+    _write_tables(out, report)
     _physiology_figure(out / "physiology.png", summaries, regions, tables["physiology"],
-                       ir_populations)
+                       loaded.label)
     report.files["physiology_figure"] = str(out / "physiology.png")
-    closest = _closest_populations(tables["physiology"])
+    closest = closest_populations(tables["physiology"])
     write_text_atomic(out / "summary.json", json.dumps(
         {**_run_info(loaded, data, regions, report), "closest": closest,
-         "cells": tables["physiology_cells"]}, indent=1))
+         "cells": records(report.tables["physiology_cells"])}, indent=1))
     report.files["summary"] = str(out / "summary.json")
     return report
 
 
-def _closest_populations(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def closest_populations(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Per region and metric: the population with the smallest KS statistic and the mapped one."""
     result = []
     keys = sorted({(r["region"], r["metric"]) for r in rows})
     for region, metric in keys:
         group = [r for r in rows if r["region"] == region and r["metric"] == metric
-                 and np.isfinite(r["ks_statistic"])]
+                 and np.isfinite(r["ks_statistic"]) and r["population"] != PIXELS]
         if not group:
             continue
         top = min(group, key=lambda r: r["ks_statistic"])
@@ -462,26 +537,35 @@ def _closest_populations(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, An
     return result
 
 
-def _physiology_figure(path: Path, summaries: Mapping[str, FeatureSummary],
-                       regions: Sequence[Region], rows: Sequence[Mapping[str, Any]],
-                       ir_populations: Sequence[Any]) -> None:
+PHYSIOLOGY_METRICS = ("lifetime_sparseness", "population_sparseness")
+
+
+def metric_values(metric: str, responses: np.ndarray) -> np.ndarray:
     from mnc.neuro.physiology import lifetime_sparseness, population_sparseness
 
+    function = lifetime_sparseness if metric == "lifetime_sparseness" else population_sparseness
+    return function(responses)
+
+
+def _physiology_figure(path: Path, summaries: Mapping[str, FeatureSummary],
+                       regions: Sequence[Region], rows: Sequence[Mapping[str, Any]],
+                       label: str) -> None:
     panels = []
-    closest = {(c["region"], c["metric"]): c for c in _closest_populations(rows)}
+    closest = {(c["region"], c["metric"]): c for c in closest_populations(rows)}
     for region in regions[:6]:
         responses = region.mean_responses()
-        for metric, function in (("lifetime_sparseness", lifetime_sparseness),
-                                 ("population_sparseness", population_sparseness)):
+        for metric in PHYSIOLOGY_METRICS:
             choice = closest.get((region.label, metric))
             if choice is None:
                 continue
             name = choice["ir_population"] or choice["closest"]
+            how = "population the IR maps" if choice["ir_population"] else "closest population"
             ks = next(r["ks_statistic"] for r in rows if r["region"] == region.label
                       and r["metric"] == metric and r["population"] == name)
-            panels.append({"title": f"{region.label} vs {name}", "metric": metric,
-                           "model": function(summaries[name].unit_sample),
-                           "neural": function(responses), "ks": ks,
-                           "model_label": f"{name} units",
-                           "neural_label": f"{cre_short_name(region.cre_line)} cells"})
+            panels.append({"title": f"{region.label} cells vs {label} {name}\n({how})",
+                           "metric": metric,
+                           "series": [(metric_values(metric, summaries[name].unit_sample),
+                                       f"{name} units (KS {ks:.2f})"),
+                                      (metric_values(metric, responses),
+                                       f"{cre_short_name(region.cre_line)} cells")]})
     figures.distribution_panels(panels, path, columns=2)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,17 +26,85 @@ UNTRAINED = "untrained"
 
 
 @dataclass(frozen=True)
+class Layer:
+    """A layer of a model without an IR: it models no particular brain area."""
+
+    name: str
+    area: str | None = None
+    layer: str | None = None
+
+
+Preprocessor = Callable[[np.ndarray], np.ndarray]
+"""(N, H, W) grey levels 0-255 -> (N, channels, height, width) float32 model input."""
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Resize, replicate grey to every channel, scale to [0, 1], standardise per channel."""
+
+    height: int = 224
+    width: int = 224
+    channels: int = 3
+    mean: tuple[float, ...] | None = IMAGENET_MEAN
+    """Per-channel mean subtracted after scaling to [0, 1]; None: no standardisation."""
+    std: tuple[float, ...] | None = IMAGENET_STD
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        batch = prepare_images(images, self.height, self.width, self.channels, "none")
+        if self.mean is None or self.std is None:
+            return batch
+        mean = np.resize(np.asarray(self.mean, dtype=np.float32), self.channels)
+        std = np.resize(np.asarray(self.std, dtype=np.float32), self.channels)
+        return ((batch - mean[None, :, None, None]) / std[None, :, None, None]).astype(
+            np.float32)
+
+
+@dataclass(frozen=True)
 class LoadedModel:
-    """A network ready for feature extraction and the key naming its weights in caches."""
+    """A network ready for feature extraction and the key naming its weights in caches.
+
+    Either a compiled MouseNet (``model.ir`` gives input size, populations and the network
+    key) or any module wrapped by ``mnc.neuro.any_model`` (``layer_names``, ``network_key``).
+    """
 
     model: Any
-    """Object with ``ir`` and ``features(images, populations=None)`` (mnc's torch module)."""
+    """Object with ``features(images, populations=None)`` and ``ir`` or ``layer_names``."""
     weights_key: str
-    """sha256 of the weights file, or ``untrained-seed<N>``."""
+    """sha256 of the weights file, ``untrained-seed<N>``, or a hash of the weights."""
+    label: str = "MouseNet"
+    """Name of the model in tables (the ``model`` column) and figures."""
+    preprocess: Preprocessor | None = None
+    """Raw images -> model input; None: the IR's input size and ``AnalysisOptions.normalize``."""
 
     @property
     def ir(self) -> Any:
         return self.model.ir
+
+    @property
+    def has_ir(self) -> bool:
+        return hasattr(self.model, "ir")
+
+    @property
+    def network_key(self) -> str:
+        """Names the network (not its weights) in caches: the IR content hash if any."""
+        return str(self.model.ir.content_hash if self.has_ir else self.model.network_key)
+
+    @property
+    def populations(self) -> list[Any]:
+        """Objects with ``name``, ``area`` and ``layer``, in network order."""
+        if self.has_ir:
+            return list(self.model.ir.populations)
+        return [Layer(name) for name in self.model.layer_names]
+
+    def model_input(self, images: np.ndarray, normalize: str) -> np.ndarray:
+        if self.preprocess is not None:
+            batch = np.asarray(self.preprocess(images), dtype=np.float32)
+            if batch.ndim != 4 or batch.shape[0] != images.shape[0]:
+                raise UserFileError(f"preprocess returned shape {batch.shape}; expected "
+                                    f"({images.shape[0]}, channels, height, width)")
+            return batch
+        shape = self.ir.input
+        return prepare_images(images, shape.height, shape.width, shape.channels, normalize)
 
 
 def file_sha256(path: Path) -> str:
@@ -52,8 +120,6 @@ def load_model(spec: str | Path, weights: str, seed: int = 0) -> LoadedModel:
 
     Trained weights must belong to the network the spec compiles to (same IR content hash).
     """
-    import torch  # lazy: the model side needs torch tensors
-
     import mnc
 
     if weights == UNTRAINED:
@@ -110,6 +176,8 @@ def iter_features(model: Any, images: np.ndarray, batch_size: int,
                   populations: Sequence[str] | None = None
                   ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
     """Yield (first image index, {population: (batch, units) float32}) batch by batch."""
+    import torch  # lazy: the model side needs torch tensors
+
     if batch_size < 1:
         raise UserFileError(f"--batch-size: expected a positive integer, got {batch_size}")
     with torch.inference_mode():
