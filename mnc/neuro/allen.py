@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import warnings
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -283,8 +284,11 @@ def load_natural_scenes(cache_dir: str | Path, areas: Sequence[str] | None = Non
 def _cached_responses(cached: Path | None, path: Path, window: ResponseWindow,
                       max_bytes: int) -> tuple[np.ndarray, np.ndarray]:
     if cached is not None and cached.is_file():
-        with np.load(cached, allow_pickle=False) as stored:
-            return stored["responses"], stored["cell_ids"]
+        try:
+            with np.load(cached, allow_pickle=False) as stored:
+                return stored["responses"], stored["cell_ids"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            pass  # a damaged cache entry is computed again and replaced
     responses, cell_ids = read_session(path, window, max_bytes)
     if cached is not None:
         with atomic_open(cached, "wb") as stream:
@@ -295,7 +299,10 @@ def _cached_responses(cached: Path | None, path: Path, window: ResponseWindow,
 def _cached_template(cached: Path | None, path: Path, max_bytes: int) -> np.ndarray:
     """The natural-scenes image stack, from the response cache or the session file."""
     if cached is not None and cached.is_file():
-        return np.load(cached, allow_pickle=False)
+        try:
+            return np.load(cached, allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            pass  # a damaged cache entry is read again and replaced
     images = read_template(path, max_bytes)
     if cached is not None:
         with atomic_open(cached, "wb") as stream:

@@ -8,9 +8,10 @@ Layout of a cache folder (as allensdk's ``BrainObservatoryCache`` writes it)::
     ophys_experiment_data/<id>.nwb     one session file (see boc_session.py)
 
 ``manifest.json`` holds ``{"manifest": [{"key", "type", "spec", "parent_key"?}, ...]}``
-(entries whose type is neither ``dir`` nor ``file`` are skipped); the keys ``EXPERIMENT_CONTAINERS``, ``EXPERIMENTS`` and ``EXPERIMENT_DATA`` (a path with
-``%d`` for the session id) are used, each ``spec`` relative to its parent's path and the
-root relative to the manifest's folder. Without a manifest the default names above apply.
+(entries whose type is neither ``dir`` nor ``file`` are skipped); the keys
+``EXPERIMENT_CONTAINERS``, ``EXPERIMENTS`` and ``EXPERIMENT_DATA`` (a path with ``%d`` for the
+session id) are used, each ``spec`` relative to its parent's path and the root relative to
+the manifest's folder. Without a manifest the default names above apply.
 
 Fields read from each record: ``id``, ``imaging_depth``, ``targeted_structure.acronym``,
 ``specimen.donor.transgenic_lines[].name`` and ``.transgenic_line_type_name`` (the Cre line

@@ -64,6 +64,12 @@ def test_response_cache_is_reused(boc_cache: Path, tmp_path: Path) -> None:
     narrow = load_natural_scenes(boc_cache, areas=["VISp"], response_cache=tmp_path)
     assert narrow.images.shape == wider.images.shape == (118, 46, 59)
     assert narrow.fingerprint != wider.fingerprint
+    # A damaged cache entry is computed again, not reported as the user's mistake.
+    for entry in tmp_path.iterdir():
+        entry.write_bytes(b"damaged")
+    again = load_natural_scenes(boc_cache, areas=["VISl"], response_cache=tmp_path)
+    np.testing.assert_array_equal(again.responses, first.responses)
+    np.testing.assert_array_equal(again.images, first.images)
 
 
 def test_missing_session_file_is_named_with_fetch_command(tmp_path: Path) -> None:

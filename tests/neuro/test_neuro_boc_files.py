@@ -184,9 +184,10 @@ def test_table_that_is_not_json(cache: Path) -> None:
 @pytest.mark.parametrize("text, pattern", [
     ("{", "manifest.json:1:2: not valid JSON"),
     ('{"manifest": 3}', "expected an object with a 'manifest' list"),
-    ('{"manifest": [{"key": "EXPERIMENTS", "type": "file"}]}', r"manifest\[0\]: expected text fields key, spec"),
-    ('{"manifest": [{"key": "EXPERIMENTS", "type": "file", "spec": "x", "parent_key": "EXPERIMENTS"}]}',
-     "parent_key cycle EXPERIMENTS -> EXPERIMENTS"),
+    ('{"manifest": [{"key": "EXPERIMENTS", "type": "file"}]}',
+     r"manifest\[0\]: expected text fields key, spec"),
+    ('{"manifest": [{"key": "EXPERIMENTS", "type": "file", "spec": "x", '
+     '"parent_key": "EXPERIMENTS"}]}', "parent_key cycle EXPERIMENTS -> EXPERIMENTS"),
 ])
 def test_malformed_manifest_is_named(cache: Path, text: str, pattern: str) -> None:
     (cache / "manifest.json").write_text(text)
