@@ -10,7 +10,9 @@ from typing import Any
 
 
 def add_spec_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", help="spec file (YAML), e.g. specs/mouse.yaml")
+    parser.add_argument(
+        "spec", help="shipped spec name (mouse, tiny, ...: `mnc specs`) or spec file (YAML)"
+    )
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:

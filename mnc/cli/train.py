@@ -93,8 +93,9 @@ def hyperparameter_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", nargs="?", type=Path,
-                        help="spec file (YAML), e.g. specs/mouse.yaml (optional with --resume)")
+    parser.add_argument("spec", nargs="?",
+                        help="spec name or file, e.g. tiny or specs/mouse.yaml (optional with "
+                             "--resume)")
     parser.add_argument("-o", "--output", type=Path, help="run folder to create")
     parser.add_argument("--config", type=Path, metavar="YAML",
                         help="training config file; its fields are the flags' names with _")

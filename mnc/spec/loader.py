@@ -21,6 +21,7 @@ from mnc.errors import Location, SpecError, SpecProblem
 from mnc.io.textfile import file_kind
 from mnc.spec.merge import merge_patch
 from mnc.spec.models import PRINTABLE_TEXT, Spec
+from mnc.spec.shipped import base_file, spec_file
 from mnc.spec.yaml_reader import FieldPath, ReadDocument, format_field_path, read_yaml
 
 MAX_EXTENDS_DEPTH = 16
@@ -124,7 +125,7 @@ class _ExtendsResolver:
             where = document.locations.get(
                 ("extends",) if isinstance(extends, str) else ("extends", index)
             ) or Location(str(file))
-            given = file.parent / base
+            given = base_file(file, base, where)
             base_path = Path(os.path.realpath(given))
             if str(base_path) in chain or str(base_path) == own_key:
                 raise SpecError(
@@ -180,7 +181,7 @@ def read_merged(
     path: str | Path,
 ) -> tuple[dict[str, Any], dict[FieldPath, Location], tuple[Path, ...]]:
     """The raw merged data of a spec and its bases, before validation."""
-    file = Path(path)
+    file = spec_file(path)
     return _ExtendsResolver(file).resolve(file, ())
 
 
@@ -294,7 +295,7 @@ def _show(value: Any) -> str:
 
 def load_spec(path: str | Path) -> LoadedSpec:
     """Read, merge and validate a spec; raise SpecError listing every problem found."""
-    file = Path(path)
+    file = spec_file(path)
     data, locations, files = read_merged(file)
     try:
         spec = Spec.model_validate(data)
