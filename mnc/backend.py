@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mnc.errors import BackendError
+from mnc.extras import missing_extra
 from mnc.ir.model import IR
 
 ENTRY_POINT_GROUP = "mnc.backends"
@@ -94,6 +95,13 @@ def get_backend(name: str) -> Backend:
     try:
         backend_class = points[name].load()
     except Exception as error:  # a broken plugin must not take the CLI down
+        needed = (
+            missing_extra(error, needed_by=f"backend {name!r}")
+            if isinstance(error, ModuleNotFoundError)
+            else None
+        )
+        if needed is not None:  # not broken: an extra is not installed
+            raise BackendError(str(needed)) from None
         warnings.warn(
             f"backend {name!r} ({points[name].value}) failed to load: {error}", stacklevel=2
         )

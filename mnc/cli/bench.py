@@ -18,13 +18,12 @@ from mnc.errors import UserFileError
 
 NAME = "bench"
 HELP = "measure throughput of every execution strategy"
-ROOT_SPECS = Path(__file__).resolve().parents[2] / "specs"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", nargs="?", type=Path, default=None,
-                        help="spec to benchmark (default: specs/mouse.yaml; "
-                             "specs/variants/tiny.yaml with --quick)")
+    parser.add_argument("spec", nargs="?", default=None,
+                        help="spec name or file to benchmark (default: the shipped mouse; "
+                             "tiny with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny spec, batch 8, one round: checks that everything runs")
     parser.add_argument("--batch", type=int, default=None,
@@ -42,19 +41,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write the results (ratios, rows, machine) as JSON to FILE")
 
 
-def _default_spec(quick: bool) -> Path:
-    name = "variants/tiny.yaml" if quick else "mouse.yaml"
-    for root in (Path.cwd() / "specs", ROOT_SPECS):
-        if (root / name).is_file():
-            return root / name
-    raise UserFileError(f"no spec given and specs/{name} not found; pass a spec file")
+def _spec(given: str | Path | None, quick: bool) -> Path:
+    """The spec file to time: the one given, else a shipped spec (found in a wheel too)."""
+    from mnc.spec.shipped import spec_file
+
+    return spec_file(given or ("tiny" if quick else "mouse"))
 
 
 def run(args: argparse.Namespace) -> int:
     from mnc.io.atomic import write_text_atomic
     from mnc_backends.torch.fast.bench import BenchConfig, run_benchmark
 
-    spec = args.spec if args.spec is not None else _default_spec(args.quick)
+    spec = _spec(args.spec, args.quick)
     batch = args.batch if args.batch is not None else (8 if args.quick else 64)
     rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
     if batch < 1 or rounds < 1:

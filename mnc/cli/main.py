@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from mnc.errors import MncError
+from mnc.extras import missing_extra
 
 # (module, help) in the order --help lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -28,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("mnc.cli.diff", "compare the networks two specs compile to"),
     "draw": ("mnc.cli.draw", "draw the architecture as SVG or PNG"),
     "backends": ("mnc.cli.backends", "list the backends found, built-in and installed"),
+    "specs": ("mnc.cli.specs", "list the shipped specs (mouse, tiny, ...) with their sizes"),
+    "init": ("mnc.cli.init", "write a new spec that extends a shipped one, ready to edit"),
     "predict": ("mnc.cli.predict", "run an exported ONNX model on image files"),
     "train": ("mnc.cli.train", "train a compiled network (single process or torchrun)"),
     "evaluate": ("mnc.cli.evaluate", "top-1 / top-5 accuracy of a checkpoint on a dataset"),
@@ -91,6 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"mnc {args.command}: error: {error}", file=sys.stderr)
         return error.exit_code
+    except ModuleNotFoundError as missing:  # an optional package: name its extra
+        needed = missing_extra(missing, args.command)
+        if needed is None or args.verbose:
+            raise
+        print(f"mnc {args.command}: error: {needed}", file=sys.stderr)
+        return needed.exit_code
     except KeyboardInterrupt:
         print(f"mnc {args.command}: interrupted", file=sys.stderr)
         return 130
