@@ -16,7 +16,7 @@ from pathlib import Path
 import mnc
 from mnc.diff import diff_ir, render_diff
 
-DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "specs" / "mouse.yaml"
+DEFAULT_SPEC = "mouse"  # the shipped default spec, by name: no file of this repository needed
 
 VARIANT = """\
 extends: {base}

@@ -17,13 +17,11 @@ import torch
 import mnc
 from mnc.backend import BackendOptions, get_backend
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("spec", nargs="?", type=Path,
-                        default=ROOT / "specs" / "variants" / "tiny.yaml")
+    parser.add_argument("spec", nargs="?", default="tiny",
+                        help="shipped spec name or spec file (default: tiny)")
     parser.add_argument("--out", type=Path, default=None, help="where to save the model")
     args = parser.parse_args()
 

@@ -4,7 +4,7 @@ Compiles a spec with the torch backend (or loads a saved model / checkpoint), ru
 images through it, and saves the activations of the requested populations, named as in the
 IR, to an .npz file. Only the populations the request needs are computed.
 
-    python examples/feature_extraction.py --spec specs/mouse.yaml --populations VISp5,VISl2/3
+    python examples/feature_extraction.py --spec mouse --populations VISp5,VISl2/3
     python examples/feature_extraction.py --weights runs/tiny/best.pt -o features.npz
 """
 
@@ -19,8 +19,6 @@ from sklearn.datasets import load_digits
 
 import mnc
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def digit_images(count: int, height: int, width: int) -> torch.Tensor:
     """scikit-learn's 8x8 digits, upsampled to the model's input and repeated to 3 channels."""
@@ -33,7 +31,7 @@ def digit_images(count: int, height: int, width: int) -> torch.Tensor:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", type=Path, default=ROOT / "specs" / "variants" / "tiny.yaml")
+    parser.add_argument("--spec", default="tiny", help="shipped spec name or spec file")
     parser.add_argument("--weights", type=Path, help="saved model or checkpoint instead of --spec")
     parser.add_argument("--populations", default="VISp5,VISl2/3,VISpor5")
     parser.add_argument("--images", type=int, default=16)

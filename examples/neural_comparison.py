@@ -22,7 +22,7 @@ from mnc.neuro.synthetic import write_synthetic_cache
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", default="specs/mouse.yaml")
+    parser.add_argument("--spec", default="mouse")
     parser.add_argument("--weights", default="untrained")
     parser.add_argument("--boc-cache", type=Path, help="real cache (default: write synthetic)")
     parser.add_argument("--out", type=Path, default=Path("neural-comparison"))

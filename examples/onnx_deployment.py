@@ -1,7 +1,7 @@
 """Deployment path end to end: spec -> torch weights -> ONNX -> onnxruntime predictions.
 
     python examples/onnx_deployment.py                 # tiny variant, a few seconds
-    python examples/onnx_deployment.py --spec specs/mouse.yaml --benchmark
+    python examples/onnx_deployment.py --spec mouse --benchmark
 
 Steps: compile the spec with the torch backend (here the fresh network stands in for a trained
 one), save its weights, export ONNX with those weights, check that onnxruntime gives the same
@@ -36,7 +36,7 @@ def throughput(run, batch: int, seconds: float = 2.0) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", default="specs/variants/tiny.yaml")
+    parser.add_argument("--spec", default="tiny")
     parser.add_argument("--benchmark", action="store_true", help="time ORT (CPU) and torch")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mnc-onnx-") as temporary:

@@ -6,7 +6,7 @@ A minute on a laptop CPU; the same calls train the full network on ImageNet::
 
 is the Python-API version of::
 
-    mnc train specs/variants/tiny.yaml --data digits --epochs 3 --max-steps-per-epoch 8 \\
+    mnc train tiny --data digits --epochs 3 --max-steps-per-epoch 8 \\
         --batch-size 32 --lr 0.05 --schedule cosine -o runs/smoke
     mnc evaluate runs/smoke/best.pt
     mnc plot runs/smoke
@@ -19,11 +19,9 @@ from pathlib import Path
 
 from mnc_backends.torch.training import evaluate_checkpoint, plot_run, train
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def main(run: Path) -> None:
-    summary = train(ROOT / "specs" / "variants" / "tiny.yaml", run, force=True, overrides={
+    summary = train("tiny", run, force=True, overrides={
         "data": "digits", "epochs": 3, "max_steps_per_epoch": 8, "batch_size": 32,
         "lr": 0.05, "schedule": "cosine", "seed": 0})
     print(f"trained {summary['steps']} steps; network {summary['content_hash'][:12]}")
