@@ -12,6 +12,10 @@ The kernel returns the pooled readout features; the classifier runs in torch. A 
 program (``compile_program(model, copies=...)``) instead computes only the ancestors of the
 requested populations and copies their activity out (``MouseNet.features``). Programs are
 rebuilt when any parameter or buffer changes (tensor version counters).
+
+The kernel trusts its program, so a program is built only from an IR that keeps the
+compiler's invariants (``mnc.ir.invariants``) and is then proven, independently, to keep every
+read and write inside its arrays (``program_check``).
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ import torch
 from torch import Tensor
 
 from mnc.errors import BackendError
+from mnc.ir.invariants import ir_problems
 from mnc.ir.model import IR
 from mnc_backends.torch.fast import native
 from mnc_backends.torch.fast.merged import StateWatch, bn_fold
+from mnc_backends.torch.fast.program_check import check_program, int32_stream
 from mnc_backends.torch.module import INPUT, MouseNet, build_plan
 from mnc_backends.torch.names import population_key, projection_key
 
@@ -153,6 +159,11 @@ def compile_program(model: MouseNet, copies: Sequence[str] | None = None) -> Pro
     readout features.
     """
     ir = model.ir
+    problems = ir_problems(ir)  # an IR built in memory has met no file check
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise BackendError(f"sparse strategy: IR {ir.name!r} is not one the compiler makes, so "
+                           f"the kernel will not run it: {problems[0]}{more}")
     buffers, arena_size = layout_buffers(ir)
     if arena_size >= 2**31:
         raise BackendError(f"sparse strategy: IR {ir.name!r} needs {arena_size} floats of "
@@ -229,9 +240,12 @@ def compile_program(model: MouseNet, copies: Sequence[str] | None = None) -> Pro
             if name in copy_offsets:
                 ops.extend(_copy_op(out, copy_offsets[name]))
     ops.append(OP_END)
-    return Program(np.asarray(ops, dtype=np.int32),
-                   np.concatenate(weights or [np.zeros(0)]).astype(np.float32), arena_size,
-                   cursor, taps)
+    program = Program(int32_stream(ops),
+                      np.concatenate(weights or [np.zeros(0)]).astype(np.float32), arena_size,
+                      cursor, taps)
+    check_program(program.ops, len(program.weights), program.arena_size, program.features,
+                  ir.input.channels * ir.input.height * ir.input.width)
+    return program
 
 
 def _copy_op(buffer: Buffer, offset: int) -> list[int]:
@@ -373,6 +387,12 @@ class SparseExecutor:
 
     def _execute(self, program: Program, images: Tensor) -> Tensor:
         """Run ``program`` on a batch: ``(N, program.features)`` outputs."""
+        inp = self.model.ir.input
+        if (images.dim() != 4 or tuple(images.shape[1:]) != (inp.channels, inp.height, inp.width)
+                or images.dtype != torch.float32 or images.device.type != "cpu"):
+            raise BackendError(f"sparse strategy: input {tuple(images.shape)} {images.dtype} "
+                               f"on {images.device} is not (N, {inp.channels}, {inp.height}, "
+                               f"{inp.width}) float32 on cpu")  # the kernel reads that many
         images = images.detach().contiguous()
         count = images.shape[0]
         features = torch.empty((count, program.features), dtype=torch.float32)
