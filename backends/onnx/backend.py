@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 import onnx
 
+from mnc.analysis.limits import check_memory
 from mnc.backend import Backend, BackendOptions
 from mnc.errors import BackendError
 from mnc.io.atomic import write_bytes_atomic
@@ -46,6 +47,7 @@ class OnnxBackend(Backend):
             raise BackendError(f"the onnx backend has no option {unknown[0]!r} (options: {known})")
         if options.emit is not None:
             raise BackendError(f"the onnx backend emits only ONNX models, not {options.emit!r}")
+        check_memory(ir, "export")  # folding and merged kernel boxes, before any is allocated
         state = extra.get("state_dict")
         if options.weights is not None and state is not None:
             raise BackendError("give either a weights file or a state_dict, not both")

@@ -21,13 +21,23 @@ import onnx
 import onnxruntime as ort
 from google.protobuf.message import DecodeError
 
-from mnc.errors import UserFileError
-from mnc.imaging import EVAL_CROP_FRACTION, IMAGENET_MEAN, IMAGENET_STD, Preprocessing, load_image
+from mnc.analysis.limits import memory_problem
+from mnc.errors import SizeLimitError, UserFileError
+from mnc.imaging import (
+    EVAL_CROP_FRACTION,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Preprocessing,
+    load_image,
+    resized_size,
+)
 
 from .graph import INPUT_NAME, LOGITS_NAME
 
 Device = Literal["auto", "cpu", "cuda"]
 PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+LARGEST_INPUT_SIDE = 8192
+"""The largest input height or width a spec may declare (``mnc.spec.models``)."""
 
 
 def read_model(path: str | Path) -> onnx.ModelProto:
@@ -121,6 +131,10 @@ def open_model(path: str | Path, device: Device = "auto", threads: int = 0) -> D
     if len(shape) != 4 or not all(isinstance(size, int) for size in shape[1:]):
         raise UserFileError(f"{path}: input {INPUT_NAME!r} has shape {shape}, expected "
                             f"(batch, channels, height, width) with fixed channels and size")
+    if shape[1] not in (1, 3) or not all(1 <= side <= LARGEST_INPUT_SIDE for side in shape[2:]):
+        raise UserFileError(f"{path}: input {INPUT_NAME!r} declares {shape[1]} channels of "
+                            f"{shape[2]}x{shape[3]} pixels; mnc exports 1 or 3 channels of at "
+                            f"most {LARGEST_INPUT_SIDE}x{LARGEST_INPUT_SIDE}")
     stored = _json(metadata.get("mnc.preprocessing"), {})
     preprocessing = Preprocessing(
         height=shape[2], width=shape[3], channels=shape[1],
@@ -174,6 +188,12 @@ def predict(model: DeployedModel, files: Sequence[Path], features: Sequence[str]
                             ".jpeg files)")
     if batch_size < 1:
         raise UserFileError(f"batch size must be at least 1, not {batch_size}")
+    problem = memory_problem(f"preparing batches of {batch_size} image(s)",
+                             input_bytes(model.preprocessing, batch_size))
+    if problem is not None:
+        shape = model.preprocessing
+        raise SizeLimitError(f"{model.path}: input {shape.channels}x{shape.height}x"
+                             f"{shape.width}: {problem}; or lower --batch-size")
     wanted = [LOGITS_NAME, *features]
     results: dict[str, list[np.ndarray]] = {name: [] for name in wanted}
     read: list[Path] = []
@@ -202,6 +222,15 @@ def predict(model: DeployedModel, files: Sequence[Path], features: Sequence[str]
     stacked = {name: np.concatenate(values) for name, values in results.items()}
     logits = stacked.pop(LOGITS_NAME)
     return Predictions(read, logits, stacked, skipped)
+
+
+def input_bytes(preprocessing: Preprocessing, batch_size: int) -> int:
+    """Bytes the arrays of one batch take before the model runs: each image resized (8-bit,
+    then float32 twice while normalised) and the float32 batch itself."""
+    image = preprocessing.channels * preprocessing.height * preprocessing.width
+    width, height = resized_size((preprocessing.width, preprocessing.height), preprocessing)
+    resized = preprocessing.channels * width * height
+    return batch_size * 8 * image + 9 * resized
 
 
 def top_k(logits: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from mnc.analysis.limits import check_memory
 from mnc.backend import Backend, BackendOptions
 from mnc.errors import BackendError
 from mnc.io.atomic import write_text_atomic
@@ -44,6 +45,7 @@ class TorchBackend(Backend):
             if name not in known:
                 raise BackendError(f"torch backend: output {name!r} is not a population of "
                                    f"IR {ir.name!r}; known: {', '.join(ir.population_names())}")
+        check_memory(ir, "build")  # also for an IR handed over directly, not from a spec
         model = MouseNet(ir)
         if options.weights is not None:
             load_weights(model, options.weights)

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 import mnc
+from mnc.analysis.limits import check_memory
 from mnc.errors import BackendError, UserFileError
 from mnc.io.atomic import atomic_path
 from mnc.ir.model import IR
@@ -135,7 +136,9 @@ def file_masks(ir: IR, state: Mapping[str, Tensor]) -> dict[str, np.ndarray]:
 def load_model(path: str | Path) -> MouseNet:
     """Rebuild a saved network from its file alone (IR, masks and weights)."""
     payload = read_weights_file(path)
-    model = MouseNet(ir_from_payload(payload, str(path)))
+    ir = ir_from_payload(payload, str(path))
+    check_memory(ir, "build", origin=str(path))  # a small file can describe a huge network
+    model = MouseNet(ir)
     load_state(model, payload, str(path))
     return model
 

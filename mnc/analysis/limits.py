@@ -1,21 +1,27 @@
 """Size guard: refuse a network too large to build, before anything is allocated.
 
-Limits come from the caller, else the environment (MNC_MAX_PARAMETERS,
-MNC_MAX_ACTIVATION_MB, MNC_MAX_KERNEL_SIZE), else the defaults below, which admit MouseNet
-at 224x224 input with room to spare.
+Limits come from the caller, else the ones a command installed from its flags
+(``install_limits``), else the environment (MNC_MAX_PARAMETERS, MNC_MAX_ACTIVATION_MB,
+MNC_MAX_KERNEL_SIZE, MNC_MAX_MEMORY_MB), else the defaults below, which admit MouseNet at
+224x224 input with room to spare. The memory limit bounds the estimate of
+``mnc.analysis.memory`` for the task at hand, and the bytes a file unpacks to.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
+from mnc.analysis.memory import TASK_WORDS, MemoryEstimate, Task, estimate_memory, format_bytes
 from mnc.errors import SizeLimitError
 from mnc.ir.model import IR
 
 DEFAULT_MAX_PARAMETERS = 500_000_000
 DEFAULT_MAX_ACTIVATION_MB = 2048.0
 DEFAULT_MAX_KERNEL_SIZE = 1025
+DEFAULT_MAX_MEMORY_MB = 8192.0
+MEMORY_REMEDY = "raise with --max-memory-mb or MNC_MAX_MEMORY_MB"
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,12 @@ class Limits:
     max_activation_mb: float = DEFAULT_MAX_ACTIVATION_MB
     """Activation memory of one image (float32), summed over populations."""
     max_kernel_size: int = DEFAULT_MAX_KERNEL_SIZE
+    max_memory_mb: float = DEFAULT_MAX_MEMORY_MB
+    """Bytes a build, run, training or export may allocate (``mnc.analysis.memory``)."""
+
+    @property
+    def max_memory_bytes(self) -> int:
+        return int(self.max_memory_mb * 2**20)
 
     @classmethod
     def from_environment(cls) -> Limits:
@@ -37,7 +49,7 @@ class Limits:
                 raise SizeLimitError(
                     f"environment variable {name}={text!r}: expected a positive {kind.__name__}"
                 ) from None
-            if value <= 0:
+            if not math.isfinite(value) or value <= 0:
                 raise SizeLimitError(
                     f"environment variable {name}={text!r}: expected a positive number"
                 )
@@ -47,12 +59,53 @@ class Limits:
             int(read("MNC_MAX_PARAMETERS", DEFAULT_MAX_PARAMETERS, int)),
             read("MNC_MAX_ACTIVATION_MB", DEFAULT_MAX_ACTIVATION_MB, float),
             int(read("MNC_MAX_KERNEL_SIZE", DEFAULT_MAX_KERNEL_SIZE, int)),
+            read("MNC_MAX_MEMORY_MB", DEFAULT_MAX_MEMORY_MB, float),
         )
+
+
+_installed: Limits | None = None
+
+
+def install_limits(limits: Limits | None) -> None:
+    """Make ``limits`` the default of every later check in this process (a command's flags);
+    None goes back to the environment's."""
+    global _installed
+    _installed = limits
+
+
+def current_limits() -> Limits:
+    """The limits a check without explicit ones applies."""
+    return _installed or Limits.from_environment()
+
+
+def memory_problem(what: str, needed_bytes: int, limits: Limits | None = None,
+                   estimate: MemoryEstimate | None = None) -> str | None:
+    """``what would allocate about N (parts); the limit is M (raise with ...)``, or None if it
+    fits."""
+    limits = limits or current_limits()
+    if needed_bytes <= limits.max_memory_bytes:
+        return None
+    amount = estimate.describe() if estimate is not None else format_bytes(needed_bytes)
+    return (f"{what} would allocate about {amount}; the limit is "
+            f"{format_bytes(limits.max_memory_bytes)} ({MEMORY_REMEDY})")
+
+
+def check_memory(ir: IR, task: Task, batch: int = 1, limits: Limits | None = None,
+                 origin: str | None = None) -> MemoryEstimate:
+    """Raise SizeLimitError if ``task`` on ``ir`` with ``batch`` images would allocate more
+    than the memory limit; else return the estimate."""
+    estimate = estimate_memory(ir, task, batch)
+    problem = memory_problem(TASK_WORDS[task], estimate.total_bytes, limits, estimate)
+    if problem is not None:
+        origin = origin or (ir.provenance.spec_files[-1] if ir.provenance.spec_files else None)
+        where = f"{origin}: " if origin else ""
+        raise SizeLimitError(f"{where}network {ir.name!r} is too large: {problem}")
+    return estimate
 
 
 def check_limits(ir: IR, limits: Limits | None = None) -> None:
     """Raise SizeLimitError naming the figures and how to raise the limit."""
-    limits = limits or Limits.from_environment()
+    limits = limits or current_limits()
     problems = []
     for projection in ir.projections:
         if projection.kernel_size > limits.max_kernel_size:
@@ -80,5 +133,10 @@ def check_limits(ir: IR, limits: Limits | None = None) -> None:
             f"is {limits.max_activation_mb:,.1f} MB (raise with "
             "--max-activation-mb or MNC_MAX_ACTIVATION_MB)"
         )
+    if not problems:  # the counts above bound the arrays the memory estimate sums
+        estimate = estimate_memory(ir, "build")
+        problem = memory_problem(TASK_WORDS["build"], estimate.total_bytes, limits, estimate)
+        if problem is not None:
+            problems.append(problem)
     if problems:
         raise SizeLimitError(f"network {ir.name!r} is too large: " + "; ".join(problems))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -19,6 +20,55 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print machine-readable JSON instead of a table"
     )
+
+
+def positive_number(kind: type = float) -> Callable[[str], Any]:
+    """argparse type for a limit: a finite number above zero (0, nan and inf refused)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a positive {kind.__name__}, not {text!r}") from None
+        if not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}")
+        return value
+
+    return parse
+
+
+def add_limit_flags(parser: argparse.ArgumentParser, sizes: bool = False) -> None:
+    """The size guard's flags (``mnc.analysis.limits``): ``--max-memory-mb``, and with
+    ``sizes`` also ``--max-parameters`` and ``--max-activation-mb``. Each overrides its
+    environment variable; ``install_flag_limits`` applies them."""
+    if sizes:
+        parser.add_argument("--max-parameters", type=positive_number(int), metavar="N",
+                            help="size guard: refuse networks with more parameters "
+                                 "(default 500,000,000 or MNC_MAX_PARAMETERS)")
+        parser.add_argument("--max-activation-mb", type=positive_number(float), metavar="MB",
+                            help="size guard: refuse networks whose activations per image "
+                                 "exceed this (default 2048 or MNC_MAX_ACTIVATION_MB)")
+    parser.add_argument("--max-memory-mb", type=positive_number(float), metavar="MB",
+                        help="size guard: refuse to build, run, train, export or read what "
+                             "would allocate more (estimated before allocating; default "
+                             "8192 or MNC_MAX_MEMORY_MB)")
+
+
+def install_flag_limits(args: argparse.Namespace) -> Any:
+    """The limits of the flags given over the environment's, installed as the default of every
+    check this command makes (also those deep in loaders); returns them."""
+    import dataclasses
+
+    from mnc.analysis.limits import Limits, install_limits
+
+    given = {name: getattr(args, name, None)
+             for name in ("max_parameters", "max_activation_mb", "max_memory_mb")}
+    limits = dataclasses.replace(Limits.from_environment(),
+                                 **{name: value for name, value in given.items()
+                                    if value is not None})
+    install_limits(limits)
+    return limits
 
 
 def print_json(data: Any) -> None:

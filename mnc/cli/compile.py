@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mnc.cli.common import add_spec_argument
+from mnc.cli.common import add_limit_flags, add_spec_argument, install_flag_limits
 
 NAME = "compile"
 
@@ -64,34 +64,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="write the IR after every pass into DIR (for debugging a derivation)",
     )
-    parser.add_argument(
-        "--max-parameters", type=int, help="size guard: refuse networks with more parameters"
-    )
-    parser.add_argument(
-        "--max-activation-mb",
-        type=float,
-        help="size guard: refuse networks whose activations per image exceed this",
-    )
+    add_limit_flags(parser, sizes=True)
 
 
 def run(args: argparse.Namespace) -> int:
-    from mnc.analysis.limits import Limits, check_limits
     from mnc.backend import BackendOptions, get_backend
     from mnc.compiler import compile_ir
     from mnc.errors import UserFileError
     from mnc.io.atomic import write_text_atomic
     from mnc.ir.serialize import ir_to_json
 
-    ir = compile_ir(args.spec, dump_dir=args.dump_ir)
-    defaults = Limits.from_environment()
-    check_limits(
-        ir,
-        Limits(
-            args.max_parameters or defaults.max_parameters,
-            args.max_activation_mb or defaults.max_activation_mb,
-            defaults.max_kernel_size,
-        ),
-    )
+    ir = compile_ir(args.spec, dump_dir=args.dump_ir, limits=install_flag_limits(args))
     if args.emit == "ir":
         text = ir_to_json(ir)
         if args.output is None:

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from mnc.cli.common import print_json
+from mnc.cli.common import add_limit_flags, install_flag_limits, print_json
 from mnc.cli.train import add_hyperparameter_flags, hyperparameter_values
 
 NAME = "evaluate"
@@ -24,11 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="which split to measure (default val)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     add_hyperparameter_flags(parser, only=_EVALUATION_FLAGS)
+    add_limit_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from mnc_backends.torch.training import evaluate_checkpoint
 
+    install_flag_limits(args)
     result = evaluate_checkpoint(args.checkpoint, hyperparameter_values(args), split=args.split)
     if os.environ.get("RANK", "0") != "0":
         return 0

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mnc.cli.common import add_limit_flags, install_flag_limits
 from mnc.errors import UserFileError
 from mnc.imaging import find_images
 
@@ -31,11 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="auto: CUDA when onnxruntime can start it, else CPU")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_limit_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from mnc_backends.onnx.runtime import open_model, predict, top_k
 
+    install_flag_limits(args)
     features = [name.strip() for name in args.features.split(",") if name.strip()]
     if features and args.output is None:
         raise UserFileError("--features needs -o FILE.npz to write them to")

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mnc.cli.common import print_json
+from mnc.cli.common import add_limit_flags, install_flag_limits, print_json
 
 NAME = "train"
 HELP = "train a compiled network on digits, ImageFolder or Downsampled ImageNet data"
@@ -105,11 +105,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start over in a run folder that holds results (deletes them)")
     parser.add_argument("--json", action="store_true", help="print the final summary as JSON")
     add_hyperparameter_flags(parser)
+    add_limit_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from mnc_backends.torch.training import train
 
+    install_flag_limits(args)
     summary = train(args.spec, args.output, config_file=args.config,
                     overrides=hyperparameter_values(args), resume=args.resume, force=args.force)
     if os.environ.get("RANK", "0") != "0":

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from mnc.analysis.limits import check_memory
 from mnc_backends.torch.training import checkpoint, distributed, loaders, progress
 from mnc_backends.torch.training.config import TrainConfig, build_config, config_from_plain
 from mnc_backends.torch.training.data import build_splits
@@ -79,12 +80,13 @@ def evaluate_checkpoint(path: str | Path, overrides: dict[str, Any] | None = Non
             "channels_last": on_cuda if config.channels_last is None else config.channels_last,
             "workers": loaders.default_workers(config.workers, context.device,
                                                context.world_size, splits.format)})
+        per_rank = max(1, config.batch_size // context.world_size)
+        check_memory(ir, "run", batch=min(per_rank, len(dataset)), origin=origin)
         model = build_model(ir)
         load_state(model, content["state_dict"], origin)
         model = model.to(context.device)
         if config.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        per_rank = max(1, config.batch_size // context.world_size)
         loader = loaders.make_loader(
             dataset, loaders.ShardSampler(len(dataset), context.world_size, context.rank),
             per_rank, config.workers or 0, on_cuda, config.prefetch_factor)

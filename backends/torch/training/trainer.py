@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mnc.analysis.limits import check_memory
 from mnc.errors import MncError, StoppedByRequest, UserFileError
 from mnc.ir.model import IR
 from mnc.ir.serialize import ir_to_json
@@ -244,6 +245,8 @@ def _train(spec: str | Path | None, folder: Path, config: TrainConfig,
     splits = build_splits(config, size, ir.input.channels, ir.readout.classes)
     config = _resolve(config, context.device, context.world_size, splits.format)
     per_rank_batch = _per_rank_batch(config, context.world_size)
+    check_memory(ir, "train", batch=min(per_rank_batch, len(splits.train or [])),
+                 origin=str(folder / rundir.LAST) if stored is not None else str(spec))
 
     model = build_model(ir, config.strategy).to(context.device)
     if config.channels_last:
