@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from mnc.analysis.limits import Limits, check_limits
-from mnc.errors import PassError, SpecError, SpecProblem
+from mnc.errors import PassError, SpecError, SpecProblem, UserFileError
 from mnc.frontend import lower_spec
 from mnc.io.atomic import write_text_atomic
 from mnc.ir.model import IR
@@ -28,6 +28,11 @@ def compile_loaded(
     observe = None
     if dump_dir is not None:
         folder = Path(dump_dir)
+        if folder.exists() and not folder.is_dir():
+            raise UserFileError(
+                f"{folder}: --dump-ir needs a folder to write one IR file per pass into; "
+                "this is a file"
+            )
         counter = iter(range(1, 1000))
 
         def observe(each: Pass, result: PassResult) -> None:

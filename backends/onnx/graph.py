@@ -70,6 +70,10 @@ def build_model(ir: IR, parameters: Parameters, outputs: tuple[str, ...] = (), *
     if opset < MIN_OPSET:
         raise BackendError(f"ONNX opset {opset} is too old; the ONNX backend emits opset "
                            f"{MIN_OPSET} or newer")
+    newest = onnx.defs.onnx_opset_version()
+    if opset > newest:
+        raise BackendError(f"ONNX opset {opset} is newer than this onnx package knows "
+                           f"(newest: {newest}); choose an opset from {MIN_OPSET} to {newest}")
     exported = check_outputs(ir, outputs)
     builder = _Builder(float16)
     image = INPUT_NAME

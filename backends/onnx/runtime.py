@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +31,8 @@ from mnc.imaging import (
     load_image,
     resized_size,
 )
+from mnc.io.textfile import TextFileError, parse_json
+from mnc.spec.models import unsafe_character
 
 from .graph import INPUT_NAME, LOGITS_NAME
 
@@ -135,23 +137,68 @@ def open_model(path: str | Path, device: Device = "auto", threads: int = 0) -> D
         raise UserFileError(f"{path}: input {INPUT_NAME!r} declares {shape[1]} channels of "
                             f"{shape[2]}x{shape[3]} pixels; mnc exports 1 or 3 channels of at "
                             f"most {LARGEST_INPUT_SIDE}x{LARGEST_INPUT_SIDE}")
-    stored = _json(metadata.get("mnc.preprocessing"), {})
+    stored = _json(path, metadata, "mnc.preprocessing", {})
+    if not isinstance(stored, dict):
+        raise _metadata_error(path, "mnc.preprocessing", "expected a JSON object", stored)
     preprocessing = Preprocessing(
         height=shape[2], width=shape[3], channels=shape[1],
-        crop_fraction=float(stored.get("crop_fraction", EVAL_CROP_FRACTION)),
-        mean=tuple(stored.get("mean", IMAGENET_MEAN)), std=tuple(stored.get("std", IMAGENET_STD)))
-    class_names = _json(metadata.get("mnc.class_names"), None)
+        crop_fraction=_fraction(path, stored.get("crop_fraction", EVAL_CROP_FRACTION)),
+        mean=_triple(path, "mean", stored.get("mean", IMAGENET_MEAN), positive=False),
+        std=_triple(path, "std", stored.get("std", IMAGENET_STD), positive=True))
+    class_names = _class_names(path, _json(path, metadata, "mnc.class_names", None))
     return DeployedModel(path, session, metadata, preprocessing,
                          [value.name for value in session.get_outputs()], class_names)
 
 
-def _json(text: str | None, default: Any) -> Any:
+def _json(path: Path, metadata: dict[str, str], key: str, default: Any) -> Any:
+    """A JSON value mnc stored in the model's metadata; UserFileError naming key if broken."""
+    text = metadata.get(key)
     if not text:
         return default
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return default
+        return parse_json(text, f"{path}: metadata {key}", "JSON value written by mnc compile")
+    except TextFileError as error:
+        raise UserFileError(str(error)) from None
+
+
+def _metadata_error(path: Path, key: str, expected: str, value: Any) -> UserFileError:
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return UserFileError(f"{path}: metadata {key}: {expected}, got {shown}")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and \
+        math.isfinite(value)
+
+
+def _fraction(path: Path, value: Any) -> float:
+    if not _number(value) or not 0 < value <= 1:
+        raise _metadata_error(path, "mnc.preprocessing", "crop_fraction: expected a number in "
+                              "(0, 1]", value)
+    return float(value)
+
+
+def _triple(path: Path, name: str, value: Any, positive: bool) -> tuple[float, ...]:
+    if not isinstance(value, list | tuple) or len(value) != 3 or not all(
+            _number(item) and (item > 0 or not positive) for item in value):
+        kind = "positive numbers" if positive else "numbers"
+        raise _metadata_error(path, "mnc.preprocessing", f"{name}: expected three {kind}",
+                              value)
+    return tuple(float(item) for item in value)
+
+
+def _class_names(path: Path, value: Any) -> list[str] | None:
+    """Class names are printed on terminals: text without control or direction characters."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise _metadata_error(path, "mnc.class_names", "expected a JSON list of names", value)
+    for name in value:
+        if unsafe_character(name) is not None:
+            raise _metadata_error(path, "mnc.class_names", "expected printable names (no "
+                                  "control or bidirectional characters)", name)
+    return value
 
 
 @dataclass
@@ -211,7 +258,7 @@ def predict(model: DeployedModel, files: Sequence[Path], features: Sequence[str]
                     if on_skip is not None:
                         on_skip(path, str(error))
             if arrays:
-                outputs = model.session.run(wanted, {INPUT_NAME: np.stack(arrays)})
+                outputs = _run(model, wanted, np.stack(arrays))
                 for name, value in zip(wanted, outputs, strict=True):
                     results[name].append(value)
                 read.extend(names)
@@ -222,6 +269,15 @@ def predict(model: DeployedModel, files: Sequence[Path], features: Sequence[str]
     stacked = {name: np.concatenate(values) for name, values in results.items()}
     logits = stacked.pop(LOGITS_NAME)
     return Predictions(read, logits, stacked, skipped)
+
+
+def _run(model: DeployedModel, wanted: list[str], batch: np.ndarray) -> list[np.ndarray]:
+    try:
+        return model.session.run(wanted, {INPUT_NAME: batch})
+    except Exception as error:  # onnxruntime raises its own unexported exception types
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserFileError(f"{model.path}: onnxruntime failed while running the model "
+                            f"({reason[:300]})") from None
 
 
 def input_bytes(preprocessing: Preprocessing, batch_size: int) -> int:

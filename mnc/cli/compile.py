@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from mnc.cli.common import add_limit_flags, add_spec_argument, install_flag_limits
+from mnc.io.outputs import output_file
 
 NAME = "compile"
 
@@ -35,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o",
         "--output",
-        type=Path,
+        type=output_file,
         help="file to write; without it the network is built and described, "
         "and --emit ir prints the IR",
     )
@@ -72,9 +73,13 @@ def run(args: argparse.Namespace) -> int:
     from mnc.compiler import compile_ir
     from mnc.errors import UserFileError
     from mnc.io.atomic import write_text_atomic
+    from mnc.io.outputs import refuse_output_over_inputs
     from mnc.ir.serialize import ir_to_json
 
     ir = compile_ir(args.spec, dump_dir=args.dump_ir, limits=install_flag_limits(args))
+    refuse_output_over_inputs(
+        args.output, [*ir.provenance.spec_files, args.weights, args.class_names]
+    )
     if args.emit == "ir":
         text = ir_to_json(ir)
         if args.output is None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from mnc.cli.common import add_spec_argument
+from mnc.io.outputs import output_file
 
 NAME = "draw"
 
@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o",
         "--output",
-        type=Path,
+        type=output_file,
         required=True,
         help="picture to write; the suffix picks the format (.svg, .png, .pdf)",
     )
@@ -24,8 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from mnc.compiler import compile_ir
     from mnc.draw import draw
+    from mnc.io.outputs import refuse_output_over_inputs
 
     ir = compile_ir(args.spec)
+    refuse_output_over_inputs(args.output, ir.provenance.spec_files)
     draw(ir, args.output)
     print(f"wrote {args.output}")
     return 0

@@ -12,6 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+
+from mnc.io.outputs import output_file
 
 NAME = "measure"
 HELP = "derive interareal widths/strengths and surface areas from the voxel connectome"
@@ -86,7 +89,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--voxel-model", required=True, metavar="DIR",
                         help="directory with the voxel model, annotation, structure tree and "
                              "flat map (layout: README, 'Measuring from the voxel connectome')")
-    parser.add_argument("-o", "--output", required=True, metavar="FILE",
+    parser.add_argument("-o", "--output", required=True, metavar="FILE", type=output_file,
                         help="spec fragment to write (YAML)")
     parser.add_argument("--flatmap", metavar="FILE",
                         help="flat map .npy to use instead of DIR/flatmap.npy")
@@ -97,11 +100,21 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
+def _input_files(args: argparse.Namespace) -> list[Path]:
+    """The flat map and the files of the voxel-model folder: -o must not replace any of them."""
+    folder = Path(args.voxel_model or "")
+    inside = [path for path in folder.iterdir() if path.is_file()] if args.voxel_model and \
+        folder.is_dir() else []
+    return ([Path(args.flatmap)] if args.flatmap else []) + inside
+
+
 def run(args: argparse.Namespace) -> int:
+    from mnc.io.outputs import refuse_output_over_inputs
     from mnc.measure import ProfileSettings, derive_interareal, derive_surfaces
     from mnc.measure.fragment import write_fragment
     from mnc.measure.names import split_list
 
+    refuse_output_over_inputs(args.output, _input_files(args))
     progress = not args.no_progress and sys.stderr.isatty()
     if args.measure_command == "connectome":
         settings = ProfileSettings(smoothing_mm=args.smoothing_mm, ridge_alpha=args.ridge_alpha,
@@ -116,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         write_fragment(args.output, text)
         rows = [projection.summary() for projection in measurement.projections]
         if args.json:
-            print(json.dumps({"output": args.output, "cached_projections":
+            print(json.dumps({"output": str(args.output), "cached_projections":
                               measurement.cache_hits, "projections": rows}, indent=2))
         else:
             print(f"{'projection':<22} {'strength':>9} {'sigma_mm':>9} {'used/all':>9}")
@@ -132,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
                                      hemisphere=args.hemisphere, flatmap=args.flatmap)
     write_fragment(args.output, text)
     if args.json:
-        print(json.dumps({"output": args.output, "surface_area_mm2": surfaces.values_mm2,
+        print(json.dumps({"output": str(args.output), "surface_area_mm2": surfaces.values_mm2,
                           "voxels": surfaces.voxels}, indent=2))
     else:
         for population, value in surfaces.values_mm2.items():

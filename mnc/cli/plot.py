@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mnc.io.outputs import output_file
+
 NAME = "plot"
 HELP = "plot the loss and accuracy curves of a training run (PNG)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", type=Path, help="run folder of mnc train (or its metrics.jsonl)")
-    parser.add_argument("-o", "--output", type=Path,
+    parser.add_argument("-o", "--output", type=output_file,
                         help="PNG file to write (default: RUN/curves.png)")
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from mnc.cli.common import add_limit_flags, install_flag_limits
 from mnc.errors import UserFileError
 from mnc.imaging import find_images
+from mnc.io.outputs import output_file, refuse_output_over_inputs
 
 NAME = "predict"
 HELP = "run an exported ONNX model on images: top-k classes or population features"
@@ -26,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--features", default="", metavar="POP[,POP...]",
                         help="population outputs to save with -o (the model must export them: "
                              "`mnc compile --outputs logits,POP`)")
-    parser.add_argument("-o", "--output", type=Path, default=None, metavar="FILE.npz",
+    parser.add_argument("-o", "--output", type=output_file, default=None, metavar="FILE.npz",
                         help="write files, logits and the --features arrays to this .npz")
     parser.add_argument("--batch-size", type=int, default=32, help="images per batch (32)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
@@ -46,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserFileError(f"--top must be at least 1, not {args.top}")
     top = args.top if args.top is not None else (5 if args.output is None else 0)
     files = find_images(args.images)
+    refuse_output_over_inputs(args.output, [args.model, *files])
     model = open_model(args.model, args.device)
     print(f"{args.model}: {len(files)} image(s) on {model.provider}", file=sys.stderr)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO
 
 from mnc.errors import UserFileError
+from mnc.io.textfile import file_kind
 
 # A writer locks its temporary file between creating and locking it only for an instant; an
 # empty part file younger than this is never taken for stale.
@@ -38,6 +39,17 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
     final = Path(destination)
     if os.path.isdir(final):
         raise UserFileError(f"{final}: is a folder; expected the name of a file to write")
+    kind = _special_kind(final)
+    if kind is not None:
+        # A device or pipe (/dev/null, /dev/stdout, a FIFO) is written in place: replacing it
+        # would swap the device for a regular file. A block device is a disk: never written.
+        if kind == "a block device":
+            raise UserFileError(f"{final}: is {kind}; expected the name of a file to write")
+        try:
+            yield final
+        except OSError as error:
+            raise UserFileError(f"{final}: cannot write ({_reason(error)})") from None
+        return
     temporary: Path | None = None
     handle = -1
     try:
@@ -67,6 +79,17 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if handle >= 0:
             os.close(handle)
+
+
+def _special_kind(final: Path) -> str | None:
+    """What ``final`` is if it exists and is neither a regular file nor a folder, else None."""
+    try:
+        mode = os.stat(final).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return file_kind(mode)
 
 
 def _remove(temporary: Path | None) -> None:

@@ -192,3 +192,36 @@ def test_read_only_folder_is_one_message(tmp_path, monkeypatch):
     with pytest.raises(UserFileError, match=r"out\.txt: cannot write .*Read-only"):
         write_text_atomic(tmp_path / "out.txt", "new")
     assert (tmp_path / "out.txt").read_text() == "old"
+
+
+def test_a_fifo_or_device_output_is_written_in_place_not_replaced(tmp_path):
+    import stat
+    import threading
+
+    pipe = tmp_path / "out.fifo"
+    os.mkfifo(pipe)
+    received: list[bytes] = []
+
+    def read() -> None:
+        with open(pipe, "rb") as stream:
+            received.append(stream.read())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    write_text_atomic(pipe, "through the pipe")
+    reader.join(timeout=10)
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+    assert received == [b"through the pipe"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out.fifo"]
+
+
+def test_a_full_device_is_one_message_and_stays_a_device(tmp_path):
+    import stat
+
+    from mnc.errors import UserFileError
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    with pytest.raises(UserFileError, match="/dev/full: cannot write .*No space"):
+        write_text_atomic("/dev/full", "x" * 100_000)
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from mnc.io.atomic import atomic_path
-from mnc_backends.torch.training.rundir import read_metrics
+from mnc.io.outputs import refuse_output_over_inputs
+from mnc_backends.torch.training.rundir import METRICS, read_metrics
 
 
 def plot_run(run: str | Path, output: str | Path | None = None) -> Path:
@@ -22,6 +23,7 @@ def plot_run(run: str | Path, output: str | Path | None = None) -> Path:
         raise_empty(folder)
     target = Path(output) if output else (folder if folder.is_dir() else folder.parent) / \
         "curves.png"
+    refuse_output_over_inputs(target, [folder / METRICS if folder.is_dir() else folder])
     epochs = [entry["epoch"] for entry in entries]
     figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     for key, label in (("train_loss", "train"), ("val_loss", "validation")):
