@@ -1,9 +1,10 @@
-"""``mnc bench [SPEC] [--quick] [--json FILE]``: throughput of every execution strategy.
+"""``mnc bench [SPEC] [--quick] [--json] [-o FILE]``: throughput of every execution strategy.
 
 Prints one row per (mode, strategy, batch): images per second, the ratio to the
 reference-semantics baseline measured in the same run, and the largest output difference.
 ``--quick`` runs the tiny spec at a small batch with one round (a smoke test, not a figure).
 ``--device cuda`` times the CUDA path (plain and merged, float32 and bfloat16 autocast).
+``--json`` prints the results as JSON on standard output; ``-o FILE`` also writes them there.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from mnc.cli.common import table
+from mnc.cli.common import announce, print_json, table
 from mnc.errors import UserFileError
 
 NAME = "bench"
@@ -37,8 +38,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                         help="also time plain and merged under bfloat16 autocast (rows "
                              "STRATEGY+amp; default: on for cuda)")
-    parser.add_argument("--json", type=Path, default=None, metavar="FILE",
-                        help="also write the results (ratios, rows, machine) as JSON to FILE")
+    parser.add_argument("--json", action=_JsonFlag, nargs="?", default=False, metavar="",
+                        help="print the results (ratios, rows, machine) as JSON on standard "
+                             "output instead of the table")
+    parser.add_argument("-o", "--output", type=Path, default=None, metavar="FILE",
+                        help="also write the results as JSON to FILE")
+
+
+class _JsonFlag(argparse.Action):
+    """``--json`` is a flag; the old ``--json FILE`` is refused with the new spelling.
+
+    It takes an optional value only to recognise the old form (a ``.json`` file); any other
+    value right after ``--json`` is the spec, as if the flag came after it.
+    """
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 value: object, option: str | None = None) -> None:
+        if isinstance(value, str):
+            if Path(value).suffix == ".json" or namespace.spec is not None:
+                raise argparse.ArgumentError(
+                    self, f"--json takes no file now: it prints JSON on standard output; "
+                          f"write a file with -o {value} (--json -o {value} does both)")
+            namespace.spec_after_json = Path(value)
+        namespace.json = True
 
 
 def _spec(given: str | Path | None, quick: bool) -> Path:
@@ -50,18 +72,27 @@ def _spec(given: str | Path | None, quick: bool) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from mnc.io.atomic import write_text_atomic
+    from mnc.progress import interactive
     from mnc_backends.torch.fast.bench import BenchConfig, run_benchmark
 
-    spec = _spec(args.spec, args.quick)
+    spec = _spec(args.spec or getattr(args, "spec_after_json", None), args.quick)
     batch = args.batch if args.batch is not None else (8 if args.quick else 64)
     rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
     if batch < 1 or rounds < 1:
         raise UserFileError(f"--batch and --rounds must be at least 1 (got {batch}, {rounds})")
     config = BenchConfig(spec=spec, large_batch=batch, rounds=rounds, onnx=not args.no_onnx,
                          device=args.device, amp=args.amp)
-    interactive = sys.stderr.isatty()
+    announce(NAME, f"timing every strategy on {spec}: batches 1 and {batch}, {rounds} "
+                   f"round(s) each, device {args.device}"
+                   f"{'' if args.no_onnx else ', onnxruntime too'}")
+    watched = interactive()
     result = run_benchmark(config, progress=lambda text: print(f"  {text} ...", file=sys.stderr)
-                           if interactive else None)
+                           if watched else None)
+    if args.output is not None:
+        write_text_atomic(args.output, json.dumps(result.as_dict(), indent=1) + "\n")
+    if args.json:
+        print_json(result.as_dict())
+        return 0
     print(f"{spec}: {result.summary['machine']}, torch {result.summary['torch_version']}")
     print(table(["mode", "strategy", "batch", "img/s", "ratio", "max abs diff"],
                 [[row.mode, row.strategy, row.batch, round(row.images_per_s, 1),
@@ -69,6 +100,6 @@ def run(args: argparse.Namespace) -> int:
     summary = result.summary
     print(f"auto picks {summary['auto_eval_strategy']!r} for inference; masked taps keep a zero "
           f"gradient: {summary['masked_taps_zero_gradient']}; onnx: {summary['onnx']}")
-    if args.json is not None:
-        write_text_atomic(args.json, json.dumps(result.as_dict(), indent=1) + "\n")
+    if args.output is not None:
+        print(f"wrote {args.output}")
     return 0

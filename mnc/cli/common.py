@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,6 +21,39 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print machine-readable JSON instead of a table"
     )
+
+
+def announce(command: str, text: str) -> None:
+    """One line on stderr saying what a long command is about to do, before it does it.
+
+    Printed whether or not stderr is a terminal, so a log file shows what ran and with what;
+    under torchrun only the main process (rank 0) prints.
+    """
+    if os.environ.get("RANK", "0") == "0":
+        print(f"mnc {command}: {text}", file=sys.stderr, flush=True)
+
+
+def comma_list(item: Callable[[str], Any] = str, choices: Sequence[str] | None = None
+               ) -> Callable[[str], list[Any]]:
+    """argparse type for ``--opt A,B,C``: one value per flag, so a positional after it is never
+    taken as another item. Use with ``action="extend"`` so that repeating the flag adds more.
+    """
+
+    def parse(text: str) -> list[Any]:
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        if not names:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list, not {text!r}")
+        if choices is not None:
+            unknown = [name for name in names if name not in choices]
+            if unknown:
+                raise argparse.ArgumentTypeError(
+                    f"{unknown[0]!r} is not one of {', '.join(choices)}")
+        try:
+            return [item(name) for name in names]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected numbers, not {text!r}") from None
+
+    return parse
 
 
 def positive_number(kind: type = float) -> Callable[[str], Any]:

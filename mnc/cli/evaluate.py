@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from mnc.cli.common import add_limit_flags, install_flag_limits, print_json
+from mnc.cli.common import add_limit_flags, announce, install_flag_limits, print_json
 from mnc.cli.train import add_hyperparameter_flags, hyperparameter_values
 
 NAME = "evaluate"
@@ -31,7 +31,11 @@ def run(args: argparse.Namespace) -> int:
     from mnc_backends.torch.training import evaluate_checkpoint
 
     install_flag_limits(args)
-    result = evaluate_checkpoint(args.checkpoint, hyperparameter_values(args), split=args.split)
+    values = hyperparameter_values(args)
+    data = values["data"] or "the data of its training config"
+    announce(NAME, f"{args.checkpoint} on the {args.split} split of {data}, device "
+                   f"{values['device'] or 'auto'}")
+    result = evaluate_checkpoint(args.checkpoint, values, split=args.split)
     if os.environ.get("RANK", "0") != "0":
         return 0
     if args.json:

@@ -14,7 +14,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from mnc.errors import MncError
+from mnc.errors import MncError, StoppedByRequest
 from mnc.extras import missing_extra
 
 # (module, help) in the order --help lists them.
@@ -89,6 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous_handler = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         return int(module.run(args) or 0)
+    except StoppedByRequest as stop:  # asked for, so no "error:"; the message says "stopped"
+        print(f"mnc {args.command}: {stop}", file=sys.stderr)
+        return stop.exit_code
     except MncError as error:
         if args.verbose:
             raise
@@ -100,17 +103,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"mnc {args.command}: error: {needed}", file=sys.stderr)
         return needed.exit_code
-    except KeyboardInterrupt:
-        print(f"mnc {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        terminated = isinstance(interrupt, _Terminated)
+        print(f"mnc {args.command}: stopped by {'SIGTERM' if terminated else 'SIGINT'}",
+              file=sys.stderr)
+        return 143 if terminated else 130
     except BrokenPipeError:
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C (exit status 143 instead of 130)."""
+
+
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise _Terminated(f"signal {signum}")
 
 
 if __name__ == "__main__":

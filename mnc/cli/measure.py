@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from mnc.io.outputs import output_file
@@ -109,14 +108,18 @@ def _input_files(args: argparse.Namespace) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mnc.cli.common import announce
     from mnc.io.outputs import refuse_output_over_inputs
     from mnc.measure import ProfileSettings, derive_interareal, derive_surfaces
     from mnc.measure.fragment import write_fragment
     from mnc.measure.names import split_list
 
     refuse_output_over_inputs(args.output, _input_files(args))
-    progress = not args.no_progress and sys.stderr.isatty()
+    progress = False if args.no_progress else None  # None: bars on a terminal or notebook
     if args.measure_command == "connectome":
+        announce("measure connectome", f"sources {args.sources} -> targets {args.targets} "
+                 f"from the voxel model in {args.voxel_model} ({args.hemisphere} hemisphere); "
+                 f"writing {args.output}")
         settings = ProfileSettings(smoothing_mm=args.smoothing_mm, ridge_alpha=args.ridge_alpha,
                                    border_mm=args.border_mm,
                                    min_prominence=args.min_prominence,
@@ -141,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{measurement.cache_hits} of {len(rows)} projections read from the cache")
             print(f"wrote {args.output}")
         return 0
+    announce("measure surface", f"surface areas of {args.populations} from the flat map of "
+             f"{args.voxel_model} ({args.hemisphere} hemisphere); writing {args.output}")
     text, surfaces = derive_surfaces(args.voxel_model, split_list(args.populations),
                                      hemisphere=args.hemisphere, flatmap=args.flatmap)
     write_fragment(args.output, text)

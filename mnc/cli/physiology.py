@@ -25,12 +25,14 @@ def run(args: argparse.Namespace) -> int:
     from mnc.neuro.api import closest_populations, records, run_physiology
     from mnc.neuro.cli_models import is_trajectory, model_from_args, run_trajectory
     from mnc.neuro.cli_options import (
+        announce_comparison,
         neural_source,
         options_from_args,
         progress_bar,
         selection_from_args,
     )
 
+    announce_comparison("physiology", args)
     if is_trajectory(args):
         return run_trajectory("physiology", args, options_from_args(args))
     loaded = model_from_args(args)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mnc.cli.common import add_limit_flags, install_flag_limits
+from mnc.cli.common import add_limit_flags, announce, install_flag_limits
 from mnc.errors import UserFileError
 from mnc.imaging import find_images
 from mnc.io.outputs import output_file, refuse_output_over_inputs
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     files = find_images(args.images)
     refuse_output_over_inputs(args.output, [args.model, *files])
     model = open_model(args.model, args.device)
-    print(f"{args.model}: {len(files)} image(s) on {model.provider}", file=sys.stderr)
+    announce(NAME, f"{args.model} on {len(files)} image(s), {model.provider}")
 
     def report_skip(path: Path, reason: str) -> None:
         print(f"skipped {reason}", file=sys.stderr)

@@ -12,20 +12,27 @@ HELP = ("compare every model population with Allen Brain Observatory recordings:
         "with noise ceilings, predictivity")
 
 
+METHODS = ("spearman", "pearson")
+REGRESSIONS = ("ridge", "pls")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from mnc.cli.common import comma_list
     from mnc.neuro.cli_models import add_model_arguments
     from mnc.neuro.cli_options import add_common_arguments
 
     add_common_arguments(parser)
     add_model_arguments(parser)
-    parser.add_argument("--methods", nargs="+", choices=["spearman", "pearson"],
-                        default=["spearman", "pearson"],
-                        help="RDM comparisons; the first ranks populations (default both)")
+    parser.add_argument("--methods", type=comma_list(choices=METHODS), action="extend",
+                        metavar="METHOD,...",
+                        help="RDM comparisons, comma-separated (spearman,pearson); the first "
+                             "ranks populations (default both)")
     parser.add_argument("--bootstrap", type=int, default=100, metavar="N",
                         help="image bootstrap resamples for SSM error bars (default 100)")
-    parser.add_argument("--regressions", nargs="*", choices=["ridge", "pls"],
-                        default=["ridge", "pls"],
-                        help="predictivity regressions; give none to skip (default both)")
+    parser.add_argument("--regressions", type=comma_list(choices=(*REGRESSIONS, "none")),
+                        action="extend", metavar="REGRESSION,...",
+                        help="predictivity regressions, comma-separated (ridge,pls); 'none' "
+                             "skips predictivity (default both)")
     parser.add_argument("--folds", type=int, default=5,
                         help="cross-validation folds over images (default 5)")
 
@@ -35,14 +42,19 @@ def run(args: argparse.Namespace) -> int:
     from mnc.neuro.api import records, run_rsa
     from mnc.neuro.cli_models import is_trajectory, model_from_args, run_trajectory
     from mnc.neuro.cli_options import (
+        announce_comparison,
         neural_source,
         options_from_args,
         progress_bar,
         selection_from_args,
     )
 
-    options = options_from_args(args, methods=tuple(args.methods), n_boot=args.bootstrap,
-                                regressions=tuple(args.regressions), n_folds=args.folds)
+    announce_comparison("rsa", args)
+    methods = tuple(dict.fromkeys(args.methods or METHODS))
+    regressions = tuple(name for name in dict.fromkeys(args.regressions or REGRESSIONS)
+                        if name != "none")
+    options = options_from_args(args, methods=methods, n_boot=args.bootstrap,
+                                regressions=regressions, n_folds=args.folds)
     if is_trajectory(args):
         return run_trajectory("rsa", args, options)
     loaded = model_from_args(args)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mnc.cli.common import add_limit_flags, install_flag_limits, print_json
+from mnc.cli.common import add_limit_flags, announce, install_flag_limits, print_json
 
 NAME = "train"
 HELP = "train a compiled network on digits, ImageFolder or Downsampled ImageNet data"
@@ -113,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
 
     install_flag_limits(args)
     summary = train(args.spec, args.output, config_file=args.config,
-                    overrides=hyperparameter_values(args), resume=args.resume, force=args.force)
+                    overrides=hyperparameter_values(args), resume=args.resume, force=args.force,
+                    announce=lambda line: announce(NAME, line))
     if os.environ.get("RANK", "0") != "0":
         return 0
     if args.json:

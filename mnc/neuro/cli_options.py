@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from mnc.cli.common import comma_list
 from mnc.errors import UsageError
 from mnc.neuro.allen import ResponseWindow
 from mnc.neuro.api import AnalysisOptions, NeuralSelection
@@ -29,13 +30,14 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder for tables, figures and summary.json")
     parser.add_argument("--cache-dir", metavar="DIR",
                         help="feature/score cache (default: OUTPUT/cache)")
-    parser.add_argument("--areas", nargs="+", metavar="AREA",
-                        help="visual areas, e.g. " + " ".join(ALLEN_AREAS) + " (default: "
+    # Lists are comma-separated (one value per flag, repeatable), so none swallows the spec.
+    parser.add_argument("--areas", type=comma_list(), action="extend", metavar="AREA,...",
+                        help="visual areas, e.g. " + ",".join(ALLEN_AREAS) + " (default: "
                              "every area in the data)")
-    parser.add_argument("--cre-lines", nargs="+", metavar="LINE",
-                        help="Cre lines, e.g. Cux2-CreERT2 Rbp4-Cre_KL100 (default all)")
-    parser.add_argument("--depths", nargs="+", type=int, metavar="UM",
-                        help="imaging depths in micrometres (default all)")
+    parser.add_argument("--cre-lines", type=comma_list(), action="extend", metavar="LINE,...",
+                        help="Cre lines, e.g. Cux2-CreERT2,Rbp4-Cre_KL100 (default all)")
+    parser.add_argument("--depths", type=comma_list(int), action="extend", metavar="UM,...",
+                        help="imaging depths in micrometres, e.g. 175,275 (default all)")
     parser.add_argument("--max-sessions", type=int, metavar="N",
                         help="at most N natural-scenes sessions per area and Cre line")
     parser.add_argument("--window", type=float, default=0.5, metavar="S",
@@ -79,6 +81,21 @@ def neural_source(args: argparse.Namespace) -> str:
 def selection_from_args(args: argparse.Namespace) -> NeuralSelection:
     return NeuralSelection(
         areas=tuple(args.areas) if args.areas else None,
+def announce_comparison(command: str, args: argparse.Namespace) -> None:
+    """The start line of ``mnc rsa`` / ``mnc physiology``: model, data, selection, output."""
+    from mnc.cli.common import announce
+
+    def listed(values: list | None) -> str:
+        return ",".join(str(value) for value in values) if values else "all"
+
+    sessions = f", at most {args.max_sessions} sessions per area and Cre line" \
+        if getattr(args, "max_sessions", None) else ""
+    announce(command, f"comparing {args.spec or args.model} (weights {args.weights}) with "
+                      f"{neural_source(args)}: areas {listed(args.areas)}, Cre lines "
+                      f"{listed(args.cre_lines)}, depths {listed(args.depths)}{sessions}; "
+                      f"writing to {args.output}")
+
+
         cre_lines=tuple(args.cre_lines) if args.cre_lines else None,
         depths_um=tuple(args.depths) if args.depths else None, max_per_group=args.max_sessions,
         window=ResponseWindow(window_s=args.window, baseline_s=args.baseline),
@@ -94,17 +111,17 @@ def options_from_args(args: argparse.Namespace, **extra: object) -> AnalysisOpti
 
 
 def progress_bar(description: str) -> Callable[[int, int], None]:
-    """A tqdm bar fed with (done, total); silent when stderr is not a terminal."""
-    import sys
+    """A bar fed with (done, total); shown on a terminal or in a notebook."""
+    from typing import Any
 
-    from tqdm import tqdm
+    from mnc import progress
 
-    bar: dict[str, tqdm] = {}
+    bar: dict[str, Any] = {}
 
     def update(done: int, total: int) -> None:
         if "bar" not in bar:
-            bar["bar"] = tqdm(total=total, desc=description, unit="img",
-                              disable=not sys.stderr.isatty())
+            bar["bar"] = progress.bar(total=total, desc=description, unit="img",
+                                      disable=not progress.interactive())
         bar["bar"].n = done
         bar["bar"].refresh()
         if done >= total:

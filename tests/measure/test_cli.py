@@ -37,8 +37,12 @@ def test_surface_command_table(synthetic: Synthetic, tmp_path: Path,
     code = main(["measure", "surface", "--voxel-model", str(synthetic.directory),
                  "--populations", "VISp4,VISl2/3", "-o", str(output)])
     assert code == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "VISp4" in out and "3.6100 mm2" in out and f"wrote {output}" in out
+    assert captured.err.splitlines()[0] == (
+        f"mnc measure surface: surface areas of VISp4,VISl2/3 from the flat map of "
+        f"{synthetic.directory} (right hemisphere); writing {output}")
     assert yaml.safe_load(output.read_text())["surface_area_mm2"]["values"]["VISl"] == {
         "2/3": pytest.approx(0.25)}
 

@@ -34,7 +34,7 @@ def test_rsa_command_prints_best_populations(fake_loaded, boc_cache, tmp_path, m
     args = _parse(rsa_command, ["specs/mouse.yaml", "--weights", "untrained",
                                 "--boc-cache", str(boc_cache), "-o", str(tmp_path / "o"),
                                 "--bootstrap", "4", "--splits", "2", "--regressions", "ridge",
-                                "--areas", "VISp", "VISl"])
+                                "--areas", "VISp,VISl"])
     assert rsa_command.run(args) == 0
     out = capsys.readouterr().out
     assert "best population" in out and "VISp Cux2 L2/3" in out and "VISam" not in out
@@ -97,8 +97,8 @@ def test_end_to_end_with_the_tiny_spec(boc_cache: Path, tmp_path: Path) -> None:
     common = [str(TINY_SPEC), "--weights", "untrained", "--boc-cache", str(boc_cache),
               "--splits", "2"]
     rsa_run = subprocess.run([*_command("rsa"), *common, "--bootstrap", "4", "--methods",
-                              "spearman", "--regressions", "ridge", "--areas", "VISp",
-                              "VISl", "-o", str(tmp_path / "rsa"), "--json"],
+                              "spearman", "--regressions", "ridge", "--areas", "VISp,VISl",
+                              "-o", str(tmp_path / "rsa"), "--json"],
                              capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert rsa_run.returncode == 0, rsa_run.stderr
     report = json.loads(rsa_run.stdout)

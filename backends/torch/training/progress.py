@@ -27,7 +27,8 @@ def start_line(spec: Any, folder: Any, config: Any, device: Any, world_size: int
     """What a run is about to do: spec, data, epochs, batch, device, processes, run folder."""
     what = spec if spec is not None else "the run's own network"
     processes = "1 process" if world_size == 1 else f"{world_size} processes"
-    return (f"training {what} on {config.data}: {config.epochs} epochs, global batch "
+    epochs = "1 epoch" if config.epochs == 1 else f"{config.epochs} epochs"
+    return (f"training {what} on {config.data}: {epochs}, global batch "
             f"{config.batch_size}, device {device}, {processes}; run folder {folder}")
 
 

@@ -1,4 +1,5 @@
-"""``mnc bench --quick`` runs end to end and writes the JSON report (a smoke test, not speed)."""
+"""``mnc bench --quick`` runs end to end, prints or writes the JSON report (a smoke test, not
+speed)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ KEYS = {"eval_b64_speedup", "eval_b1_speedup", "train_b64_speedup", "onnx_b64_sp
 def test_quick_bench_prints_table_and_writes_json(tmp_path):
     report = tmp_path / "bench.json"
     result = run_mnc("bench", str(TINY_SPEC), "--quick", "--batch", "2", "--no-onnx",
-                     "--json", str(report))
+                     "-o", str(report))
     assert result.returncode == 0, result.stderr
     assert "strategy" in result.stdout and "merged" in result.stdout
+    assert result.stderr.startswith(f"mnc bench: timing every strategy on {TINY_SPEC}: "
+                                    "batches 1 and 2, 1 round(s) each, device cpu\n")
     data = json.loads(report.read_text())
     assert KEYS <= set(data)
     assert data["max_abs_diff"] < 1e-4
@@ -31,11 +34,10 @@ def test_quick_bench_prints_table_and_writes_json(tmp_path):
 def test_amp_rows_are_reported_apart_from_the_exact_ones(tmp_path):
     """--amp (on by default for CUDA) adds bfloat16-autocast rows; their larger differences
     do not count against the 1e-4 of the exact strategies."""
-    report = tmp_path / "bench.json"
     result = run_mnc("bench", str(TINY_SPEC), "--quick", "--batch", "2", "--no-onnx", "--amp",
-                     "--json", str(report))
+                     "--json")
     assert result.returncode == 0, result.stderr
-    data = json.loads(report.read_text())
+    data = json.loads(result.stdout)  # --json: the report on standard output, nothing else
     modes = {(row["mode"], row["strategy"]) for row in data["rows"]}
     assert {("eval", "merged+amp"), ("eval", "plain+amp"), ("train", "merged+amp")} <= modes
     assert data["max_abs_diff"] < 1e-4 and data["amp_max_abs_diff"] is not None

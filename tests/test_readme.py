@@ -1,0 +1,71 @@
+"""The README's examples run as written and write only into scratch folders."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
+SCRATCH = ("out/", "runs/", "/tmp/", "~/")
+PLACEHOLDER = re.compile(r"\b(DIR|FILE|SPEC|RUN|OUT)\b")
+
+
+def _blocks(language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```", README, flags=re.MULTILINE | re.DOTALL)
+
+
+def _section(title: str) -> str:
+    start = README.index(f"\n## {title}\n")
+    end = README.find("\n## ", start + 1)
+    return README[start:end if end >= 0 else None]
+
+
+def _command_lines() -> list[str]:
+    """``mnc`` command lines in code: fenced bash blocks and indented blocks."""
+    lines = [line for block in _blocks("bash") for line in block.splitlines()]
+    lines += [line[4:] for line in README.splitlines() if line.startswith("    mnc ")]
+    return [line.split("  #")[0].strip() for line in lines
+            if line.strip().startswith(("mnc ", "torchrun "))]
+
+
+def test_command_examples_write_only_into_scratch_folders():
+    written = []
+    for line in _command_lines():
+        words = shlex.split(line)
+        for flag in ("-o", "--output"):
+            if flag in words:
+                written.append((line, words[words.index(flag) + 1]))
+    assert written
+    stray = [(line, path) for line, path in written
+             if not path.startswith(SCRATCH) and not PLACEHOLDER.search(line)]
+    assert not stray, f"README commands that write into the current folder: {stray}"
+
+
+def test_first_python_example_runs_as_written(monkeypatch, tmp_path):
+    torch = pytest.importorskip("torch")
+    section = _section("Using the PyTorch model")
+    code = re.search(r"^```python\n(.*?)^```", section, flags=re.MULTILINE | re.DOTALL)
+    assert code is not None
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    exec(compile(code.group(1), "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    model, logits = namespace["model"], namespace["logits"]
+    assert isinstance(logits, torch.Tensor) and logits.shape == (8, 1000)
+    assert not model.training and not logits.requires_grad  # type: ignore[attr-defined]
+    assert set(namespace["acts"]) == {"VISp5", "VISl2/3"}  # type: ignore[arg-type]
+
+
+def test_emit_python_example_writes_into_out(monkeypatch, tmp_path):
+    pytest.importorskip("torch")
+    from mnc.cli.main import main
+
+    line = next(line for line in _command_lines() if "--emit python" in line)
+    monkeypatch.chdir(tmp_path)
+    assert main(shlex.split(line)[1:]) == 0
+    written = Path(shlex.split(line)[-1])
+    assert written.parts[0] == "out" and (tmp_path / written).is_file()
