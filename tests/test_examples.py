@@ -18,8 +18,9 @@ CASES = {
     "onnx_deployment.py": ["--spec", str(TINY_SPEC)],
     "training_smoke_run.py": ["{tmp}/run"],
     "neural_comparison.py": ["--spec", str(TINY_SPEC), "--out", "{tmp}/neuro"],
+    "training_trajectory.py": ["--out", "{tmp}/trajectory"],
 }
-NEEDS = {"neural_comparison.py": ["rsatoolbox"]}
+NEEDS = {"neural_comparison.py": ["rsatoolbox"], "training_trajectory.py": ["rsatoolbox"]}
 
 
 def test_every_example_is_exercised():

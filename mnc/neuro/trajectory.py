@@ -18,7 +18,8 @@ validation accuracy (least squares); the slope's 95 % interval comes from the im
 paired across checkpoints (every checkpoint is scored on the same image resamples, so the
 slope's uncertainty is that of the stimulus sample). Verdicts: *keeps rising* (late slope
 above 0), *falls* (late slope below 0), *levels off* (early slope above 0, late slope
-interval covering 0), otherwise *inconclusive*; fewer than 4 checkpoints, or a half whose
+interval covering 0), *falls, then levels off* (early slope below 0, late interval covering
+0), otherwise *inconclusive*; fewer than 4 checkpoints, or a half whose
 accuracy spans less than half a percentage point, cannot be tested. Assumptions: checkpoints
 are fixed (no training-seed variability), images are exchangeable, and SSM is roughly linear
 in accuracy within each half. With few checkpoints or few images the test has little power,
@@ -82,7 +83,7 @@ def _slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return ((y - y.mean(axis=-1, keepdims=True)) @ centred) / float(centred @ centred)
 
 
-def plateau_test(accuracy: Sequence[float], ssm: Sequence[float],
+def plateau_test(accuracy: Sequence[float] | np.ndarray, ssm: Sequence[float] | np.ndarray,
                  samples: np.ndarray | None, level: float = LEVEL) -> dict[str, Any]:
     """Early and late slopes of SSM on accuracy with paired-bootstrap intervals and a verdict.
 
@@ -118,6 +119,8 @@ def plateau_test(accuracy: Sequence[float], ssm: Sequence[float],
         verdict = "falls"
     elif result["early_slope_low"] > 0:
         verdict = "levels off"
+    elif result["early_slope_high"] < 0:
+        verdict = "falls, then levels off"
     else:
         verdict = "inconclusive"
     return {**result, "verdict": verdict}
@@ -241,10 +244,11 @@ def _rsa_outputs(report: TrajectoryReport, kept: Sequence[checkpoint_index.KeptC
             continue
         ssm = group["ssm"].to_numpy(dtype=float)
         populations = group["population"].tolist()
-        samples = [draw.get((region, primary, name)) for draw, name in
-                   zip(draws, populations, strict=True)]
-        matrix = (np.stack(samples, axis=1) if all(s is not None and s.size for s in samples)
-                  and len({s.size for s in samples if s is not None}) == 1 else None)
+        found = [draw.get((region, primary, name)) for draw, name in
+                 zip(draws, populations, strict=True)]
+        samples = [s for s in found if s is not None and s.size]
+        matrix = (np.stack(samples, axis=1) if len(samples) == len(found)
+                  and len({s.size for s in samples}) == 1 else None)
         result = plateau_test(accuracy, ssm, matrix)
         tests.append({"region": region, "kind": kind, "method": primary,
                       "population_first": populations[0], "population_last": populations[-1],
@@ -338,7 +342,7 @@ def _before_after_figure(path: Path, kept: Sequence[checkpoint_index.KeptCheckpo
     closest = {(c["region"], c["metric"]): c for c in
                closest_populations(last.tables["physiology"].to_dict(orient="records"))}
     panels = []
-    for region in last.regions[:6]:
+    for region in last.regions[:4]:
         responses = region.mean_responses()
         for metric in PHYSIOLOGY_METRICS:
             choice = closest.get((region.label, metric))
