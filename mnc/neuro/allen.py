@@ -71,7 +71,11 @@ def quiet_allensdk() -> Iterator[None]:
 
 
 def fetch_command(cache_dir: Path, experiment_ids: Sequence[int]) -> str:
-    """A one-line shell command that downloads the named tables/sessions into ``cache_dir``."""
+    """A one-line shell command that downloads the named tables/sessions into ``cache_dir``.
+
+    It runs wherever allensdk is installed (``pip install 'mnc[allen]'``), for instance in a
+    separate environment, and writes the files this module reads.
+    """
     manifest = cache_dir / MANIFEST_NAME
     body = (f"from allensdk.core.brain_observatory_cache import BrainObservatoryCache as C; "
             f"c = C(manifest_file='{manifest}'); c.get_experiment_containers(); "
@@ -126,7 +130,8 @@ def _layout(cache_dir: Path, allow_download: bool) -> CacheLayout:
     what = "the folder" if layout is None else ", ".join(missing)
     raise UserFileError(
         f"{cache_dir}: Brain Observatory cache lacks {what}; fetch the tables once with "
-        f"network access: {fetch_command(cache_dir, [])} (or rerun with --download)")
+        f"network access: {fetch_command(cache_dir, [])} (or rerun with --download; both "
+        f"need allensdk: {ALLEN_INSTALL})")
 
 
 def trial_responses(timestamps: np.ndarray, dff: np.ndarray, table: StimulusTable,
@@ -252,8 +257,9 @@ def load_natural_scenes(cache_dir: str | Path, areas: Sequence[str] | None = Non
             raise UserFileError(
                 f"{cache_dir}: {len(missing)} natural-scenes session file(s) not in the cache "
                 f"(ophys_experiment_data/<id>.nwb for ids {shown}{more}); fetch them with "
-                f"{fetch_command(cache_dir, missing)}, rerun with --download, or use "
-                "--skip-missing to analyse only the cached sessions")
+                f"{fetch_command(cache_dir, missing)}, rerun with --download (both need "
+                f"allensdk: {ALLEN_INSTALL}), or use --skip-missing to analyse only the cached "
+                "sessions")
     store = Path(response_cache) if response_cache else None
     recordings: list[SessionRecording] = []
     images: np.ndarray | None = None

@@ -80,6 +80,7 @@ def test_missing_session_file_is_named_with_fetch_command(tmp_path: Path) -> Non
     message = str(error.value)
     assert str(ids[1]) in message and str(ids[0]) not in message.split("ids")[1].split(";")[0]
     assert "get_ophys_experiment_data" in message and "--download" in message
+    assert "pip install 'mnc[allen]'" in message
     data = load_natural_scenes(tmp_path, skip_missing=True)
     assert data.sessions == (str(ids[0]),)
 

@@ -218,6 +218,10 @@ def test_malformed_netcdf_is_named(tmp_path: Path) -> None:
     with pytest.raises(UserFileError, match=r"variable 'responses': expected dimensions "
                                             r"\('stimulus', 'trial', 'cell'\)"):
         load_netcdf(path)
+    save_recordings(data, path)
+    with pytest.raises(UserFileError, match=r"variable 'images' declares shape \(5, 4, 6\) "
+                                            r"\(120 bytes\); the limit for all arrays is 100"):
+        load_netcdf(path, max_bytes=100)
     path.write_bytes(b"garbage" * 20)
     with pytest.raises(UserFileError, match="r.nc: "):
         load_netcdf(path)
