@@ -9,16 +9,15 @@ nothing. Models are named by a spec string:
   pretrained weights come from a local file),
 - ``module:package.module:factory`` -- any importable callable returning a module.
 
-Weights files are read with ``torch.load(weights_only=True)``: a state dict, or a dict holding
-one under ``state_dict`` or ``model``.
+Weights files are read with ``torch.load(weights_only=True)`` (after the archive's size check
+of ``mnc_backends.torch.safe_load``): a state dict, or a dict holding one under
+``state_dict`` or ``model``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
-import pickle
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -150,13 +149,10 @@ def load_weights(module: Any, path: str | Path) -> str:
     file = Path(path).expanduser()
     if not file.is_file():
         raise UserFileError(f"{file}: weights file not found (or give --weights {UNTRAINED})")
-    try:
-        content = torch.load(file, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError,
-            OSError) as error:
-        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
-        raise UserFileError(f"{file}: not a readable torch weights file ({type(error).__name__}"
-                            f": {reason}); expected a state dict saved with torch.save") from None
+    from mnc_backends.torch.safe_load import load_tensors
+
+    # weights_only, after the archive's declared sizes are checked against the memory limit
+    content = load_tensors(file, "torch weights file (a state dict saved with torch.save)")
     if isinstance(content, dict):
         for key in ("state_dict", "model"):
             if isinstance(content.get(key), dict):
