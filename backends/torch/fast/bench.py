@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from mnc.errors import BackendError
+from mnc.extras import missing_extra
 from mnc.ir.model import IR
 from mnc_backends.torch.fast import native
 from mnc_backends.torch.fast.accelerate import FastMouseNet
@@ -312,7 +313,8 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] = lambda 
             result.rows += bench_onnx(model, reference, ir, large, config.rounds, config.seed)
             onnx_note = "measured"
         except (ImportError, BackendError) as error:
-            onnx_note = f"skipped: {error}"
+            needed = missing_extra(error) if isinstance(error, ModuleNotFoundError) else None
+            onnx_note = f"skipped: {needed or error}"
     # Last: training updates the BatchNorm running statistics.
     progress(f"train, batch {large}")
     train_rows, zero = bench_train(model, reference, ir, large, config.rounds, config.seed,
