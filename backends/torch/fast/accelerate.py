@@ -125,7 +125,7 @@ class Dispatcher:
     def choose(self, images: Tensor, strategy: str = "auto", training: bool | None = None
                ) -> str:
         """The strategy a call with ``strategy`` runs on ``images``."""
-        if self._hooks.registered():
+        if self._hooks.registered() or images.shape[0] == 0:  # an empty batch: nothing to speed
             return "plain"
         if strategy != "auto":
             return strategy

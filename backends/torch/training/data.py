@@ -17,7 +17,8 @@ DIGITS = "digits"
 @dataclass(frozen=True)
 class DataSplits:
     train: torch.utils.data.Dataset | None
-    val: torch.utils.data.Dataset
+    val: torch.utils.data.Dataset | None
+    """Either split is None when it was not asked for (``mnc evaluate --split``)."""
     classes: int
     format: str
 
@@ -101,4 +102,4 @@ def build_splits(config: TrainConfig, size: tuple[int, int], channels: int,
             f"{config.data}: the data set has {classes} classes but the model's readout has "
             f"{model_classes} (readout.classes in the spec); use a spec whose readout matches "
             f"the data")
-    return DataSplits(built.get("train"), built["val"], classes, data_format)
+    return DataSplits(built.get("train"), built.get("val"), classes, data_format)
