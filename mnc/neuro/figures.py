@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,9 @@ def rdm_images(rdms: Mapping[str, np.ndarray], path: Path, columns: int = 4) -> 
     image = None
     for axis, (title, matrix) in zip(axes.ravel(), rdms.items(), strict=False):
         image = axis.imshow(matrix, cmap="viridis", vmin=0.0, vmax=max(vmax, 1e-6))
-        axis.set_title(title, fontsize=7)
+        # Long titles wrap to the panel's width so neighbours do not collide.
+        lines = [part for line in title.split("\n") for part in textwrap.wrap(line, 28)]
+        axis.set_title("\n".join(lines), fontsize=7)
         axis.set_xticks([])
         axis.set_yticks([])
         axis.set_xlabel("image", fontsize=7)
