@@ -110,6 +110,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 143 if terminated else 130
     except BrokenPipeError:
         return 0
+    except OSError as error:  # last resort: write sites name their file themselves
+        if args.verbose:
+            raise
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"mnc {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
+        return 2
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
 

@@ -54,6 +54,8 @@ def ir_from_json(text: str, origin: str = "IR") -> IR:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise UserFileError(f"{origin}: not JSON ({error.msg} at line {error.lineno})") from None
+    except RecursionError:
+        raise UserFileError(f"{origin}: JSON nested too deeply; expected an mnc IR") from None
     if not isinstance(data, dict):
         raise UserFileError(f"{origin}: expected a JSON object holding an mnc IR")
     return ir_from_dict(data, origin)

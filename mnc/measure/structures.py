@@ -8,12 +8,15 @@ works without allensdk installed.
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from mnc.errors import UserFileError
+from mnc.io.textfile import TextFileError, read_json_file
+
+MAX_STRUCTURES_BYTES = 64 * 1024 * 1024
+"""Allen's structures.json is about 1 MB; anything far larger is not one."""
 
 
 class StructureTree:
@@ -45,9 +48,10 @@ class StructureTree:
         """Read ``structures.json`` (a list of records, or ``{"msg": [...]}`` as the API sends)."""
         path = Path(path)
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise UserFileError(f"{path}: cannot read the structure tree ({error})") from None
+            document = read_json_file(path, MAX_STRUCTURES_BYTES, "structure tree (JSON)")
+        except TextFileError as error:
+            raise UserFileError(f"{path}: cannot read the structure tree: {error.reason}"
+                                ) from None
         if isinstance(document, dict) and isinstance(document.get("msg"), list):
             document = document["msg"]
         if not isinstance(document, list):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +24,13 @@ import numpy as np
 
 from mnc.errors import UserFileError
 from mnc.io.atomic import atomic_open
+from mnc.io.textfile import TextFileError, read_json_file
 from mnc.measure.flatmap import FlatMap
 from mnc.measure.nrrd import read_nrrd
 from mnc.measure.structures import StructureTree
 
 HEMISPHERES = ("right", "left", "both")
+MAX_PARAMS_BYTES = 1024 * 1024
 
 # What the loader looks for, in order of preference, relative to the model directory.
 FILES: dict[str, tuple[str, ...]] = {
@@ -200,7 +201,9 @@ def _load_matrix(path: Path, cache_dir: str | Path | None) -> np.ndarray:
 
 def _read_text_or_gzip(path: Path) -> np.ndarray:
     try:
-        if path.read_bytes()[:2] == b"\x1f\x8b":
+        with open(path, "rb") as stream:
+            gzipped = stream.read(2) == b"\x1f\x8b"
+        if gzipped:
             with gzip.open(path, "rb") as stream:
                 if stream.read(6) == b"\x93NUMPY":
                     stream.seek(0)
@@ -254,10 +257,10 @@ def _load_voxels(directory: Path, side: str, atlas: Atlas) -> np.ndarray:
 
 def _read_mask_params(path: Path) -> tuple[Sequence[int], int]:
     try:
-        params = json.loads(path.read_text(encoding="utf-8"))
+        params = read_json_file(path, MAX_PARAMS_BYTES, "mask parameters (JSON)")
         structure_ids = [int(value) for value in params.get("structure_ids", [8])]
         hemisphere_id = int(params.get("hemisphere_id", 3))
-    except (OSError, ValueError, TypeError, AttributeError) as error:
+    except (TextFileError, ValueError, TypeError, AttributeError) as error:
         raise UserFileError(f"{path}: expected JSON with 'structure_ids' (list of ints) and "
                             f"'hemisphere_id' (1, 2 or 3): {error}") from None
     if hemisphere_id not in (1, 2, 3):

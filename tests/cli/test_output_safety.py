@@ -152,3 +152,17 @@ def test_deeply_nested_yaml_spec_is_one_message(tmp_path, capsys):
     spec = tmp_path / "deep.yaml"
     spec.write_text(yaml.safe_dump({"name": "x"}) + "description: " + "[" * 3000 + "]" * 3000)
     _refused(capsys, ["validate", str(spec)], str(spec), "nested")
+
+
+def test_an_os_error_nobody_caught_is_still_one_message(capsys, monkeypatch):
+    import errno
+
+    import mnc.compiler
+
+    def unreadable(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", "/srv/locked/spec.yaml")
+
+    monkeypatch.setattr(mnc.compiler, "compile_ir", unreadable)
+    err = _refused(capsys, ["compile", str(TINY_SPEC)], "/srv/locked/spec.yaml",
+                   "Permission denied")
+    assert err.startswith("mnc compile: error: ")

@@ -33,6 +33,8 @@ def ir_of(content: dict[str, Any], origin: str) -> IR:
         data = json.loads(text) if isinstance(text, str) else text
     except json.JSONDecodeError as error:
         raise UserFileError(f"{origin}: ir_json is not JSON ({error.msg})") from None
+    except RecursionError:
+        raise UserFileError(f"{origin}: ir_json is JSON nested too deeply") from None
     return ir_from_dict(data, origin)
 
 
