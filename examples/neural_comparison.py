@@ -38,7 +38,7 @@ def main() -> None:
     rsa = run_rsa(loaded, cache, args.out / "rsa", options=options)
     print(f"{'region':18} {'best population':16} {'SSM':>6} {'+-':>6} {'ceiling':>11}"
           f"  IR population (SSM)")
-    for row in rsa.tables["rsa_best"]:
+    for row in rsa.tables["rsa_best"].to_dict(orient="records"):  # a pandas DataFrame
         if row["method"] != "spearman":
             continue
         mapped = (f"{row['ir_population']} ({row['ir_population_ssm']:.3f})"
