@@ -5,6 +5,8 @@ as the extension module ``mnc_backends.torch.fast._sparse_taps``) when mnc is in
 is missing (no compiler at install time, an unusual platform), everything still works: the
 ``auto`` strategy then uses ``merged``. ``MNC_SPARSE_ISA=generic|avx2|avx512`` caps the
 instruction set (for tests and comparisons); by default the best the CPU supports is used.
+``MNC_SPARSE_LIBRARY=PATH`` loads the kernel from another build of the same source (an
+instrumented one, say, for the memory-safety tests).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 
 ISA_NAMES = ("generic", "avx2", "avx512")
 MODULE = "mnc_backends.torch.fast._sparse_taps"
+LIBRARY_VARIABLE = "MNC_SPARSE_LIBRARY"
 
 
 @functools.cache
@@ -24,17 +27,20 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
     # so both share one OpenMP thread pool.
     import torch  # noqa: F401
 
+    path = os.environ.get(LIBRARY_VARIABLE, "").strip()
+    if not path:
+        try:
+            spec = importlib.util.find_spec(MODULE)
+        except (ImportError, ValueError) as error:
+            return None, f"cannot look up {MODULE}: {error}"
+        if spec is None or not spec.origin:
+            return None, (f"extension {MODULE} is not built (reinstall mnc with a C compiler: "
+                          f"pip install -e .)")
+        path = spec.origin
     try:
-        spec = importlib.util.find_spec(MODULE)
-    except (ImportError, ValueError) as error:
-        return None, f"cannot look up {MODULE}: {error}"
-    if spec is None or not spec.origin:
-        return None, (f"extension {MODULE} is not built (reinstall mnc with a C compiler: "
-                      f"pip install -e .)")
-    try:
-        library = ctypes.CDLL(spec.origin)
+        library = ctypes.CDLL(path)
     except OSError as error:
-        return None, f"cannot load {spec.origin}: {error}"
+        return None, f"cannot load {path}: {error}"
     library.mnc_sparse_best_isa.restype = ctypes.c_int
     library.mnc_sparse_best_isa.argtypes = []
     library.mnc_sparse_run.restype = ctypes.c_int
