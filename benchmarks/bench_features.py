@@ -3,13 +3,14 @@
     python benchmarks/bench_features.py [--spec specs/mouse.yaml] [--batch 64] [--repeats 3]
                                         [--threads N] [--json PATH]
 
-Every population of the spec (``input`` excluded) is asked for at once, in inference (eval
-mode, ``torch.inference_mode``), float32 on the CPU: ``auto`` runs ``sparse`` there (the
-kernel copies each population's activity out of its arena), forced ``merged`` and ``plain``
-are the others. The candidates are timed alternately after one warm-up, so load on a shared
-machine affects them alike; the median of the repeats is reported, with the largest
-difference from the plain path's activity (absolute, and relative to the population's
-largest activity). BatchNorm statistics and biases are randomised as in ``mnc bench``.
+Every population of the spec (``input``, the image itself, included) is asked for at once, as
+``features(images)`` does, in inference (eval mode, ``torch.inference_mode``), float32 on the
+CPU: ``auto`` runs ``sparse`` there (the kernel copies each population's activity out of its
+arena), forced ``merged`` and ``plain`` are the others. The candidates are timed alternately
+after one warm-up, so load on a shared machine affects them alike; the median of the repeats
+is reported, with the largest difference from the plain path's activity (absolute, and
+relative to the population's largest activity). BatchNorm statistics and biases are
+randomised as in ``mnc bench``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from mnc_backends.torch import MouseNet
 from mnc_backends.torch.fast import native
 from mnc_backends.torch.fast.accelerate import accelerate
 from mnc_backends.torch.fast.bench import randomise_statistics
-from mnc_backends.torch.module import INPUT
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,7 +59,7 @@ def main() -> None:
     model = MouseNet(ir)
     randomise_statistics(model, seed=3)
     model.eval()
-    names = [name for name in ir.population_names() if name != INPUT]
+    names = list(ir.population_names())
     images = torch.randn(args.batch, ir.input.channels, ir.input.height, ir.input.width,
                          generator=torch.Generator().manual_seed(0))
     candidates = {"plain": accelerate(model, "plain"), "merged": accelerate(model, "merged")}

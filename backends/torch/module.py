@@ -93,6 +93,27 @@ def _graph_capture(images: Tensor) -> bool:
             or torch.jit.is_tracing())
 
 
+class Population(nn.Module):
+    """A population's activity: the ReLU of its BatchNorm's output. Parameter-free.
+
+    Forward hooks here see the activity. The ReLU is a child module so that ``torch.fx``
+    graphs hold it as the node ``populations.<key>.relu``: torchvision's feature extractor
+    drops a trailing ``_<digits>`` from node names, which would turn ``populations.VISp2_3``
+    into ``populations.VISp2``.
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.population = name
+        self.relu = nn.ReLU()
+
+    def forward(self, drive: Tensor) -> Tensor:
+        return self.relu(drive)
+
+    def extra_repr(self) -> str:
+        return repr(self.population)
+
+
 class MouseNet(nn.Module):
     """A network compiled from an mnc IR: ``(N, C, H, W)`` images -> ``(N, classes)`` logits.
 
@@ -132,7 +153,7 @@ class MouseNet(nn.Module):
         # Parameter-free, so the state dict keeps the weights contract's names; a module per
         # population gives hooks and feature extractors (torch.fx) a place to see activity.
         self.populations = nn.ModuleDict({
-            population_key(p.name): nn.ReLU() for p in ir.populations if p.name != INPUT})
+            population_key(p.name): Population(p.name) for p in ir.populations if p.name != INPUT})
         self.pool_size = ir.readout.pool_size
         self.readout_populations = tuple(ir.readout.populations)
         self.classifier = nn.utils.skip_init(nn.Linear, ir.readout.features, ir.readout.classes)
@@ -264,9 +285,10 @@ class MouseNet(nn.Module):
                                f"known: {', '.join(self.ir.population_names())}")
         return names
 
-    def population_module(self, population: str) -> nn.Module:
+    def population_module(self, population: str) -> Population:
         """The module whose output is a population's activity (after ReLU), by IR name
-        (``"VISl2/3"``) or key (``"VISl2_3"``); it is ``populations.<key>`` in the module tree.
+        (``"VISl2/3"``) or key (``"VISl2_3"``); it is ``populations.<key>`` in the module tree,
+        and its ReLU is the node ``populations.<key>.relu`` of ``torch.fx`` graphs.
 
         Forward hooks on it see that activity on every call: while any submodule has a
         forward or backward hook, ``forward`` and ``features`` run the plain strategy (the
@@ -280,7 +302,7 @@ class MouseNet(nn.Module):
             names = [name for name in self.ir.population_names() if name != INPUT]
             raise BackendError(f"population {population!r} {detail}; IR {self.ir.name!r} "
                                f"has: {', '.join(names)}")
-        return self.populations[key]
+        return self.populations[key]  # type: ignore[return-value]
 
     def plain_features(self, images: Tensor, populations: Sequence[str]) -> dict[str, Tensor]:
         """``features`` by the plain strategy (no name check: see ``population_names``)."""

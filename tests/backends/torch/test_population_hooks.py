@@ -5,6 +5,7 @@ activity (after ReLU), whatever the execution strategy, as neural-benchmark wrap
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -13,7 +14,7 @@ import torch
 from mnc.errors import BackendError
 from mnc_backends.torch.fast import native
 from mnc_backends.torch.fast.accelerate import accelerate
-from mnc_backends.torch.module import INPUT, MouseNet
+from mnc_backends.torch.module import INPUT, MouseNet, Population
 from mnc_backends.torch.names import population_key
 from tests.backends.torch.fast.helpers import images_for, model_pair
 from tests.conftest import TINY_SPEC
@@ -114,14 +115,14 @@ def test_a_hook_on_any_submodule_or_every_module_fires(model):
             model(images)
     finally:
         handle.remove()
-    assert seen.count("ReLU") == len(_names(model))
+    assert seen.count("Population") == seen.count("ReLU") == len(_names(model))
 
 
 def test_a_swapped_population_module_is_watched(model):
     images = images_for(model, 2)
     with torch.inference_mode():
         model(images)  # the dispatcher lists the modules now
-    model.populations[population_key("VISp4")] = torch.nn.ReLU()
+    model.populations[population_key("VISp4")] = Population("VISp4")
     seen: list[int] = []
     handle = model.population_module("VISp4").register_forward_hook(
         lambda module, args, output: seen.append(1))
@@ -150,7 +151,7 @@ def extract_with_fx(model: torch.nn.Module, names: list[str]) -> torch.fx.GraphM
     graph return the population modules' outputs, drop what they do not need."""
     traced = torch.fx.symbolic_trace(model)
     nodes = {node.target: node for node in traced.graph.nodes if node.op == "call_module"}
-    outputs = {name: nodes[f"populations.{population_key(name)}"] for name in names}
+    outputs = {name: nodes[f"populations.{population_key(name)}.relu"] for name in names}
     output = next(node for node in traced.graph.nodes if node.op == "output")
     output.args = (outputs,)
     traced.graph.eliminate_dead_code()
@@ -165,6 +166,10 @@ def test_fx_symbolic_trace_exposes_populations_by_name(model, training):
     extractor = extract_with_fx(model, names)
     kept = {node.target for node in extractor.graph.nodes if node.op == "call_module"}
     assert "classifier" not in kept  # only what the populations need is left
+    # torchvision's extractor strips a trailing _<digits> from node names (VISp2_3 -> VISp2)
+    populations = [target for target in kept if target.startswith("populations.")]
+    assert len(populations) == len(names)
+    assert not any(re.match(r".+_[0-9]+$", target) for target in populations)
     images = images_for(model, 2, seed=2)
     model.eval()
     extractor.eval()
@@ -189,7 +194,7 @@ def test_torchvision_create_feature_extractor():
     feature_extraction = pytest.importorskip("torchvision.models.feature_extraction")
     model = copy.deepcopy(model_pair(TINY_SPEC)[0]).eval()
     names = ["VISp4", "VISl2/3", "VISpor5"]
-    nodes = {f"populations.{population_key(name)}": name for name in names}
+    nodes = {f"populations.{population_key(name)}.relu": name for name in names}
     extractor = feature_extraction.create_feature_extractor(model, return_nodes=nodes)
     images = images_for(model, 2)
     with torch.inference_mode():

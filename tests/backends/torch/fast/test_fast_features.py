@@ -47,7 +47,7 @@ def _check_equal(got: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]
     for name, activity in expected.items():
         assert got[name].shape == activity.shape, name
         difference = float((got[name] - activity).detach().abs().max())
-        scale = max(1.0, float(activity.abs().max()))
+        scale = max(1.0, float(activity.detach().abs().max()))
         assert difference <= TOLERANCE * scale, (name, difference, scale)
 
 
