@@ -20,10 +20,12 @@ from pathlib import Path
 
 from mnc.errors import UserFileError
 from mnc.io.atomic import write_text_atomic
+from mnc.io.textfile import TextFileError, read_json_file
 
 FOLDER = "checkpoints"
 INDEX_JSON = "checkpoints.json"
 INDEX_CSV = "checkpoints.csv"
+MAX_INDEX_BYTES = 64 * 1024 * 1024
 COLUMNS = ("epoch", "step", "val_top1", "val_top5", "file")
 
 
@@ -62,9 +64,9 @@ def read_index(run: str | Path) -> list[KeptCheckpoint]:
         raise UserFileError(f"{folder}: no {INDEX_JSON}; train with --keep-checkpoints "
                             f"(e.g. --keep-checkpoints 0,every:1) to keep checkpoints")
     try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise UserFileError(f"{path}: not a JSON checkpoint index ({error})") from None
+        entries = read_json_file(path, MAX_INDEX_BYTES, "JSON checkpoint index")
+    except TextFileError as error:
+        raise UserFileError(str(error)) from None
     if not isinstance(entries, list):
         raise UserFileError(f"{path}: expected a list of checkpoints, got "
                             f"{type(entries).__name__}")

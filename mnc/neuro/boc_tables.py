@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from mnc.errors import UserFileError
+from mnc.io.textfile import read_bounded_text
 
 MANIFEST_NAME = "manifest.json"
 CONTAINERS_KEY = "EXPERIMENT_CONTAINERS"
@@ -175,14 +176,7 @@ def natural_scenes_experiments(layout: CacheLayout, areas: Sequence[str] | None 
 # ---------------------------------------------------------------------------- fields
 
 def _read_json(path: Path) -> Any:
-    try:
-        size = path.stat().st_size
-        if size > MAX_TABLE_BYTES:
-            raise UserFileError(f"{path}: {size:,} bytes; a Brain Observatory table is "
-                                f"expected under {MAX_TABLE_BYTES:,} bytes")
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise UserFileError(f"{path}: cannot be read as UTF-8 text ({error})") from None
+    text = read_bounded_text(path, MAX_TABLE_BYTES, "Brain Observatory table (JSON)")
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:

@@ -48,3 +48,23 @@ def test_structure_tree_from_an_endless_device_is_bounded():
 
     with pytest.raises(UserFileError, match="more than"):
         StructureTree.from_json("/dev/zero")
+
+
+def test_checkpoint_index_is_read_with_a_bound_and_a_depth_check(tmp_path):
+    from mnc.io.checkpoint_index import INDEX_JSON, read_index
+
+    (tmp_path / INDEX_JSON).write_text(DEEP)
+    with pytest.raises(UserFileError, match="nested too deeply"):
+        read_index(tmp_path)
+    (tmp_path / INDEX_JSON).unlink()
+    (tmp_path / INDEX_JSON).symlink_to("/dev/zero")
+    with pytest.raises(UserFileError, match=INDEX_JSON):  # refused, never read without end
+        read_index(tmp_path)
+
+
+def test_brain_observatory_table_from_an_endless_device_is_bounded(tmp_path):
+    from mnc.neuro.boc_tables import _read_json
+
+    (tmp_path / "experiments.json").symlink_to("/dev/zero")
+    with pytest.raises(UserFileError, match="more than"):
+        _read_json(tmp_path / "experiments.json")
