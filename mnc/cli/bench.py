@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mnc.cli.common import announce, print_json, table
 from mnc.errors import UserFileError
+from mnc.io.outputs import output_file
 
 NAME = "bench"
 HELP = "measure throughput of every execution strategy"
@@ -41,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action=_JsonFlag, nargs="?", default=False, metavar="",
                         help="print the results (ratios, rows, machine) as JSON on standard "
                              "output instead of the table")
-    parser.add_argument("-o", "--output", type=Path, default=None, metavar="FILE",
+    parser.add_argument("-o", "--output", type=output_file, default=None, metavar="FILE",
                         help="also write the results as JSON to FILE")
 
 
@@ -72,7 +73,9 @@ def _spec(given: str | Path | None, quick: bool) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from mnc.io.atomic import write_text_atomic
+    from mnc.io.outputs import refuse_output_over_inputs
     from mnc.progress import interactive
+    from mnc.spec.loader import read_merged
     from mnc_backends.torch.fast.bench import BenchConfig, run_benchmark
 
     spec = _spec(args.spec or getattr(args, "spec_after_json", None), args.quick)
@@ -80,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
     if batch < 1 or rounds < 1:
         raise UserFileError(f"--batch and --rounds must be at least 1 (got {batch}, {rounds})")
+    refuse_output_over_inputs(args.output, read_merged(spec)[2])  # before minutes of timing
     config = BenchConfig(spec=spec, large_batch=batch, rounds=rounds, onnx=not args.no_onnx,
                          device=args.device, amp=args.amp)
     announce(NAME, f"timing every strategy on {spec}: batches 1 and {batch}, {rounds} "

@@ -166,3 +166,10 @@ def test_an_os_error_nobody_caught_is_still_one_message(capsys, monkeypatch):
     err = _refused(capsys, ["compile", str(TINY_SPEC)], "/srv/locked/spec.yaml",
                    "Permission denied")
     assert err.startswith("mnc compile: error: ")
+
+
+def test_bench_output_onto_a_base_spec_is_refused_before_timing(spec_pair, capsys):
+    spec, base = spec_pair
+    before = base.read_text()
+    _refused(capsys, ["bench", str(spec), "--quick", "--no-onnx", "-o", str(base)], "input")
+    assert base.read_text() == before
