@@ -152,3 +152,36 @@ def test_tables_and_selection_agree(cache: Path) -> None:
                 path = reference.get_cache_path(None, reference.EXPERIMENT_DATA_KEY,
                                                 experiment.id)
             assert Path(path).resolve() == layout.session_file(experiment.id).resolve()
+
+
+def test_download_fetches_missing_sessions_through_allensdk(
+        cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--download asks allensdk for the missing session file, then reads it with h5py."""
+    import shutil
+
+    from allensdk.api.queries.brain_observatory_api import BrainObservatoryApi
+
+    from mnc.neuro.allen import load_natural_scenes
+
+    partial = tmp_path / "partial"
+    shutil.copytree(cache, partial)
+    missing = _session_files(partial)[0]
+    stash = tmp_path / missing.name
+    missing.rename(stash)
+    asked: list[str] = []
+
+    def template_query(self: Any, template: str, entry: str, **kwargs: Any) -> Any:
+        assert entry == "ophys_experiment_data", entry
+        return [{"download_link": f"/data/{kwargs['ophys_experiment_id']}.nwb"}]
+
+    def retrieve_file_over_http(self: Any, url: str, file_path: str, zipped: bool = False
+                                ) -> None:
+        asked.append(url)
+        shutil.copyfile(stash, file_path)
+
+    monkeypatch.setattr(BrainObservatoryApi, "template_query", template_query)
+    monkeypatch.setattr(BrainObservatoryApi, "retrieve_file_over_http", retrieve_file_over_http)
+    data = load_natural_scenes(partial, allow_download=True)
+    assert len(asked) == 1 and asked[0].endswith(missing.name)
+    assert missing.is_file() and missing.stem in data.sessions
+    np.testing.assert_array_equal(data.responses, load_natural_scenes(cache).responses)
