@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from mnc.errors import BackendError
 from mnc_backends.torch.fast import native
+from mnc_backends.torch.fast.finite import all_finite
 from mnc_backends.torch.fast.merged import MergedExecutor
 from mnc_backends.torch.module import INPUT, MouseNet
 
@@ -149,6 +150,8 @@ class Dispatcher:
             problem = self.sparse_problem(images, training)  # (auto checks in choose)
             if problem is not None:
                 raise BackendError(f"strategy 'sparse' cannot run this call: {problem}")
+        if chosen != "plain" and not all_finite(images):
+            return "plain"  # NaN and infinity then spread exactly as the plain path spreads them
         return chosen
 
     def features(self, images: Tensor, names: Sequence[str], strategy: str = "auto",

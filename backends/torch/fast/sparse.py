@@ -20,7 +20,6 @@ read and write inside its arrays (``program_check``).
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import weakref
@@ -35,6 +34,7 @@ from mnc.errors import BackendError
 from mnc.ir.invariants import ir_problems
 from mnc.ir.model import IR
 from mnc_backends.torch.fast import native
+from mnc_backends.torch.fast.finite import all_finite
 from mnc_backends.torch.fast.merged import StateWatch, bn_fold
 from mnc_backends.torch.fast.program_check import check_program, int32_stream
 from mnc_backends.torch.module import INPUT, MouseNet, build_plan
@@ -372,6 +372,8 @@ class SparseExecutor:
         """Activity (after ReLU) of the named populations, ``(N, C, H, W)`` each, computing
         only their ancestors. Safe to call from several Python threads."""
         names = tuple(dict.fromkeys(names))
+        if not all_finite(images):
+            return self.model.plain_features(images, names)
         with self._lock:
             output = self._execute(self._copy_program(names), images)
         activity, start = {}, 0
@@ -414,11 +416,3 @@ class SparseExecutor:
         return torch.nn.functional.linear(self.pooled_features(images), classifier.weight,
                                           classifier.bias)
 
-
-def all_finite(images: Tensor) -> bool:
-    """Whether the kernel computes what the plain path does for these images. The plain path
-    multiplies every pixel by the masked taps too (zero weights), so NaN or infinity anywhere
-    in an image reaches its logits (0 * inf is NaN); the kernel skips masked taps, so such a
-    batch runs the plain path instead. The sum is finite only if every pixel is (it may also
-    overflow, which only costs speed): about 50 us for 16 images, 0.01 % of a call."""
-    return math.isfinite(float(images.sum()))

@@ -130,3 +130,26 @@ def test_non_finite_pixel_that_no_kept_tap_reads(value):
             got = accelerate(model, strategy).eval()(images)
             assert torch.isnan(got[0]).all(), (strategy, got)
             assert torch.allclose(got[1], expected[1], atol=TOLERANCE), strategy
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_features_have_the_plain_paths_nan_and_inf(value):
+    clean, _ = model_pair(TINY_SPEC)
+    model = copy.deepcopy(clean).eval()
+    first = model.convs["input__LGNd"]
+    with torch.no_grad():
+        first.mask[:, 1] = 0  # no kept tap reads the second channel
+        first.weight[:, 1] = 0
+    images = images_for(model, 2, seed=6)
+    images[0, 1, 3, 3] = value
+    names = ["LGNd", "VISp4", "VISl5"]
+    with torch.inference_mode():
+        expected = model.plain_features(images, names)
+        for strategy in STRATEGIES:
+            got = accelerate(model, strategy).eval().features(images, names)
+            for name in names:
+                for test in (torch.isnan, torch.isposinf, torch.isneginf):
+                    assert torch.equal(test(got[name]), test(expected[name])), (strategy, name)
+                finite = torch.isfinite(expected[name])
+                assert torch.allclose(got[name][finite], expected[name][finite],
+                                      atol=TOLERANCE), (strategy, name)
