@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from mnc.errors import UserFileError
 from mnc.ir.keys import key_collisions, population_key, projection_key
 from mnc.ir.model import IR, IR_VERSION, Projection
+from mnc.spec.models import unsafe_character
 
 INPUT = "input"
 LARGEST_KERNEL = 4097
@@ -46,6 +47,29 @@ def ir_problems(ir: IR) -> list[IRProblem]:
     problems += _population_problems(ir)
     problems += _projection_problems(ir)
     problems += _readout_problems(ir)
+    problems += _text_problems(ir)
+    return problems
+
+
+def _text_problems(ir: IR) -> list[IRProblem]:
+    """Names and citations are printed on terminals: the characters free text of a spec may
+    not hold (controls, bidirectional overrides) are refused here too."""
+    texts: list[tuple[str, str]] = [("name", ir.name),
+                                    ("provenance.spec_name", ir.provenance.spec_name)]
+    texts += [(f"provenance.sources[{key!r}]", f"{key}{value}")
+              for key, value in ir.provenance.sources.items()]
+    texts += [(f"provenance.notes[{index}]", note)
+              for index, note in enumerate(ir.provenance.notes)]
+    texts += [(f"populations[{index}].name", population.name)
+              for index, population in enumerate(ir.populations)]
+    texts += [(f"projections[{index}].name", projection.name)
+              for index, projection in enumerate(ir.projections)]
+    problems = []
+    for where, text in texts:
+        found = unsafe_character(text)
+        if found is not None:
+            problems.append(IRProblem(where, f"holds the character {found!r}; expected "
+                                             f"printable text"))
     return problems
 
 
