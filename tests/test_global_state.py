@@ -116,3 +116,17 @@ def test_untrained_model_for_the_neural_comparison(unchanged):
 
     loaded = unchanged(lambda: load_model(TINY_SPEC, "untrained", seed=5))
     assert loaded.weights_key == "untrained-seed5"
+
+
+def test_untrained_module_of_any_model_is_seeded_without_touching_the_caller(unchanged):
+    from mnc.neuro.any_model import load_any_model
+
+    spec = "module:tests.neuro.small_models:build"
+
+    def weights(seed: int) -> list[Any]:
+        loaded = unchanged(lambda: load_any_model(spec, ["1"], "untrained", seed=seed))
+        return [tensor.clone() for tensor in loaded.model.module.state_dict().values()]
+
+    first, again, other = weights(3), weights(3), weights(4)
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(first, other, strict=True))

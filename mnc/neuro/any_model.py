@@ -182,8 +182,9 @@ def load_any_model(spec: str, layers: Sequence[str], weights: str, seed: int = 0
     """Build the module ``spec`` names, load weights (or seed untrained ones), hook layers."""
     import torch  # lazy: the model side needs torch
 
-    torch.manual_seed(seed)
-    module = build_module(spec)
+    with torch.random.fork_rng(devices=[]):  # seeds the init; the caller's generator stays
+        torch.manual_seed(seed)
+        module = build_module(spec)
     if weights == UNTRAINED:
         key = f"{UNTRAINED}-seed{seed}-{state_key(module)[:12]}"
     else:
