@@ -27,7 +27,7 @@ from mnc.neuro.allen import ResponseWindow, load_natural_scenes
 from mnc.neuro.cache import FeatureCache, ScoreCache, feature_key, stable_key
 from mnc.neuro.layers import cre_short_name
 from mnc.neuro.model_features import LoadedModel, summarize_features
-from mnc.neuro.recording_files import load_recordings
+from mnc.neuro.recording_files import is_recordings_file, load_recordings
 from mnc.neuro.recordings import NeuralData
 from mnc.neuro.regions import Region, group_regions
 from mnc.neuro.representation import FeatureSummary
@@ -145,7 +145,7 @@ NeuralSource = NeuralData | str | Path
 def load_neural(source: NeuralSource, selection: NeuralSelection,
                 cache_root: Path | None) -> tuple[NeuralData, list[Region]]:
     """The selected cells of ``source`` and their regions (each with ``min_cells`` or more)."""
-    if isinstance(source, NeuralData) or Path(source).expanduser().is_file():
+    if isinstance(source, NeuralData) or is_recordings_file(source):
         data = source if isinstance(source, NeuralData) else load_recordings(source)
         data = data.select(selection.areas, selection.cre_lines, selection.depths_um)
     else:

@@ -46,6 +46,13 @@ _EXPECTED_NDIM = {"images": 3, "responses": 3}
 _NETCDF_INSTALL = "pip install xarray netCDF4"
 
 
+def is_recordings_file(path: str | Path) -> bool:
+    """Whether ``path`` names a recordings file (an existing file, or an .npz/NetCDF name)
+    rather than a Brain Observatory cache folder."""
+    path = Path(path).expanduser()
+    return path.is_file() or path.suffix.lower() in NPZ_SUFFIXES + NETCDF_SUFFIXES
+
+
 def load_recordings(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> NeuralData:
     """Recordings from an ``.npz`` or NetCDF file, chosen by the file's suffix."""
     path = Path(path).expanduser()

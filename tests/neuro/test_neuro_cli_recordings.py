@@ -43,6 +43,10 @@ def test_malformed_recordings_file_is_one_message(tmp_path: Path, fake_model,
     assert status == 2
     assert f"{bad}: array 'responses': expected 3 dimension(s), got shape (3, 4)" in error
     assert "Traceback" not in error and not (tmp_path / "out" / "rsa.csv").exists()
+    status = main(["rsa", "specs/mouse.yaml", "--weights", "untrained", "--recordings",
+                   str(tmp_path / "absent.nc"), "-o", str(tmp_path / "out")])
+    assert status == 2
+    assert f"{tmp_path / 'absent.nc'}: file not found" in capsys.readouterr().err
 
 
 def test_cache_only_options_are_refused_with_recordings(tmp_path: Path, fake_model,
