@@ -148,7 +148,7 @@ def test_failed_save_leaves_the_old_file_and_no_debris(tiny_ir, tmp_path: Path,
         raise OSError("disk full")
 
     monkeypatch.setattr(weights_io.torch, "save", broken_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(UserFileError, match=r"model\.pt: cannot write \(disk full\)"):
         save_model(model, path)
     assert path.read_bytes() == original
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
