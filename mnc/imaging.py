@@ -23,6 +23,9 @@ from mnc.errors import UserFileError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 """Suffixes picked up when a folder is given (case-insensitive)."""
+IMAGE_FORMATS = ("PNG", "JPEG")
+"""The only decoders Pillow may use, whatever a file's name or first bytes say: other plug-ins
+(EPS, for one, which starts Ghostscript) never see a user's file."""
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -86,13 +89,15 @@ def read_image(path: str | Path) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
+            with Image.open(path, formats=IMAGE_FORMATS) as opened:
                 opened.load()
                 return ImageOps.exif_transpose(opened)
     except FileNotFoundError:
         raise UserFileError(f"{path}: no such image file") from None
-    except (UnidentifiedImageError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as error:
+    except UnidentifiedImageError:
+        raise UserFileError(f"{path}: not a readable image (not PNG or JPEG, the formats mnc "
+                            f"reads)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise UserFileError(f"{path}: not a readable image ({error})") from None
     except (OSError, ValueError, SyntaxError) as error:
         raise UserFileError(f"{path}: not a readable image ({error})") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from mnc.cli.common import add_limit_flags, announce, install_flag_limits, print_json
@@ -44,4 +45,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{result['checkpoint']} on {result['data']} ({result['split']}, "
               f"{result['images']} images): top-1 {result['top1']:.2%}  "
               f"top-5 {result['top5']:.2%}  loss {result['loss']:.4f}")
+        if result.get("skipped_images"):
+            print(f"skipped {result['skipped_images']} unreadable image(s)", file=sys.stderr)
     return 0

@@ -55,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"skipped {reason}", file=sys.stderr)
 
     result = predict(model, files, features, batch_size=args.batch_size, on_skip=report_skip)
+    if result.skipped:
+        print(f"skipped {len(result.skipped)} unreadable image(s) of {len(files)}",
+              file=sys.stderr)
     if args.output is not None:
         _write_npz(args.output, result)
         saved = "".join(f", {name} {tuple(value.shape)}"

@@ -3,6 +3,11 @@
 A data set item is looked up with ``dataset[(index, seed)]`` during training (random crop and
 flip drawn from ``seed``) or ``dataset[index]`` for evaluation (deterministic centre crop). It
 returns ``(uint8 tensor (C, H, W), label)`` at the model's input size.
+
+An image file that cannot be read (only PNG and JPEG are, see ``mnc.imaging``) becomes a
+placeholder labelled ``UNREADABLE``, named once on stderr: batches keep their shape, also
+from loader worker processes, and ``drop_unreadable`` removes and counts the placeholders
+where the batch is used, so one bad file costs one image, not the run.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import io
 import pickle
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +28,9 @@ from mnc import imaging
 from mnc.errors import UserFileError
 from mnc_backends.torch.training import transforms
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff"})
+IMAGE_SUFFIXES = imaging.IMAGE_SUFFIXES
+UNREADABLE = -1
+"""Label of the placeholder that stands for an image file that could not be read."""
 SPLIT_FOLDERS = {"train": "train", "val": "val"}
 
 
@@ -136,6 +144,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
                                 f"(expected files ending in {suffixes})")
         self.files = files
         self.labels = np.asarray(labels, dtype=np.int64)
+        self._reported: set[str] = set()
 
     def __len__(self) -> int:
         return len(self.files)
@@ -143,9 +152,12 @@ class ImageFolderDataset(torch.utils.data.Dataset):
     def __getitem__(self, item: Any) -> tuple[torch.Tensor, int]:
         index, seed = _key(item)
         path = self.files[index]
-        image = imaging.read_image(path)
-        width, height = image.size
         augmentation = self.view.augmentation
+        try:
+            image = imaging.read_image(path)
+        except UserFileError as error:
+            return self._unreadable(path, error, seed is None or augmentation is None)
+        width, height = image.size
         if seed is None or augmentation is None:
             return _evaluation_view(image, self.view), int(self.labels[index])
         generator = torch.Generator().manual_seed(seed)
@@ -155,6 +167,26 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         if augmentation.hflip:
             tensor = transforms.maybe_flip(tensor, generator)
         return _match_channels(tensor, self.view.channels, path), int(self.labels[index])
+
+    def _unreadable(self, path: str, error: UserFileError,
+                    evaluation: bool) -> tuple[torch.Tensor, int]:
+        """A zero image of the type and size a readable file gives, labelled UNREADABLE."""
+        if path not in self._reported:  # once per file and process, not every epoch
+            self._reported.add(path)
+            print(f"skipped {error}", file=sys.stderr, flush=True)
+        height, width = self.view.size
+        dtype = torch.float32 if evaluation else torch.uint8
+        return torch.zeros((self.view.channels, height, width), dtype=dtype), UNREADABLE
+
+
+def drop_unreadable(images: torch.Tensor, labels: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """A batch without its unreadable-image placeholders, and how many there were."""
+    keep = labels != UNREADABLE
+    dropped = int(keep.numel() - int(keep.sum()))
+    if not dropped:
+        return images, labels, 0
+    return images[keep], labels[keep], dropped
 
 
 def image_folder_classes(root: Path) -> list[str]:

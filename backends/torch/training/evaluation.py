@@ -16,6 +16,7 @@ from mnc.analysis.limits import check_memory
 from mnc_backends.torch.training import checkpoint, distributed, loaders, progress
 from mnc_backends.torch.training.config import TrainConfig, build_config, config_from_plain
 from mnc_backends.torch.training.data import build_splits
+from mnc_backends.torch.training.datasets import drop_unreadable
 from mnc_backends.torch.training.model import build_model, ir_of, load_state
 from mnc_backends.torch.training.transforms import normalize_batch
 
@@ -25,13 +26,19 @@ def evaluate_loader(model: torch.nn.Module, loader: torch.utils.data.DataLoader,
                     context: distributed.Context, config: TrainConfig,
                     amp_dtype: torch.dtype = torch.bfloat16,
                     show_progress: bool | None = False) -> dict[str, float]:
-    """Mean loss, top-1 and top-5 over every item of the loader's data set (all ranks)."""
+    """Mean loss, top-1 and top-5 over every readable item of the loader's data set (all
+    ranks); ``skipped_images`` counts the image files that could not be read."""
     was_training = model.training
     model.eval()
     sums = torch.zeros(4, device=context.device, dtype=torch.float64)
+    skipped = torch.zeros(1, device=context.device, dtype=torch.float64)
     total = len(loader.sampler) * context.world_size  # type: ignore[arg-type]
     bar = progress.bar(total, "evaluate", show_progress if context.is_main else False)
     for images, labels in loader:
+        images, labels, unreadable = drop_unreadable(images, labels)
+        skipped += unreadable
+        if not labels.numel():
+            continue
         images = normalize_batch(images.to(context.device, non_blocking=True), config.mean,
                                  config.std, bool(config.channels_last))
         labels = labels.to(context.device, non_blocking=True)
@@ -49,9 +56,11 @@ def evaluate_loader(model: torch.nn.Module, loader: torch.utils.data.DataLoader,
     bar.close()
     model.train(was_training)
     loss, top1, top5, count = distributed.all_reduce_sum(sums, context).tolist()
+    unreadable_total = int(distributed.all_reduce_sum(skipped, context).item())
+    images = int(count)
     count = max(count, 1.0)
     return {"loss": loss / count, "top1": top1 / count, "top5": top5 / count,
-            "images": int(count)}
+            "images": images, "skipped_images": unreadable_total}
 
 
 def evaluate_checkpoint(path: str | Path, overrides: dict[str, Any] | None = None,

@@ -15,12 +15,17 @@ def bar(total: int, description: str, enabled: bool | None, initial: int = 0) ->
 
 
 def epoch_line(entry: dict[str, Any]) -> str:
-    return (f"epoch {entry['epoch']:>3}  train loss {entry['train_loss']:.4f} "
+    line = (f"epoch {entry['epoch']:>3}  train loss {entry['train_loss']:.4f} "
             f"top-1 {entry['train_top1']:.2%}  val loss {entry['val_loss']:.4f} "
             f"top-1 {entry['val_top1']:.2%} top-5 {entry['val_top5']:.2%}  "
             f"lr {entry['lr']:.3g}  {entry['train_images_per_s']:.0f} img/s  "
             f"({entry['data_wait_fraction']:.0%} waiting for data)  "
             f"{entry['epoch_seconds']:.1f} s")
+    train, val = entry.get("train_skipped_images", 0), entry.get("val_skipped_images", 0)
+    if train or val:
+        line += (f"  skipped {train + val} unreadable image(s): {train} in training, {val} "
+                 f"in validation")
+    return line
 
 
 def start_line(spec: Any, folder: Any, config: Any, device: Any, world_size: int) -> str:

@@ -46,6 +46,7 @@ from mnc_backends.torch.training.config import (
     load_config_file,
 )
 from mnc_backends.torch.training.data import build_splits, default_augmentation
+from mnc_backends.torch.training.datasets import drop_unreadable
 from mnc_backends.torch.training.evaluation import evaluate_loader
 from mnc_backends.torch.training.model import (
     build_model,
@@ -149,7 +150,7 @@ class _Run:
     best_top1: float = -1.0
     history: list[dict[str, Any]] = field(default_factory=list)
     partial: dict[str, float] = field(default_factory=lambda: {
-        "loss_sum": 0.0, "correct": 0.0, "seen": 0.0, "seconds": 0.0})
+        "loss_sum": 0.0, "correct": 0.0, "seen": 0.0, "seconds": 0.0, "skipped": 0.0})
 
 
 def train(spec: str | Path | None, output: str | Path | None, *,
@@ -331,7 +332,8 @@ def _train(spec: str | Path | None, folder: Path, config: TrainConfig,
             run.partial = {"loss_sum": snapshot["loss_sum"] + totals[0],
                            "correct": snapshot["correct"] + totals[1],
                            "seen": snapshot["seen"] + totals[2],
-                           "seconds": snapshot["seconds"] + seconds}
+                           "seconds": snapshot["seconds"] + seconds,
+                           "skipped": snapshot.get("skipped", 0.0) + totals[3]}
             checkpoint.save_checkpoint(folder / rundir.LAST, payload())
             run.partial = snapshot
         distributed.barrier(context)
@@ -344,7 +346,7 @@ def _train(spec: str | Path | None, folder: Path, config: TrainConfig,
             sampler.set_epoch(epoch)
             sampler.start_at(run.step_in_epoch * per_rank_batch)
             trained.train()
-            sums = torch.zeros(3, device=context.device, dtype=torch.float64)
+            sums = torch.zeros(4, device=context.device, dtype=torch.float64)  # + unreadable
             started = time.perf_counter()
             bar = progress.bar(steps * config.batch_size, f"epoch {epoch + 1}/{config.epochs}",
                                config.progress if context.is_main else False,
@@ -355,6 +357,13 @@ def _train(spec: str | Path | None, folder: Path, config: TrainConfig,
                 before = time.perf_counter()
                 images, labels = next(batches)
                 waited += time.perf_counter() - before
+                images, labels, unreadable = drop_unreadable(images, labels)
+                if unreadable:
+                    sums[3] += unreadable
+                if not labels.numel():  # every image of the batch was unreadable: no step
+                    run.step += 1
+                    run.step_in_epoch += 1
+                    continue
                 images = normalize_batch(images.to(context.device, non_blocking=True),
                                          config.mean, config.std, bool(config.channels_last))
                 labels = labels.to(context.device, non_blocking=True)
@@ -371,7 +380,7 @@ def _train(spec: str | Path | None, folder: Path, config: TrainConfig,
                 scaler.update()
                 count = labels.shape[0]
                 with torch.no_grad():
-                    sums += torch.stack([loss.detach().double() * count,
+                    sums[:3] += torch.stack([loss.detach().double() * count,
                                          (logits.argmax(1) == labels).sum().double(),
                                          torch.tensor(float(count), device=context.device,
                                                       dtype=torch.float64)])
@@ -400,11 +409,13 @@ def _train(spec: str | Path | None, folder: Path, config: TrainConfig,
             correct = totals[1] + run.partial["correct"]
             seen = totals[2] + run.partial["seen"]
             train_seconds += run.partial["seconds"]
+            skipped = totals[3] + run.partial.get("skipped", 0.0)
             val = evaluate_loader(trained, val_loader, context, config, amp_dtype)
             entry = {"epoch": epoch + 1, "step": run.step,
                      "lr": optimizer.param_groups[0]["lr"],
                      "train_loss": loss_sum / max(seen, 1), "train_top1": correct / max(seen, 1),
                      "train_images": int(seen), "train_images_per_s": seen / train_seconds,
+                     "train_skipped_images": int(skipped),
                      "data_wait_fraction": wait_fraction,
                      "epoch_seconds": time.perf_counter() - started + run.partial["seconds"],
                      **{f"val_{key}": value for key, value in val.items()}}
