@@ -223,3 +223,21 @@ def test_predict_refuses_a_model_declaring_a_huge_input(tmp_path):
     assert status == 2, stderr[-2000:]
     assert str(model) in stderr and "100000x100000" in stderr and "Traceback" not in stderr
     assert peak < PEAK_RSS_BOUND
+
+
+
+@pytest.mark.torch
+def test_training_whose_batch_exceeds_the_memory_limit_is_refused_before_building(
+        tmp_path, capsys):
+    from mnc.analysis.limits import current_limits
+    from mnc.cli.main import main
+
+    run = tmp_path / "run"
+    status = main(["train", str(TINY_SPEC), "--data", "digits", "--batch-size", "256",
+                   "--device", "cpu", "--workers", "0", "--max-memory-mb", "100",
+                   "-o", str(run)])
+    error = capsys.readouterr().err
+    assert status == 2 and "training it would allocate about" in error
+    assert "activations of 256 image(s)" in error and "tiny.yaml" in error
+    assert current_limits().max_memory_mb != 100  # the flag ends with the command
+    assert not (run / "last.pt").exists()

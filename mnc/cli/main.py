@@ -118,6 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
+        limits = sys.modules.get("mnc.analysis.limits")
+        if limits is not None:  # a command's limit flags end with the command
+            limits.install_limits(None)
 
 
 class _Terminated(KeyboardInterrupt):
