@@ -126,3 +126,16 @@ def test_predict_skips_and_counts_unreadable_images(tmp_path):
     text = _mnc(["predict", str(model), str(folder)], environment)
     assert text.returncode == 0 and "skipped 3 unreadable image(s)" in text.stderr
     assert not record.exists()
+
+
+def test_every_image_open_in_the_code_restricts_the_decoders():
+    calls = []
+    for folder in ("mnc", "backends"):
+        for source in sorted((ROOT / folder).rglob("*.py")):
+            text = source.read_text(encoding="utf-8")
+            for line_number, line in enumerate(text.splitlines(), 1):
+                if "Image.open(" in line:
+                    calls.append((source.relative_to(ROOT), line_number, line))
+    assert calls, "mnc reads images somewhere"
+    unrestricted = [call for call in calls if "formats=" not in call[2]]
+    assert not unrestricted, unrestricted
