@@ -51,8 +51,10 @@ def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], origin: s
             raise BackendError(f"{origin}: tensor {key} has shape {tuple(state[key].shape)}, "
                                f"the network expects {tuple(tensor.shape)}")
     ir = getattr(unwrap(model), "ir", None)
-    if isinstance(ir, IR):
-        check_file_masks(ir, file_masks(ir, state), origin)
+    if isinstance(ir, IR):  # names as in the weights contract, whatever wraps the model
+        plain = {key.removeprefix("module.").removeprefix("_orig_mod."): tensor
+                 for key, tensor in state.items()}
+        check_file_masks(ir, file_masks(ir, plain), origin)
     model.load_state_dict(state, strict=True)
 
 
