@@ -21,9 +21,9 @@ def _pyplot() -> Any:
     return plt
 
 
-def _save(figure: Any, path: Path) -> None:
+def _save(figure: Any, path: Path, dpi: int = 130) -> None:
     with atomic_path(path) as temporary, open(temporary, "wb") as stream:
-        figure.savefig(stream, format=path.suffix.lstrip(".") or "png", dpi=130,
+        figure.savefig(stream, format=path.suffix.lstrip(".") or "png", dpi=dpi,
                        bbox_inches="tight")
     _pyplot().close(figure)
 
@@ -84,14 +84,16 @@ def rdm_images(rdms: Mapping[str, np.ndarray], path: Path, columns: int = 4) -> 
     count = len(rdms)
     columns = min(columns, max(count, 1))
     rows = int(np.ceil(count / columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(2.5 * columns + 0.8, 2.9 * rows),
+    figure, axes = plt.subplots(rows, columns, figsize=(2.2 * columns + 0.8, 2.6 * rows),
                                 squeeze=False, layout="constrained")
     values = np.concatenate([np.ravel(m) for m in rdms.values()]) if rdms else np.zeros(1)
     finite = values[np.isfinite(values)]
     vmax = float(np.percentile(finite, 99)) if finite.size else 2.0
     image = None
     for axis, (title, matrix) in zip(axes.ravel(), rdms.items(), strict=False):
-        image = axis.imshow(matrix, cmap="viridis", vmin=0.0, vmax=max(vmax, 1e-6))
+        # Nearest-neighbour: one block per image pair (and a file a tenth the size).
+        image = axis.imshow(matrix, cmap="viridis", vmin=0.0, vmax=max(vmax, 1e-6),
+                            interpolation="nearest")
         # Long titles wrap to the panel's width so neighbours do not collide.
         lines = [part for line in title.split("\n") for part in textwrap.wrap(line, 28)]
         axis.set_title("\n".join(lines), fontsize=7)
@@ -103,7 +105,7 @@ def rdm_images(rdms: Mapping[str, np.ndarray], path: Path, columns: int = 4) -> 
         axis.axis("off")
     if image is not None:
         figure.colorbar(image, ax=axes.ravel().tolist(), label="1 - Pearson r", shrink=0.7)
-    _save(figure, path)
+    _save(figure, path, dpi=100)
 
 
 def best_population_bars(rows: Sequence[Mapping[str, Any]], method: str, path: Path,

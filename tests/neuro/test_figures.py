@@ -17,7 +17,7 @@ pytest.importorskip("matplotlib")
 def captured(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Figures handed to ``_save`` (kept open for inspection instead of written)."""
     kept: list[Any] = []
-    monkeypatch.setattr(figures, "_save", lambda figure, path: kept.append(figure))
+    monkeypatch.setattr(figures, "_save", lambda figure, path, dpi=130: kept.append(figure))
     return kept
 
 
