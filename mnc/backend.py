@@ -57,6 +57,10 @@ class Backend(ABC):
         return type(artifact).__name__
 
 
+class BackendNeedsExtra(BackendError):
+    """A built-in backend whose packages come with an extra that is not installed."""
+
+
 @dataclass(frozen=True)
 class BackendInfo:
     name: str
@@ -101,7 +105,7 @@ def get_backend(name: str) -> Backend:
             else None
         )
         if needed is not None:  # not broken: an extra is not installed
-            raise BackendError(str(needed)) from None
+            raise BackendNeedsExtra(str(needed)) from None
         warnings.warn(
             f"backend {name!r} ({points[name].value}) failed to load: {error}", stacklevel=2
         )

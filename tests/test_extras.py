@@ -4,6 +4,7 @@ a command needs an extra that is not installed."""
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import subprocess
 import sys
 import sysconfig
@@ -134,3 +135,13 @@ def test_a_missing_extra_is_one_message_naming_it(tmp_path, hidden, args, messag
     result = _run_without(hidden, tmp_path, *args)
     assert (result.returncode, result.stderr) == (2, message)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["site"]  # nothing written
+
+
+def test_backends_lists_a_backend_whose_extra_is_missing_as_not_installed(tmp_path):
+    result = _run_without({"onnx", "onnxruntime"}, tmp_path, "backends", "--json")
+    assert result.returncode == 0, result.stderr
+    status = {row["name"]: row["status"] for row in json.loads(result.stdout)}
+    assert status["torch"] == "ok"
+    assert status["onnx"] == ("not installed: backend 'onnx' needs onnx, which is not "
+                              "installed; install the extra: pip install 'mnc[onnx]'")
+    assert "warn" not in result.stderr.lower()

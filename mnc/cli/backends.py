@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mnc.backend import available_backends, get_backend
+    from mnc.backend import BackendNeedsExtra, available_backends, get_backend
     from mnc.errors import BackendError
 
     rows = []
@@ -22,6 +22,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             backend = get_backend(info.name)
             status, description, suffix = "ok", backend.description, backend.suffix
+        except BackendNeedsExtra as error:
+            status, description, suffix = f"not installed: {error}", "", ""
         except BackendError as error:
             status, description, suffix = f"broken: {error}", "", ""
         rows.append(
