@@ -1,7 +1,7 @@
 """The memory guard: what a build, run, training or export allocates is estimated from the IR
 and refused above the limit before anything is allocated, for specs and for files.
 
-Commands that must be refused run in a subprocess whose address space is capped (3 GiB), so a
+Commands that must be refused run in a subprocess whose address space is capped (6 GiB), so a
 guard that does not fire fails the test instead of exhausting the machine; the refusal itself
 must stay far below that (peak RSS under 1 GiB).
 """
@@ -25,7 +25,7 @@ from mnc.errors import SizeLimitError
 from mnc.io.torch_archive import torch_archive_problem
 from tests.conftest import DEFAULT_SPEC, ROOT, TINY_SPEC
 
-ADDRESS_SPACE_CAP = 3 * 2**30
+ADDRESS_SPACE_CAP = 6 * 2**30
 PEAK_RSS_BOUND = 2**30
 UNLIMITED = Limits(max_parameters=10**12, max_memory_mb=1e9)
 
@@ -150,7 +150,7 @@ def test_loading_a_small_file_describing_a_huge_network_is_refused_fast(tmp_path
     status, stderr, peak = run_capped(str(path), code=LOAD)
     assert status == 2, stderr[-2000:]
     assert str(path) in stderr and "building it would allocate about" in stderr
-    assert "--max-memory-mb" in stderr and peak < PEAK_RSS_BOUND
+    assert "MNC_MAX_MEMORY_MB" in stderr and peak < PEAK_RSS_BOUND
 
 
 @pytest.mark.torch
