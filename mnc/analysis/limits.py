@@ -21,7 +21,6 @@ DEFAULT_MAX_PARAMETERS = 500_000_000
 DEFAULT_MAX_ACTIVATION_MB = 2048.0
 DEFAULT_MAX_KERNEL_SIZE = 1025
 DEFAULT_MAX_MEMORY_MB = 8192.0
-MEMORY_REMEDY = "raise with --max-memory-mb or MNC_MAX_MEMORY_MB"
 
 
 @dataclass(frozen=True)
@@ -64,13 +63,23 @@ class Limits:
 
 
 _installed: Limits | None = None
+_flags: frozenset[str] | None = None
 
 
-def install_limits(limits: Limits | None) -> None:
+def install_limits(limits: Limits | None, flags: frozenset[str] | None = None) -> None:
     """Make ``limits`` the default of every later check in this process (a command's flags);
-    None goes back to the environment's."""
-    global _installed
+    None goes back to the environment's. ``flags`` are the limit flags the running command
+    offers, so that messages name only those; None (outside a command) names them all."""
+    global _installed, _flags
     _installed = limits
+    _flags = flags
+
+
+def remedy(flag: str, variable: str) -> str:
+    """``raise with FLAG or VARIABLE``, naming the flag only where the command has it."""
+    if _flags is None or flag in _flags:
+        return f"raise with {flag} or {variable}"
+    return f"raise with {variable}"
 
 
 def current_limits() -> Limits:
@@ -87,7 +96,8 @@ def memory_problem(what: str, needed_bytes: int, limits: Limits | None = None,
         return None
     amount = estimate.describe() if estimate is not None else format_bytes(needed_bytes)
     return (f"{what} would allocate about {amount}; the limit is "
-            f"{format_bytes(limits.max_memory_bytes)} ({MEMORY_REMEDY})")
+            f"{format_bytes(limits.max_memory_bytes)} "
+            f"({remedy('--max-memory-mb', 'MNC_MAX_MEMORY_MB')})")
 
 
 def check_memory(ir: IR, task: Task, batch: int = 1, limits: Limits | None = None,
@@ -123,15 +133,14 @@ def check_limits(ir: IR, limits: Limits | None = None) -> None:
     if parameters > limits.max_parameters:
         problems.append(
             f"the network would have {parameters:,} parameters; the limit is "
-            f"{limits.max_parameters:,} (raise with --max-parameters or "
-            "MNC_MAX_PARAMETERS)"
+            f"{limits.max_parameters:,} ({remedy('--max-parameters', 'MNC_MAX_PARAMETERS')})"
         )
     activation_mb = sum(p.channels * p.height * p.width for p in ir.populations) * 4 / 2**20
     if activation_mb > limits.max_activation_mb:
         problems.append(
             f"activations would take {activation_mb:,.1f} MB per image; the limit "
-            f"is {limits.max_activation_mb:,.1f} MB (raise with "
-            "--max-activation-mb or MNC_MAX_ACTIVATION_MB)"
+            f"is {limits.max_activation_mb:,.1f} MB "
+            f"({remedy('--max-activation-mb', 'MNC_MAX_ACTIVATION_MB')})"
         )
     if not problems:  # the counts above bound the arrays the memory estimate sums
         estimate = estimate_memory(ir, "build")

@@ -101,7 +101,8 @@ def install_flag_limits(args: argparse.Namespace) -> Any:
     limits = dataclasses.replace(Limits.from_environment(),
                                  **{name: value for name, value in given.items()
                                     if value is not None})
-    install_limits(limits)
+    offered = frozenset("--" + name.replace("_", "-") for name in given if hasattr(args, name))
+    install_limits(limits, offered)
     return limits
 
 

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="which split to measure (default val)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     add_hyperparameter_flags(parser, only=_EVALUATION_FLAGS)
-    add_limit_flags(parser)
+    add_limit_flags(parser, sizes=True)
 
 
 def run(args: argparse.Namespace) -> int:

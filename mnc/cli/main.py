@@ -87,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM unwinds like Ctrl-C, so atomic writers remove their temporary files and
     # training loops can checkpoint before exiting.
     previous_handler = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    from mnc.analysis.limits import install_limits
+
+    install_limits(None, frozenset())  # limit messages name only flags this command has
     try:
         return int(module.run(args) or 0)
     except StoppedByRequest as stop:  # asked for, so no "error:"; the message says "stopped"

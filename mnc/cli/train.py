@@ -105,7 +105,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start over in a run folder that holds results (deletes them)")
     parser.add_argument("--json", action="store_true", help="print the final summary as JSON")
     add_hyperparameter_flags(parser)
-    add_limit_flags(parser)
+    add_limit_flags(parser, sizes=True)
 
 
 def run(args: argparse.Namespace) -> int:

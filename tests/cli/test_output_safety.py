@@ -173,3 +173,10 @@ def test_bench_output_onto_a_base_spec_is_refused_before_timing(spec_pair, capsy
     before = base.read_text()
     _refused(capsys, ["bench", str(spec), "--quick", "--no-onnx", "-o", str(base)], "input")
     assert base.read_text() == before
+
+
+def test_a_limit_message_names_only_flags_the_command_has(capsys, monkeypatch):
+    monkeypatch.setenv("MNC_MAX_PARAMETERS", "1000")
+    err = _refused(capsys, ["validate", str(TINY_SPEC)], "MNC_MAX_PARAMETERS")
+    assert "--max-parameters" not in err  # validate has no such flag
+    err = _refused(capsys, ["compile", str(TINY_SPEC)], "--max-parameters")
