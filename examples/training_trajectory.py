@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("training-trajectory"))
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--steps", type=int, default=4, help="optimizer steps per epoch")
-    parser.add_argument("--images", type=int, default=50, help="synthetic stimuli")
+    parser.add_argument("--images", type=int, default=40, help="synthetic stimuli")
     parser.add_argument("--baseline-weights", type=Path, help="AlexNet state dict (torchvision)")
     args = parser.parse_args()
 
@@ -107,10 +107,10 @@ def main() -> None:
     run = args.out / "run"
     train(TINY, run, force=True, overrides={
         "data": "digits", "epochs": args.epochs, "max_steps_per_epoch": args.steps,
-        "batch_size": 32, "lr": 0.05, "schedule": "cosine", "val_fraction": 0.1, "seed": 0,
+        "batch_size": 32, "lr": 0.05, "schedule": "cosine", "val_fraction": 0.06, "seed": 0,
         "device": "cpu", "workers": 0, "progress": False, "keep_checkpoints": "0,every:1"})
     recordings = synthetic_recordings(args.images, trials=6)
-    options = AnalysisOptions(methods=("spearman",), n_boot=20, n_splits=2, regressions=(),
+    options = AnalysisOptions(methods=("spearman",), n_boot=16, n_splits=2, regressions=(),
                               max_units=500)
     report = score_run(TINY, run, recordings, args.out / "scores", options=options,
                        baselines=[baseline(args.baseline_weights)])
