@@ -87,10 +87,6 @@ class PassError(MncError):
         self.problems = list(problems)
         super().__init__("; ".join(problem.message for problem in self.problems))
 
-    @classmethod
-    def from_problems(cls, problems: list[PassProblem]) -> PassError:
-        return cls(problems)
-
 
 class BackendError(MncError):
     """A backend cannot build, save or load what it was asked to."""

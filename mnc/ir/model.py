@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mnc.spec.models import MaskMode
+from mnc.mask_modes import MaskMode
 
 IR_VERSION = 1
 

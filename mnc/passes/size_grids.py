@@ -64,6 +64,6 @@ class SizeGrids(Pass):
                 )
             )
         if problems:
-            raise PassError.from_problems(problems)
+            raise PassError(problems)
         changed = populations != ir.populations
         return PassResult(ir.model_copy(update={"populations": populations}), changed)

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-SPEC_VERSION = 1
+from mnc.mask_modes import MaskMode
 
 # Names are printable identifiers: letters, digits and "/", "_", "-" (e.g. "VISp", "2/3").
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_/\-]{0,63}$")]
@@ -107,8 +107,6 @@ class SurfaceAreaSpec(SpecModel):
     """Per-population provenance (population name -> how the value was obtained)."""
 
 
-LayerTable = dict[Name, dict[Name, float]]
-
 
 class ProbabilityTable(SpecModel):
     offset_um: PositiveFloat
@@ -180,8 +178,6 @@ class KernelSpec(SpecModel):
     """Kernel half-width in standard deviations: kernel_size = 2 * floor(edge_z * sigma_px) + 1."""
     source: Source
 
-
-MaskMode = Literal["gaussian", "none", "expected", "learnable"]
 
 
 class MaskSpec(SpecModel):
