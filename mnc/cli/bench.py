@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from mnc.cli.common import announce, print_json, table
+from mnc.cli.common import announce, positive_number, print_json, table
 from mnc.errors import UserFileError
 from mnc.io.outputs import output_file
 
@@ -28,9 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "tiny with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny spec, batch 8, one round: checks that everything runs")
-    parser.add_argument("--batch", type=int, default=None,
+    parser.add_argument("--batch", type=positive_number(int), default=None,
                         help="the large batch (default 64, 8 with --quick)")
-    parser.add_argument("--rounds", type=int, default=None,
+    parser.add_argument("--rounds", type=positive_number(int), default=None,
                         help="timed calls per strategy; the median is reported "
                              "(default 3, 1 with --quick)")
     parser.add_argument("--no-onnx", action="store_true", help="skip the onnxruntime comparison")

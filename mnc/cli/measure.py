@@ -13,21 +13,14 @@ import argparse
 import json
 from pathlib import Path
 
+from mnc.cli.common import positive_number
 from mnc.io.outputs import output_file
 
 NAME = "measure"
 HELP = "derive interareal widths/strengths and surface areas from the voxel connectome"
 
 
-def _positive(text: str) -> float:
-    """argparse type: a finite number above zero (argparse reports the mistake, exit 2)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number above 0, not {text}")
-    return value
+_positive = positive_number(float)
 
 
 def _fraction(text: str) -> float:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mnc.cli.common import add_limit_flags, announce, install_flag_limits
+from mnc.cli.common import add_limit_flags, announce, install_flag_limits, positive_number
 from mnc.errors import UserFileError
 from mnc.imaging import find_images
 from mnc.io.outputs import output_file, refuse_output_over_inputs
@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "`mnc compile --outputs logits,POP`)")
     parser.add_argument("-o", "--output", type=output_file, default=None, metavar="FILE.npz",
                         help="write files, logits and the --features arrays to this .npz")
-    parser.add_argument("--batch-size", type=int, default=32, help="images per batch (32)")
+    parser.add_argument("--batch-size", type=positive_number(int), default=32,
+                        help="images per batch (32)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="auto: CUDA when onnxruntime can start it, else CPU")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from mnc.cli.common import comma_list
+from mnc.cli.common import comma_list, positive_number
 from mnc.errors import UsageError
 from mnc.neuro.allen import ResponseWindow
 from mnc.neuro.api import AnalysisOptions, NeuralSelection
@@ -38,9 +38,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Cre lines, e.g. Cux2-CreERT2,Rbp4-Cre_KL100 (default all)")
     parser.add_argument("--depths", type=comma_list(int), action="extend", metavar="UM,...",
                         help="imaging depths in micrometres, e.g. 175,275 (default all)")
-    parser.add_argument("--max-sessions", type=int, metavar="N",
+    parser.add_argument("--max-sessions", type=positive_number(int), metavar="N",
                         help="at most N natural-scenes sessions per area and Cre line")
-    parser.add_argument("--window", type=float, default=0.5, metavar="S",
+    parser.add_argument("--window", type=positive_number(float), default=0.5, metavar="S",
                         help="response window after image onset in seconds (default 0.5)")
     parser.add_argument("--baseline", type=float, default=0.0, metavar="S",
                         help="subtract the mean dF/F of this long before onset (default 0)")
@@ -50,11 +50,11 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="analyse only sessions already in the cache")
     parser.add_argument("--min-cells", type=int, default=5,
                         help="leave out regions with fewer recorded cells (default 5)")
-    parser.add_argument("--splits", type=int, default=5,
+    parser.add_argument("--splits", type=positive_number(int), default=5,
                         help="random split-halves of the trials (default 5)")
-    parser.add_argument("--batch-size", type=int, default=32,
+    parser.add_argument("--batch-size", type=positive_number(int), default=32,
                         help="images per forward pass (default 32)")
-    parser.add_argument("--max-units", type=int, default=2000,
+    parser.add_argument("--max-units", type=positive_number(int), default=2000,
                         help="model units sampled per population for per-unit statistics")
     parser.add_argument("--normalize", choices=["imagenet", "none"], default="imagenet",
                         help="input normalisation after scaling to [0, 1] (default imagenet)")

@@ -180,3 +180,19 @@ def test_a_limit_message_names_only_flags_the_command_has(capsys, monkeypatch):
     err = _refused(capsys, ["validate", str(TINY_SPEC)], "MNC_MAX_PARAMETERS")
     assert "--max-parameters" not in err  # validate has no such flag
     err = _refused(capsys, ["compile", str(TINY_SPEC)], "--max-parameters")
+
+
+COUNT_FLAGS = [("predict", "--batch-size"), ("bench", "--batch"),
+               ("bench", "--rounds"), ("rsa", "--max-units"), ("rsa", "--splits"),
+               ("physiology", "--batch-size"), ("physiology", "--window"),
+               ("measure connectome", "--smoothing-mm")]
+
+
+@pytest.mark.parametrize(("command", "flag"), COUNT_FLAGS)
+@pytest.mark.parametrize("value", ["0", "-2", "nan", "inf"])
+def test_count_and_size_flags_refuse_zero_negative_nan_and_inf(command, flag, value, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main([*command.split(), flag, value])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert flag in err and "positive" in err, err
