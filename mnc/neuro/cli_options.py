@@ -78,9 +78,6 @@ def neural_source(args: argparse.Namespace) -> str:
     return str(args.recordings)
 
 
-def selection_from_args(args: argparse.Namespace) -> NeuralSelection:
-    return NeuralSelection(
-        areas=tuple(args.areas) if args.areas else None,
 def announce_comparison(command: str, args: argparse.Namespace) -> None:
     """The start line of ``mnc rsa`` / ``mnc physiology``: model, data, selection, output."""
     from mnc.cli.common import announce
@@ -96,6 +93,9 @@ def announce_comparison(command: str, args: argparse.Namespace) -> None:
                       f"writing to {args.output}")
 
 
+def selection_from_args(args: argparse.Namespace) -> NeuralSelection:
+    return NeuralSelection(
+        areas=tuple(args.areas) if args.areas else None,
         cre_lines=tuple(args.cre_lines) if args.cre_lines else None,
         depths_um=tuple(args.depths) if args.depths else None, max_per_group=args.max_sessions,
         window=ResponseWindow(window_s=args.window, baseline_s=args.baseline),
