@@ -50,6 +50,8 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
         except OSError as error:
             raise UserFileError(f"{final}: cannot write ({_reason(error)})") from None
         return
+    if os.path.islink(final):  # replace the file the link names, not the link itself
+        final = Path(os.path.realpath(final))
     temporary: Path | None = None
     handle = -1
     try:

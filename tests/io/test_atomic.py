@@ -225,3 +225,14 @@ def test_a_full_device_is_one_message_and_stays_a_device(tmp_path):
     with pytest.raises(UserFileError, match="/dev/full: cannot write .*No space"):
         write_text_atomic("/dev/full", "x" * 100_000)
     assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+def test_writing_through_a_symbolic_link_keeps_the_link(tmp_path):
+    real = tmp_path / "models" / "v3.json"
+    real.parent.mkdir()
+    real.write_text("old")
+    link = tmp_path / "current.json"
+    link.symlink_to(real)
+    write_text_atomic(link, "new")
+    assert link.is_symlink() and real.read_text() == "new"
+    assert sorted(path.name for path in real.parent.iterdir()) == ["v3.json"]
