@@ -25,12 +25,15 @@ def run(args: argparse.Namespace) -> int:
     from mnc.compiler import compile_ir
     from mnc.errors import UserFileError
     from mnc.io.atomic import write_text_atomic
+    from mnc.io.outputs import refuse_output_over_inputs
     from mnc.spec.catalog import check_output_name, starter_text
+    from mnc.spec.loader import read_merged
 
     output: Path = args.output
     check_output_name(output)
     if output.exists() and not args.force:
         raise UserFileError(f"{output} exists; pass --force to replace it")
+    refuse_output_over_inputs(output, read_merged(args.base)[2])  # --force over its own base
     text = starter_text(args.base, output)
     write_text_atomic(output, text)
     ir = compile_ir(output)

@@ -196,3 +196,11 @@ def test_count_and_size_flags_refuse_zero_negative_nan_and_inf(command, flag, va
     assert caught.value.code == 2
     err = capsys.readouterr().err
     assert flag in err and "positive" in err, err
+
+
+def test_init_over_its_own_base_is_refused_and_the_base_kept(spec_pair, capsys):
+    spec, base = spec_pair
+    before = base.read_text()
+    _refused(capsys, ["init", str(base), "--from", str(spec), "--force"], "input")
+    _refused(capsys, ["init", str(spec), "--from", str(spec), "--force"], "input")
+    assert base.read_text() == before
