@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -133,3 +134,26 @@ def test_torchvision_model_when_installed() -> None:
     out = hooked.features(torch.from_numpy(Preprocess(64, 64)(
         np.zeros((2, 20, 20), dtype=np.uint8))))
     assert out["features.1"].shape[0] == 2
+
+
+def test_torchvision_names_select_a_builder_called_without_weights(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    calls: list[Any] = []
+
+    def alexnet(weights: Any = "default") -> Any:
+        calls.append(weights)
+        return build()
+
+    models = types.ModuleType("torchvision.models")
+    models.alexnet = alexnet  # type: ignore[attr-defined]
+    package = types.ModuleType("torchvision")
+    package.models = models  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "torchvision", package)
+    monkeypatch.setitem(sys.modules, "torchvision.models", models)
+    assert isinstance(build_module("torchvision:alexnet"), torch.nn.Sequential)
+    assert calls == [None]  # never the pretrained default (that would download)
+    with pytest.raises(UserFileError, match="torchvision.models has no model 'vgg99'"):
+        build_module("torchvision:vgg99")
