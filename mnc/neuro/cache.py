@@ -23,7 +23,8 @@ import numpy as np
 from mnc.io.atomic import atomic_open, write_text_atomic
 from mnc.neuro.representation import FeatureSummary
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+"""2: scores add bootstrap draws and the best population leaves out the input image."""
 
 
 def stable_key(*parts: Any) -> str:

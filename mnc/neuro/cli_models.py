@@ -56,9 +56,20 @@ def model_from_args(args: argparse.Namespace) -> Any:
 
 
 def is_trajectory(args: argparse.Namespace) -> bool:
+    """Whether ``--weights`` names a run folder with kept checkpoints (checkpoints.json)."""
+    from pathlib import Path
+
+    from mnc.errors import UserFileError
+    from mnc.io.checkpoint_index import INDEX_JSON
     from mnc.neuro.trajectory import is_run_folder
 
-    return not args.model and is_run_folder(args.weights)
+    if args.model:
+        return False
+    if Path(args.weights).expanduser().is_dir() and not is_run_folder(args.weights):
+        raise UserFileError(f"{args.weights}: a folder without {INDEX_JSON}; give a weights "
+                            f"file (e.g. {Path(args.weights) / 'best.pt'}) or a run trained "
+                            f"with --keep-checkpoints")
+    return is_run_folder(args.weights)
 
 
 def run_trajectory(kind: str, args: argparse.Namespace, options: Any) -> int:

@@ -130,3 +130,8 @@ def test_a_folder_without_kept_checkpoints_is_one_message(tmp_path: Path, capsys
                    str(recordings), "-o", str(tmp_path / "out")])
     error = capsys.readouterr().err
     assert status == 2 and "checkpoints.json: entry 0: missing step" in error
+    (tmp_path / "plain").mkdir()
+    status = main(["rsa", str(TINY_SPEC), "--weights", str(tmp_path / "plain"), "--recordings",
+                   str(recordings), "-o", str(tmp_path / "out")])
+    error = capsys.readouterr().err
+    assert status == 2 and "a folder without checkpoints.json" in error
