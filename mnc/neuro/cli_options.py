@@ -13,10 +13,13 @@ from mnc.neuro.layers import ALLEN_AREAS
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", help="spec file (YAML), e.g. specs/mouse.yaml")
+    parser.add_argument("spec", nargs="?",
+                        help="spec file (YAML), e.g. specs/mouse.yaml (not with --model)")
     parser.add_argument("--weights", required=True,
-                        help="trained weights (saved model or training checkpoint), or "
-                             "'untrained' for the spec's freshly initialised network")
+                        help="trained weights (saved model or training checkpoint), a run "
+                             "folder of mnc train --keep-checkpoints (scores every kept "
+                             "checkpoint: trajectory.csv), or 'untrained' for the spec's "
+                             "freshly initialised network")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of untrained weights, splits and bootstrap (default 0)")
     source = parser.add_mutually_exclusive_group(required=True)
