@@ -32,4 +32,4 @@ def compile(
 def load(path: str | Path) -> Any:
     """Load a model saved by ``mnc compile -o model.pt`` or a training checkpoint."""
     backend = get_backend("torch")
-    return backend.load(Path(path))  # type: ignore[attr-defined]
+    return backend.load(Path(path))

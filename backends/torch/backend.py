@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from mnc.analysis.limits import check_memory
-from mnc.backend import Backend, BackendOptions
+from mnc.backend import Backend, BackendOptions, read_options
 from mnc.errors import BackendError
 from mnc.io.atomic import write_text_atomic
 from mnc.ir.model import IR
@@ -17,8 +18,16 @@ from mnc_backends.torch.emit_python import emit_python
 from mnc_backends.torch.module import MouseNet
 from mnc_backends.torch.weights_io import load_model, load_weights, save_model
 
-EXTRA_OPTIONS = ("device", "strategy")
-"""Backend-specific options accepted in ``BackendOptions.extra``."""
+
+class TorchOptions(BaseModel):
+    """Options of the torch backend (``BackendOptions.extra``, flags of ``mnc compile``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    device: str | None = Field(default=None, max_length=64)
+    """torch device to move the model to, e.g. cuda or cuda:1 (default: cpu)"""
+    strategy: Literal["auto", "plain", "merged", "sparse"] = "auto"
+    """execution strategy: auto picks the fastest that applies on each call"""
 
 
 class TorchBackend(Backend):
@@ -26,20 +35,18 @@ class TorchBackend(Backend):
     description: ClassVar[str] = "PyTorch nn.Module (masked convolutions), saved as .pt"
     suffix: ClassVar[str] = ".pt"
     emits: ClassVar[tuple[str, ...]] = ("python",)
+    options_model: ClassVar[type[BaseModel]] = TorchOptions
 
     def compile(self, ir: IR, options: BackendOptions) -> nn.Module:
         """Build the network; ``options.weights`` fills it from a saved model or checkpoint.
 
         ``options.outputs`` is checked against the IR; read those populations with
-        ``model.features(images, populations)``. ``extra={"device": "cuda"}`` moves the model.
-        ``extra={"strategy": ...}`` sets the execution strategy: ``auto`` (the default: each
+        ``model.features(images, populations)``. ``TorchOptions`` (``extra``): ``device``
+        moves the model; ``strategy`` sets the execution strategy: ``auto`` (the default: each
         call runs the fastest strategy that applies), ``plain``, ``merged`` or ``sparse``
         (``mnc_backends.torch.fast``).
         """
-        unknown = sorted(set(options.extra) - set(EXTRA_OPTIONS))
-        if unknown:
-            raise BackendError(f"torch backend: unknown option {unknown[0]!r}; "
-                               f"supported: {', '.join(EXTRA_OPTIONS)}")
+        settings = read_options(TorchOptions, options, self.name)
         known = set(ir.population_names())
         for name in options.outputs:
             if name not in known:
@@ -49,14 +56,14 @@ class TorchBackend(Backend):
         model = MouseNet(ir)
         if options.weights is not None:
             load_weights(model, options.weights)
-        device = options.extra.get("device")
+        device = settings.device
         if device is not None:
             try:
                 model = model.to(torch.device(device))
             except (RuntimeError, AssertionError) as error:
                 raise BackendError(f"torch backend: cannot use device {device!r}: "
                                    f"{error}") from None
-        return model.set_strategy(str(options.extra.get("strategy", "auto")))
+        return model.set_strategy(settings.strategy)
 
     def save(self, artifact: Any, path: Path, options: BackendOptions) -> None:
         """Write the model file (IR, hash, masks, weights), or Python source with emit="python"."""

@@ -10,6 +10,7 @@ from mnc.cli.common import add_limit_flags, add_spec_argument, install_flag_limi
 from mnc.io.outputs import output_file
 
 NAME = "compile"
+DEFAULT_BACKEND = "torch"
 
 
 def _backend_names() -> list[str]:
@@ -22,9 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_spec_argument(parser)
     parser.add_argument(
         "--backend",
-        default="torch",
+        default=DEFAULT_BACKEND,
         choices=_backend_names(),
-        help="backend to compile with (see `mnc backends`; default: torch)",
+        help="backend to compile with (see `mnc backends`; default: torch); "
+        "`mnc compile --backend NAME --help` lists that backend's options",
     )
     parser.add_argument(
         "--emit",
@@ -48,17 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--outputs",
         default="",
-        help="comma-separated outputs besides the logits, e.g. logits,VISp5 (ONNX)",
+        help="comma-separated outputs besides the logits, e.g. logits,VISp5",
     )
-    parser.add_argument("--fp16", action="store_true",
-                        help="(onnx) store weights and compute in half precision")
-    parser.add_argument("--opset", type=int, help="(onnx) ONNX opset version, 17 or newer")
-    parser.add_argument("--merge-convs", action=argparse.BooleanOptionalAction, default=None,
-                        help="(onnx) one Conv per source and stride instead of one per "
-                             "projection: about 2x faster on onnxruntime's CPU provider "
-                             "(default: on, except with --fp16)")
-    parser.add_argument("--class-names", type=Path, metavar="FILE",
-                        help="(onnx) text file with one class name per line, shown by predict")
     parser.add_argument(
         "--dump-ir",
         type=Path,
@@ -68,18 +61,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_limit_flags(parser, sizes=True)
 
 
+def extend_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Add the flags of the backend that ``argv`` names (its ``options_model``; imported only
+    now). Without ``--backend``, flags the core does not know are looked up in the default
+    backend, then in the others, so they are recognised and ``run`` can say whose they are."""
+    from mnc.backend import backend_class, backend_names
+    from mnc.cli.backend_options import add_backend_flags
+    from mnc.errors import MncError
+
+    named = _named_backend(argv)
+    if named is not None and named not in backend_names():
+        return  # --backend's choices say so
+    if named is not None:
+        candidates = [named]
+    else:
+        known = {text for action in parser._actions for text in action.option_strings}
+        unknown = [token for token in argv
+                   if token.startswith("--") and token.split("=", 1)[0] not in known]
+        if not unknown:
+            return
+        candidates = [DEFAULT_BACKEND, *(n for n in backend_names() if n != DEFAULT_BACKEND)]
+    for name in candidates:
+        try:
+            model = backend_class(name).options_model
+        except MncError as error:
+            if named is not None:
+                parser.error(str(error))
+            continue  # an uninstalled backend has no flags to offer
+        add_backend_flags(parser, name, model)
+
+
+def _named_backend(argv: list[str]) -> str | None:
+    for index, token in enumerate(argv):
+        if token == "--backend" and index + 1 < len(argv):
+            return argv[index + 1]
+        if token.startswith("--backend="):
+            return token.split("=", 1)[1]
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
-    from mnc.backend import BackendOptions, get_backend
+    from mnc.backend import BackendOptions, backend_class, get_backend
+    from mnc.cli import backend_options
     from mnc.compiler import compile_ir
-    from mnc.errors import UserFileError
+    from mnc.errors import UsageError, UserFileError
     from mnc.io.atomic import write_text_atomic
     from mnc.io.outputs import refuse_output_over_inputs
     from mnc.ir.serialize import ir_to_json
 
     ir = compile_ir(args.spec, dump_dir=args.dump_ir, limits=install_flag_limits(args))
-    refuse_output_over_inputs(
-        args.output, [*ir.provenance.spec_files, args.weights, args.class_names]
-    )
+    given = backend_options.given_options(args, args.backend)
+    files = [value for key, value in vars(args).items()
+             if key.startswith(backend_options.DEST_PREFIX) and isinstance(value, Path)]
+    refuse_output_over_inputs(args.output, [*ir.provenance.spec_files, args.weights, *files])
     if args.emit == "ir":
         text = ir_to_json(ir)
         if args.output is None:
@@ -91,22 +125,20 @@ def run(args: argparse.Namespace) -> int:
     if args.weights is not None and not args.weights.is_file():
         raise UserFileError(f"{args.weights}: no such weights file")
     outputs = tuple(name for name in args.outputs.split(",") if name and name != "logits")
-    extra: dict[str, object] = {}
-    if args.fp16:
-        extra["fp16"] = True
-    if args.merge_convs is not None:
-        extra["merge_convolutions"] = args.merge_convs
-    if args.opset is not None:
-        extra["opset"] = args.opset
-    if args.class_names is not None:
-        extra["class_names"] = _read_class_names(args.class_names)
+    foreign = backend_options.foreign_options(args, args.backend)
+    if foreign:
+        owner, field = foreign[0]
+        fields = backend_class(owner).options_model.model_fields
+        spelled = backend_options.flag(field, fields[field])
+        raise UsageError(f"{spelled} is an option of the {owner} backend, not of "
+                         f"{args.backend}; add --backend {owner}")
+    backend = get_backend(args.backend)
     options = BackendOptions(
         weights=args.weights,
         outputs=outputs,
         emit=None if args.emit == "model" else args.emit,
-        extra=extra,
+        extra=backend_options.validate(backend.options_model, given, backend.name),
     )
-    backend = get_backend(args.backend)
     if options.emit is not None and options.emit not in backend.emits:
         raise UserFileError(
             f"backend {backend.name!r} cannot emit {options.emit!r}; it emits: "
@@ -125,29 +157,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"(nothing written; add -o FILE{backend.suffix} to save)")
     return 0
 
-
-MAX_CLASS_NAMES_BYTES = 4 * 1024 * 1024
-
-
-def _read_class_names(path: Path) -> list[str]:
-    from mnc.errors import UserFileError
-    from mnc.io.textfile import TextFileError, read_bounded_text
-    from mnc.spec.models import unsafe_character
-
-    try:
-        text = read_bounded_text(path, MAX_CLASS_NAMES_BYTES, "class-name file")
-    except TextFileError as error:
-        raise UserFileError(f"{error.path}: cannot read class names: {error.reason}") from None
-    names = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        name = line.strip()
-        if not name:
-            continue
-        bad = unsafe_character(name)
-        if bad is not None:
-            raise UserFileError(f"{path}:{number}: class name holds the control or "
-                                f"direction character {bad!r}; expected printable text")
-        names.append(name)
-    if not names:
-        raise UserFileError(f"{path}: expected one class name per line, found none")
-    return names

@@ -45,8 +45,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
-    """The parser; only the ``selected`` command's module is imported for its arguments."""
+def build_parser(
+    selected: str | None = None, argv: Sequence[str] = ()
+) -> argparse.ArgumentParser:
+    """The parser; only the ``selected`` command's module is imported for its arguments.
+
+    A command whose flags depend on other flags (``compile``: the backend's options) adds
+    them in ``extend_arguments(parser, argv)``."""
     parser = argparse.ArgumentParser(
         prog="mnc",
         description="MouseNet compiler: anatomical measurements (YAML) -> validated IR -> "
@@ -63,7 +68,10 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         sub.set_defaults(_module=module_name)
         if name == selected:
-            importlib.import_module(module_name).add_arguments(sub)
+            module = importlib.import_module(module_name)
+            module.add_arguments(sub)
+            if hasattr(module, "extend_arguments"):
+                module.extend_arguments(sub, list(argv))
     return parser
 
 
@@ -78,7 +86,7 @@ def _selected_command(argv: Sequence[str]) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(_selected_command(argv))
+    parser = build_parser(_selected_command(argv), argv)
     args = parser.parse_args(argv)
     if not getattr(args, "_module", None):
         parser.print_help()
