@@ -2,7 +2,8 @@
 
 Each pass declares the fields it requires and provides; ``PassManager`` checks, when the
 pipeline is built, that every requirement is provided by the spec (``LOWERED_FIELDS``) or an
-earlier pass, so a mis-ordered pipeline fails at construction rather than half-way through.
+earlier pass, so a mis-ordered pipeline fails at construction rather than half-way through;
+after each pass it checks that the pass set what it declares it provides.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from mnc.errors import MncError
+from mnc.errors import MncError, PassError, PassProblem
 from mnc.ir.model import DraftIR
 
 # Fields set by the front end before any pass runs ("population.x" / "projection.x").
@@ -70,7 +71,27 @@ class PassManager:
     ) -> DraftIR:
         for each in self.passes:
             result = each.run(ir)
+            check_provided(each, result.ir)
             if observe is not None:
                 observe(each, result)
             ir = result.ir
         return ir
+
+
+def check_provided(done: Pass, ir: DraftIR) -> None:
+    """A PassError naming ``done`` and the first field it declares but left unset."""
+    for declared in sorted(done.provides):
+        kind, _, field = declared.partition(".")
+        field, _, only = field.partition("[")  # "population.channels[input]": that one only
+        only = only.rstrip("]")
+        items: list[tuple[str, object]]
+        if kind == "population":
+            items = [(p.name, p) for p in ir.populations if not only or p.name == only]
+        elif kind == "projection":
+            items = [(f"{p.source}->{p.target}", p) for p in ir.projections]
+        else:
+            items = [(kind, getattr(ir, kind))]
+        for name, item in items:
+            if getattr(item, field, None) is None:
+                raise PassError([PassProblem((), f"pass {done.name!r} declares it provides "
+                                                 f"{declared!r} but left it unset on {name!r}")])

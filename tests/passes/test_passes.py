@@ -7,6 +7,7 @@ import math
 import pytest
 
 from mnc.errors import PassError
+from mnc.ir.model import DraftIR
 from mnc.passes import (
     CountChannels,
     MatchGrids,
@@ -18,7 +19,7 @@ from mnc.passes import (
     SizeReadout,
     default_passes,
 )
-from mnc.passes.base import PipelineError
+from mnc.passes.base import PassResult, PipelineError
 from mnc.passes.set_peak_probabilities import gaussian_kernel_sum
 from tests.passes.hand_built import draft, population, run_until
 
@@ -166,3 +167,20 @@ def test_pass_manager_checks_order_when_built():
         PassManager([SizeKernels(), SizeGrids()])
     resolved = PassManager(default_passes()).run(draft()).resolve()
     assert resolved.readout.features == 28
+
+
+class _ForgetsTheLastGrid(SizeGrids):
+    """A broken pass: declares it sizes every grid but leaves the last population unsized."""
+
+    name = "forgets-the-last-grid"
+
+    def run(self, ir: DraftIR) -> PassResult:
+        result = super().run(ir)
+        *sized, last = result.ir.populations
+        unsized = last.model_copy(update={"height": None, "width": None})
+        return PassResult(result.ir.model_copy(update={"populations": [*sized, unsized]}), True)
+
+
+def test_pass_manager_checks_each_pass_provides_what_it_declares():
+    with pytest.raises(PassError, match="'forgets-the-last-grid'.*'population.height'.*'B4'"):
+        PassManager([_ForgetsTheLastGrid(), CountChannels()]).run(draft())
