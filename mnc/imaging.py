@@ -45,12 +45,27 @@ class Preprocessing:
     std: tuple[float, ...] = IMAGENET_STD
 
     def channel_statistics(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-channel mean and std; a one-channel input uses the average of the three."""
-        mean = np.asarray(self.mean, dtype=np.float32)
-        std = np.asarray(self.std, dtype=np.float32)
-        if self.channels == 1 and mean.size == 3:
-            return mean.mean(keepdims=True), std.mean(keepdims=True)
-        return mean, std
+        """Per-channel mean and std for this input (see ``channel_statistics``)."""
+        return channel_statistics(self.channels, self.mean, self.std)
+
+
+def channel_statistics(
+    channels: int,
+    mean: tuple[float, ...] = IMAGENET_MEAN,
+    std: tuple[float, ...] = IMAGENET_STD,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std per input channel, float32 arrays of length ``channels``.
+
+    A one-channel (grey) input gets the average of the three colour statistics, since a grey
+    value stands for all three channels at once; grey images fed to a three-channel input are
+    replicated to every channel first and then use the per-channel statistics as they are.
+    Other channel counts repeat the given statistics cyclically.
+    """
+    mean_array = np.asarray(mean, dtype=np.float32)
+    std_array = np.asarray(std, dtype=np.float32)
+    if channels == 1 and mean_array.size == 3:
+        return mean_array.mean(keepdims=True), std_array.mean(keepdims=True)
+    return np.resize(mean_array, channels), np.resize(std_array, channels)
 
 
 def resized_size(image_size: tuple[int, int], preprocessing: Preprocessing) -> tuple[int, int]:

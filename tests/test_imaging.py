@@ -66,3 +66,23 @@ def test_unreadable_image_names_the_file(tmp_path):
     path.write_text("not an image")
     with pytest.raises(UserFileError, match="fake.jpg: not a readable image"):
         load_image(path, Preprocessing(height=8, width=8))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_every_preprocessing_path_normalises_grey_the_same_way(channels):
+    """Photos (mnc.imaging), stimulus frames and arrays (mnc.neuro) share one rule: a grey
+    frame is replicated for a 3-channel input, averaged statistics for a 1-channel one."""
+    pytest.importorskip("torch")
+    from mnc.neuro.model_features import Preprocess, prepare_images
+
+    frames = np.full((2, 12, 12), 200, dtype=np.uint8)
+    photo = preprocess(Image.fromarray(frames[0]),
+                       Preprocessing(height=8, width=8, channels=channels))
+    stimulus = prepare_images(frames, 8, 8, channels, "imagenet")
+    array = Preprocess(8, 8, channels)(frames)
+    mean, std = np.asarray(IMAGENET_MEAN), np.asarray(IMAGENET_STD)
+    if channels == 1:
+        mean, std = mean.mean(keepdims=True), std.mean(keepdims=True)
+    expected = (200 / 255 - mean) / std
+    for got in (photo[:, 4, 4], stimulus[0, :, 4, 4], array[1, :, 4, 4]):
+        np.testing.assert_allclose(got, expected, rtol=1e-4)

@@ -31,8 +31,9 @@ def model_from_args(args: argparse.Namespace) -> Any:
     from mnc.neuro import model_features
 
     if args.model:
+        from mnc.imaging import IMAGENET_MEAN, IMAGENET_STD
         from mnc.neuro.any_model import load_any_model
-        from mnc.neuro.model_features import IMAGENET_MEAN, IMAGENET_STD, Preprocess
+        from mnc.neuro.model_features import Preprocess
 
         if args.spec:
             raise UsageError(f"give a spec ({args.spec}) or --model {args.model}, not both")

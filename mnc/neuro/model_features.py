@@ -18,10 +18,9 @@ from typing import Any
 import numpy as np
 
 from mnc.errors import UserFileError
+from mnc.imaging import IMAGENET_MEAN, IMAGENET_STD, channel_statistics
 from mnc.neuro.representation import FeatureSummary, sample_columns
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 UNTRAINED = "untrained"
 
 
@@ -53,8 +52,7 @@ class Preprocess:
         batch = prepare_images(images, self.height, self.width, self.channels, "none")
         if self.mean is None or self.std is None:
             return batch
-        mean = np.resize(np.asarray(self.mean, dtype=np.float32), self.channels)
-        std = np.resize(np.asarray(self.std, dtype=np.float32), self.channels)
+        mean, std = channel_statistics(self.channels, self.mean, self.std)
         return ((batch - mean[None, :, None, None]) / std[None, :, None, None]).astype(
             np.float32)
 
@@ -158,8 +156,8 @@ def prepare_images(images: np.ndarray, height: int, width: int, channels: int = 
                                      align_corners=False, antialias=True)
     batch = resized.repeat(1, channels, 1, 1)
     if normalize == "imagenet":
-        mean = torch.tensor((IMAGENET_MEAN * channels)[:channels]).view(1, channels, 1, 1)
-        std = torch.tensor((IMAGENET_STD * channels)[:channels]).view(1, channels, 1, 1)
+        mean, std = (torch.from_numpy(values).view(1, channels, 1, 1)
+                     for values in channel_statistics(channels))
         batch = (batch - mean) / std
     elif normalize != "none":
         raise UserFileError(f"--normalize: expected 'imagenet' or 'none', got {normalize!r}")

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from mnc.errors import SpecError, UserFileError
+from mnc.imaging import IMAGENET_MEAN, IMAGENET_STD
 from mnc.spec.yaml_reader import read_yaml
 from mnc_backends.torch.training.keep import parse_schedule
 
@@ -27,8 +28,6 @@ DataFormat = Literal["auto", "imagefolder", "downsampled-imagenet", "digits"]
 Schedule = Literal["step", "cosine", "constant"]
 PositiveInt = Annotated[int, Field(ge=1)]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 MAX_CONFIG_BYTES = 1024 * 1024
 
 
