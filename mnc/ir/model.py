@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -162,17 +162,20 @@ class _IRBase(IRModel):
     mask: MaskConfig
     provenance: Provenance
 
-    def population(self, name: str) -> Any:
-        for population in self.populations:  # type: ignore[attr-defined]
-            if population.name == name:
-                return population
-        raise KeyError(name)
-
-    def projection(self, name: str) -> Any:
-        for projection in self.projections:  # type: ignore[attr-defined]
-            if projection.name == name:
-                return projection
-        raise KeyError(name)
+    def _lookup(self, field: str, name: str) -> Any:
+        # Name -> item, built on first lookup and kept in __dict__ beside cached properties
+        # (outside the fields: not in the JSON, the hash or ==), with the list it indexes so
+        # a copy with new items (``model_copy(update=...)``) builds its own.
+        items: list[Any] = getattr(self, field)
+        key = f"_index_of_{field}"
+        built = self.__dict__.get(key)
+        if built is None or built[0] is not items:
+            built = (items, {item.name: item for item in items})
+            self.__dict__[key] = built
+        try:
+            return built[1][name]
+        except KeyError:
+            raise KeyError(name) from None
 
     def population_names(self) -> list[str]:
         return [population.name for population in self.populations]  # type: ignore[attr-defined]
@@ -191,6 +194,13 @@ class DraftIR(_IRBase):
     projections: list[ProjectionDraft]
     readout: ReadoutDraft
 
+    def population(self, name: str) -> PopulationDraft:
+        return cast(PopulationDraft, self._lookup("populations", name))
+
+    def projection(self, name: str) -> ProjectionDraft:
+        """By name, ``"SOURCE->TARGET"``."""
+        return cast(ProjectionDraft, self._lookup("projections", name))
+
     def resolve(self) -> IR:
         """The resolved IR; raises pydantic.ValidationError if a pass left a field unset."""
         return IR.model_validate(self.model_dump())
@@ -200,6 +210,13 @@ class IR(_IRBase):
     populations: list[Population]
     projections: list[Projection]
     readout: Readout
+
+    def population(self, name: str) -> Population:
+        return cast(Population, self._lookup("populations", name))
+
+    def projection(self, name: str) -> Projection:
+        """By name, ``"SOURCE->TARGET"``."""
+        return cast(Projection, self._lookup("projections", name))
 
     @cached_property
     def content_hash(self) -> str:
