@@ -54,10 +54,13 @@ def test_onnxruntime_matches_torch(spec: Path, tmp_path: Path):
     for batch in (1, 7):
         images = torch.randn(batch, ir.input.channels, ir.input.height, ir.input.width,
                              generator=torch.Generator().manual_seed(batch))
+        # The reference semantics (one masked convolution per projection): the fast
+        # strategies are held to it by their own tests, with a tolerance relative to each
+        # population's size.
         with torch.no_grad():
             expected = {name: value.numpy()
-                        for name, value in model.features(images, populations).items()}
-            expected["logits"] = model(images).numpy()
+                        for name, value in model.plain_features(images, populations).items()}
+            expected["logits"] = model.plain_forward(images).numpy()
         got = run_onnx(exported, images.numpy())
         assert set(got) == set(expected)
         for name, value in expected.items():
