@@ -12,7 +12,7 @@ areas.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mnc.errors import BackendError
+from mnc.ir.graph import ancestors
 from mnc.ir.model import IR, Projection
 from mnc.masks import all_masks
 from mnc_backends.torch.masked_conv import LearnableMaskConv2d, MaskedConv2d
@@ -49,22 +50,10 @@ def _incoming(ir: IR) -> dict[str, list[Projection]]:
     return incoming
 
 
-def _ancestors(ir: IR, targets: Iterable[str]) -> set[str]:
-    incoming = _incoming(ir)
-    needed: set[str] = set()
-    stack = list(targets)
-    while stack:
-        name = stack.pop()
-        if name not in needed:
-            needed.add(name)
-            stack.extend(projection.source for projection in incoming[name])
-    return needed
-
-
 def build_plan(ir: IR, keep: Sequence[str]) -> tuple[Step, ...]:
     """Steps (in the IR's topological order) that compute the populations in ``keep``."""
     incoming = _incoming(ir)
-    needed = _ancestors(ir, keep)
+    needed = ancestors(ir, keep)
     order = [p.name for p in ir.populations if p.name in needed and p.name != INPUT]
     last_use: dict[str, int] = {}
     for index, name in enumerate(order):

@@ -21,15 +21,30 @@ def ir_graph(ir: IR) -> nx.DiGraph:
     return graph
 
 
-def required_populations(ir: IR, names: Iterable[str]) -> list[str]:
-    """The requested populations and every population they depend on, in execution order."""
-    graph = ir_graph(ir)
+def ancestors(ir: IR, targets: Iterable[str]) -> set[str]:
+    """The named populations and every population they read from, directly or not (the one
+    ancestor search: backends plan their execution with it). An unknown name is a UsageError
+    that suggests the nearest."""
+    sources: dict[str, list[str]] = {name: [] for name in ir.population_names()}
+    for projection in ir.projections:
+        sources[projection.target].append(projection.source)
     needed: set[str] = set()
-    for name in names:
-        if name not in graph:
+    stack = list(targets)
+    for name in stack:
+        if name not in sources:
             raise UsageError(f"no population {name!r} in {ir.name}"
                              f"{suggest(name, ir.population_names())}")
-        needed |= nx.ancestors(graph, name) | {name}
+    while stack:
+        name = stack.pop()
+        if name not in needed:
+            needed.add(name)
+            stack.extend(sources[name])
+    return needed
+
+
+def required_populations(ir: IR, names: Iterable[str]) -> list[str]:
+    """The requested populations and every population they depend on, in execution order."""
+    needed = ancestors(ir, names)
     return [name for name in ir.population_names() if name in needed]
 
 
