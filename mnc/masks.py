@@ -18,13 +18,24 @@ from mnc.errors import UserFileError
 from mnc.ir.model import IR, Projection
 
 
-def tap_probabilities(projection: Projection) -> np.ndarray:
-    """(k, k) probability that each tap is kept (the expected mask)."""
-    half = projection.kernel_size // 2
+def gaussian_profile(kernel_size: int, peak: float, sigma_px: float) -> np.ndarray:
+    """(k, k) float64 min(1, peak * exp(-r^2 / (2 sigma^2))) at every tap (r from the centre)."""
+    half = kernel_size // 2
     offsets = np.arange(-half, half + 1, dtype=np.float64)
     squared = offsets[:, None] ** 2 + offsets[None, :] ** 2
-    profile = projection.peak_probability * np.exp(-squared / (2 * projection.sigma_px**2))
-    return np.minimum(profile, 1.0)
+    return np.minimum(peak * np.exp(-squared / (2 * sigma_px**2)), 1.0)
+
+
+def tap_probabilities(projection: Projection) -> np.ndarray:
+    """(k, k) probability that each tap is kept (the expected mask)."""
+    return gaussian_profile(projection.kernel_size, projection.peak_probability,
+                            projection.sigma_px)
+
+
+def learned_mask(kernel_size: int, log_peak: float, log_sigma: float) -> np.ndarray:
+    """(k, k) effective mask of a learnable-mask conv from its trained ``log_peak`` and
+    ``log_sigma`` (the torch backend's parameters)."""
+    return gaussian_profile(kernel_size, float(np.exp(log_peak)), float(np.exp(log_sigma)))
 
 
 def projection_rng(seed: int, projection: Projection) -> np.random.Generator:

@@ -17,7 +17,7 @@ import numpy as np
 
 from mnc.ir.model import IR, Projection
 
-from .parameters import Parameters, norm_key, projection_key
+from .parameters import Parameters, conv_name, norm_name
 
 BATCH_NORM_EPS = 1e-5
 """torch.nn.BatchNorm2d's default eps, which the torch backend keeps."""
@@ -36,7 +36,7 @@ def fold_population(ir: IR, population: str, parameters: Parameters,
                     eps: float = BATCH_NORM_EPS) -> list[FoldedConv]:
     """The folded convolutions into one population, in the IR's projection order."""
     incoming = [projection for projection in ir.projections if projection.target == population]
-    norm = norm_key(population)
+    norm = norm_name(population)
     gamma = parameters[f"{norm}.weight"].astype(np.float64)
     beta = parameters[f"{norm}.bias"].astype(np.float64)
     mean = parameters[f"{norm}.running_mean"].astype(np.float64)
@@ -45,7 +45,7 @@ def fold_population(ir: IR, population: str, parameters: Parameters,
     shift = beta - scale * mean
     folded = []
     for index, projection in enumerate(incoming):
-        key = projection_key(projection.source, projection.target)
+        key = conv_name(projection)
         weight = (parameters[f"{key}.weight"].astype(np.float64)
                   * parameters[f"{key}.mask"].astype(np.float64)
                   * scale[:, None, None, None])

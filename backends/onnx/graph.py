@@ -27,7 +27,7 @@ from mnc.imaging import Preprocessing
 from mnc.ir.model import IR
 
 from .fold import fold_population
-from .parameters import Parameters, normalised_populations, projection_key
+from .parameters import Parameters, conv_name, normalised_populations
 
 INPUT_NAME = "image"
 LOGITS_NAME = "logits"
@@ -86,7 +86,7 @@ def build_model(ir: IR, parameters: Parameters, outputs: tuple[str, ...] = (), *
         terms = []
         for conv in fold_population(ir, population.name, parameters):
             projection = conv.projection
-            key = projection_key(projection.source, projection.target)
+            key = conv_name(projection)
             left, right, top, bottom = projection.padding_lrtb
             terms.append(builder.node(
                 "Conv",

@@ -3,7 +3,8 @@
 The effective weight is ``weight * mask``. Because the product is taken inside ``forward``,
 the gradient of every masked tap is exactly zero, and a masked tap contributes exactly zero
 to the output whatever an optimizer does to the raw entry (weight decay, momentum). The raw
-weight also starts at zero on masked taps, so with the usual optimizers it stays zero too.
+weight also starts at zero on binary-masked taps (``mnc.lowering.fresh_weights``), so with the
+usual optimizers it stays zero too.
 
 Padding is asymmetric in general (``padding_lrtb``: left, right, top, bottom). Where it is
 symmetric it is handed to the convolution itself, which saves a padded copy of the input.
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -65,24 +65,6 @@ class MaskedConv2d(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return F.conv2d(self.pad(x), self.effective_weight(), self.bias, self.stride,
                         self.conv_padding)
-
-    @torch.no_grad()
-    def reset_parameters(self, rng: np.random.Generator, binary_mask: bool) -> None:
-        """He initialisation of the effective weight, counting only the taps the mask keeps.
-
-        A unit sums ``sum(mask^2)`` weighted inputs on average (about 4 % of a dense kernel
-        for the default spec), so the dense fan-in would make activations far too small.
-        With a binary mask the raw weight is zeroed where the mask is, so it starts (and,
-        since its gradient is zero there, stays) exactly zero on masked taps.
-        """
-        mask = self.effective_mask().detach().cpu().double().numpy()
-        fan_in = max(float((mask ** 2).sum()) / self.out_channels, 1.0)
-        std = math.sqrt(2.0 / fan_in)
-        weight = rng.standard_normal(tuple(self.weight.shape)) * std
-        if binary_mask:
-            weight = weight * (mask != 0)
-        self.weight.copy_(torch.from_numpy(weight.astype(np.float32)))
-        self.bias.zero_()
 
     def extra_repr(self) -> str:
         density = float(self.mask.count_nonzero()) / max(self.mask.numel(), 1)

@@ -11,7 +11,6 @@ areas.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from torch import Tensor, nn
 from mnc.errors import BackendError
 from mnc.ir.graph import ancestors
 from mnc.ir.model import IR, Projection
+from mnc.lowering.fresh_weights import fresh_weights
 from mnc.masks import all_masks
 from mnc_backends.torch.masked_conv import LearnableMaskConv2d, MaskedConv2d
 from mnc_backends.torch.names import population_key, projection_key
@@ -67,12 +67,6 @@ def build_plan(ir: IR, keep: Sequence[str]) -> tuple[Step, ...]:
         inputs = tuple((projection_key(q.source, q.target), q.source) for q in incoming[name])
         steps.append(Step(name, population_key(name), inputs, release))
     return tuple(steps)
-
-
-def _init_rng(seed: int, name: str) -> np.random.Generator:
-    """A stream per layer (distinct from the mask streams), so init is stable under edits."""
-    sequence = np.random.SeedSequence([seed, zlib.crc32(name.encode()), 1])
-    return np.random.Generator(np.random.PCG64(sequence))
 
 
 def _graph_capture(images: Tensor) -> bool:
@@ -176,21 +170,17 @@ class MouseNet(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
-        """Deterministic initialisation from the spec's seed (same seed, same network)."""
-        seed = self.ir.mask.seed
-        binary = self.ir.mask.mode in ("gaussian", "none")
+        """The untrained weights of ``mnc.lowering.fresh_weights`` (same seed, same network,
+        the same one the ONNX backend exports), over this module's masks."""
+        masks = {}
         for projection in self.ir.projections:
             conv = self.convs[projection_key(projection.source, projection.target)]
             assert isinstance(conv, MaskedConv2d)
-            conv.reset_parameters(_init_rng(seed, projection.name), binary)
-        for norm in self.norms.values():
-            assert isinstance(norm, nn.BatchNorm2d)
-            norm.reset_parameters()
-        rng = _init_rng(seed, "classifier")
-        bound = 1.0 / np.sqrt(self.ir.readout.features)
-        weight = rng.uniform(-bound, bound, tuple(self.classifier.weight.shape))
-        self.classifier.weight.copy_(torch.from_numpy(weight.astype(np.float32)))
-        self.classifier.bias.zero_()
+            masks[projection.name] = conv.mask.cpu().numpy()
+        state = self.state_dict(keep_vars=True)
+        for name, array in fresh_weights(self.ir, masks=masks).items():
+            if not name.endswith(".mask"):
+                state[name].copy_(torch.from_numpy(array))
 
     def _population(self, step: Step, activity: dict[str, Tensor]) -> Tensor:
         (first_key, first_source), *rest = step.inputs

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from mnc.io.atomic import atomic_open, write_text_atomic
+from mnc.ir.keys import population_key
 from mnc.neuro.representation import FeatureSummary
 
 CACHE_FORMAT = 2
@@ -41,7 +42,7 @@ def feature_key(ir_hash: str, weights_key: str, model_input: np.ndarray,
 
 
 def _file_name(population: str) -> str:
-    return population.replace("/", "_") + ".npz"
+    return population_key(population) + ".npz"
 
 
 class FeatureCache:

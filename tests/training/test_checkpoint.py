@@ -37,7 +37,7 @@ class _NotPlain:
     (b"", "not a readable mnc checkpoint"),
     (b"not a checkpoint at all", "not a readable mnc checkpoint"),
     ({"format": "something-else", "format_version": 1}, "format is 'something-else'"),
-    ({"format": "mnc.torch-checkpoint", "format_version": 1}, "checkpoint lacks"),
+    ({"format": "mnc.torch-checkpoint", "format_version": 1}, "entry 'content_hash' is missing"),
     ({"format": "mnc.torch-checkpoint", "format_version": 99}, "format_version 99"),
     ({"weights": _NotPlain()}, "objects other than tensors"),
 ])

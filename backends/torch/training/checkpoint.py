@@ -19,12 +19,17 @@ import torch
 from mnc import __version__
 from mnc.errors import UserFileError
 from mnc.io.atomic import atomic_path
+from mnc.lowering.weights_format import (
+    CHECKPOINT_FORMAT,
+    FORMAT_VERSION,
+    HEADER_KEYS,
+    MODEL_FORMAT,
+    check_header,
+)
 from mnc_backends.torch.safe_load import load_tensors
 
-FORMAT = "mnc.torch-checkpoint"
-MODEL_FORMAT = "mnc.torch-model"
-FORMAT_VERSION = 1
-REQUIRED_KEYS = ("format", "format_version", "content_hash", "ir_json", "state_dict")
+FORMAT = CHECKPOINT_FORMAT
+
 TRAINING_KEYS = ("optimizer", "scheduler", "rng", "epoch", "step", "config", "metrics")
 
 
@@ -66,7 +71,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     """Write atomically: a crash leaves the previous checkpoint or the new one, never half."""
     content = {"format": FORMAT, "format_version": FORMAT_VERSION, "mnc_version": __version__,
                **payload}
-    missing = [key for key in (*REQUIRED_KEYS[2:], *TRAINING_KEYS) if key not in content]
+    missing = [key for key in (*HEADER_KEYS, *TRAINING_KEYS) if key not in content]
     if missing:
         raise ValueError(f"checkpoint payload lacks {missing}")  # a bug, not a user error
     with atomic_path(path) as temporary:
@@ -79,18 +84,8 @@ def load_checkpoint(path: str | Path, *, training: bool = True) -> dict[str, Any
     if not file.is_file():
         raise UserFileError(f"{file}: no such checkpoint file")
     content = load_tensors(file, "mnc checkpoint")
-    if not isinstance(content, dict):
-        raise UserFileError(f"{file}: expected an mnc checkpoint dict, got "
-                            f"{type(content).__name__}")
     allowed = (FORMAT,) if training else (FORMAT, MODEL_FORMAT)
-    if content.get("format") not in allowed:
-        raise UserFileError(f"{file}: format is {content.get('format')!r}; expected "
-                            f"{' or '.join(map(repr, allowed))}")
-    if content.get("format_version") != FORMAT_VERSION:
-        raise UserFileError(f"{file}: format_version {content.get('format_version')!r} is not "
-                            f"supported (this mnc reads {FORMAT_VERSION})")
-    needed = REQUIRED_KEYS + (TRAINING_KEYS if content["format"] == FORMAT else ())
-    missing = [key for key in needed if key not in content]
-    if missing:
-        raise UserFileError(f"{file}: checkpoint lacks {', '.join(missing)}")
-    return content
+    header = check_header(content, str(file), allowed)
+    if header["format"] == FORMAT:
+        check_header(header, str(file), allowed, (*HEADER_KEYS, *TRAINING_KEYS))
+    return header

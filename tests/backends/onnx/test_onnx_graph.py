@@ -94,15 +94,16 @@ def test_fresh_weights_are_deterministic_per_seed(small_ir):
     assert compile_onnx(reseeded).SerializeToString() != first
 
 
-def test_fresh_conv_weights_follow_torch_default_bounds(small_ir):
+def test_fresh_weights_are_the_lowered_ones(small_ir):
+    from mnc.lowering.fresh_weights import fresh_weights
     from mnc_backends.onnx.parameters import fresh_parameters
 
     parameters = fresh_parameters(small_ir)
-    projection = small_ir.projection("VISp4->VISl4")
+    lowered = fresh_weights(small_ir)
+    for name, array in parameters.items():
+        assert np.array_equal(array, lowered[name]), name
     weight = parameters["convs.VISp4__VISl4.weight"]
-    bound = 1 / np.sqrt(projection.in_channels * projection.kernel_size ** 2)
-    assert np.abs(weight).max() <= bound and np.abs(weight).max() > 0.95 * bound
-    assert np.array_equal(parameters["norms.VISl4.running_var"], np.ones(projection.out_channels))
+    assert np.all(weight[parameters["convs.VISp4__VISl4.mask"] == 0] == 0)  # masked taps
 
 
 @pytest.mark.parametrize(("outputs", "message"), [

@@ -61,21 +61,31 @@ def test_file_mask_other_than_the_irs_is_refused(small_ir, tmp_path):
 
 
 def test_learnable_mask_parameters_give_the_effective_mask(small_ir, tmp_path):
-    from mnc_backends.onnx.parameters import learned_mask
+    from mnc.masks import learned_mask
 
-    state = random_state(small_ir)
-    projection = small_ir.projection("VISp4->VISp2/3")
+    ir = small_ir.model_copy(update={"mask": small_ir.mask.model_copy(
+        update={"mode": "learnable"})})
+    state = random_state(ir)
+    projection = ir.projection("VISp4->VISp2/3")
     state["convs.VISp4__VISp2_3.log_peak"] = np.array(np.log(0.5), dtype=np.float32)
     state["convs.VISp4__VISp2_3.log_sigma"] = np.array(np.log(2.0), dtype=np.float32)
-    model = compile_file(small_ir, save_weights(tmp_path / "w.pt", small_ir, state))
+    model = compile_file(ir, save_weights(tmp_path / "w.pt", ir, state))
     expected_state = dict(state)
     shape = state["convs.VISp4__VISp2_3.mask"].shape
-    expected_state["convs.VISp4__VISp2_3.mask"] = learned_mask(projection.kernel_size,
-                                                               np.log(0.5), np.log(2.0), shape)
+    expected_state["convs.VISp4__VISp2_3.mask"] = np.broadcast_to(
+        learned_mask(projection.kernel_size, np.log(0.5), np.log(2.0)), shape).copy()
     assert expected_state["convs.VISp4__VISp2_3.mask"].max() == pytest.approx(0.5)
     np.testing.assert_allclose(run_onnx(model, images())["logits"],
-                               reference_forward(small_ir, expected_state, images())["logits"],
+                               reference_forward(ir, expected_state, images())["logits"],
                                atol=1e-4)
+
+
+def test_learnable_mask_parameters_of_a_fixed_mask_network_are_refused(small_ir, tmp_path):
+    state = random_state(small_ir)
+    state["convs.VISp4__VISp2_3.log_peak"] = np.array(np.log(0.5), dtype=np.float32)
+    with pytest.raises(BackendError, match="'convs.VISp4__VISp2_3.log_peak' in the file has no "
+                                           "place"):
+        compile_file(small_ir, save_weights(tmp_path / "w.pt", small_ir, state))
 
 
 def test_shape_mismatch_names_first_tensor_and_both_shapes(small_ir, tmp_path):
@@ -97,28 +107,36 @@ def test_shape_mismatch_names_first_tensor_and_both_shapes(small_ir, tmp_path):
 def test_weights_of_another_network_name_both_hashes(small_ir, tmp_path):
     path = save_weights(tmp_path / "w.pt", small_ir, random_state(small_ir),
                         content_hash="f" * 64)
-    with pytest.raises(BackendError, match=f"{'f' * 64} in the file, {small_ir.content_hash}"):
+    with pytest.raises(BackendError, match=f"{'f' * 12} in the file, {small_ir.short_hash}"):
         compile_file(small_ir, path)
 
 
 def test_missing_and_foreign_tensors(small_ir, tmp_path):
     state = random_state(small_ir)
     del state["norms.VISl5.running_var"]
-    with pytest.raises(BackendError, match=r"no tensor 'norms.VISl5.running_var' .*\(10,\)"):
+    with pytest.raises(BackendError, match=r"tensor 'norms.VISl5.running_var' is missing.*\(10,\)"):
         compile_file(small_ir, save_weights(tmp_path / "a.pt", small_ir, state))
     state = random_state(small_ir)
     state["convs.VISp5__VISzz4.weight"] = np.zeros((1, 1, 1, 1), np.float32)
-    with pytest.raises(BackendError, match="'convs.VISp5__VISzz4.weight' has no place"):
+    with pytest.raises(BackendError, match="'convs.VISp5__VISzz4.weight' in the file has no place"):
         compile_file(small_ir, save_weights(tmp_path / "b.pt", small_ir, state))
 
 
-def test_bare_state_dict_is_accepted(small_ir, tmp_path):
+def test_bare_state_dict_is_refused_as_by_the_torch_backend(small_ir, tmp_path):
+    import mnc
+    from mnc_backends.torch.module import MouseNet
+    from mnc_backends.torch.weights_io import load_weights
+
     state = random_state(small_ir)
-    torch.save({name: torch.from_numpy(np.asarray(value)) for name, value in state.items()},
-               tmp_path / "bare.pt")
-    model = compile_file(small_ir, tmp_path / "bare.pt")
-    np.testing.assert_allclose(run_onnx(model, images())["logits"],
-                               reference_forward(small_ir, state, images())["logits"], atol=1e-4)
+    path = tmp_path / "bare.pt"
+    torch.save({name: torch.from_numpy(np.asarray(value)) for name, value in state.items()}, path)
+    message = rf"{path.name}: a bare state dict \(tensors without the IR"
+    with pytest.raises(UserFileError, match=message):
+        compile_file(small_ir, path)
+    with pytest.raises(UserFileError, match=message):
+        load_weights(MouseNet(small_ir), path)
+    with pytest.raises(UserFileError, match=message):
+        mnc.load(path)
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -138,7 +156,7 @@ def test_files_that_are_not_mnc_weights(small_ir, tmp_path):
     with pytest.raises(UserFileError, match="found list"):
         compile_file(small_ir, tmp_path / "list.pt")
     torch.save({"format": "other", "state_dict": {}}, tmp_path / "other.pt")
-    with pytest.raises(UserFileError, match="format 'other'"):
+    with pytest.raises(UserFileError, match="format is 'other'"):
         compile_file(small_ir, tmp_path / "other.pt")
 
 

@@ -91,8 +91,8 @@ def test_shape_mismatch_names_the_tensor_and_both_shapes(tiny_ir, tmp_path: Path
     path = tmp_path / "bad.pt"
     torch.save(payload, path)
     expected = (tiny_ir.readout.classes,)
-    with pytest.raises(BackendError, match=rf"'classifier.bias' has shape \(3,\), the model "
-                                           rf"expects \({expected[0]},\)"):
+    with pytest.raises(BackendError, match=rf"'classifier.bias' has shape \(3,\) in the file, "
+                                           rf"the network needs \({expected[0]},\)"):
         load_weights(model, path)
 
 

@@ -1,0 +1,6 @@
+"""Rules below the IR that every backend shares, written once over numpy arrays and shapes.
+
+``weights_format``: the tensors a network's weights file holds, their names and shapes, and
+the checks with their messages. ``fresh_weights``: the untrained weights of (IR, seed).
+Nothing here imports torch or onnx; backends convert their tensors to and from numpy.
+"""

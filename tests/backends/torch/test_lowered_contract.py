@@ -1,0 +1,48 @@
+"""The torch module against the lowered weights format and fresh weights of ``mnc.lowering``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mnc.errors import UserFileError
+from mnc.lowering.fresh_weights import fresh_weights
+from mnc.lowering.weights_format import payload_schema
+from mnc_backends.torch import MouseNet
+from mnc_backends.torch.training.model import ir_of, load_state
+from mnc_backends.torch.weights_io import model_payload
+
+pytestmark = pytest.mark.torch
+
+
+@pytest.mark.parametrize("mode", ["gaussian", "none", "expected", "learnable"])
+def test_state_dict_is_the_schema_and_starts_at_the_fresh_weights(tiny_ir, ir_editor, mode):
+    ir = ir_editor(tiny_ir, mode=mode)
+    state = MouseNet(ir).state_dict()
+    schema = payload_schema(ir)
+    assert list(state) == list(schema)
+    fresh = fresh_weights(ir)
+    for name, tensor in state.items():
+        assert tuple(tensor.shape) == schema[name].shape, name
+        assert str(tensor.dtype).removeprefix("torch.") == schema[name].dtype, name
+        np.testing.assert_allclose(tensor.numpy(), fresh[name], rtol=1e-6, atol=1e-7,
+                                   err_msg=name)
+
+
+def test_wrapped_names_load_into_the_module(tiny_ir):
+    source = MouseNet(tiny_ir)
+    with torch.no_grad():
+        source.classifier.bias.fill_(0.25)
+    state = {f"module._orig_mod.{name}": tensor for name, tensor in source.state_dict().items()}
+    target = MouseNet(tiny_ir)
+    load_state(target, state, "run/last.pt")
+    assert torch.equal(target.classifier.bias, source.classifier.bias)
+
+
+def test_training_reader_checks_the_files_content_hash(tiny_ir):
+    payload = model_payload(MouseNet(tiny_ir))
+    assert ir_of(payload, "run/last.pt") == tiny_ir
+    with pytest.raises(UserFileError, match="run/last.pt: content_hash 000000000000 does not"):
+        ir_of({**payload, "content_hash": "0" * 64}, "run/last.pt")
+
