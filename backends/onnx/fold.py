@@ -6,7 +6,8 @@ in inference, BN(z) = s (z - mean) + beta with s = gamma / sqrt(running_var + ep
     BN(sum_i conv_i(x_i)) = sum_i [(s W_i M_i) x_i + s b_i] + (beta - s mean)
 
 every incoming convolution gets weight s * W_i * M_i and bias s * b_i, and the shift
-beta - s mean is added once, to the first incoming convolution's bias. Arithmetic in float64.
+beta - s mean is added once, to the first incoming convolution's bias. Arithmetic in float64;
+(s, shift) is ``mnc.lowering.batchnorm.fold_batchnorm``.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from mnc.ir.model import IR, Projection
+from mnc.lowering.batchnorm import BATCH_NORM_EPS, fold_batchnorm
 
 from .parameters import Parameters, conv_name, norm_name
 
-BATCH_NORM_EPS = 1e-5
-"""torch.nn.BatchNorm2d's default eps, which the torch backend keeps."""
+__all__ = ["BATCH_NORM_EPS", "FoldedConv", "fold_population"]
 
 
 @dataclass(frozen=True)
@@ -37,12 +38,9 @@ def fold_population(ir: IR, population: str, parameters: Parameters,
     """The folded convolutions into one population, in the IR's projection order."""
     incoming = [projection for projection in ir.projections if projection.target == population]
     norm = norm_name(population)
-    gamma = parameters[f"{norm}.weight"].astype(np.float64)
-    beta = parameters[f"{norm}.bias"].astype(np.float64)
-    mean = parameters[f"{norm}.running_mean"].astype(np.float64)
-    variance = parameters[f"{norm}.running_var"].astype(np.float64)
-    scale = gamma / np.sqrt(variance + eps)
-    shift = beta - scale * mean
+    scale, shift = fold_batchnorm(parameters[f"{norm}.weight"], parameters[f"{norm}.bias"],
+                                  parameters[f"{norm}.running_mean"],
+                                  parameters[f"{norm}.running_var"], eps)
     folded = []
     for index, projection in enumerate(incoming):
         key = conv_name(projection)

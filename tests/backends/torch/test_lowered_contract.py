@@ -46,3 +46,19 @@ def test_training_reader_checks_the_files_content_hash(tiny_ir):
     with pytest.raises(UserFileError, match="run/last.pt: content_hash 000000000000 does not"):
         ir_of({**payload, "content_hash": "0" * 64}, "run/last.pt")
 
+
+def test_torch_fast_path_folds_batchnorm_by_the_lowered_rule():
+    from mnc.lowering.batchnorm import fold_batchnorm
+    from mnc_backends.torch.fast.merged import bn_fold
+
+    norm = torch.nn.BatchNorm2d(6, eps=1e-4).eval()
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for tensor in (norm.weight, norm.bias, norm.running_mean):
+            tensor.copy_(torch.randn(6, generator=generator))
+        norm.running_var.copy_(torch.rand(6, generator=generator) + 0.2)
+    scale, shift = bn_fold(norm)
+    expected = fold_batchnorm(*(t.detach().numpy() for t in (
+        norm.weight, norm.bias, norm.running_mean, norm.running_var)), eps=norm.eps)
+    np.testing.assert_allclose(scale.detach().numpy(), expected[0], rtol=1e-6)
+    np.testing.assert_allclose(shift.detach().numpy(), expected[1], rtol=1e-6, atol=1e-6)
