@@ -62,3 +62,27 @@ def test_torch_fast_path_folds_batchnorm_by_the_lowered_rule():
         norm.weight, norm.bias, norm.running_mean, norm.running_var)), eps=norm.eps)
     np.testing.assert_allclose(scale.detach().numpy(), expected[0], rtol=1e-6)
     np.testing.assert_allclose(shift.detach().numpy(), expected[1], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(("kernel", "peak", "sigma"), [(5, 0.3, 1.2), (7, 2.5, 0.8), (1, 1.0, 3.0)])
+def test_every_gaussian_profile_copy_agrees_with_mnc_masks(tiny_ir, tmp_path, kernel, peak,
+                                                           sigma):
+    """The torch layer's trainable profile and the emitted file's standalone copy (kept on
+    purpose: emitted source needs no mnc) compute mnc.masks.gaussian_profile."""
+    import importlib.util
+
+    from mnc.masks import gaussian_profile
+    from mnc_backends.torch.emit_python import emit_python
+    from mnc_backends.torch.masked_conv import LearnableMaskConv2d
+
+    expected = gaussian_profile(kernel, peak, sigma)
+    layer = LearnableMaskConv2d(1, 1, kernel, peak_probability=peak, sigma_px=sigma)
+    np.testing.assert_allclose(layer.effective_mask().detach().numpy()[0, 0], expected,
+                               rtol=1e-6, atol=1e-7)
+    path = tmp_path / "emitted_profile.py"
+    path.write_text(emit_python(tiny_ir))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    emitted = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(emitted)
+    np.testing.assert_array_equal(emitted.tap_probabilities(kernel, peak, sigma), expected)
