@@ -6,7 +6,7 @@ from typing import Any
 
 from mnc.errors import UsageError
 from mnc.ir.model import IR, Derivation
-from mnc.spec.loader import suggest
+from mnc.text import suggest
 
 
 def explain(ir: IR, name: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mnc.errors import UserFileError
 from mnc.io.textfile import TextFileError, read_bounded_text
-from mnc.spec.models import unsafe_character
+from mnc.text import unsafe_character
 
 from .graph import DEFAULT_OPSET
 

@@ -32,7 +32,7 @@ from mnc.imaging import (
     resized_size,
 )
 from mnc.io.textfile import TextFileError, parse_json
-from mnc.spec.models import unsafe_character
+from mnc.text import unsafe_character
 
 from .graph import INPUT_NAME, LOGITS_NAME
 

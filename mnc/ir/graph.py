@@ -8,7 +8,7 @@ import networkx as nx
 
 from mnc.errors import UsageError
 from mnc.ir.model import IR
-from mnc.spec.loader import suggest
+from mnc.text import suggest
 
 
 def ir_graph(ir: IR) -> nx.DiGraph:

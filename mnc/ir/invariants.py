@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from mnc.errors import UserFileError
 from mnc.ir.keys import key_collisions, population_key, projection_key
 from mnc.ir.model import IR, IR_VERSION, Projection
-from mnc.spec.models import unsafe_character
+from mnc.text import unsafe_character
 
 INPUT = "input"
 LARGEST_KERNEL = 4097

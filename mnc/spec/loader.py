@@ -6,11 +6,9 @@ problems of a file are reported together in one ``SpecError``.
 
 from __future__ import annotations
 
-import difflib
 import errno
 import os
 import stat
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,9 +18,10 @@ from pydantic import ValidationError
 from mnc.errors import Location, SpecError, SpecProblem
 from mnc.io.textfile import file_kind
 from mnc.spec.merge import merge_patch
-from mnc.spec.models import PRINTABLE_TEXT, Spec
+from mnc.spec.models import Spec
 from mnc.spec.shipped import base_file, spec_file
 from mnc.spec.yaml_reader import FieldPath, ReadDocument, format_field_path, read_yaml
+from mnc.text import PRINTABLE_TEXT, suggest
 
 MAX_EXTENDS_DEPTH = 16
 MAX_EXTENDS_FILES = 64
@@ -56,12 +55,6 @@ def locate(locations: dict[FieldPath, Location], path: FieldPath, file: Path) ->
         if found is not None:
             return found
     return Location(str(file))
-
-
-def suggest(name: str, candidates: Iterable[str]) -> str:
-    """' (did you mean X?)' for a misspelt name, or ''."""
-    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean {matches[0]!r}?)" if matches else ""
 
 
 class _ExtendsResolver:

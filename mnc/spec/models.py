@@ -7,12 +7,12 @@ blocks (unknown populations, cycles, grids) live in ``mnc.spec.semantics``.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from mnc.mask_modes import MaskMode
+from mnc.text import PRINTABLE_TEXT
 
 # Names are printable identifiers: letters, digits and "/", "_", "-" (e.g. "VISp", "2/3").
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_/\-]{0,63}$")]
@@ -22,21 +22,6 @@ ProjectionKey = Annotated[
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_/\-]{0,63}->[A-Za-z0-9][A-Za-z0-9_/\-]{0,63}$"
     ),
 ]
-# Free text is printed on terminals: no C0 or C1 control characters (escape sequences) but
-# newlines, and no bidirectional marks or overrides, which reorder what a reader sees
-# (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069).
-UNSAFE_TEXT_CHARACTERS = (
-    "\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-)
-PRINTABLE_TEXT = f"^[^{UNSAFE_TEXT_CHARACTERS}]*$"
-_UNSAFE_TEXT = re.compile(f"[{UNSAFE_TEXT_CHARACTERS}]")
-
-
-def unsafe_character(text: str) -> str | None:
-    """The first character of ``text`` that free text may not hold, or None."""
-    found = _UNSAFE_TEXT.search(text)
-    return found.group() if found else None
-
 Source = Annotated[
     str, StringConstraints(min_length=1, max_length=2000, pattern=PRINTABLE_TEXT)
 ]

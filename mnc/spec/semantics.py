@@ -277,6 +277,6 @@ def _check_graph(
 
 
 def _did_you_mean(name: str, candidates: object) -> str:
-    from mnc.spec.loader import suggest
+    from mnc.text import suggest
 
     return suggest(name, list(candidates))  # type: ignore[call-overload]

@@ -66,7 +66,7 @@ def shipped_spec(name: str) -> Path:
     specs = shipped_specs()
     if name in specs:
         return specs[name].path
-    from mnc.spec.loader import suggest
+    from mnc.text import suggest
 
     raise UnknownSpecName(
         f"no shipped spec is named {name!r}{suggest(name, specs)}; shipped: "

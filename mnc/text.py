@@ -1,0 +1,28 @@
+"""Rules for text shown to people, shared by every layer (spec, IR, backends, commands)."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+
+# Free text is printed on terminals: no C0 or C1 control characters (escape sequences) but
+# newlines, and no bidirectional marks or overrides, which reorder what a reader sees
+# (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069).
+UNSAFE_TEXT_CHARACTERS = (
+    "\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+)
+PRINTABLE_TEXT = f"^[^{UNSAFE_TEXT_CHARACTERS}]*$"
+_UNSAFE_TEXT = re.compile(f"[{UNSAFE_TEXT_CHARACTERS}]")
+
+
+def unsafe_character(text: str) -> str | None:
+    """The first character of ``text`` that free text may not hold, or None."""
+    found = _UNSAFE_TEXT.search(text)
+    return found.group() if found else None
+
+
+def suggest(name: str, candidates: Iterable[str]) -> str:
+    """' (did you mean X?)' for a misspelt name, or ''."""
+    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {matches[0]!r}?)" if matches else ""
