@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from mnc.errors import UserFileError
-from mnc.ir.model import IR
+from mnc.ir.model import IR, Projection
 from mnc.lowering.fresh_weights import fresh_weights
 from mnc.lowering.weights_format import (
     as_float32,
@@ -71,17 +71,19 @@ def graph_tensors(ir: IR, state: Mapping[str, Any]) -> Parameters:
     """The float32 arrays the graph reads from a checked state dict, in the schema's order:
     every weight, bias and BatchNorm statistic, and per projection the mask that multiplies
     its weight (the file's, the learnable profile's, or drawn from the IR)."""
+    projections = {f"{conv_name(projection)}.mask": projection for projection in ir.projections}
     parameters: Parameters = {}
     for name, spec in payload_schema(ir).items():
         if spec.required:
             parameters[name] = as_float32(state[name])
-        elif name.endswith(".mask"):
-            parameters[name] = _mask(ir, name.removesuffix(".mask"), spec.shape, state)
+        elif name in projections:
+            parameters[name] = _mask(ir, projections[name], spec.shape, state)
     return parameters
 
 
-def _mask(ir: IR, key: str, shape: tuple[int, ...], state: Mapping[str, Any]) -> np.ndarray:
-    projection = next(q for q in ir.projections if conv_name(q) == key)
+def _mask(ir: IR, projection: Projection, shape: tuple[int, ...], state: Mapping[str, Any]
+          ) -> np.ndarray:
+    key = conv_name(projection)
     if f"{key}.log_peak" in state and f"{key}.log_sigma" in state:
         profile = learned_mask(projection.kernel_size, float(as_float32(state[f"{key}.log_peak"])),
                                float(as_float32(state[f"{key}.log_sigma"])))
