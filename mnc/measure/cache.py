@@ -60,4 +60,5 @@ class ResultCache:
         if self.directory is None:
             return
         with atomic_open(self.directory / f"{key}.npz", "wb") as stream:
-            np.savez_compressed(stream, **arrays)
+            # numpy's stubs read ** as possibly naming allow_pickle; our keys never do
+            np.savez_compressed(stream, **arrays)  # type: ignore[arg-type]

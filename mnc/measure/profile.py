@@ -202,13 +202,13 @@ def _secondary_prominence(image: np.ndarray, inside: np.ndarray) -> float:
     candidates = np.flatnonzero(local)
     if len(candidates) < 2:
         return 0.0
-    rank = np.full(image.size, -1)
-    rank[np.argsort(image, axis=None, kind="stable")] = np.arange(image.size)
-    rank = rank.reshape(image.shape)
+    order = np.full(image.size, -1)
+    order[np.argsort(image, axis=None, kind="stable")] = np.arange(image.size)
+    rank = order.reshape(image.shape)
     candidates = candidates[np.argsort(-rank.flat[candidates])][1:]
     levels = np.unique(image[inside])
     best = 0.0
-    for candidate in candidates:
+    for candidate in candidates.tolist():
         height = image.flat[candidate]
         if height - low <= best:
             break  # sorted by height: no later candidate can be more prominent
