@@ -1,8 +1,9 @@
 """The specs shipped with mnc, and the rule that tells a spec name from a file path.
 
-A spec reference written only with letters, digits, ``-`` and ``_`` (``mouse``, ``tiny``,
-``no-vispor``) names a shipped spec; anything else (``specs/mouse.yaml``, ``my.yaml``,
-``./mouse``) is a file path. The rule looks at the text alone, never at the disk, so it means
+A spec reference written only with letters, digits, ``-`` and ``_``, starting with a letter or
+digit (``mouse``, ``tiny``, ``no-vispor``), names a shipped spec; anything else
+(``specs/mouse.yaml``, ``my.yaml``, ``./mouse``, ``-`` for standard input) is a file path.
+The rule looks at the text alone, never at the disk, so it means
 the same in every folder: a local file named ``mouse`` is read only as ``./mouse``. In Python,
 a ``pathlib.Path`` is always a file path.
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from mnc.errors import Location, SpecError, SpecProblem, UsageError
 
-NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # "-" alone is standard input
 SPEC_SUFFIXES = (".yaml", ".yml")
 DEFAULT_NAME = "mouse"
 

@@ -52,10 +52,12 @@ def test_spec_from_an_endless_device_is_refused_by_bytes_read(device):
 def test_spec_from_a_pipe_is_read_and_bounded():
     text = TINY_SPEC.read_bytes().replace(b"extends: ../mouse.yaml",
                                           f"extends: {ROOT}/specs/mouse.yaml".encode())
-    result = run_bounded("validate", "/dev/stdin", stdin=text)
-    assert result.returncode == 0, result.stderr
-    assert_refused(run_bounded("validate", "/dev/stdin", stdin=b"#" * (5 * 2**20)),
-                   "/dev/stdin", "more than")
+    # "-" is standard input, never a spec name
+    for stream, named in (("/dev/stdin", "/dev/stdin"), ("-", "standard input")):
+        result = run_bounded("validate", stream, stdin=text)
+        assert result.returncode == 0, result.stderr
+        assert_refused(run_bounded("validate", stream, stdin=b"#" * (5 * 2**20)),
+                       named, "more than")
 
 
 def test_class_names_from_an_endless_device_are_refused():
