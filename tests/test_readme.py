@@ -27,8 +27,9 @@ def _section(title: str) -> str:
 
 def _command_lines() -> list[str]:
     """``mnc`` command lines in code: fenced bash blocks and indented blocks."""
+    text = README.replace("\\\n", " ")  # a trailing backslash continues the command
     lines = [line for block in _blocks("bash") for line in block.splitlines()]
-    lines += [line[4:] for line in README.splitlines() if line.startswith("    mnc ")]
+    lines += [line[4:] for line in text.splitlines() if line.startswith("    mnc ")]
     return [line.split("  #")[0].strip() for line in lines
             if line.strip().startswith(("mnc ", "torchrun "))]
 
