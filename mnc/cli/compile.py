@@ -85,8 +85,8 @@ def extend_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
         try:
             model = backend_class(name).options_model
         except MncError as error:
-            if named is not None:
-                parser.error(str(error))
+            if named is not None:  # the message of any other run that lacks the extra
+                parser.exit(2, f"{parser.prog}: error: {error}\n")
             continue  # an uninstalled backend has no flags to offer
         add_backend_flags(parser, name, model)
 
