@@ -18,6 +18,9 @@ from tests.conftest import DEFAULT_SPEC
 CORTICAL = ["VISp", "VISl", "VISrl", "VISli", "VISpl", "VISal", "VISpor"]
 HIGHER = CORTICAL[1:]
 LAYERS = ["4", "2/3", "5"]
+# Properties of the arithmetic, not of building: no network is built, so no memory guard.
+GENEROUS = Limits(max_parameters=10**12, max_activation_mb=float(2**30),
+                  max_memory_mb=float(2**30))
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
@@ -67,9 +70,9 @@ def test_channels_are_floor_of_neurons_over_grid(counts):
     grid = 32 * 32  # higher areas sit at half the 64x64 input resolution
     if any(count < grid for count in counts.values()):
         with pytest.raises(SpecError, match="would have 0 channels"):
-            compile_variant(overrides)
+            compile_variant(overrides, limits=GENEROUS)
         return
-    ir = compile_variant(overrides)
+    ir = compile_variant(overrides, limits=GENEROUS)
     for (area, layer), count in counts.items():
         population = ir.population(f"{area}{layer}")
         assert population.channels == count // grid
@@ -85,10 +88,9 @@ def test_channels_are_floor_of_neurons_over_grid(counts):
        side=st.sampled_from([16, 32, 48, 64, 96, 128]))
 def test_every_projection_lands_on_its_target_grid(edge_z, side):
     try:
-        # Geometry only: the IR is never built, so the memory guard may be generous.
         ir = compile_variant({"kernel": {"edge_z": edge_z},
                               "input": {"height_px": side, "width_px": side}},
-                             limits=Limits(max_memory_mb=float(2**30)))
+                             limits=GENEROUS)
     except SpecError as error:  # small inputs starve populations of channels
         assert "0 channels" in str(error)
         return
