@@ -18,7 +18,8 @@ CASES = {
     "onnx_deployment.py": ["--spec", str(TINY_SPEC)],
     "training_smoke_run.py": ["{tmp}/run"],
     "neural_comparison.py": ["--spec", str(TINY_SPEC), "--out", "{tmp}/neuro"],
-    "training_trajectory.py": ["--out", "{tmp}/trajectory"],
+    "training_trajectory.py": ["--out", "{tmp}/trajectory", "--epochs", "3", "--steps", "2",
+                               "--images", "24"],
 }
 NEEDS = {"neural_comparison.py": ["rsatoolbox"], "training_trajectory.py": ["rsatoolbox"]}
 
