@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -547,25 +547,33 @@ def metric_values(metric: str, responses: np.ndarray) -> np.ndarray:
     return function(responses)
 
 
+def physiology_panel_choices(regions: Sequence[Region], rows: Sequence[Mapping[str, Any]],
+                             limit: int) -> Iterator[tuple[Region, np.ndarray, str, str, bool]]:
+    """(region, its mean responses, metric, population, IR-mapped?) for each physiology panel:
+    the population the IR maps to the region, else the closest one, for the first regions."""
+    closest = {(c["region"], c["metric"]): c for c in closest_populations(rows)}
+    for region in regions[:limit]:
+        responses = region.mean_responses()
+        for metric in PHYSIOLOGY_METRICS:
+            choice = closest.get((region.label, metric))
+            if choice is not None:
+                mapped = bool(choice["ir_population"])
+                yield (region, responses, metric,
+                       choice["ir_population"] if mapped else choice["closest"], mapped)
+
+
 def _physiology_figure(path: Path, summaries: Mapping[str, FeatureSummary],
                        regions: Sequence[Region], rows: Sequence[Mapping[str, Any]],
                        label: str) -> None:
     panels = []
-    closest = {(c["region"], c["metric"]): c for c in closest_populations(rows)}
-    for region in regions[:6]:
-        responses = region.mean_responses()
-        for metric in PHYSIOLOGY_METRICS:
-            choice = closest.get((region.label, metric))
-            if choice is None:
-                continue
-            name = choice["ir_population"] or choice["closest"]
-            how = "population the IR maps" if choice["ir_population"] else "closest population"
-            ks = next(r["ks_statistic"] for r in rows if r["region"] == region.label
-                      and r["metric"] == metric and r["population"] == name)
-            panels.append({"title": f"{region.label} cells vs {label} {name}\n({how})",
-                           "metric": metric,
-                           "series": [(metric_values(metric, summaries[name].unit_sample),
-                                       f"{name} units (KS {ks:.2f})"),
-                                      (metric_values(metric, responses),
-                                       f"{cre_short_name(region.cre_line)} cells")]})
+    for region, responses, metric, name, mapped in physiology_panel_choices(regions, rows, 6):
+        how = "population the IR maps" if mapped else "closest population"
+        ks = next(r["ks_statistic"] for r in rows if r["region"] == region.label
+                  and r["metric"] == metric and r["population"] == name)
+        panels.append({"title": f"{region.label} cells vs {label} {name}\n({how})",
+                       "metric": metric,
+                       "series": [(metric_values(metric, summaries[name].unit_sample),
+                                   f"{name} units (KS {ks:.2f})"),
+                                  (metric_values(metric, responses),
+                                   f"{cre_short_name(region.cre_line)} cells")]})
     figures.distribution_panels(panels, path, columns=2)

@@ -43,13 +43,13 @@ from mnc.io.atomic import write_text_atomic
 from mnc.neuro import figures
 from mnc.neuro.api import (
     BOOTSTRAP_TABLE,
-    PHYSIOLOGY_METRICS,
     AnalysisOptions,
     NeuralSelection,
     Report,
     closest_populations,
     load_neural,
     metric_values,
+    physiology_panel_choices,
     records,
     run_physiology,
     run_rsa,
@@ -339,27 +339,21 @@ def _before_after_figure(path: Path, kept: Sequence[checkpoint_index.KeptCheckpo
     first, last = scored[0], scored[-1]
     before = _ks_lookup(first.tables["physiology"])
     after = _ks_lookup(last.tables["physiology"])
-    closest = {(c["region"], c["metric"]): c for c in
-               closest_populations(last.tables["physiology"].to_dict(orient="records"))}
+    rows = last.tables["physiology"].to_dict(orient="records")
     panels = []
-    for region in last.regions[:4]:
-        responses = region.mean_responses()
-        for metric in PHYSIOLOGY_METRICS:
-            choice = closest.get((region.label, metric))
-            if choice is None:
-                continue
-            name = choice["ir_population"] or choice["closest"]
-            how = "population the IR maps" if choice["ir_population"] else "closest after training"
-            key = (region.label, metric, name)
-            series = [
-                (metric_values(metric, responses), f"{cre_short_name(region.cre_line)} cells"),
-                (metric_values(metric, first.summaries[name].unit_sample),
-                 f"epoch {kept[0].epoch} units (KS {before.get(key, np.nan):.2f})"),
-                (metric_values(metric, last.summaries[name].unit_sample),
-                 f"epoch {kept[-1].epoch} units (KS {after.get(key, np.nan):.2f})"),
-            ]
-            panels.append({"title": f"{region.label} cells vs {name} units\n({how})",
-                           "metric": metric, "series": series})
+    for region, responses, metric, name, mapped in physiology_panel_choices(last.regions, rows,
+                                                                            4):
+        how = "population the IR maps" if mapped else "closest after training"
+        key = (region.label, metric, name)
+        series = [
+            (metric_values(metric, responses), f"{cre_short_name(region.cre_line)} cells"),
+            (metric_values(metric, first.summaries[name].unit_sample),
+             f"epoch {kept[0].epoch} units (KS {before.get(key, np.nan):.2f})"),
+            (metric_values(metric, last.summaries[name].unit_sample),
+             f"epoch {kept[-1].epoch} units (KS {after.get(key, np.nan):.2f})"),
+        ]
+        panels.append({"title": f"{region.label} cells vs {name} units\n({how})",
+                       "metric": metric, "series": series})
     figures.distribution_panels(panels, path, columns=2)
 
 
