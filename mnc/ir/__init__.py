@@ -4,6 +4,7 @@ from mnc.ir.model import (
     IR,
     Derivation,
     DraftIR,
+    Dynamics,
     Population,
     PopulationDraft,
     Projection,
@@ -13,6 +14,7 @@ from mnc.ir.model import (
 __all__ = [
     "IR",
     "Derivation",
+    "Dynamics",
     "DraftIR",
     "Population",
     "PopulationDraft",

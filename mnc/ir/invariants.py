@@ -24,6 +24,8 @@ LARGEST_KERNEL = 4097
 LARGEST_SEED = 2**32 - 1
 LARGEST_POOL = 256
 LARGEST_CLASSES = 10**6
+LARGEST_STEPS = 1000
+LARGEST_UPSAMPLE = 64
 """Bounds of the spec models (``mnc.spec.models``)."""
 SHOWN_PROBLEMS = 10
 
@@ -47,6 +49,7 @@ def ir_problems(ir: IR) -> list[IRProblem]:
     problems += _population_problems(ir)
     problems += _projection_problems(ir)
     problems += _readout_problems(ir)
+    problems += _dynamics_problems(ir)
     problems += _text_problems(ir)
     return problems
 
@@ -158,9 +161,10 @@ def _projection_problems(ir: IR) -> list[IRProblem]:
         problems += _shape_problems(projection, where)
         if missing:
             continue
-        if order[projection.source] >= order[projection.target]:
-            problems.append(IRProblem(where, f"{projection.name} does not run forward: the "
-                                             f"source must be listed before the target"))
+        if projection.delay == 0 and order[projection.source] >= order[projection.target]:
+            problems.append(IRProblem(where, f"{projection.name} has delay 0 but does not run "
+                                             f"forward: the source must be listed before the "
+                                             f"target"))
         problems += _grid_problems(ir, projection, where)
     collisions = key_collisions(ir.projections, lambda q: projection_key(q.source, q.target))
     for first, later, key in collisions:
@@ -212,22 +216,38 @@ def _grid_problems(ir: IR, projection: Projection, where: str) -> list[IRProblem
     if projection.out_channels != target.channels:
         problems.append(IRProblem(f"{where}.out_channels", f"is {projection.out_channels}, the "
                                   f"target {target.name!r} has {target.channels} channels"))
-    if projection.stride < 1 or projection.kernel_size < 1:
+    if projection.stride < 1 or projection.kernel_size < 1 or projection.upsample < 1:
         return problems
+    up = projection.upsample
     left, right, top, bottom = projection.padding_lrtb
     for axis, size, before, after, expected in (("height", source.height, top, bottom,
                                                  target.height),
                                                 ("width", source.width, left, right,
                                                  target.width)):
-        span = size + before + after - projection.kernel_size
+        span = size * up + before + after - projection.kernel_size
         output = span // projection.stride + 1 if span >= 0 else 0
         if output != expected:
+            scaled = f"{size} x {up}" if up != 1 else f"{size}"
             problems.append(IRProblem(
                 f"{where}.padding_lrtb",
-                f"gives a {axis} of {output} px (({size} + {before} + {after} - "
+                f"gives a {axis} of {output} px (({scaled} + {before} + {after} - "
                 f"{projection.kernel_size}) // {projection.stride} + 1), the target "
                 f"{target.name!r} has {expected}"))
     return problems
+
+
+def _dynamics_problems(ir: IR) -> list[IRProblem]:
+    dynamics = ir.dynamics
+    if not 1 <= dynamics.steps <= LARGEST_STEPS:
+        return [IRProblem("dynamics.steps", f"is {dynamics.steps}, expected 1 to "
+                                            f"{LARGEST_STEPS}")]
+    if dynamics.readout_steps is not None:
+        first, last = dynamics.readout_steps
+        if not 0 <= first <= last < dynamics.steps:
+            return [IRProblem("dynamics.readout_steps", f"is {list(dynamics.readout_steps)}, "
+                              f"expected [first, last] with 0 <= first <= last < "
+                              f"{dynamics.steps} (the steps)")]
+    return []
 
 
 def _readout_problems(ir: IR) -> list[IRProblem]:

@@ -51,6 +51,36 @@ class InputShape(IRModel):
     pixels_per_degree: float = 1.0
 
 
+class Dynamics(IRModel):
+    """How the network runs in time. The defaults are the feed-forward network: one step.
+
+    At step ``t`` (0-based) each population sums its delay-0 inputs at step ``t`` and its
+    delay-``d`` inputs at step ``t - d`` (zero before step 0), then applies its BatchNorm and
+    ReLU. Weights and BatchNorm are shared by all steps.
+    """
+
+    steps: int = 1
+    """Time steps the network is unrolled."""
+    input: Literal["still", "clip"] = "still"
+    """``still``: one image ``(N, C, H, W)`` shown at every step; ``clip``: ``(N, T, C, H, W)``
+    with ``T == steps``, frame ``t`` shown at step ``t``."""
+    readout_steps: tuple[int, int] | None = None
+    """First and last step (0-based, inclusive) whose pooled features the readout averages;
+    None: the last step only."""
+
+    @property
+    def readout_range(self) -> range:
+        """The steps the readout averages."""
+        if self.readout_steps is None:
+            return range(self.steps - 1, self.steps)
+        first, last = self.readout_steps
+        return range(first, last + 1)
+
+    @property
+    def is_default(self) -> bool:
+        return self == Dynamics()
+
+
 class MaskConfig(IRModel):
     mode: MaskMode = "gaussian"
     seed: int = 0
@@ -126,6 +156,12 @@ class ProjectionDraft(IRModel):
     padding_lrtb: tuple[int, int, int, int] | None = None
     peak_probability: float | None = None
     sigma_px: float | None = None
+    delay: int = 0
+    """Whole time steps between the source's activity and its effect on the target;
+    feedback, lateral and every cycle-closing projection have ``delay >= 1``."""
+    upsample: int = 1
+    """The source map is repeated (nearest neighbour) this many times along each axis before
+    the convolution: projections from a coarser grid onto a finer one (feedback)."""
     derivations: dict[str, Derivation] = Field(default_factory=dict)
 
     @property
@@ -161,6 +197,13 @@ class _IRBase(IRModel):
     edge_z: float
     mask: MaskConfig
     provenance: Provenance
+    dynamics: Dynamics = Field(default_factory=Dynamics)
+
+    @property
+    def is_recurrent(self) -> bool:
+        """More than one step, or a projection with a delay: backends unroll in time."""
+        return self.dynamics.steps > 1 or any(
+            projection.delay for projection in self.projections)  # type: ignore[attr-defined]
 
     def _lookup(self, field: str, name: str) -> Any:
         # Name -> item, built on first lookup and kept in __dict__ beside cached properties
@@ -176,6 +219,15 @@ class _IRBase(IRModel):
             return built[1][name]
         except KeyError:
             raise KeyError(name) from None
+
+    def model_copy(self, *, update: Any = None, deep: bool = False) -> Any:
+        """A copy that computes its own cached values (hash, indexes): ``update`` may have
+        changed what they were computed from."""
+        copy = super().model_copy(update=update, deep=deep)
+        for key in [key for key in copy.__dict__ if key == "content_hash"
+                    or key.startswith("_index_of_")]:
+            del copy.__dict__[key]
+        return copy
 
     def population_names(self) -> list[str]:
         return [population.name for population in self.populations]  # type: ignore[attr-defined]
@@ -243,8 +295,15 @@ def _round(value: float) -> float:
     return float(f"{value:.10g}")
 
 
+def _time_fields(projection: Projection) -> list[int]:
+    """Delay and upsampling enter the hash only when set, so feed-forward IRs keep theirs."""
+    if projection.delay == 0 and projection.upsample == 1:
+        return []
+    return [projection.delay, projection.upsample]
+
+
 def canonical_json(ir: IR) -> str:
-    content = {
+    content: dict[str, Any] = {
         "ir_version": ir.version,
         "input": [ir.input.channels, ir.input.height, ir.input.width],
         "mask": [ir.mask.mode, ir.mask.seed],
@@ -260,9 +319,13 @@ def canonical_json(ir: IR) -> str:
                 list(q.padding_lrtb),
                 _round(q.peak_probability),
                 _round(q.sigma_px),
+                *_time_fields(q),
             ]
             for q in ir.projections
         ],
         "readout": [ir.readout.populations, ir.readout.pool_size, ir.readout.classes],
     }
+    if not ir.dynamics.is_default:
+        dynamics = ir.dynamics
+        content["dynamics"] = [dynamics.steps, dynamics.input, list(dynamics.readout_range)]
     return json.dumps(content, sort_keys=True, separators=(",", ":"))
