@@ -2,5 +2,7 @@
 
 ``weights_format``: the tensors a network's weights file holds, their names and shapes, and
 the checks with their messages. ``fresh_weights``: the untrained weights of (IR, seed).
+``batchnorm``: inference BatchNorm folded into the projections feeding each population.
+``merged``: which projections run as one convolution, and the numpy filling of its kernel.
 Nothing here imports torch or onnx; backends convert their tensors to and from numpy.
 """
