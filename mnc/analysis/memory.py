@@ -2,7 +2,7 @@
 
 The parameter count alone misleads: building draws masks and initial weights in float64, the
 merged strategy and the ONNX export pad every kernel leaving one source to a common box
-(``mnc.analysis.grouping``), which can hold many times the projection's own taps, and
+(``mnc.lowering.merged``), which can hold many times the projection's own taps, and
 activations grow with the batch. The estimate adds, for a task, every array it allocates, as
 if none were freed before the peak: memory freed in between is often not returned to the
 system, so the sum is the honest bound. Per-value costs (bytes, float32 = 4, float64 = 8):
@@ -32,7 +32,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from mnc.analysis.grouping import group_projections
+from mnc.lowering.merged import merged_groups
 from mnc.ir.model import IR, Projection
 
 Task = Literal["build", "run", "train", "export"]
@@ -59,7 +59,7 @@ class NetworkSizes:
     kernel_taps: int
     """Dense kernel entries, summed over projections (out x in x k x k)."""
     box_taps: int
-    """Entries of the merged kernel boxes, summed over (source, stride) groups."""
+    """Entries of the merged kernel boxes, summed over merged groups (``mnc.lowering.merged``)."""
     kept_taps: float
     """Expected kernel entries the masks keep (the sparse kernel's taps)."""
     small_values: int
@@ -74,7 +74,7 @@ def network_sizes(ir: IR) -> NetworkSizes:
     """Counts from the IR alone; Python integers, so absurd files cannot overflow them."""
     kernel_taps = sum(q.out_channels * q.in_channels * q.kernel_size**2 for q in ir.projections)
     box_taps = sum(group.out_channels * group.in_channels * group.kernel_height
-                   * group.kernel_width for group in group_projections(ir))
+                   * group.kernel_width for group in merged_groups(ir))
     if ir.mask.mode == "gaussian":
         kept = sum(q.out_channels * q.in_channels * q.kernel_size**2 * _kept_fraction(q)
                    for q in ir.projections)
