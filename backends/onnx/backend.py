@@ -23,8 +23,8 @@ from .parameters import check_parameters, fresh_parameters, load_parameters
 
 class OnnxBackend(Backend):
     """Builds the ONNX graph from the IR itself: masks and inference BatchNorm folded into the
-    convolution weights, dynamic batch, input ``image``, outputs ``logits`` plus any requested
-    populations (named by population)."""
+    (merged) convolution weights, dynamic batch, input ``image``, outputs ``logits`` plus any
+    requested populations (named by population); recurrent IRs unrolled in time."""
 
     name: ClassVar[str] = "onnx"
     description: ClassVar[str] = "ONNX model (opset 17+) for onnxruntime and other runtimes"
@@ -56,17 +56,9 @@ class OnnxBackend(Backend):
                 raise BackendError(f"class_names has {len(names)} entries; the network has "
                                    f"{ir.readout.classes} classes")
             metadata["mnc.class_names"] = json.dumps(names)
-        float16 = settings.fp16
-        model = build_model(ir, parameters, options.outputs, opset=settings.opset, float16=float16,
-                            metadata=metadata)
-        merge = settings.merge_convolutions
-        if merge if merge is not None else not float16:
-            if float16:
-                raise BackendError("merge_convolutions works on float32 graphs; drop fp16")
-            from .merge import merge_convolutions
-
-            model = merge_convolutions(model, ir)
-        return model
+        return build_model(ir, parameters, options.outputs, opset=settings.opset,
+                           float16=settings.fp16, merge=settings.merge_convolutions,
+                           metadata=metadata)
 
     def save(self, artifact: onnx.ModelProto, path: Path, options: BackendOptions) -> None:
         write_bytes_atomic(path, artifact.SerializeToString())

@@ -1,12 +1,19 @@
 """IR + parameters -> ONNX model, built node by node with onnx.helper (no tracing).
 
 Graph layout, kept simple for later graph optimisers:
-  image (batch, C, H, W) float32
-  per population, in topological order: one Conv per incoming projection (folded weight and
-  bias, the projection's stride, its asymmetric padding in Conv's own ``pads``), a Sum when
-  there are several, a Relu whose output is named after the population;
-  readout: AveragePool (or two MatMuls when the grid does not divide evenly, as adaptive
-  pooling does), Flatten, Concat, Gemm -> ``logits``.
+  image (batch, C, H, W) float32, or (batch, steps, C, H, W) for a network shown a clip;
+  per population, in topological order: one Conv per merged group of its incoming projections
+  (``mnc.lowering.merged``: masks and inference BatchNorm folded into the box kernel, the
+  group's stride, its asymmetric padding in Conv's own ``pads``) shared by the group's
+  targets, a Slice per member where the group has several (channels, and the grid where the
+  box made it larger), a Sum when there are several inputs, a Relu whose output is named
+  after the population; readout: AveragePool (or two MatMuls when the grid does not divide
+  evenly, as adaptive pooling does), Flatten, Concat, Gemm -> ``logits``.
+A recurrent IR (``IR.is_recurrent``) is unrolled: every population has a value per step
+(``VISp4@2``); a delay-d input reads its source's value at step t - d and is left out before
+step d; an upsampled input is a nearest-neighbour Resize of the source before its Conv; a
+clip's frame t is a Gather; the readout averages each readout population over the readout
+steps before pooling (pooling is linear); population outputs are (batch, steps, C, H, W).
 Values are named after what they are (``VISp2/3``, ``conv:VISp4->VISl4``), initialisers after
 the shared tensor names, so a node can be traced back to the spec.
 """
@@ -25,8 +32,17 @@ import mnc
 from mnc.errors import BackendError
 from mnc.imaging import Preprocessing
 from mnc.ir.model import IR
+from mnc.lowering.batchnorm import fold_projections, population_batchnorm
+from mnc.lowering.merged import (
+    Member,
+    MergedGroup,
+    box_bias,
+    box_weight,
+    groups_by_target,
+    merged_groups,
+    single_groups,
+)
 
-from .fold import fold_population
 from .parameters import Parameters, conv_name, normalised_populations
 
 INPUT_NAME = "image"
@@ -49,7 +65,12 @@ class _Builder:
         return np.float16 if self.float16 else np.float32
 
     def constant(self, name: str, array: np.ndarray) -> str:
-        self.initializers.append(numpy_helper.from_array(array.astype(self.dtype), name))
+        """An initialiser in the graph's precision."""
+        return self.exact(name, np.asarray(array).astype(self.dtype))
+
+    def exact(self, name: str, array: np.ndarray) -> str:
+        """An initialiser kept in its own dtype (indices, shapes, scales)."""
+        self.initializers.append(numpy_helper.from_array(array, name))
         return name
 
     def node(self, op: str, inputs: list[str], output: str, **attributes: Any) -> str:
@@ -64,9 +85,10 @@ def internal_name(name: str, float16: bool) -> str:
 
 
 def build_model(ir: IR, parameters: Parameters, outputs: tuple[str, ...] = (), *,
-                opset: int = DEFAULT_OPSET, float16: bool = False,
+                opset: int = DEFAULT_OPSET, float16: bool = False, merge: bool = True,
                 metadata: dict[str, str] | None = None) -> onnx.ModelProto:
-    """The checked, shape-inferred ONNX model of ``ir`` with ``parameters``."""
+    """The checked, shape-inferred ONNX model of ``ir`` with ``parameters``; ``merge``: one
+    Conv per merged group, else one per projection."""
     if opset < MIN_OPSET:
         raise BackendError(f"ONNX opset {opset} is too old; the ONNX backend emits opset "
                            f"{MIN_OPSET} or newer")
@@ -76,31 +98,13 @@ def build_model(ir: IR, parameters: Parameters, outputs: tuple[str, ...] = (), *
                            f"(newest: {newest}); choose an opset from {MIN_OPSET} to {newest}")
     exported = check_outputs(ir, outputs)
     builder = _Builder(float16)
-    image = INPUT_NAME
-    if float16:
-        image = builder.node("Cast", [INPUT_NAME], internal_name(INPUT_NAME, True),
-                             to=TensorProto.FLOAT16)
-    values = {population.name: image for population in ir.populations
-              if population.name not in {p.name for p in normalised_populations(ir)}}
-    for population in normalised_populations(ir):
-        terms = []
-        for conv in fold_population(ir, population.name, parameters):
-            projection = conv.projection
-            key = conv_name(projection)
-            left, right, top, bottom = projection.padding_lrtb
-            terms.append(builder.node(
-                "Conv",
-                [values[projection.source], builder.constant(f"{key}.weight", conv.weight),
-                 builder.constant(f"{key}.bias", conv.bias)],
-                f"conv:{projection.name}",
-                kernel_shape=[projection.kernel_size] * 2,
-                strides=[projection.stride] * 2,
-                pads=[top, left, bottom, right]))
-        total = terms[0] if len(terms) == 1 else builder.node(
-            "Sum", terms, f"sum:{population.name}")
-        values[population.name] = builder.node("Relu", [total],
-                                               internal_name(population.name, float16))
-    features = [_pool(builder, ir, name, values[name]) for name in ir.readout.populations]
+    network = _Network(ir, parameters, builder, merge)
+    steps = ir.dynamics.steps
+    for step in range(steps):
+        for population in normalised_populations(ir):
+            network.population(population.name, step)
+    features = [_pool(builder, ir, name, network.readout_value(name))
+                for name in ir.readout.populations]
     joined = features[0] if len(features) == 1 else builder.node(
         "Concat", features, "readout:features", axis=1)
     logits = builder.node(
@@ -110,18 +114,22 @@ def build_model(ir: IR, parameters: Parameters, outputs: tuple[str, ...] = (), *
         internal_name(LOGITS_NAME, float16), transB=1)
     output_infos = [helper.make_tensor_value_info(LOGITS_NAME, TensorProto.FLOAT,
                                                   [BATCH_DIM, ir.readout.classes])]
+    results = [(LOGITS_NAME, logits)]
+    time = [steps] if ir.is_recurrent else []
     for name in exported:
         population = ir.population(name)
         output_infos.append(helper.make_tensor_value_info(
             name, TensorProto.FLOAT,
-            [BATCH_DIM, population.channels, population.height, population.width]))
+            [BATCH_DIM, *time, population.channels, population.height, population.width]))
+        results.append((name, network.output_value(name)))
     if float16:
-        for name, value in [(LOGITS_NAME, logits)] + [(name, values[name]) for name in exported]:
+        for name, value in results:
             builder.node("Cast", [value], name, to=TensorProto.FLOAT)
+    clip = [steps] if ir.dynamics.input == "clip" else []
     graph = helper.make_graph(
         builder.nodes, _graph_name(ir),
         [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT,
-                                       [BATCH_DIM, ir.input.channels, ir.input.height,
+                                       [BATCH_DIM, *clip, ir.input.channels, ir.input.height,
                                         ir.input.width])],
         output_infos, builder.initializers)
     opsets = [helper.make_opsetid("", opset)]
@@ -132,6 +140,167 @@ def build_model(ir: IR, parameters: Parameters, outputs: tuple[str, ...] = (), *
                                          f"(content hash {ir.short_hash})")
     helper.set_model_props(model, {**model_metadata(ir, exported, float16), **(metadata or {})})
     return finish(model)
+
+
+class _Network:
+    """Emits the values of (population, step) on demand, each node once."""
+
+    def __init__(self, ir: IR, parameters: Parameters, builder: _Builder, merge: bool) -> None:
+        self.ir, self.parameters, self.builder = ir, parameters, builder
+        self.groups = merged_groups(ir) if merge else single_groups(ir)
+        self.incoming = groups_by_target(self.groups)
+        self.folded = fold_projections(ir, parameters)
+        self.values: dict[tuple[str, int], str] = {}
+        self.emitted: dict[tuple[Any, ...], Any] = {}
+        image = INPUT_NAME
+        if builder.float16:
+            image = builder.node("Cast", [INPUT_NAME], internal_name(INPUT_NAME, True),
+                                 to=TensorProto.FLOAT16)
+        self.image = image
+        computed = {population.name for population in normalised_populations(ir)}
+        for population in ir.populations:
+            if population.name not in computed:
+                for step in range(ir.dynamics.steps):
+                    self.values[(population.name, step)] = self._frame(step)
+
+    def name(self, name: str, step: int) -> str:
+        """A per-step value's name (feed-forward graphs keep the plain name)."""
+        return f"{name}@{step}" if self.ir.is_recurrent else name
+
+    def _once(self, key: tuple[Any, ...], make: Any) -> Any:
+        if key not in self.emitted:
+            self.emitted[key] = make()
+        return self.emitted[key]
+
+    def _frame(self, step: int) -> str:
+        if self.ir.dynamics.input == "still":
+            return self.image
+        position = self.builder.exact(f"clip:index@{step}", np.array(step, dtype=np.int64))
+        return self.builder.node("Gather", [self.image, position],
+                                 internal_name(f"{INPUT_NAME}@{step}", self.builder.float16),
+                                 axis=1)
+
+    def population(self, name: str, step: int) -> str:
+        builder = self.builder
+        terms = [self._member(index, member, step) for index, member in self.incoming[name]
+                 if step >= self.groups[index].delay]
+        if not terms:
+            value = self._resting(name)
+        else:
+            total = terms[0] if len(terms) == 1 else builder.node(
+                "Sum", terms, self.name(f"sum:{name}", step))
+            value = builder.node("Relu", [total],
+                                 internal_name(self.name(name, step), builder.float16))
+        self.values[(name, step)] = value
+        return value
+
+    def _resting(self, name: str) -> str:
+        """ReLU(BN(0)) broadcast over the batch: a population none of whose inputs has
+        started yet (all of them delayed past this step)."""
+        def make() -> str:
+            builder, population = self.builder, self.ir.population(name)
+            shift = population_batchnorm(self.parameters, name)[1]
+            rest = builder.constant(f"rest:{name}", np.maximum(shift, 0).reshape(1, -1, 1, 1))
+            batch = builder.node("Shape", [INPUT_NAME], f"rest:{name}:batch", start=0, end=1)
+            grid = builder.exact(f"rest:{name}:grid", np.array(
+                [population.channels, population.height, population.width], dtype=np.int64))
+            shape = builder.node("Concat", [batch, grid], f"rest:{name}:shape", axis=0)
+            return builder.node("Expand", [rest, shape],
+                                internal_name(f"rest:{name}:value", builder.float16))
+        return str(self._once(("rest", name), make))
+
+    def _member(self, index: int, member: Member, step: int) -> str:
+        group = self.groups[index]
+        merged = self._conv(index, step)
+        if not self._sliced(group):
+            return merged
+        starts, ends, axes = self._once(("slice", member.name), lambda: self._slice(member))
+        return self.builder.node("Slice", [merged, starts, ends, axes],
+                                 self.name(f"conv:{member.name}", step))
+
+    def _slice(self, member: Member) -> tuple[str, str, str]:
+        start, builder = member.channel_start, self.builder
+        return (builder.exact(f"conv:{member.name}:starts", np.array([start, 0, 0], np.int64)),
+                builder.exact(f"conv:{member.name}:ends", np.array(
+                    [start + member.out_channels, member.height, member.width], np.int64)),
+                builder.exact(f"conv:{member.name}:axes", np.array([1, 2, 3], np.int64)))
+
+    def _sliced(self, group: MergedGroup) -> bool:
+        """Whether the members' outputs are parts of the Conv's (else it is the member's)."""
+        source = self.ir.population(group.source)
+        grid = group.output_size(*group.input_size(source.height, source.width))
+        member = group.members[0]
+        return len(group.members) > 1 or grid != (member.height, member.width)
+
+    def _key(self, group: MergedGroup) -> str:
+        if len(group.members) == 1:
+            return conv_name(self.ir.projection(group.members[0].name))
+        key = f"merged:{group.source}:s{group.stride}"
+        if group.upsample != 1:
+            key += f":u{group.upsample}"
+        return key + (f":d{group.delay}" if group.delay else "")
+
+    def _weights(self, group: MergedGroup) -> tuple[str, str]:
+        key = self._key(group)
+        weight = box_weight(group, {m.name: self.folded[m.name].weight for m in group.members})
+        bias = box_bias(group, {m.name: self.folded[m.name].bias for m in group.members})
+        return (self.builder.constant(f"{key}.weight", weight),
+                self.builder.constant(f"{key}.bias", bias))
+
+    def _conv(self, index: int, step: int) -> str:
+        def make() -> str:
+            group = self.groups[index]
+            weight, bias = self._once(("weights", index), lambda: self._weights(group))
+            source = self._upsampled(group, step - group.delay)
+            output = (self._key(group) if self._sliced(group)
+                      else f"conv:{group.members[0].name}")
+            left, right, top, bottom = group.padding_lrtb
+            return self.builder.node(
+                "Conv", [source, weight, bias], self.name(output, step),
+                kernel_shape=[group.kernel_height, group.kernel_width],
+                strides=[group.stride] * 2, pads=[top, left, bottom, right])
+        return str(self._once(("conv", index, step), make))
+
+    def _upsampled(self, group: MergedGroup, step: int) -> str:
+        source = self.values[(group.source, step)]
+        if group.upsample == 1:
+            return source
+
+        def make() -> str:
+            scales = self._once(("scales", group.upsample), lambda: self.builder.exact(
+                f"upsample:x{group.upsample}",
+                np.array([1, 1, group.upsample, group.upsample], np.float32)))
+            return self.builder.node(
+                "Resize", [source, "", scales],
+                self.name(f"upsample:{group.source}:x{group.upsample}", step),
+                mode="nearest", coordinate_transformation_mode="asymmetric",
+                nearest_mode="floor")
+        return str(self._once(("upsample", group.source, group.upsample, step), make))
+
+    def readout_value(self, name: str) -> str:
+        """The population's value averaged over the readout steps."""
+        steps = list(self.ir.dynamics.readout_range)
+        values = [self.values[(name, step)] for step in steps]
+        if len(values) == 1:
+            return values[0]
+        total = self.builder.node("Sum", values, f"readout:{name}:sum")
+        scale = self.builder.constant(f"readout:{name}:mean", np.array(1 / len(values)))
+        return self.builder.node("Mul", [total, scale], f"readout:{name}")
+
+    def output_value(self, name: str) -> str:
+        """An exported population: its value, or its steps stacked as (batch, steps, ...)."""
+        float16 = self.builder.float16
+        if not self.ir.is_recurrent:
+            return self.values[(name, 0)]
+        axis = self._once(("axis",), lambda: self.builder.exact("steps:axis",
+                                                                np.array([1], np.int64)))
+        output = internal_name(name, float16)
+        steps = range(self.ir.dynamics.steps)
+        if len(steps) == 1:
+            return self.builder.node("Unsqueeze", [self.values[(name, 0)], axis], output)
+        stacked = [self.builder.node("Unsqueeze", [self.values[(name, step)], axis],
+                                     f"unsqueeze:{name}@{step}") for step in steps]
+        return self.builder.node("Concat", stacked, output, axis=1)
 
 
 def finish(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -203,6 +372,9 @@ def model_metadata(ir: IR, exported: list[str], float16: bool) -> dict[str, str]
         "mnc.provenance": json.dumps(ir.provenance.model_dump(mode="json"), sort_keys=True),
         "mnc.outputs": json.dumps([LOGITS_NAME, *exported]),
         "mnc.precision": "float16" if float16 else "float32",
+        **({"mnc.dynamics": json.dumps({
+            "steps": ir.dynamics.steps, "input": ir.dynamics.input,
+            "readout_steps": list(ir.dynamics.readout_range)})} if ir.is_recurrent else {}),
         "mnc.preprocessing": json.dumps({
             "crop_fraction": preprocessing.crop_fraction, "mean": list(preprocessing.mean),
             "std": list(preprocessing.std)}),

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 import mnc
-from mnc.errors import BackendError
 from tests.backends.onnx.helpers import run_onnx
 from tests.conftest import TINY_SPEC, run_mnc
 
@@ -40,6 +39,16 @@ def test_exported_graph_matches_torch(tmp_path, flag):
     assert np.abs(actual - expected).max() <= 1e-4
 
 
-def test_merge_refuses_fp16():
-    with pytest.raises(BackendError, match="float32"):
-        mnc.compile(TINY_SPEC, backend="onnx", fp16=True, merge_convolutions=True)
+def test_fp16_graph_merges_as_the_float32_graph(tmp_path):
+    import onnx
+
+    ops = {}
+    for name, flags in [("full", []), ("half", ["--fp16"])]:
+        output = tmp_path / f"{name}.onnx"
+        result = run_mnc("compile", str(TINY_SPEC), "--backend", "onnx", *flags, "-o",
+                         str(output))
+        assert result.returncode == 0, result.stderr
+        ops[name] = [node.op_type for node in onnx.load(str(output)).graph.node]
+    ir = mnc.compile_ir(TINY_SPEC)
+    assert ops["half"].count("Conv") == ops["full"].count("Conv") < len(ir.projections)
+    assert ops["half"].count("Slice") == ops["full"].count("Slice") > 0
