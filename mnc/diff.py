@@ -1,7 +1,15 @@
-"""Differences between the networks two IRs describe."""
+"""Differences between the networks two IRs describe.
+
+Time (recurrent networks): each projection's ``delay`` and ``upsample`` are compared like its
+other fields, the ``dynamics`` (steps, input, readout steps) like the readout, and ``delays``
+counts the recurrent projections gained (a new projection with a delay, or a delay set where
+there was none), lost, and whose delay changed. MACs are per image (all steps of a run) and,
+when either network is recurrent, per step too.
+"""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from mnc.analysis.cost import network_cost
@@ -16,15 +24,17 @@ PROJECTION_FIELDS = (
     "padding_lrtb",
     "peak_probability",
     "sigma_px",
+    "delay",
+    "upsample",
 )
+DYNAMICS_FIELDS = ("steps", "input", "readout_steps")
 
 
 def _changes(before: Any, after: Any, fields: tuple[str, ...]) -> dict[str, list[Any]]:
     changed = {}
     for field in fields:
-        old, new = getattr(before, field), getattr(after, field)
-        if isinstance(old, tuple):
-            old, new = list(old), list(new)
+        old, new = (list(value) if isinstance(value, tuple) else value
+                    for value in (getattr(before, field), getattr(after, field)))
         if isinstance(old, float) and isinstance(new, float):
             if abs(old - new) <= 1e-9 * max(abs(old), abs(new)):
                 continue
@@ -49,21 +59,50 @@ def _compare(
     }
 
 
+def _dynamics(ir: IR) -> SimpleNamespace:
+    """Readout steps as [first, last] of the range read, so ``None`` (the last step) equals
+    the explicit last step."""
+    readout = ir.dynamics.readout_range
+    return SimpleNamespace(steps=ir.dynamics.steps, input=ir.dynamics.input,
+                           readout_steps=[readout.start, readout.stop - 1])
+
+
+def _delays(left: IR, right: IR) -> dict[str, list[str]]:
+    """Recurrent projections (delay >= 1) gained, lost, and whose delay changed."""
+    before = {q.name: q.delay for q in left.projections}
+    after = {q.name: q.delay for q in right.projections}
+    return {
+        "added": [name for name, delay in after.items() if delay and not before.get(name)],
+        "removed": [name for name, delay in before.items() if delay and not after.get(name)],
+        "changed": [name for name, delay in after.items()
+                    if delay and before.get(name) and before[name] != delay],
+    }
+
+
 def diff_ir(left: IR, right: IR) -> dict[str, Any]:
     left_cost, right_cost = network_cost(left), network_cost(right)
     totals = {}
-    for key, old, new in (
-        ("parameters", left_cost.parameters, right_cost.parameters),
-        ("dense_macs_per_image", left_cost.dense_macs, right_cost.dense_macs),
-        ("masked_macs_per_image", round(left_cost.masked_macs), round(right_cost.masked_macs)),
-        ("activation_bytes_per_image", left_cost.activation_bytes, right_cost.activation_bytes),
-    ):
+    rows: list[tuple[str, Any, Any]] = [
+        ("parameters", left_cost.parameters, right_cost.parameters)]
+    if left.is_recurrent or right.is_recurrent:
+        rows += [("dense_macs_per_step", left_cost.dense_macs, right_cost.dense_macs),
+                 ("masked_macs_per_step", round(left_cost.masked_macs),
+                  round(right_cost.masked_macs))]
+    rows += [
+        ("dense_macs_per_image", left_cost.dense_macs_total, right_cost.dense_macs_total),
+        ("masked_macs_per_image", round(left_cost.masked_macs_total),
+         round(right_cost.masked_macs_total)),
+        ("activation_bytes_per_image", left_cost.activation_bytes_total,
+         right_cost.activation_bytes_total),
+    ]
+    for key, old, new in rows:
         totals[key] = [old, new]
     readout = {}
     for field in ("populations", "pool_size", "classes", "features"):
         old, new = getattr(left.readout, field), getattr(right.readout, field)
         if old != new:
             readout[field] = [old, new]
+    dynamics = _changes(_dynamics(left), _dynamics(right), DYNAMICS_FIELDS)
     return {
         "left": {"name": left.name, "content_hash": left.content_hash},
         "right": {"name": right.name, "content_hash": right.content_hash},
@@ -79,6 +118,8 @@ def diff_ir(left: IR, right: IR) -> dict[str, Any]:
             PROJECTION_FIELDS,
         ),
         "readout": readout,
+        "dynamics": dynamics,
+        "delays": _delays(left, right),
         "totals": totals,
     }
 
@@ -104,6 +145,12 @@ def render_diff(difference: dict[str, Any]) -> str:
             lines.append(f"~ {kind[:-1]} {name}: {changes}")
     for field, (old, new) in difference["readout"].items():
         lines.append(f"~ readout {field}: {_show(old)} -> {_show(new)}")
+    for field, (old, new) in difference["dynamics"].items():
+        lines.append(f"~ dynamics {field}: {_show(old)} -> {_show(new)}")
+    delays = difference["delays"]
+    if any(delays.values()):
+        lines.append(f"delays: {len(delays['added'])} added, {len(delays['removed'])} removed, "
+                     f"{len(delays['changed'])} changed")
     lines.append("totals:")
     for key, (old, new) in difference["totals"].items():
         ratio = f" ({new / old:.3g}x)" if old else ""

@@ -1,14 +1,17 @@
-"""A picture of the architecture: areas by hierarchy level, layers stacked within an area."""
+"""A picture of the architecture: areas by hierarchy level, layers stacked within an area;
+recurrent projections (feedback, lateral) dashed and labelled with their delay."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 from mnc.analysis.cost import network_cost
+from mnc.analysis.recurrence import describe_recurrence, projection_kind
 from mnc.errors import UsageError
 from mnc.io.atomic import atomic_path
-from mnc.ir.model import IR
+from mnc.ir.model import IR, Projection
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
 
@@ -39,13 +42,20 @@ def node_positions(ir: IR) -> dict[str, tuple[float, float]]:
     return positions
 
 
-def draw(ir: IR, output: Path) -> None:
-    """Write SVG, PNG or PDF (chosen by the file suffix) atomically."""
-    file_format = FORMATS.get(output.suffix.lower())
-    if file_format is None:
-        raise UsageError(
-            f"{output}: unknown picture format {output.suffix!r}; use one of {', '.join(FORMATS)}"
-        )
+KIND_COLOURS = {"feedforward": "#4a6fa5", "delayed forward": "#6a9a3a", "feedback": "#c0392b",
+                "lateral": "#8e44ad"}
+
+
+def _time_label(projection: Projection) -> str:
+    """``d1`` (delay in steps), ``d1 x2`` when the source is upsampled twofold."""
+    return f"d{projection.delay}" + (f" x{projection.upsample}" if projection.upsample != 1
+                                     else "")
+
+
+def architecture_figure(ir: IR) -> Any:
+    """The matplotlib figure ``draw`` saves. Feed-forward projections are solid arrows;
+    recurrent ones (delay >= 1) dashed, coloured by kind (feedback, lateral, delayed
+    forward) and labelled with their delay and upsampling."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -56,23 +66,35 @@ def draw(ir: IR, output: Path) -> None:
     largest = max((cost.masked_macs for cost in costs.values()), default=1.0) or 1.0
     ys = [y for _x, y in positions.values()]
     figure, axes = plt.subplots(figsize=(12, max(6.0, 0.45 * (max(ys) - min(ys) + 2))))
+    labels: list[tuple[Projection, str, tuple[float, float], tuple[float, float], float]] = []
     for projection in ir.projections:
         (x0, y0), (x1, y1) = positions[projection.source], positions[projection.target]
         share = costs[projection.name].masked_macs / largest
+        kind = projection_kind(ir, projection)
+        recurrent = kind != "feedforward"
+        if projection.source == projection.target:
+            # A loop onto the population itself: from above the node round to its right.
+            x0, y0, x1, y1 = x0 - 0.05, y0 + 0.35, x1 + 0.25, y1 + 0.05
+            bend = -1.6
+        else:
+            bend = -0.25 if kind == "feedback" else 0.08
         axes.annotate(
             "",
             xy=(x1, y1),
             xytext=(x0, y0),
             arrowprops={
                 "arrowstyle": "-|>",
-                "color": "#4a6fa5",
-                "alpha": 0.25 + 0.6 * share,
-                "lw": 0.5 + 3.0 * share,
-                "shrinkA": 8,
-                "shrinkB": 8,
-                "connectionstyle": "arc3,rad=0.08",
+                "color": KIND_COLOURS[kind],
+                "alpha": 0.25 + 0.6 * share if not recurrent else 0.85,
+                "lw": 0.5 + 3.0 * share if not recurrent else 1.0 + 2.0 * share,
+                "linestyle": "--" if recurrent else "-",
+                "shrinkA": 0 if projection.source == projection.target else 8,
+                "shrinkB": 0 if projection.source == projection.target else 8,
+                "connectionstyle": f"arc3,rad={bend}",
             },
         )
+        if recurrent:
+            labels.append((projection, KIND_COLOURS[kind], (x0, y0), (x1, y1), bend))
     for population in ir.populations:
         x, y = positions[population.name]
         size = 60 + 12 * math.sqrt(population.channels * population.height * population.width / 64)
@@ -87,11 +109,12 @@ def draw(ir: IR, output: Path) -> None:
             fontsize=7,
             zorder=4,
         )
-    axes.set_title(
-        f"{ir.name}: {len(ir.populations)} populations, {len(ir.projections)} "
-        f"projections (IR {ir.short_hash}); arrow weight ~ masked MACs",
-        fontsize=10,
-    )
+    title = (f"{ir.name}: {len(ir.populations)} populations, {len(ir.projections)} "
+             f"projections (IR {ir.short_hash}); arrow weight ~ masked MACs")
+    if ir.is_recurrent:
+        title += (f"\n{describe_recurrence(ir)}; dashed: recurrent, labelled d<delay in "
+                  f"steps> x<upsampling>")
+    axes.set_title(title, fontsize=10)
     axes.set_xlabel("hierarchy level")
     levels = sorted({population.hierarchy_level for population in ir.populations})
     axes.set_xticks(
@@ -103,6 +126,29 @@ def draw(ir: IR, output: Path) -> None:
     for side in ("top", "right", "left"):
         axes.spines[side].set_visible(False)
     figure.tight_layout()
+    to_display = axes.transData
+    for projection, colour, start, end, bend in labels:
+        # The middle of the arc3 curve, which bends in display coordinates.
+        (x0, y0), (x1, y1) = to_display.transform([start, end])
+        middle = ((x0 + x1) / 2 + bend * (y1 - y0) / 2, (y0 + y1) / 2 - bend * (x1 - x0) / 2)
+        label_x, label_y = to_display.inverted().transform(middle)
+        axes.annotate(_time_label(projection), (label_x, label_y),
+                      fontsize=6, color=colour, ha="center", va="center", zorder=5,
+                      bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none",
+                            "alpha": 0.8})
+    return figure
+
+
+def draw(ir: IR, output: Path) -> None:
+    """Write SVG, PNG or PDF (chosen by the file suffix) atomically."""
+    file_format = FORMATS.get(output.suffix.lower())
+    if file_format is None:
+        raise UsageError(
+            f"{output}: unknown picture format {output.suffix!r}; use one of {', '.join(FORMATS)}"
+        )
+    import matplotlib.pyplot as plt
+
+    figure = architecture_figure(ir)
     with atomic_path(output) as temporary:
         figure.savefig(temporary, format=file_format, dpi=150)
     plt.close(figure)

@@ -2,7 +2,8 @@
 
 ``repr(ir)`` and ``str(ir)`` give the text (name, content hash, sizes, cost); Jupyter shows
 the HTML (one row per population: area, layer, channels, grid, parameters, MACs). Costs come
-from ``mnc.analysis.cost``, the figures ``mnc summary`` prints.
+from ``mnc.analysis.cost``, the figures ``mnc summary`` prints; a recurrent IR adds a line on
+its steps and recurrent projections, and its MACs are per step and per image.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import html
 from typing import Any
 
 from mnc.analysis.cost import network_cost, population_totals
+from mnc.analysis.recurrence import describe_recurrence
 from mnc.cli.common import human_count
 
 
@@ -26,18 +28,24 @@ def ir_text(ir: Any) -> str:
     if not isinstance(ir, IR):
         return f"DraftIR {ir.name!r} (derived sizes not filled in yet)\n  {counts}\n  {readout}"
     cost = network_cost(ir)
-    return (f"IR {ir.name!r} (content hash {ir.short_hash})\n  {counts}\n"
+    header = f"IR {ir.name!r} (content hash {ir.short_hash})\n  {counts}\n"
+    if not ir.is_recurrent:
+        return (f"{header}  {cost.parameters:,} parameters; {human_count(cost.dense_macs)} "
+                f"dense, {human_count(cost.masked_macs)} masked MACs per image\n  {readout}")
+    return (f"{header}  time: {describe_recurrence(ir)}\n"
             f"  {cost.parameters:,} parameters; {human_count(cost.dense_macs)} dense, "
-            f"{human_count(cost.masked_macs)} masked MACs per image\n  {readout}")
+            f"{human_count(cost.masked_macs)} masked MACs per step, "
+            f"{human_count(cost.masked_macs_total)} masked per image\n  {readout}")
 
 
 def ir_html(ir: Any) -> str:
     """The text header and a table of populations, for Jupyter's rich display."""
     cost = network_cost(ir)
     totals = {total.name: total for total in population_totals(ir, cost)}
+    per = " / step" if ir.is_recurrent else ""
     header = "".join(f"<th>{name}</th>" for name in (
-        "population", "area", "layer", "channels", "grid", "params", "dense MACs",
-        "masked MACs"))
+        "population", "area", "layer", "channels", "grid", "params", f"dense MACs{per}",
+        f"masked MACs{per}"))
     rows = []
     for population in ir.populations:
         total = totals[population.name]

@@ -27,7 +27,8 @@ DEFAULT_MAX_MEMORY_MB = 8192.0
 class Limits:
     max_parameters: int = DEFAULT_MAX_PARAMETERS
     max_activation_mb: float = DEFAULT_MAX_ACTIVATION_MB
-    """Activation memory of one image (float32), summed over populations."""
+    """Activation memory of one image (float32), summed over populations and, for a recurrent
+    network, over its steps (every step's activity is kept)."""
     max_kernel_size: int = DEFAULT_MAX_KERNEL_SIZE
     max_memory_mb: float = DEFAULT_MAX_MEMORY_MB
     """Bytes a build, run, training or export may allocate (``mnc.analysis.memory``)."""
@@ -135,10 +136,13 @@ def check_limits(ir: IR, limits: Limits | None = None) -> None:
             f"the network would have {parameters:,} parameters; the limit is "
             f"{limits.max_parameters:,} ({remedy('--max-parameters', 'MNC_MAX_PARAMETERS')})"
         )
-    activation_mb = sum(p.channels * p.height * p.width for p in ir.populations) * 4 / 2**20
+    steps = ir.dynamics.steps
+    activation_mb = (steps * sum(p.channels * p.height * p.width for p in ir.populations)
+                     * 4 / 2**20)
     if activation_mb > limits.max_activation_mb:
+        over = f" ({steps} steps)" if steps > 1 else ""
         problems.append(
-            f"activations would take {activation_mb:,.1f} MB per image; the limit "
+            f"activations would take {activation_mb:,.1f} MB per image{over}; the limit "
             f"is {limits.max_activation_mb:,.1f} MB "
             f"({remedy('--max-activation-mb', 'MNC_MAX_ACTIVATION_MB')})"
         )

@@ -19,6 +19,13 @@ system, so the sum is the honest bound. Per-value costs (bytes, float32 = 4, flo
 - ``export`` (ONNX): parameters drawn or loaded and folded in float64 (56 per tap) and the
   merged box kernels as arrays, initialisers and serialised bytes (16 per box tap).
 
+A recurrent network (``IR.dynamics.steps`` > 1) keeps the activity of every population at
+every step (the per-step features; training through time saves every step for the backward
+pass): activity counts ``steps`` times, and in training the convolution outputs and the
+upsampled copies of coarse sources (``Projection.upsample``: source channels x the enlarged
+grid) count ``steps`` times too; in inference those are made and dropped within a step, so
+they count once.
+
 Measured (peak RSS above the interpreter's, 2 CPU cores) on the default spec and on variants
 whose widest kernel is 89 and 177 px (boxes 7x and 26x the default's): the estimates were
 1.3x to 1.5x the measured peaks of build, inference at batch 64, a training step at batch 64
@@ -32,8 +39,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from mnc.lowering.merged import merged_groups
 from mnc.ir.model import IR, Projection
+from mnc.lowering.merged import merged_groups
 
 Task = Literal["build", "run", "train", "export"]
 TASKS: tuple[Task, ...] = ("build", "run", "train", "export")
@@ -67,7 +74,11 @@ class NetworkSizes:
     activity_values: int
     """Per image: every population's channels x height x width, input included."""
     conv_output_values: int
-    """Per image: every projection's output, out channels x target grid."""
+    """Per image and step: every projection's output, out channels x target grid."""
+    upsampled_values: int = 0
+    """Per image and step: the repeated source maps of upsampling projections."""
+    steps: int = 1
+    """Steps the network is unrolled."""
 
 
 def network_sizes(ir: IR) -> NetworkSizes:
@@ -84,10 +95,15 @@ def network_sizes(ir: IR) -> NetworkSizes:
              + ir.readout.features * ir.readout.classes + ir.readout.classes)
     activity = sum(p.channels * p.height * p.width for p in ir.populations)
     outputs = 0
+    upsampled = 0
     for q in ir.projections:
         target = ir.population(q.target)
         outputs += q.out_channels * target.height * target.width
-    return NetworkSizes(kernel_taps, box_taps, kept, small, activity, outputs)
+        if q.upsample != 1:
+            source = ir.population(q.source)
+            upsampled += q.in_channels * source.height * source.width * q.upsample**2
+    return NetworkSizes(kernel_taps, box_taps, kept, small, activity, outputs, upsampled,
+                        ir.dynamics.steps)
 
 
 def _kept_fraction(projection: Projection) -> float:
@@ -128,7 +144,11 @@ def estimate_memory(ir: IR, task: Task = "build", batch: int = 1,
     sizes = sizes or network_sizes(ir)
     batch = max(1, batch)
     parts: dict[str, int] = {}
-    activations = batch * ACTIVATION_BYTES * (sizes.activity_values + sizes.conv_output_values)
+    transient = sizes.conv_output_values + sizes.upsampled_values
+    activations = batch * ACTIVATION_BYTES * (sizes.steps * sizes.activity_values + transient)
+    through_time = batch * ACTIVATION_BYTES * sizes.steps * (sizes.activity_values + transient)
+    images = f"activations of {batch} image(s)" + (f" x {sizes.steps} steps"
+                                                  if sizes.steps > 1 else "")
     if task == "export":
         parts["weights, masks and folding"] = (EXPORT_BYTES_PER_TAP * sizes.kernel_taps
                                                + SMALL_BYTES_PER_VALUE * sizes.small_values)
@@ -139,12 +159,12 @@ def estimate_memory(ir: IR, task: Task = "build", batch: int = 1,
     if task == "run":
         parts["merged kernel boxes"] = RUN_BYTES_PER_BOX_TAP * sizes.box_taps
         parts["sparse program"] = round(RUN_BYTES_PER_KEPT_TAP * sizes.kept_taps)
-        parts[f"activations of {batch} image(s)"] = activations
+        parts[images] = activations
     elif task == "train":
         parts["gradients and momentum"] = (TRAIN_BYTES_PER_TAP * sizes.kernel_taps
                                            + 2 * SMALL_BYTES_PER_VALUE * sizes.small_values)
         parts["merged kernel boxes"] = TRAIN_BYTES_PER_BOX_TAP * sizes.box_taps
-        parts[f"activations of {batch} image(s)"] = TRAIN_ACTIVATION_COPIES * activations
+        parts[images] = TRAIN_ACTIVATION_COPIES * through_time
     return MemoryEstimate(task, batch, parts)
 
 
