@@ -13,6 +13,7 @@ import networkx as nx
 
 from mnc.ir.model import (
     DraftIR,
+    Dynamics,
     FixedProfile,
     InputShape,
     InterarealProfile,
@@ -26,6 +27,7 @@ from mnc.ir.model import (
 from mnc.spec.loader import LoadedSpec
 from mnc.spec.models import Spec
 from mnc.spec.names import INPUT, PopulationCatalog, split_projection_key
+from mnc.spec.semantics import interlaminar_areas
 
 
 def lower_spec(loaded: LoadedSpec) -> DraftIR:
@@ -56,6 +58,7 @@ def lower_spec(loaded: LoadedSpec) -> DraftIR:
         ),
         edge_z=spec.kernel.edge_z,
         mask=MaskConfig(mode=spec.mask.mode, seed=spec.mask.seed),
+        dynamics=_dynamics(spec),
         provenance=Provenance(
             spec_name=spec.name,
             spec_files=[str(path) for path in loaded.files],
@@ -68,6 +71,12 @@ def lower_spec(loaded: LoadedSpec) -> DraftIR:
             populations=readout, pool_size=spec.readout.pool_size, classes=spec.readout.classes
         ),
     )
+
+
+def _dynamics(spec: Spec) -> Dynamics:
+    dynamics = spec.dynamics
+    readout = None if isinstance(dynamics.readout, str) else dynamics.readout.mean
+    return Dynamics(steps=dynamics.steps, input=dynamics.input, readout_steps=readout)
 
 
 def _sources(spec: Spec) -> dict[str, str]:
@@ -90,6 +99,16 @@ def _sources(spec: Spec) -> dict[str, str]:
     }
     for population, note in spec.surface_area_mm2.notes.items():
         sources[f"surface_area_mm2.{population}"] = note
+    for entry in laminar.entries():
+        if entry.source is not None:
+            sources[f"interlaminar.projections.{entry.projection}"] = entry.source
+    for key, measured in spec.interareal.projections.items():
+        if measured.source is not None:
+            sources[f"interareal.projections.{key}"] = measured.source
+    for field in ("steps", "input", "readout"):
+        cited = getattr(spec.dynamics, f"{field}_source")
+        if cited is not None:
+            sources[f"dynamics.{field}"] = cited
     return sources
 
 
@@ -143,20 +162,20 @@ def _projections(
                     profile=FixedProfile(
                         sigma_px=fixed.sigma_px, peak_probability=fixed.peak_probability
                     ),
+                    delay=fixed.delay,
                 )
             )
     laminar = spec.interlaminar
     reference_source, reference_target = split_projection_key(laminar.mouse_scaling.reference_pair)
     reference_width = laminar.width_um.table[reference_source][reference_target]
-    for area, region in spec.areas.regions.items():
-        if not region.laminar:
-            continue
-        for key in laminar.projections:
-            source_layer, target_layer = split_projection_key(key)
+    for entry in laminar.entries():
+        source_layer, target_layer = split_projection_key(entry.projection)
+        for area in interlaminar_areas(spec, entry.areas):
             result.append(
                 ProjectionDraft(
                     source=f"{area}{source_layer}",
                     target=f"{area}{target_layer}",
+                    delay=entry.delay,
                     profile=InterlaminarProfile(
                         probability_at_offset=laminar.connection_probability.table[source_layer][
                             target_layer
@@ -190,6 +209,7 @@ def _projections(
                     sigma_mm=measured.sigma_mm,
                     in_degree=in_degree,
                 ),
+                delay=measured.delay,
             )
         )
     return result
@@ -210,9 +230,12 @@ def _kept(
 def _topological_order(
     populations: list[PopulationDraft], projections: list[ProjectionDraft]
 ) -> dict[str, int]:
+    """Populations ordered so that every delay-0 projection runs forward (delayed ones may
+    run backwards: their input comes from an earlier step); ties keep the spec's order."""
     listed = {population.name: index for index, population in enumerate(populations)}
     graph = nx.DiGraph()
     graph.add_nodes_from(listed)
-    graph.add_edges_from((projection.source, projection.target) for projection in projections)
+    graph.add_edges_from((projection.source, projection.target) for projection in projections
+                         if projection.delay == 0)
     ordered = nx.lexicographical_topological_sort(graph, key=lambda name: listed[name])
     return {name: index for index, name in enumerate(ordered)}

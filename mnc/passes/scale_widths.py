@@ -36,7 +36,9 @@ class ScaleWidths(Pass):
       sigma_px = width_um * pixels_per_um(source)
     - interareal: sigma_px = sigma_mm * 1000 * pixels_per_um(source)
     - fixed: sigma_px as given
-    where pixels_per_um = sqrt(neurons / channels) / (sqrt(surface_mm2) * 1000).
+    where pixels_per_um = sqrt(neurons / channels) / (sqrt(surface_mm2) * 1000). A projection
+    onto a finer grid (``upsample`` > 1) measures its width on the repeated source, that is in
+    pixels of the target grid: sigma_px times upsample.
     """
 
     name = "scale-widths"
@@ -46,6 +48,7 @@ class ScaleWidths(Pass):
             "population.neurons",
             "population.surface_area_mm2",
             "projection.profile",
+            "projection.stride",
         }
     )
     provides = frozenset({"projection.sigma_px"})
@@ -107,6 +110,14 @@ class ScaleWidths(Pass):
                     sources=["interareal", *surface_sources],
                 )
         assert isinstance(derivation.value, float | int)
+        if projection.upsample != 1:
+            derivation = Derivation(
+                formula=f"({derivation.formula}) * upsample",
+                inputs={**derivation.inputs, "source_grid_sigma_px": derivation.value,
+                        "upsample": projection.upsample},
+                value=derivation.value * projection.upsample,
+                sources=derivation.sources,
+            )
         return projection.model_copy(
             update={
                 "sigma_px": float(derivation.value),

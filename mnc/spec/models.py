@@ -115,13 +115,40 @@ class MouseScaling(SpecModel):
     source: Source
 
 
+Delay = Annotated[int, Field(ge=0, le=1000)]
+
+
+class InterlaminarProjection(SpecModel):
+    """An interlaminar projection with options: a delay, or only some areas."""
+
+    projection: ProjectionKey
+    """Layers "SOURCE->TARGET", e.g. "2/3->2/3" (lateral) or "5->2/3"."""
+    delay: Delay = 0
+    """Whole time steps between the source's activity and its effect on the target; a
+    lateral projection (a layer onto itself) and one that closes a cycle need delay >= 1."""
+    areas: Annotated[list[Name], Field(min_length=1)] | None = None
+    """Laminar areas that have this projection; null (the default): every laminar area."""
+    source: Source | None = None
+    """Where this entry (its delay, its areas) comes from, or ASSUMED and why."""
+
+
 class InterlaminarSpec(SpecModel):
-    projections: list[ProjectionKey]
-    """Projections between layers inside every laminar area, e.g. ["4->2/3", "2/3->5"]."""
+    projections: list[ProjectionKey | InterlaminarProjection]
+    """Projections between layers inside every laminar area, e.g. ["4->2/3", "2/3->5"]; an
+    entry may instead be a mapping with options, e.g.
+    {projection: "2/3->2/3", delay: 1, areas: [VISp]}."""
     projections_source: Source
     connection_probability: ProbabilityTable
     width_um: WidthTable
     mouse_scaling: MouseScaling
+
+    def entries(self) -> list[InterlaminarProjection]:
+        """Every entry of ``projections`` with its options (a bare key has the defaults)."""
+        return [
+            item if isinstance(item, InterlaminarProjection)
+            else InterlaminarProjection(projection=item)
+            for item in self.projections
+        ]
 
 
 class InterarealProjection(SpecModel):
@@ -130,6 +157,13 @@ class InterarealProjection(SpecModel):
     sources present in the model."""
     sigma_mm: Annotated[float, Field(gt=0, le=100)]
     """Width of the projection's Gaussian profile on the cortical surface, in mm."""
+    delay: Delay = 0
+    """Whole time steps between the source's activity and its effect on the target; feedback
+    (a source at a higher hierarchy level than the target) and a projection that closes a
+    cycle need delay >= 1."""
+    source: Source | None = None
+    """Where this projection's figures come from when the block's ``source`` does not cover
+    them (e.g. ASSUMED values for a projection nobody measured)."""
 
 
 class InterarealSpec(SpecModel):
@@ -150,6 +184,8 @@ class FixedProjection(SpecModel):
     """Width of the Gaussian profile in pixels of the source grid."""
     peak_probability: Annotated[float, Field(gt=0, le=1e6)]
     """Probability at the kernel centre (values above 1 act as 1)."""
+    delay: Delay = 0
+    """Whole time steps between the source's activity and its effect on the target."""
 
 
 class FixedProjectionsSpec(SpecModel):
@@ -163,6 +199,32 @@ class KernelSpec(SpecModel):
     """Kernel half-width in standard deviations: kernel_size = 2 * floor(edge_z * sigma_px) + 1."""
     source: Source
 
+
+
+class ReadoutMean(SpecModel):
+    mean: tuple[Annotated[int, Field(ge=0, le=999)], Annotated[int, Field(ge=0, le=999)]]
+    """First and last step (counted from 0, both included) whose features are averaged."""
+
+
+class DynamicsSpec(SpecModel):
+    """How the network runs in time. Without this block: one step, the feed-forward network.
+
+    At step t (counted from 0) every population sums its delay-0 inputs at step t and its
+    delay-d inputs at step t - d (nothing before step 0), then its BatchNorm and ReLU; weights
+    are shared by all steps. Each value that is set needs its ``*_source``.
+    """
+
+    steps: Annotated[int, Field(ge=1, le=1000)] = 1
+    """Time steps the network runs."""
+    steps_source: Source | None = None
+    input: Literal["still", "clip"] = "still"
+    """still: one image (N, C, H, W) shown at every step; clip: frames (N, T, C, H, W) with
+    T equal to steps, frame t shown at step t."""
+    input_source: Source | None = None
+    readout: Literal["last"] | ReadoutMean = "last"
+    """last: the classifier reads the last step; {mean: [first, last]}: the readout
+    populations' pooled features averaged over those steps."""
+    readout_source: Source | None = None
 
 
 class MaskSpec(SpecModel):
@@ -204,6 +266,7 @@ class Spec(SpecModel):
     kernel: KernelSpec
     mask: MaskSpec = MaskSpec()
     readout: ReadoutSpec
+    dynamics: DynamicsSpec = DynamicsSpec()
 
     def __repr__(self) -> str:
         """A few lines about the network the spec describes; ``model_dump()`` has every field."""

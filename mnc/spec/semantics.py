@@ -6,6 +6,7 @@ in one go. Checks of derived numbers (grids, channels) happen in the passes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import networkx as nx
@@ -17,6 +18,26 @@ from mnc.spec.yaml_reader import FieldPath, format_field_path
 
 if TYPE_CHECKING:
     from mnc.spec.loader import LoadedSpec
+    from mnc.spec.models import Spec
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One projection of the modelled graph and where the spec defines it."""
+
+    source: str
+    target: str
+    path: FieldPath
+    """Field path of the entry (the interlaminar list item, the projection's key)."""
+    delay: int
+    delay_path: FieldPath
+    """Field path at which the delay is set (or would be)."""
+    key: str
+    """The key as the spec writes it ("5->2/3" for an interlaminar entry)."""
+
+    @property
+    def name(self) -> str:
+        return f"{self.source}->{self.target}"
 
 
 class _Problems:
@@ -37,6 +58,7 @@ def check_semantics(loaded: LoadedSpec) -> list[SpecProblem]:
     edges = _check_projections(loaded, catalog, problems)
     _check_module_keys(catalog, edges, problems)
     _check_readout(loaded, catalog, problems)
+    _check_dynamics(loaded, problems)
     if not problems.items:
         _check_graph(loaded, catalog, edges, problems)
     return problems.items
@@ -81,15 +103,29 @@ def _check_neurons(loaded: LoadedSpec, catalog: PopulationCatalog, problems: _Pr
                 problems.add(path, f"no neuron count for layer {layer!r} of {area}")
 
 
+def _interlaminar_path(loaded: LoadedSpec, index: int) -> FieldPath:
+    """The key's field path: the list item, or its ``projection`` field in the mapping form."""
+    item = loaded.spec.interlaminar.projections[index]
+    return ("interlaminar", "projections", index) + (() if isinstance(item, str)
+                                                     else ("projection",))
+
+
 def _check_interlaminar(loaded: LoadedSpec, problems: _Problems) -> None:
     spec = loaded.spec
     layers = spec.layers.names
     laminar = spec.interlaminar
     probability = laminar.connection_probability.table
     width = laminar.width_um.table
-    for index, key in enumerate(laminar.projections):
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(laminar.entries()):
+        key = entry.projection
         source, target = split_projection_key(key)
-        path: FieldPath = ("interlaminar", "projections", index)
+        path = _interlaminar_path(loaded, index)
+        if key in seen and entry.areas is None and laminar.entries()[seen[key]].areas is None:
+            problems.add(path, f"layer projection {key!r} is also listed at "
+                               f"interlaminar.projections[{seen[key]}]")
+        seen.setdefault(key, index)
+        _check_interlaminar_areas(loaded, index, problems)
         bad = [layer for layer in (source, target) if layer not in layers]
         for layer in bad:
             problems.add(
@@ -118,6 +154,30 @@ def _check_interlaminar(loaded: LoadedSpec, problems: _Problems) -> None:
         )
 
 
+def _check_interlaminar_areas(loaded: LoadedSpec, index: int, problems: _Problems) -> None:
+    """Areas named by an interlaminar entry are laminar areas of the spec (or removed ones)."""
+    spec = loaded.spec
+    areas = spec.interlaminar.entries()[index].areas or []
+    removed = set(spec.neurons.counts) | set(spec.surface_area_mm2.values)
+    for position, area in enumerate(areas):
+        path: FieldPath = ("interlaminar", "projections", index, "areas", position)
+        region = spec.areas.regions.get(area)
+        if region is None and area not in removed:
+            problems.add(path, f"unknown area {area!r}"
+                               f"{_did_you_mean(area, spec.areas.regions)}")
+        elif region is not None and not region.laminar:
+            problems.add(path, f"area {area!r} is not laminar (areas.regions.{area}.laminar is "
+                               "false): it has no layers to connect")
+        elif area in areas[:position]:
+            problems.add(path, f"area {area!r} is listed twice")
+
+
+def interlaminar_areas(spec: Spec, areas: list[str] | None) -> list[str]:
+    """The modelled laminar areas an interlaminar entry applies to, in the spec's order."""
+    return [name for name, region in spec.areas.regions.items()
+            if region.laminar and (areas is None or name in areas)]
+
+
 def _check_endpoint(
     name: str, path: FieldPath, catalog: PopulationCatalog, problems: _Problems
 ) -> NameStatus:
@@ -132,21 +192,21 @@ def _check_projections(
 ) -> list[tuple[str, str, FieldPath]]:
     """Check every projection's endpoints; return the edges of the modelled graph."""
     spec = loaded.spec
-    edges: list[tuple[str, str, FieldPath]] = []
-    for area, region in spec.areas.regions.items():
-        if not region.laminar:
-            continue
-        for index, key in enumerate(spec.interlaminar.projections):
-            source, target = split_projection_key(key)
-            edges.append(
-                (f"{area}{source}", f"{area}{target}", ("interlaminar", "projections", index))
-            )
+    edges: list[Edge] = []
+    for index, entry in enumerate(spec.interlaminar.entries()):
+        source, target = split_projection_key(entry.projection)
+        path = _interlaminar_path(loaded, index)
+        delay_path = path if isinstance(spec.interlaminar.projections[index], str) else (
+            "interlaminar", "projections", index, "delay")
+        for area in interlaminar_areas(spec, entry.areas):
+            edges.append(Edge(f"{area}{source}", f"{area}{target}", path, entry.delay,
+                              delay_path, entry.projection))
     blocks = (
         ("fixed_projections", spec.fixed_projections.projections),
         ("interareal", spec.interareal.projections),
     )
     for block, projections in blocks:
-        for key in projections:
+        for key, measured in projections.items():
             path: FieldPath = (block, "projections", key)
             source, target = split_projection_key(key)
             statuses = [
@@ -158,20 +218,21 @@ def _check_projections(
             if block == "interareal" and source == INPUT:
                 problems.add(path, "'input' can only feed a fixed projection")
             if all(status is NameStatus.PRESENT for status in statuses):
-                edges.append((source, target, path))
+                edges.append(Edge(source, target, path, measured.delay, path + ("delay",), key))
     seen: dict[tuple[str, str], FieldPath] = {}
-    for source, target, path in edges:
-        if (source, target) in seen:
+    for edge in edges:
+        if (edge.source, edge.target) in seen:
             problems.add(
-                path,
-                f"projection {source}->{target} is also defined at "
-                f"{format_field_path(seen[(source, target)])}",
+                edge.path,
+                f"projection {edge.name} is also defined at "
+                f"{format_field_path(seen[(edge.source, edge.target)])}",
             )
-        seen[(source, target)] = path
+        seen[(edge.source, edge.target)] = edge.path
     surfaces = spec.surface_area_mm2.values
-    for source, _target, path in edges:
-        if path[0] == "fixed_projections":
+    for edge in edges:
+        if edge.path[0] == "fixed_projections":
             continue
+        source, path = edge.source, edge.path
         population = catalog.populations[source]
         if population.layer is None or population.layer not in surfaces.get(population.area, {}):
             problems.add(
@@ -193,7 +254,7 @@ def _population_path(catalog: PopulationCatalog, name: str) -> FieldPath:
     return ("areas", "regions", population.area)
 
 
-def _check_module_keys(catalog: PopulationCatalog, edges: list[tuple[str, str, FieldPath]],
+def _check_module_keys(catalog: PopulationCatalog, edges: list[Edge],
                        problems: _Problems) -> None:
     """Every population and projection needs a module key of its own (``mnc.ir.keys``: "/"
     becomes "_", "->" becomes "__"); two names sharing one would build one layer for both."""
@@ -206,9 +267,11 @@ def _check_module_keys(catalog: PopulationCatalog, edges: list[tuple[str, str, F
             f"{format_field_path(earlier_path)}, {problems.loaded.locate(earlier_path)}) "
             f"share the module key {key!r} ('/' is written '_'); rename one of the areas",
         )
-    for first, later, key in key_collisions(edges, lambda edge: projection_key(*edge[:2])):
-        source, target, path = edges[later]
-        other_source, other_target, other_path = edges[first]
+    for first, later, key in key_collisions(edges, lambda edge: projection_key(edge.source,
+                                                                               edge.target)):
+        source, target, path = edges[later].source, edges[later].target, edges[later].path
+        other_source, other_target = edges[first].source, edges[first].target
+        other_path = edges[first].path
         ends = (population_key(source), population_key(target))
         if ends == (population_key(other_source), population_key(other_target)):
             continue  # reported above: colliding populations, or a repeated projection
@@ -239,27 +302,90 @@ def _check_readout(loaded: LoadedSpec, catalog: PopulationCatalog, problems: _Pr
         )
 
 
+def _check_dynamics(loaded: LoadedSpec, problems: _Problems) -> None:
+    dynamics = loaded.spec.dynamics
+    given = dynamics.model_fields_set
+    for field in ("steps", "input", "readout"):
+        if field in given and f"{field}_source" not in given:
+            problems.add(("dynamics", field),
+                         f"dynamics.{field} is set without dynamics.{field}_source: cite where "
+                         "the value comes from, or write ASSUMED and why")
+    readout = dynamics.readout
+    if not isinstance(readout, str):
+        first, last = readout.mean
+        if not first <= last < dynamics.steps:
+            problems.add(("dynamics", "readout", "mean"),
+                         f"expected [first, last] with 0 <= first <= last < {dynamics.steps} "
+                         f"(steps are counted from 0 and dynamics.steps is {dynamics.steps}), "
+                         f"got [{first}, {last}]")
+
+
+def _level(spec: Spec, catalog: PopulationCatalog, name: str) -> int:
+    if name == INPUT:
+        return -1
+    return spec.areas.regions[catalog.populations[name].area].hierarchy_level
+
+
+def _check_delays(loaded: LoadedSpec, catalog: PopulationCatalog, edges: list[Edge],
+                  problems: _Problems) -> set[int]:
+    """Lateral and feedback projections need a delay; every delay must fit in the run.
+    Returns the indices of the edges reported here (left out of the cycle search)."""
+    spec = loaded.spec
+    steps = spec.dynamics.steps
+    reported: set[int] = set()
+    for index, edge in enumerate(edges):
+        how = _write_delay(edge)
+        if edge.delay == 0 and edge.source == edge.target:
+            reported.add(index)
+            problems.add(edge.delay_path,
+                         f"{edge.name} is lateral (a population onto itself): it needs a delay "
+                         f">= 1 step ({how})")
+        elif edge.delay == 0 and _level(spec, catalog, edge.source) > _level(
+                spec, catalog, edge.target):
+            reported.add(index)
+            problems.add(edge.delay_path,
+                         f"{edge.name} is feedback (hierarchy level "
+                         f"{_level(spec, catalog, edge.source)} onto level "
+                         f"{_level(spec, catalog, edge.target)}): it needs a delay >= 1 step "
+                         f"({how})")
+        elif edge.delay >= steps:
+            problems.add(edge.delay_path,
+                         f"{edge.name} has delay {edge.delay} but the network runs "
+                         f"{steps} step(s) (dynamics.steps): its input would never arrive; "
+                         f"set dynamics.steps to more than {edge.delay}")
+    return reported
+
+
+def _write_delay(edge: Edge) -> str:
+    """How to give ``edge`` a delay in its own block."""
+    if edge.path == edge.delay_path:  # a bare interlaminar key
+        return f'write the entry as {{projection: "{edge.key}", delay: 1}}'
+    return f"set {format_field_path(edge.delay_path)}: 1"
+
+
 def _check_graph(
     loaded: LoadedSpec,
     catalog: PopulationCatalog,
-    edges: list[tuple[str, str, FieldPath]],
+    edges: list[Edge],
     problems: _Problems,
 ) -> None:
-    graph = nx.DiGraph()
-    graph.add_nodes_from(catalog.names())
-    for source, target, edge_path in edges:
-        graph.add_edge(source, target, path=edge_path)
+    reported = _check_delays(loaded, catalog, edges, problems)
+    undelayed = nx.DiGraph()
+    undelayed.add_nodes_from(catalog.names())
+    for index, edge in enumerate(edges):
+        if edge.delay == 0 and index not in reported:
+            undelayed.add_edge(edge.source, edge.target, edge=edge)
     try:
-        cycle = nx.find_cycle(graph)
+        cycle = nx.find_cycle(undelayed)
     except nx.NetworkXNoCycle:
         cycle = []
     if cycle:
-        loop = " -> ".join([edge[0] for edge in cycle] + [cycle[0][0]])
-        problems.add(
-            graph.edges[cycle[-1][0], cycle[-1][1]]["path"],
-            f"projections form a cycle ({loop}); the network must be feed-forward",
-        )
+        _report_cycle(loaded, catalog, [undelayed.edges[pair]["edge"] for pair in cycle],
+                      problems)
         return
+    graph = nx.DiGraph()
+    graph.add_nodes_from(catalog.names())
+    graph.add_edges_from((edge.source, edge.target) for edge in edges)
     reachable = nx.descendants(graph, INPUT) | {INPUT}
     for name in catalog.names():
         if name in reachable:
@@ -274,6 +400,26 @@ def _check_graph(
             )
         else:
             problems.add(path, f"population {name} is not reachable from the input")
+
+
+def _report_cycle(loaded: LoadedSpec, catalog: PopulationCatalog, cycle: list[Edge],
+                  problems: _Problems) -> None:
+    """Name the cycle and the projection to delay: the one that runs most against the order
+    of the spec (hierarchy level, then the order areas and layers are listed)."""
+    spec = loaded.spec
+    names = catalog.names()
+
+    def rank(name: str) -> tuple[int, int]:
+        return _level(spec, catalog, name), names.index(name)
+
+    loop = " -> ".join([edge.source for edge in cycle] + [cycle[0].source])
+    backwards = [edge for edge in cycle if rank(edge.source) >= rank(edge.target)]
+    chosen = max(backwards or cycle, key=lambda edge: (rank(edge.source), rank(edge.target)))
+    where = f"{format_field_path(chosen.path)}, {loaded.locate(chosen.path)}"
+    problems.add(chosen.delay_path,
+                 f"projections with delay 0 form a cycle ({loop}); a delay-0 projection must "
+                 f"feed forward: give {chosen.name} (at {where}) a delay >= 1 step "
+                 f"({_write_delay(chosen)}), or remove a projection of the cycle")
 
 
 def _did_you_mean(name: str, candidates: object) -> str:

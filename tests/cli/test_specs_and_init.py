@@ -16,7 +16,8 @@ def test_specs_lists_every_shipped_spec_with_its_network(tmp_path):
     result = run_mnc("specs", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     entries = {entry["name"]: entry for entry in json.loads(result.stdout)}
-    assert list(entries) == ["mouse", "no-vispor", "tiny", "visp-only"]
+    assert list(entries) == ["mouse", "feedback", "no-vispor", "tiny", "tiny-feedback",
+                             "visp-only"]
     mouse = compile_ir(DEFAULT_SPEC)
     assert entries["mouse"]["content_hash"] == mouse.content_hash
     assert entries["mouse"]["populations"] == 23 and entries["mouse"]["projections"] == 49
@@ -24,7 +25,7 @@ def test_specs_lists_every_shipped_spec_with_its_network(tmp_path):
     assert entries["tiny"]["input"] == [3, 32, 32]
     assert entries["visp-only"]["populations"] < entries["no-vispor"]["populations"] < 23
     assert all(entry["description"] for entry in entries.values())
-    assert len({entry["description"] for entry in entries.values()}) == 4
+    assert len({entry["description"] for entry in entries.values()}) == 6
     table = run_mnc("specs", cwd=tmp_path)
     assert table.returncode == 0
     for name in entries:

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from mnc.errors import PassError
-from mnc.ir.model import DraftIR
+from mnc.ir.model import DraftIR, InterarealProfile, ProjectionDraft
 from mnc.passes import (
     CountChannels,
     MatchGrids,
@@ -69,21 +69,44 @@ def test_match_grids_sets_stride_and_channels():
     assert strides == {"input->A4": (1, 1, 3), "A4->A2/3": (1, 3, 2), "A2/3->B4": (2, 2, 7)}
 
 
-def test_match_grids_rejects_upsampling():
-    ir = run_until(["size-grids", "count-channels"])
-    from mnc.ir.model import FixedProfile, ProjectionDraft
+def _with_feedback(ir: DraftIR, source: str = "B4", target: str = "A4") -> DraftIR:
+    """``ir`` plus a delayed interareal projection from the coarse B4 onto the fine A4."""
+    feedback = ProjectionDraft(
+        source=source, target=target, delay=1,
+        profile=InterarealProfile(strength=1, strength_total=1, sigma_mm=0.5, in_degree=50))
+    return ir.model_copy(update={"projections": [*ir.projections, feedback]})
 
-    upward = ir.model_copy(
-        update={
-            "projections": [
-                ProjectionDraft(
-                    source="B4", target="A4", profile=FixedProfile(sigma_px=1, peak_probability=1)
-                )
-            ]
-        }
-    )
-    with pytest.raises(PassError, match="does not divide evenly"):
-        MatchGrids().run(upward)
+
+def test_match_grids_upsamples_onto_a_finer_grid():
+    ir = MatchGrids().run(_with_feedback(run_until(["size-grids", "count-channels"]))).ir
+    feedback = ir.projection("B4->A4")
+    assert (feedback.upsample, feedback.stride) == (2, 1)
+    assert feedback.derivations["upsample"].value == 2
+    assert all(q.upsample == 1 for q in ir.projections if q.name != "B4->A4")
+
+
+def test_match_grids_refuses_a_ratio_that_is_not_whole():
+    ir = run_until(["size-grids", "count-channels"])
+    odd = [p.model_copy(update={"height": 3, "width": 3}) if p.name == "B4" else p
+           for p in ir.populations]
+    with pytest.raises(PassError, match="not a whole multiple of source grid 3x3") as caught:
+        MatchGrids().run(_with_feedback(ir.model_copy(update={"populations": odd})))
+    assert caught.value.problems[0].field_path == ("areas", "regions", "B", "pixels_per_degree")
+
+
+def test_feedback_is_sized_on_the_target_grid():
+    ir = _with_feedback(run_until(["size-grids", "count-channels"]))
+    for each in default_passes()[2:5]:  # match-grids, scale-widths, size-kernels
+        ir = each.run(ir).ir
+    feedback = ir.projection("B4->A4")
+    b4 = ir.population("B4")
+    source_sigma = 0.5 * 1000 * math.sqrt(112 / 7) / (math.sqrt(1.0) * 1000)  # 2 px
+    assert feedback.sigma_px == pytest.approx(2 * source_sigma)  # in upsampled pixels
+    kernel = 2 * math.floor(2 * source_sigma) + 1
+    assert feedback.kernel_size == kernel
+    left, right, top, bottom = feedback.padding_lrtb
+    assert b4.height * 2 + top + bottom - kernel + 1 == ir.population("A4").height
+    assert left + right == kernel - 1
 
 
 def test_scale_widths_for_each_kind_of_projection():

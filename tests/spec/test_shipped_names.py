@@ -11,7 +11,7 @@ from mnc.errors import SpecError
 from mnc.spec.shipped import UnknownSpecName, is_spec_name, shipped_specs
 from tests.conftest import ALL_SPECS, DEFAULT_SPEC, SPECS, TINY_SPEC, run_mnc
 
-NAMES = ["mouse", "no-vispor", "tiny", "visp-only"]
+NAMES = ["mouse", "feedback", "no-vispor", "tiny", "tiny-feedback", "visp-only"]
 
 
 def test_every_shipped_file_has_one_name():
@@ -77,7 +77,8 @@ def test_an_unknown_name_in_extends_points_at_the_line(tmp_path):
 
 
 def test_an_unknown_name_lists_the_shipped_ones():
-    with pytest.raises(UnknownSpecName, match="did you mean 'tiny'.*mouse, no-vispor, tiny"):
+    with pytest.raises(UnknownSpecName,
+                       match="did you mean 'tiny'.*mouse, feedback, no-vispor, tiny"):
         compile_ir("tinny")
 
 
