@@ -70,34 +70,56 @@ def random_state(ir: IR, seed: int = 1) -> dict[str, np.ndarray]:
 def reference_forward(ir: IR, state: dict[str, np.ndarray], images: np.ndarray,
                       eps: float = 1e-5) -> dict[str, np.ndarray]:
     """Logits and every population, computed the plain way with torch.nn.functional: explicit
-    padding, masked weights, unfolded BatchNorm, adaptive pooling. Independent of the backend."""
+    padding, masked weights, unfolded BatchNorm, adaptive pooling. Independent of the backend.
+
+    A recurrent IR runs step after step: a delay-d input reads its source d steps back and
+    adds nothing before step d (a population without inputs yet has a drive of zeros), an
+    upsampled one repeats the source's pixels, a clip shows frame t at step t; populations
+    come out as (N, T, C, H, W) and the logits classify the pooled features averaged over
+    the readout steps."""
     import torch
     import torch.nn.functional as F
 
     def tensor(name: str) -> torch.Tensor:
         return torch.from_numpy(np.asarray(state[name], dtype=np.float64))
 
-    activity = {ir.populations[0].name: torch.from_numpy(images.astype(np.float64))}
-    for population in ir.populations[1:]:
-        total = None
-        for projection in ir.projections:
-            if projection.target != population.name:
-                continue
-            key = f"convs.{projection.source.replace('/', '_')}__" \
-                  f"{projection.target.replace('/', '_')}"
-            padded = F.pad(activity[projection.source], projection.padding_lrtb)
-            drive = F.conv2d(padded, tensor(f"{key}.weight") * tensor(f"{key}.mask"),
-                             tensor(f"{key}.bias"), stride=projection.stride)
-            total = drive if total is None else total + drive
-        norm = f"norms.{population.name.replace('/', '_')}"
-        activity[population.name] = F.relu(F.batch_norm(
-            total, tensor(f"{norm}.running_mean"), tensor(f"{norm}.running_var"),
-            tensor(f"{norm}.weight"), tensor(f"{norm}.bias"), training=False, eps=eps))
-    pooled = [F.adaptive_avg_pool2d(activity[name], ir.readout.pool_size).flatten(1)
-              for name in ir.readout.populations]
-    logits = F.linear(torch.cat(pooled, 1), tensor("classifier.weight"),
-                      tensor("classifier.bias"))
-    results = {name: value.numpy() for name, value in activity.items()}
+    def key(source: str, target: str) -> str:
+        return f"{source.replace('/', '_')}__{target.replace('/', '_')}"
+
+    frames = torch.from_numpy(images.astype(np.float64))
+    history: list[dict[str, torch.Tensor]] = []
+    for step in range(ir.dynamics.steps):
+        image = frames[:, step] if ir.dynamics.input == "clip" else frames
+        activity = {ir.populations[0].name: image}
+        for population in ir.populations[1:]:
+            total = torch.zeros(image.shape[0], population.channels, population.height,
+                                population.width, dtype=torch.float64)
+            for projection in ir.projections:
+                if projection.target != population.name or step < projection.delay:
+                    continue
+                source = (history[step - projection.delay] if projection.delay
+                          else activity)[projection.source]
+                source = source.repeat_interleave(projection.upsample, 2).repeat_interleave(
+                    projection.upsample, 3)
+                name = f"convs.{key(projection.source, projection.target)}"
+                total = total + F.conv2d(F.pad(source, projection.padding_lrtb),
+                                         tensor(f"{name}.weight") * tensor(f"{name}.mask"),
+                                         tensor(f"{name}.bias"), stride=projection.stride)
+            norm = f"norms.{population.name.replace('/', '_')}"
+            activity[population.name] = F.relu(F.batch_norm(
+                total, tensor(f"{norm}.running_mean"), tensor(f"{norm}.running_var"),
+                tensor(f"{norm}.weight"), tensor(f"{norm}.bias"), training=False, eps=eps))
+        history.append(activity)
+    readout = list(ir.dynamics.readout_range)
+    pooled = sum(torch.cat([F.adaptive_avg_pool2d(history[step][name], ir.readout.pool_size)
+                            .flatten(1) for name in ir.readout.populations], 1)
+                 for step in readout) / len(readout)
+    logits = F.linear(pooled, tensor("classifier.weight"), tensor("classifier.bias"))
+    if ir.is_recurrent:
+        results = {name: torch.stack([step[name] for step in history], 1).numpy()
+                   for name in history[0]}
+    else:
+        results = {name: value.numpy() for name, value in history[0].items()}
     results["logits"] = logits.numpy()
     return results
 
