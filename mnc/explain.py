@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mnc.errors import UsageError
-from mnc.ir.model import IR, Derivation
+from mnc.ir.model import IR, Derivation, InterarealProfile, Projection
 from mnc.text import suggest
 
 
@@ -28,17 +28,24 @@ def explain(ir: IR, name: str) -> dict[str, Any]:
                 "padding_lrtb",
                 "peak_probability",
                 "sigma_px",
+                "delay",
+                "upsample",
             )
         }
         fields["padding_lrtb"] = list(projection.padding_lrtb)
-        return {
+        explanation = {
             "kind": "projection",
             "name": name,
             "profile": projection.profile.kind,
             "fields": fields,
             "derivations": _derivations(ir, projection.derivations),
             "measured": projection.profile.model_dump(exclude={"kind"}),
+            "timing": _timing(ir, projection),
+            "in_degree_split": _in_degree_split(ir, projection),
+            "sources": {key: ir.provenance.sources[key]
+                        for key in _projection_sources(ir, projection)},
         }
+        return explanation
     names = ir.population_names()
     if name not in names:
         raise UsageError(f"no population {name!r} in {ir.name}{suggest(name, names)}")
@@ -54,8 +61,60 @@ def explain(ir: IR, name: str) -> dict[str, Any]:
         "derivations": _derivations(ir, population.derivations),
         "inputs": [q.name for q in ir.projections if q.target == name],
         "outputs": [q.name for q in ir.projections if q.source == name],
+        "delays": {q.name: q.delay for q in ir.projections
+                   if q.delay and name in (q.source, q.target)},
+        "steps": ir.dynamics.steps,
         "sources": {key: ir.provenance.sources[key] for key in _population_sources(ir, name)},
     }
+
+
+def _timing(ir: IR, projection: Projection) -> str:
+    """When the projection's input arrives, in words."""
+    steps = ir.dynamics.steps
+    if projection.delay == 0:
+        return (f"delay 0: {projection.target} at step t reads {projection.source} at the same "
+                f"step t" + (f" (each of the {steps} steps)" if steps > 1 else ""))
+    return (f"delay {projection.delay}: {projection.target} at step t reads {projection.source} "
+            f"at step t - {projection.delay} (nothing before step {projection.delay}; the "
+            f"network runs {steps} steps)")
+
+
+def _in_degree_split(ir: IR, projection: Projection) -> dict[str, Any] | None:
+    """How the target's extrinsic in-degree is shared: over all its interareal inputs,
+    feed-forward and delayed (feedback) alike, in proportion to their measured strengths."""
+    profile = projection.profile
+    if not isinstance(profile, InterarealProfile):
+        return None
+    shares = []
+    for other in ir.projections:
+        if other.target != projection.target or not isinstance(other.profile,
+                                                               InterarealProfile):
+            continue
+        shares.append({
+            "projection": other.name,
+            "delay": other.delay,
+            "strength": other.profile.strength,
+            "inputs": other.profile.in_degree * other.profile.strength
+            / other.profile.strength_total,
+        })
+    return {
+        "target": projection.target,
+        "in_degree": profile.in_degree,
+        "strength_total": profile.strength_total,
+        "rule": "each interareal input of the target, feed-forward or delayed, gets in_degree "
+                "* strength / strength_total inputs; strength_total sums the strengths of all "
+                "of them present in the model",
+        "shares": shares,
+    }
+
+
+def _projection_sources(ir: IR, projection: Projection) -> list[str]:
+    """Per-projection citations the spec gave (ASSUMED values, delays)."""
+    keys = [f"{projection.profile.kind}.projections.{projection.name}"]
+    if projection.profile.kind == "interlaminar":
+        source, target = ir.population(projection.source), ir.population(projection.target)
+        keys = [f"interlaminar.projections.{source.layer}->{target.layer}"]
+    return [key for key in keys if key in ir.provenance.sources]
 
 
 def _population_sources(ir: IR, name: str) -> list[str]:
@@ -85,9 +144,21 @@ def render_explanation(explanation: dict[str, Any]) -> str:
     for key, value in explanation["fields"].items():
         lines.append(f"  {key:<17} {_show(value)}")
     if explanation["kind"] == "projection":
+        lines.append(f"  timing:           {explanation['timing']}")
         lines.append("  measured inputs:")
         for key, value in explanation["measured"].items():
             lines.append(f"    {key:<26} {_show(value)}")
+        split = explanation["in_degree_split"]
+        if split is not None:
+            lines.append(f"  in-degree of {split['target']} ({_show(split['in_degree'])}) "
+                         f"shared by strength over its {len(split['shares'])} interareal "
+                         "input(s), feed-forward and delayed alike:")
+            for share in split["shares"]:
+                delay = f", delay {share['delay']}" if share["delay"] else ""
+                mark = "  <-" if share["projection"] == explanation["name"] else ""
+                lines.append(f"    {share['projection']:<22} strength "
+                             f"{_show(share['strength'])} / {_show(split['strength_total'])}"
+                             f" -> {share['inputs']:.4g} inputs{delay}{mark}")
     lines.append("  derivation:")
     cited: dict[str, str] = {}
     for step in explanation["derivations"]:
@@ -98,10 +169,19 @@ def render_explanation(explanation: dict[str, Any]) -> str:
         if step["sources"]:
             lines.append(f"      sources: {', '.join(step['sources'])}")
         cited.update(step["sources"])
+    cited.update(explanation["sources"])
     if explanation["kind"] == "population":
-        cited.update(explanation["sources"])
-        lines.append(f"  inputs:  {', '.join(explanation['inputs']) or '(the image)'}")
-        lines.append(f"  outputs: {', '.join(explanation['outputs']) or '-'}")
+        delays = explanation["delays"]
+
+        def listed(names: list[str]) -> str:
+            return ", ".join(f"{name} (delay {delays[name]})" if name in delays else name
+                             for name in names)
+
+        lines.append(f"  inputs:  {listed(explanation['inputs']) or '(the image)'}")
+        lines.append(f"  outputs: {listed(explanation['outputs']) or '-'}")
+        if explanation["steps"] > 1:
+            lines.append(f"  runs {explanation['steps']} steps; a delay-d input is read from "
+                         "step t - d")
     if cited:
         lines.append("  sources cited:")
         for key, text in cited.items():

@@ -9,14 +9,16 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from mnc.errors import Location, SpecError, SpecProblem
 from mnc.io.textfile import file_kind
+from mnc.spec import models
 from mnc.spec.merge import merge_patch
 from mnc.spec.models import Spec
 from mnc.spec.shipped import base_file, spec_file
@@ -200,8 +202,17 @@ def _pydantic_problems(
     error: ValidationError, locations: dict[FieldPath, Location], file: Path, data: dict[str, Any]
 ) -> list[SpecProblem]:
     problems = []
-    items = error.errors(include_url=False)
+    every = error.errors(include_url=False)
+    items = [item for item in every if not _other_branch(item["loc"], data)]
     paths = [_clean_loc(item["loc"]) for item in items]
+    # a mapping would also have been accepted where text was written: say which
+    alternatives = {
+        _clean_loc(item["loc"][: index]): f" (or a mapping with {', '.join(model.model_fields)})"
+        for item in every if _other_branch(item["loc"], data)
+        for index, part in enumerate(item["loc"])
+        if isinstance(part, str) and (model := getattr(models, part, None)) is not None
+        and isinstance(model, type) and issubclass(model, BaseModel)
+    }
     for item, path in zip(items, paths, strict=True):
         kind = item["type"]
         deeper = any(len(other) > len(path) and other[: len(path)] == path for other in paths)
@@ -247,19 +258,48 @@ def _pydantic_problems(
                 message += f"; allowed: {', '.join(sorted(parent_fields))}"
         elif kind not in {"missing"} and "input" in item:
             message += f", got {_show(item['input'])}"
+        message += alternatives.get(path, "")
         problems.append(
             SpecProblem(locate(locations, path, file), format_field_path(path), message)
         )
     return problems
 
 
+def _other_branch(loc: tuple[Any, ...], data: Any) -> bool:
+    """True for the error of a union branch that does not match the kind of value written:
+    text written where text or a mapping is allowed is reported against the text branch, a
+    mapping against the mapping branch (one message, not one per branch)."""
+    value = data
+    for part in loc:
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+            value = value[part]
+        elif _is_branch_label(part):
+            mapping_branch = part in _MODEL_NAMES or part.startswith(("dict[", "list["))
+            return mapping_branch != isinstance(value, dict)
+        else:
+            return False
+    return False
+
+
+_MODEL_NAMES = frozenset(name for name, value in vars(models).items()
+                         if isinstance(value, type) and issubclass(value, BaseModel))
+_SCALAR_LABELS = frozenset({"int", "float", "str", "constrained-int", "constrained-str"})
+
+
+def _is_branch_label(part: object) -> bool:
+    """pydantic names the branch of a union in an error's location: 'constrained-str',
+    'dict[...]', a model's class name."""
+    return isinstance(part, str) and ("[" in part or part in _SCALAR_LABELS
+                                      or part in _MODEL_NAMES)
+
+
 def _clean_loc(loc: tuple[Any, ...]) -> FieldPath:
     # pydantic adds union-branch labels such as 'int' or 'dict[...]' to locations; drop them.
     cleaned: list[str | int] = []
     for part in loc:
-        if isinstance(part, str) and (
-            "[" in part or part in {"int", "float", "str", "constrained-int"}
-        ):
+        if _is_branch_label(part):
             continue
         cleaned.append(part)
     return tuple(cleaned)
@@ -273,12 +313,21 @@ def _allowed_fields(path: FieldPath) -> list[str]:
         field = getattr(model, "model_fields", {}).get(part)
         if field is None:
             return []
-        annotation = field.annotation
-        if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
-            model = annotation
-        else:
+        model = _model_in(field.annotation)
+        if model is None:
             return []
     return list(getattr(model, "model_fields", {}))
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The spec model an annotation holds: itself, or inside a list or a union."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in typing.get_args(annotation):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None
 
 
 def _show(value: Any) -> str:

@@ -329,30 +329,37 @@ def _level(spec: Spec, catalog: PopulationCatalog, name: str) -> int:
 def _check_delays(loaded: LoadedSpec, catalog: PopulationCatalog, edges: list[Edge],
                   problems: _Problems) -> set[int]:
     """Lateral and feedback projections need a delay; every delay must fit in the run.
+    One message per spec entry (an interlaminar entry stands for one projection per area).
     Returns the indices of the edges reported here (left out of the cycle search)."""
     spec = loaded.spec
     steps = spec.dynamics.steps
     reported: set[int] = set()
+    found: dict[tuple[FieldPath, str], list[Edge]] = {}
     for index, edge in enumerate(edges):
-        how = _write_delay(edge)
+        source_level = _level(spec, catalog, edge.source)
+        target_level = _level(spec, catalog, edge.target)
         if edge.delay == 0 and edge.source == edge.target:
-            reported.add(index)
-            problems.add(edge.delay_path,
-                         f"{edge.name} is lateral (a population onto itself): it needs a delay "
-                         f">= 1 step ({how})")
-        elif edge.delay == 0 and _level(spec, catalog, edge.source) > _level(
-                spec, catalog, edge.target):
-            reported.add(index)
-            problems.add(edge.delay_path,
-                         f"{edge.name} is feedback (hierarchy level "
-                         f"{_level(spec, catalog, edge.source)} onto level "
-                         f"{_level(spec, catalog, edge.target)}): it needs a delay >= 1 step "
-                         f"({how})")
+            kind = "lateral (a population onto itself)"
+        elif edge.delay == 0 and source_level > target_level:
+            kind = f"feedback (hierarchy level {source_level} onto level {target_level})"
         elif edge.delay >= steps:
-            problems.add(edge.delay_path,
-                         f"{edge.name} has delay {edge.delay} but the network runs "
-                         f"{steps} step(s) (dynamics.steps): its input would never arrive; "
-                         f"set dynamics.steps to more than {edge.delay}")
+            kind = "never arrives"
+        else:
+            continue
+        if kind != "never arrives":
+            reported.add(index)
+        found.setdefault((edge.delay_path, kind), []).append(edge)
+    for (path, kind), group in found.items():
+        names = ", ".join(edge.name for edge in group)
+        edge = group[0]
+        if kind == "never arrives":
+            problems.add(path, f"{names} {'has' if len(group) == 1 else 'have'} delay "
+                               f"{edge.delay} but the network runs {steps} step(s) "
+                               f"(dynamics.steps): the input would never arrive; set "
+                               f"dynamics.steps to more than {edge.delay}")
+        else:
+            problems.add(path, f"{names} {'is' if len(group) == 1 else 'are'} {kind}: a "
+                               f"delay >= 1 step is needed ({_write_delay(edge)})")
     return reported
 
 

@@ -73,13 +73,14 @@ def test_unknown_population_in_projection_with_suggestion(write_variant):
     assert f"{path}:" in message
 
 
-def test_cycle_is_reported(write_variant):
-    [message] = problems_of(
-        write_variant(
-            {"interareal": {"projections": {"VISpor5->VISp4": {"strength": 1.0, "sigma_mm": 0.1}}}}
-        )
+def test_feedback_without_delay_is_reported(write_variant):
+    path = write_variant(
+        {"interareal": {"projections": {"VISpor5->VISp4": {"strength": 1.0, "sigma_mm": 0.1}}}}
     )
-    assert "cycle" in message and "VISp4" in message and "VISpor5" in message
+    [message] = problems_of(path)
+    assert f"{path}:" in message
+    assert "interareal.projections.VISpor5->VISp4.delay: VISpor5->VISp4 is feedback" in message
+    assert "delay >= 1" in message
 
 
 def test_population_left_without_input(write_variant):
