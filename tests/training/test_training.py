@@ -18,7 +18,7 @@ from tests.training.conftest import SMALL_RUN_FLAGS, train_small
 torch = pytest.importorskip("torch")
 
 from mnc_backends.torch.training import TrainingInterrupted, checkpoint, train  # noqa: E402
-from mnc_backends.torch.training import trainer as trainer_module  # noqa: E402
+from mnc_backends.torch.training import epoch as epoch_module  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -77,7 +77,7 @@ def test_deterministic_runs_give_identical_weights(tmp_path: Path, reference_run
 def test_sigterm_mid_epoch_saves_and_resume_continues_exactly(tmp_path: Path, monkeypatch,
                                                               reference_run):
     calls = {"count": 0}
-    original = trainer_module.normalize_batch
+    original = epoch_module.normalize_batch
 
     def normalize_then_signal(*args: Any, **kwargs: Any) -> Any:
         calls["count"] += 1
@@ -85,14 +85,14 @@ def test_sigterm_mid_epoch_saves_and_resume_continues_exactly(tmp_path: Path, mo
             signal.raise_signal(signal.SIGTERM)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(trainer_module, "normalize_batch", normalize_then_signal)
+    monkeypatch.setattr(epoch_module, "normalize_batch", normalize_then_signal)
     folder = tmp_path / "run"
     with pytest.raises(TrainingInterrupted, match="SIGTERM at epoch 2 step 2/3"):
         train_small(folder)
     saved = checkpoint.load_checkpoint(folder / "last.pt")
     assert (saved["epoch"], saved["step_in_epoch"]) == (1, 2)
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
-    monkeypatch.setattr(trainer_module, "normalize_batch", original)
+    monkeypatch.setattr(epoch_module, "normalize_batch", original)
 
     resumed = train(None, None, resume=folder)
     assert resumed["rank_fingerprints"] == reference_run["rank_fingerprints"]

@@ -7,7 +7,9 @@
     evaluation.evaluate_checkpoint: top-1 / top-5;  plot.plot_run: curves.png
 
 Modules: config (pydantic settings), transforms, datasets, data, loaders, distributed,
-checkpoint, rundir, model, evaluation, trainer, progress, plot.
+checkpoint, rundir, model, evaluation, progress, plot; the loop's parts: state (what a
+checkpoint holds), epoch (train_one_epoch), validation, checkpointing, stopping; trainer
+sets a run up and drives them.
 """
 
 from __future__ import annotations
