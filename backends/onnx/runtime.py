@@ -130,6 +130,10 @@ def open_model(path: str | Path, device: Device = "auto", threads: int = 0) -> D
         raise UserFileError(f"{path}: the model has no input named {INPUT_NAME!r} (inputs: "
                             f"{', '.join(inputs)}); was it exported by mnc?")
     shape = inputs[INPUT_NAME].shape
+    if len(shape) == 5:
+        raise UserFileError(f"{path}: the model takes clips ({INPUT_NAME!r} has shape {shape}: "
+                            f"batch, steps, channels, height, width); mnc predict shows one "
+                            f"image at a time, run clips with onnxruntime directly")
     if len(shape) != 4 or not all(isinstance(size, int) for size in shape[1:]):
         raise UserFileError(f"{path}: input {INPUT_NAME!r} has shape {shape}, expected "
                             f"(batch, channels, height, width) with fixed channels and size")

@@ -10,9 +10,11 @@ import pytest
 
 import mnc
 from mnc.backend import BackendOptions
+from mnc.errors import UserFileError
 from mnc.ir import Dynamics
 from mnc.lowering.merged import merged_groups
 from mnc_backends.onnx import OnnxBackend
+from mnc_backends.onnx.runtime import open_model
 from tests.backends.onnx.helpers import random_state, reference_forward, run_onnx
 from tests.recurrent_irs import FEEDBACK, LATERAL, with_time
 
@@ -72,7 +74,7 @@ def test_unrolled_graph_matches_the_step_by_step_computation(tiny, merge):
     assert json.loads(metadata["mnc.dynamics"])["readout_steps"] == [1, 2, 3]
 
 
-def test_clip_input_shows_frame_t_at_step_t(tiny):
+def test_clip_input_shows_frame_t_at_step_t(tiny, tmp_path):
     ir = with_time(tiny, steps=3).model_copy(update={"dynamics": Dynamics(steps=3,
                                                                           input="clip")})
     state = random_state(ir, seed=4)
@@ -83,6 +85,10 @@ def test_clip_input_shows_frame_t_at_step_t(tiny):
     got = assert_matches(ir, model, clip, state)
     frozen = np.repeat(clip[:, :1], 3, axis=1)
     assert np.abs(run_onnx(model, frozen)["logits"] - got["logits"]).max() > 1e-3
+    path = tmp_path / "clip.onnx"
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(UserFileError, match=r"clip.onnx: the model takes clips .*steps"):
+        open_model(path, "cpu")
 
 
 def test_float16_unrolled_graph_merges_and_keeps_its_tolerance(tiny):
