@@ -110,7 +110,7 @@ class ScaleWidths(Pass):
                     sources=["interareal", *surface_sources],
                 )
         assert isinstance(derivation.value, float | int)
-        if projection.upsample != 1:
+        if projection.upsample != 1:  # measured on the source, counted on the repeated grid
             derivation = Derivation(
                 formula=f"({derivation.formula}) * upsample",
                 inputs={**derivation.inputs, "source_grid_sigma_px": derivation.value,
@@ -118,6 +118,7 @@ class ScaleWidths(Pass):
                 value=derivation.value * projection.upsample,
                 sources=derivation.sources,
             )
+        assert isinstance(derivation.value, float | int)
         return projection.model_copy(
             update={
                 "sigma_px": float(derivation.value),

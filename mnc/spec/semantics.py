@@ -189,17 +189,17 @@ def _check_endpoint(
 
 def _check_projections(
     loaded: LoadedSpec, catalog: PopulationCatalog, problems: _Problems
-) -> list[tuple[str, str, FieldPath]]:
+) -> list[Edge]:
     """Check every projection's endpoints; return the edges of the modelled graph."""
     spec = loaded.spec
     edges: list[Edge] = []
     for index, entry in enumerate(spec.interlaminar.entries()):
         source, target = split_projection_key(entry.projection)
-        path = _interlaminar_path(loaded, index)
-        delay_path = path if isinstance(spec.interlaminar.projections[index], str) else (
+        entry_path = _interlaminar_path(loaded, index)
+        delay_path = entry_path if isinstance(spec.interlaminar.projections[index], str) else (
             "interlaminar", "projections", index, "delay")
         for area in interlaminar_areas(spec, entry.areas):
-            edges.append(Edge(f"{area}{source}", f"{area}{target}", path, entry.delay,
+            edges.append(Edge(f"{area}{source}", f"{area}{target}", entry_path, entry.delay,
                               delay_path, entry.projection))
     blocks = (
         ("fixed_projections", spec.fixed_projections.projections),
