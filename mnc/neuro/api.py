@@ -26,7 +26,12 @@ from mnc.neuro import figures
 from mnc.neuro.allen import ResponseWindow, load_natural_scenes
 from mnc.neuro.cache import FeatureCache, ScoreCache, feature_key, stable_key
 from mnc.neuro.layers import cre_short_name
-from mnc.neuro.model_features import LoadedModel, summarize_features
+from mnc.neuro.model_features import (
+    LoadedModel,
+    chosen_steps,
+    is_stepped,
+    summarize_features,
+)
 from mnc.neuro.recording_files import is_recordings_file, load_recordings
 from mnc.neuro.recordings import NeuralData
 from mnc.neuro.regions import Region, group_regions
@@ -76,6 +81,10 @@ class AnalysisOptions:
     """Predictivity regressions (empty: skip predictivity)."""
     n_folds: int = 5
     min_reliability: float = 0.3
+    step: int | str = "readout"
+    """Recurrent networks: the step whose activity is compared (0-based), ``"last"``, or
+    ``"readout"``: the mean over the steps the network's readout averages (the last step
+    unless its IR sets ``dynamics.readout_steps``). A feed-forward network has step 0 only."""
 
 
 @dataclass
@@ -177,8 +186,11 @@ def population_summaries(loaded: LoadedModel, raw_images: np.ndarray, options: A
     ``cache_root=None`` computes without a cache.
     """
     model_input = loaded.model_input(raw_images, options.normalize)
-    key = feature_key(loaded.network_key, loaded.weights_key, model_input,
-                      {"max_units": options.max_units, "seed": options.seed})
+    settings: dict[str, Any] = {"max_units": options.max_units, "seed": options.seed}
+    if is_stepped(loaded.model):  # feed-forward keys stay as they were
+        steps = chosen_steps(loaded.model, options.step)
+        settings["steps"] = [steps.start, steps.stop - 1]
+    key = feature_key(loaded.network_key, loaded.weights_key, model_input, settings)
     cache = FeatureCache(cache_root, key) if cache_root is not None else None
     index = cache.folder / "index.json" if cache is not None else None
     if cache is not None and index is not None and index.is_file():
@@ -188,7 +200,7 @@ def population_summaries(loaded: LoadedModel, raw_images: np.ndarray, options: A
             return cached, key, True
     summaries = summarize_features(loaded.model, model_input, options.batch_size,
                                    max_units=options.max_units, seed=options.seed,
-                                   scratch_dir=None, progress=progress)
+                                   scratch_dir=None, progress=progress, step=options.step)
     order = [p.name for p in loaded.populations if p.name in summaries]
     order += [name for name in summaries if name not in order]
     summaries = {name: summaries[name] for name in order}
@@ -357,6 +369,7 @@ def _common(loaded: LoadedModel, source: Any, output_dir: str | Path | None,
             ) -> tuple[Path | None, Path | None, NeuralData, list[Region],
                        dict[str, FeatureSummary], Report]:
     _check_options(options)
+    chosen_steps(loaded.model, options.step)  # a step the model lacks, before any work
     out = Path(output_dir).expanduser() if output_dir is not None else None
     cache_root = (Path(cache_dir).expanduser() if cache_dir
                   else out / "cache" if out is not None else None)
@@ -440,7 +453,8 @@ def run_rsa(loaded: LoadedModel, source: Any, output_dir: str | Path | None = No
     _write_tables(out, report)
     _rsa_figures(out, summaries, regions, tables, populations, options, report, loaded.label)
     write_text_atomic(out / "summary.json", json.dumps(
-        {**_run_info(loaded, data, regions, report), "best": records(report.tables["rsa_best"]),
+        {**_run_info(loaded, data, regions, report, options),
+         "best": records(report.tables["rsa_best"]),
          "predictivity_best": records(report.tables["predictivity_best"])
          if "predictivity_best" in report.tables else []}, indent=1))
     report.files["summary"] = str(out / "summary.json")
@@ -448,8 +462,13 @@ def run_rsa(loaded: LoadedModel, source: Any, output_dir: str | Path | None = No
 
 
 def _run_info(loaded: LoadedModel, data: NeuralData, regions: Sequence[Region],
-              report: Report) -> dict[str, Any]:
+              report: Report, options: AnalysisOptions) -> dict[str, Any]:
+    time: dict[str, Any] = {}
+    if is_stepped(loaded.model):
+        steps = chosen_steps(loaded.model, options.step)
+        time = {"step": options.step, "steps_compared": [steps.start, steps.stop - 1]}
     return {"model": loaded.label, "ir_hash": loaded.network_key, "weights": loaded.weights_key,
+            **time,
             "feature_key": report.feature_key, "neural_fingerprint": data.fingerprint,
             "sessions": list(data.sessions),
             "regions": [{**_region_fields(r),
@@ -513,7 +532,7 @@ def run_physiology(loaded: LoadedModel, source: Any, output_dir: str | Path | No
     report.files["physiology_figure"] = str(out / "physiology.png")
     closest = closest_populations(tables["physiology"])
     write_text_atomic(out / "summary.json", json.dumps(
-        {**_run_info(loaded, data, regions, report), "closest": closest,
+        {**_run_info(loaded, data, regions, report, options), "closest": closest,
          "cells": records(report.tables["physiology_cells"])}, indent=1))
     report.files["summary"] = str(out / "summary.json")
     return report

@@ -10,6 +10,7 @@ from mnc.errors import UsageError
 from mnc.neuro.allen import ResponseWindow
 from mnc.neuro.api import AnalysisOptions, NeuralSelection
 from mnc.neuro.layers import ALLEN_AREAS
+from mnc.neuro.model_features import STEP_WORDS
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,8 +64,28 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="input normalisation after scaling to [0, 1] (default imagenet)")
     parser.add_argument("--min-reliability", type=float, default=0.3,
                         help="split-half reliability a cell needs to be scored (default 0.3)")
+    parser.add_argument("--step", type=step_choice, default="readout", metavar="N|last|readout",
+                        help="recurrent networks: compare the activity at step N (0-based), at "
+                             "the last step, or averaged over the steps the readout averages "
+                             "(default readout: the last step unless the spec sets readout "
+                             "steps); a feed-forward network has step 0 only")
     parser.add_argument("--json", action="store_true",
                         help="print the summary as JSON instead of a table")
+
+
+def step_choice(text: str) -> int | str:
+    """argparse type of ``--step``: a step number (checked against the model later), 'last'
+    or 'readout'."""
+    if text in STEP_WORDS:
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a step number, 'last' or 'readout', not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a step number from 0, not {value}")
+    return value
 
 
 _CACHE_ONLY = (("download", "--download"), ("skip_missing", "--skip-missing"),
@@ -110,7 +131,8 @@ def options_from_args(args: argparse.Namespace, **extra: object) -> AnalysisOpti
     return AnalysisOptions(
         n_splits=args.splits, seed=args.seed, batch_size=args.batch_size,
         max_units=args.max_units, normalize=args.normalize,
-        min_reliability=args.min_reliability, **extra)  # type: ignore[arg-type]
+        min_reliability=args.min_reliability, step=args.step,
+        **extra)  # type: ignore[arg-type]
 
 
 def progress_bar(description: str) -> Callable[[int, int], None]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mnc.errors import UserFileError
+from mnc.errors import UsageError, UserFileError
 from mnc.imaging import IMAGENET_MEAN, IMAGENET_STD, channel_statistics
 from mnc.neuro.representation import FeatureSummary, sample_columns
 
@@ -164,6 +164,51 @@ def prepare_images(images: np.ndarray, height: int, width: int, channels: int = 
     return batch.numpy().astype(np.float32)
 
 
+StepChoice = int | str
+"""Which steps of a recurrent network are compared: a step number (0-based), ``"last"`` or
+``"readout"`` (the activity averaged over the steps the network's readout averages; the
+last step unless the IR's ``dynamics.readout_steps`` say otherwise)."""
+STEP_WORDS = ("readout", "last")
+
+
+def model_steps(model: Any) -> int:
+    """Steps a model runs: its IR's ``dynamics.steps``; 1 for a model without dynamics."""
+    dynamics = getattr(getattr(model, "ir", None), "dynamics", None)
+    return int(dynamics.steps) if dynamics is not None else 1
+
+
+def chosen_steps(model: Any, step: StepChoice) -> range:
+    """The steps whose activity ``step`` selects (averaged when more than one), or a
+    UsageError naming the steps the model has."""
+    steps = model_steps(model)
+    if step == "last":
+        return range(steps - 1, steps)
+    if step == "readout":
+        dynamics = getattr(getattr(model, "ir", None), "dynamics", None)
+        return dynamics.readout_range if dynamics is not None else range(steps - 1, steps)
+    if isinstance(step, int) and not isinstance(step, bool) and 0 <= step < steps:
+        return range(step, step + 1)
+    runs = f"runs {steps} steps (0 to {steps - 1})" if steps > 1 else "runs 1 step (0)"
+    raise UsageError(f"--step {step}: the model {runs}; expected a step number in that "
+                     f"range, 'last' or 'readout'")
+
+
+def is_stepped(model: Any) -> bool:
+    """Whether ``model.features`` gives per-step activity (N, T, C, H, W): a recurrent IR."""
+    return bool(getattr(getattr(model, "ir", None), "is_recurrent", False))
+
+
+def _at_steps(value: Any, name: str, steps: int, chosen: range) -> Any:
+    """(N, T, ...) per-step activity -> (N, ...) at the chosen step or their mean."""
+    shape = tuple(value.shape)
+    if len(shape) < 3 or shape[1] != steps:
+        raise UserFileError(f"population {name!r}: the recurrent model gave activity of shape "
+                            f"{shape}; expected (images, {steps} steps, ...)")
+    if len(chosen) == 1:
+        return value[:, chosen.start]
+    return value[:, chosen.start:chosen.stop].mean(1)
+
+
 def _as_numpy(value: Any) -> np.ndarray:
     if hasattr(value, "detach"):
         value = value.detach().float().cpu().numpy()
@@ -171,27 +216,40 @@ def _as_numpy(value: Any) -> np.ndarray:
 
 
 def iter_features(model: Any, images: np.ndarray, batch_size: int,
-                  populations: Sequence[str] | None = None
+                  populations: Sequence[str] | None = None, step: StepChoice = "readout"
                   ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-    """Yield (first image index, {population: (batch, units) float32}) batch by batch."""
+    """Yield (first image index, {population: (batch, units) float32}) batch by batch.
+
+    A recurrent network's activity is taken at ``step`` (see ``StepChoice``); a network that
+    takes clips is shown each image as a still clip (the same frame at every step).
+    """
     import torch  # lazy: the model side needs torch tensors
 
     if batch_size < 1:
         raise UserFileError(f"--batch-size: expected a positive integer, got {batch_size}")
+    chosen = chosen_steps(model, step)
+    steps = model_steps(model)
+    stepped = is_stepped(model)
+    clip = stepped and getattr(model.ir.dynamics, "input", "still") == "clip"
     with torch.inference_mode():
         for start in range(0, images.shape[0], batch_size):
             batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size]))
-            outputs = model.features(batch, populations=list(populations) if populations
+            shown = batch.unsqueeze(1).repeat(1, steps, 1, 1, 1) if clip else batch
+            outputs = model.features(shown, populations=list(populations) if populations
                                      else None)
+            if stepped:
+                outputs = {name: _at_steps(value, name, steps, chosen)
+                           for name, value in outputs.items()}
             yield start, {name: _as_numpy(value).reshape(batch.shape[0], -1)
                           for name, value in outputs.items()}
 
 
 def extract_features(model: Any, images: np.ndarray, batch_size: int = 32,
-                     populations: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+                     populations: Sequence[str] | None = None,
+                     step: StepChoice = "readout") -> dict[str, np.ndarray]:
     """{population: (images, units)} for small networks; see ``summarize_features`` otherwise."""
     parts: dict[str, list[np.ndarray]] = {}
-    for _, outputs in iter_features(model, images, batch_size, populations):
+    for _, outputs in iter_features(model, images, batch_size, populations, step):
         for name, value in outputs.items():
             parts.setdefault(name, []).append(value)
     return {name: np.concatenate(values) for name, values in parts.items()}
@@ -201,8 +259,10 @@ def summarize_features(model: Any, images: np.ndarray, batch_size: int = 32,
                        populations: Sequence[str] | None = None, max_units: int = 2000,
                        seed: int = 0, scratch_dir: str | Path | None = None,
                        chunk_bytes: int = 64 << 20,
-                       progress: Any = None) -> dict[str, FeatureSummary]:
-    """Stream images through the model and summarise every population with bounded memory.
+                       progress: Any = None,
+                       step: StepChoice = "readout") -> dict[str, FeatureSummary]:
+    """Stream images through the model and summarise every population with bounded memory
+    (a recurrent network's activity at ``step``).
 
     Batches are written to disk-backed arrays (one per population, removed afterwards), then
     the Gram matrix is accumulated over column chunks of at most ``chunk_bytes``.
@@ -211,7 +271,7 @@ def summarize_features(model: Any, images: np.ndarray, batch_size: int = 32,
     try:
         stores: dict[str, np.ndarray] = {}
         n = images.shape[0]
-        for start, outputs in iter_features(model, images, batch_size, populations):
+        for start, outputs in iter_features(model, images, batch_size, populations, step):
             for name, value in outputs.items():
                 if name not in stores:
                     stores[name] = np.lib.format.open_memmap(
