@@ -103,29 +103,37 @@ def test_ir_views_give_steps_and_macs_per_step(recurrent: IR, tiny: IR) -> None:
     assert "dense MACs / step" in recurrent._repr_html_()
 
 
-def _compiling_to(monkeypatch: pytest.MonkeyPatch, irs: dict[str, IR]) -> None:
-    """``mnc`` commands compile these names to these IRs (no spec declares delays yet)."""
-    import mnc.compiler
-
-    monkeypatch.setattr(mnc.compiler, "compile_ir", lambda name, *a, **k: irs[str(name)])
-
-
-def test_summary_counts_recurrent_projections(monkeypatch: pytest.MonkeyPatch,
-                                              capsys: pytest.CaptureFixture[str],
-                                              recurrent: IR) -> None:
-    _compiling_to(monkeypatch, {"loop": recurrent})
-    assert main(["summary", "loop"]) == 0
+def test_summary_counts_recurrent_projections(capsys: pytest.CaptureFixture[str]) -> None:
+    ir = mnc.compile_ir("tiny-feedback")
+    assert main(["summary", "tiny-feedback"]) == 0
     out = capsys.readouterr().out
-    cost = network_cost(recurrent)
-    assert "2 recurrent projections (1 feedback, 1 lateral)" in out
+    cost = network_cost(ir)
+    assert "3 steps (still input, readout steps 1-2); 13 recurrent projections (12 feedback, " \
+           "1 lateral)" in out
     assert f"dense MACs / step   {cost.dense_macs:,}" in out
     assert f"dense MACs / image  {cost.dense_macs_total:,}" in out
-    row = next(line for line in out.splitlines() if line.startswith(FEEDBACK))
+    # Every delayed projection has delay 1: it computes at 2 of the 3 steps.
+    assert cost.dense_macs_total == 3 * cost.dense_macs - sum(
+        item.dense_macs for item in cost.projections if item.delay)
+    row = next(line for line in out.splitlines() if line.startswith("VISl5->VISp2/3 "))
     assert row.split()[1:5] == ["feedback", "1", "2", "2"]
-    assert main(["summary", "loop", "--json"]) == 0
+    row = next(line for line in out.splitlines() if line.startswith("VISp2/3->VISp2/3 "))
+    assert row.split()[1:5] == ["lateral", "1", "1", "2"]
+    assert main(["summary", "tiny-feedback", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["masked_macs_per_image"] == round(cost.masked_macs_total)
-    assert data["recurrent_projections"] == 2
+    assert data["recurrent_projections"] == 13 and data["steps"] == 3
+
+
+def test_diff_of_the_shipped_variants(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["diff", "tiny", "tiny-feedback", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["delays"]["added"]) == 13 and "VISpor5->VISp5" in data["delays"]["added"]
+    assert data["dynamics"] == {"steps": [1, 3], "readout_steps": [[0, 0], [1, 2]]}
+    assert main(["diff", "tiny", "tiny-feedback"]) == 0
+    text = capsys.readouterr().out
+    assert "delays: 13 added, 0 removed, 0 changed" in text
+    assert "+ projection VISl5->VISp2/3" in text
 
 
 def test_diff_counts_delays_and_dynamics(tiny: IR, recurrent: IR) -> None:
