@@ -173,12 +173,15 @@ class _Network:
         return self.emitted[key]
 
     def _frame(self, step: int) -> str:
+        """The image shown at ``step``: the still image, or frame ``step`` of the clip."""
         if self.ir.dynamics.input == "still":
             return self.image
-        position = self.builder.exact(f"clip:index@{step}", np.array(step, dtype=np.int64))
-        return self.builder.node("Gather", [self.image, position],
-                                 internal_name(f"{INPUT_NAME}@{step}", self.builder.float16),
-                                 axis=1)
+
+        def make() -> str:
+            position = self.builder.exact(f"clip:index@{step}", np.array(step, np.int64))
+            return self.builder.node("Gather", [self.image, position], internal_name(
+                f"{INPUT_NAME}@{step}", self.builder.float16), axis=1)
+        return str(self._once(("frame", step), make))
 
     def population(self, name: str, step: int) -> str:
         builder = self.builder
