@@ -4,6 +4,7 @@ The emitted file builds a module with the same parameter and buffer names as ``M
 (so ``load_state_dict`` of a file saved by mnc works unchanged) and draws the same masks
 from the spec's seed with numpy. Its forward pass is written out population by population,
 one named layer per projection, so a reader can follow the network without the compiler.
+A recurrent network is written as one step (``step``) and a loop over the steps.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ Plain PyTorch and numpy: this file does not need mnc at run time.
 Each projection is a convolution whose weight is multiplied by a connection mask on every
 call; each population sums its incoming projections, then BatchNorm2d, then ReLU; the readout
 average-pools every readout population to @pool@x@pool@ and applies one Linear layer.
-"""
+@time@"""
 
 from __future__ import annotations
 
@@ -74,10 +75,12 @@ class MaskedConv2d(nn.Module):
     """Conv2d with explicit (left, right, top, bottom) zero padding and a fixed weight mask."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int,
-                 padding_lrtb: tuple[int, int, int, int], mask: torch.Tensor) -> None:
+                 padding_lrtb: tuple[int, int, int, int], mask: torch.Tensor,
+                 upsample: int = 1) -> None:
         super().__init__()
         self.stride = stride
         self.padding_lrtb = padding_lrtb
+        self.upsample = upsample
         fan_in = max(float((mask**2).sum()) / out_channels, 1.0)
         weight = torch.randn(out_channels, in_channels, kernel_size, kernel_size)
         if MASK_MODE in ("gaussian", "none"):
@@ -90,6 +93,8 @@ class MaskedConv2d(nn.Module):
         return self.mask
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.upsample != 1:  # from a coarser grid: repeat each pixel along both axes
+            x = x.repeat_interleave(self.upsample, dim=2).repeat_interleave(self.upsample, dim=3)
         weight = self.weight * self.effective_mask()
         return F.conv2d(F.pad(x, self.padding_lrtb), weight, self.bias, self.stride)
 '''
@@ -101,8 +106,9 @@ class LearnableMaskConv2d(MaskedConv2d):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int,
                  padding_lrtb: tuple[int, int, int, int], mask: torch.Tensor,
-                 peak_probability: float, sigma_px: float) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding_lrtb, mask)
+                 peak_probability: float, sigma_px: float, upsample: int = 1) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding_lrtb, mask,
+                         upsample)
         self.log_peak = nn.Parameter(torch.tensor(math.log(peak_probability)))
         self.log_sigma = nn.Parameter(torch.tensor(math.log(sigma_px)))
         offsets = torch.arange(-(kernel_size // 2), kernel_size // 2 + 1, dtype=torch.float32)
@@ -129,7 +135,7 @@ def load_state_dict(path: str) -> dict[str, Tensor]:
 if __name__ == "__main__":
     model = MouseNet().eval()
     with torch.no_grad():
-        print(model(torch.zeros(1, @channels@, @height@, @width@)).shape)
+        print(model(torch.zeros(1, @shape@)).shape)
 '''
 
 
@@ -164,15 +170,18 @@ def _layers(ir: IR) -> list[str]:
         key = projection_key(q.source, q.target)
         profile = f"peak_probability={q.peak_probability!r}, sigma_px={q.sigma_px!r}"
         layer = "LearnableMaskConv2d" if learnable else "MaskedConv2d"
+        upsample = f"upsample={q.upsample}" if q.upsample != 1 else ""
         lines += [f'        self.convs["{key}"] = {layer}(',
                   f"            {q.in_channels}, {q.out_channels}, {q.kernel_size}, "
                   f"stride={q.stride}, padding_lrtb={tuple(q.padding_lrtb)!r},",
                   "            mask=connection_mask(",
                   f'                "{q.name}", {q.out_channels}, {q.in_channels}, '
                   f"{q.kernel_size},",
-                  f"                {profile})" + ("," if learnable else ")")]
+                  f"                {profile})" + ("," if learnable or upsample else ")")]
         if learnable:
-            lines.append(f"            {profile})")
+            lines.append(f"            {profile}" + ("," if upsample else ")"))
+        if upsample:
+            lines.append(f"            {upsample})")
     lines.append("        self.norms = nn.ModuleDict({")
     for population in ir.populations:
         if population.name != "input":
@@ -207,35 +216,160 @@ def _populations(ir: IR) -> list[str]:
     return lines
 
 
+_TIME_DOC = """
+The network runs @steps@ steps on @input@.
+At step t each population sums its undelayed inputs at step t and each input with delay d
+from step t - d; a delayed input adds nothing before step d. Weights and BatchNorm are shared
+by all steps. The readout averages the pooled features of steps @first@ to @last@ before the
+Linear layer.
+"""
+
+_FEED_FORWARD = [
+    "",
+    "    def population(self, name: str, drives: list[Tensor]) -> Tensor:",
+    '        """Sum the incoming projections, then BatchNorm2d and ReLU."""',
+    "        total = drives[0]",
+    "        for drive in drives[1:]:",
+    "            total = total + drive",
+    "        return F.relu(self.norms[name](total))",
+    ""]
+
+_READOUT = [
+    "",
+    "    def forward(self, images: Tensor) -> Tensor:",
+    "        activity = self.populations(images)",
+    "        pooled = [F.adaptive_avg_pool2d(activity[name], POOL_SIZE).flatten(1)",
+    "                  for name in READOUT]",
+    "        return self.classifier(torch.cat(pooled, dim=1))"]
+
+_RECURRENT = '''
+    def population(self, name: str, images: Tensor, drives: list[Tensor | None]) -> Tensor:
+        """Sum the inputs present at this step (a drive of zeros while none is), then
+        BatchNorm2d and ReLU."""
+        present = [drive for drive in drives if drive is not None]
+        if not present:
+            present = [images.new_zeros(images.shape[0], *SHAPES[name])]
+        total = present[0]
+        for drive in present[1:]:
+            total = total + drive
+        return F.relu(self.norms[name](total))
+
+    def delayed(self, key: str, source: str, delay: int,
+                before: list[dict[str, Tensor]]) -> Tensor | None:
+        """A projection from ``delay`` steps earlier; None (absent) before step ``delay``."""
+        if len(before) < delay:
+            return None
+        return self.convs[key](before[delay - 1][source])
+'''
+
+_RUN = '''
+    def run(self, images: Tensor) -> list[dict[str, Tensor]]:
+        """Activity of every population at each step."""
+        expected = @expected@
+        if images.dim() != len(expected) + 1 or tuple(images.shape[1:]) != expected:
+            raise ValueError("expected input of shape @described@, "
+                             f"got {tuple(images.shape)}")
+        history: list[dict[str, Tensor]] = []
+        for frame in @frames@:
+            history.append(self.step(frame, history[::-1]))
+        return history
+
+    def populations(self, images: Tensor) -> dict[str, Tensor]:
+        """Activity (after ReLU) of every population at every step, (N, T, C, H, W)."""
+        history = self.run(images)
+        return {name: torch.stack([step[name] for step in history], dim=1)
+                for name in history[0]}
+
+    def forward(self, images: Tensor) -> Tensor:
+        pooled = [torch.cat([F.adaptive_avg_pool2d(activity[name], POOL_SIZE).flatten(1)
+                             for name in READOUT], dim=1)
+                  for activity in self.run(images)[READOUT_STEPS]]
+        return self.classifier(torch.stack(pooled).mean(dim=0))
+'''
+
+
+def _step(ir: IR) -> list[str]:
+    """``step``: every population at one step, delayed inputs from ``before``."""
+    taken: set[str] = set()
+    variables = {"input": "images"}
+    lines = ["",
+             "    def step(self, images: Tensor, before: list[dict[str, Tensor]]"
+             ") -> dict[str, Tensor]:",
+             '        """Activity of every population at one step; ``before[d - 1]`` is the',
+             '        activity d steps earlier (empty at step 0)."""']
+    for population in ir.populations:
+        if population.name == "input":
+            continue
+        variable = _variable(population.name, taken)
+        lines.append(f'        {variable} = self.population("{population_key(population.name)}"'
+                     f", images, [")
+        for q in ir.projections:
+            if q.target != population.name:
+                continue
+            key = projection_key(q.source, q.target)
+            if q.delay == 0:
+                lines.append(f'            self.convs["{key}"]({variables[q.source]}),')
+            else:
+                lines.append(f'            self.delayed("{key}", "{q.source}", {q.delay}, '
+                             f"before),")
+        lines.append("        ])")
+        variables[population.name] = variable
+    lines.append("        return {")
+    for name, variable in variables.items():
+        lines.append(f'            "{name}": {variable},')
+    lines.append("        }")
+    return lines
+
+
+def _recurrent(ir: IR) -> list[str]:
+    """Population helper, ``step``, the loop over steps and the averaging readout."""
+    dynamics, inp = ir.dynamics, ir.input
+    clip = dynamics.input == "clip"
+    image = (inp.channels, inp.height, inp.width)
+    expected = (dynamics.steps, *image) if clip else image
+    shape = ", ".join(map(str, expected))
+    described = f"(N, T, C, H, W) = (N, {shape})" if clip else f"(N, C, H, W) = (N, {shape})"
+    run = _fill(_RUN, expected=repr(expected), described=described,
+                frames="images.unbind(dim=1)" if clip else "[images] * STEPS")
+    return [*_RECURRENT.splitlines(), *_step(ir), *run.rstrip().splitlines()]
+
+
+def _time_constants(ir: IR) -> str:
+    readout = ir.dynamics.readout_range
+    shapes = "\n".join(f'    "{population_key(p.name)}": ({p.channels}, {p.height}, {p.width}),'
+                       for p in ir.populations if p.name != "input")
+    return (f"STEPS = {ir.dynamics.steps}\n"
+            f"READOUT_STEPS = slice({readout.start}, {readout.stop})\n"
+            f"SHAPES = {{  # population: (channels, height, width)\n{shapes}\n}}\n")
+
+
 def emit_python(ir: IR) -> str:
     """Source of a standalone module ``MouseNet`` equivalent to the compiled network."""
+    recurrent = ir.is_recurrent
+    inp, dynamics = ir.input, ir.dynamics
+    image = f"{inp.channels}, {inp.height}, {inp.width}"
+    shape = f"{dynamics.steps}, {image}" if recurrent and dynamics.input == "clip" else image
+    readout = dynamics.readout_range
+    time = _fill(_TIME_DOC, steps=dynamics.steps, first=readout.start, last=readout.stop - 1,
+                 input="one still image shown at every step" if dynamics.input == "still"
+                 else "a clip (N, T, C, H, W), frame t at step t") if recurrent else ""
     header = _fill(
         _HEADER, title=f"{ir.name}: a MouseNet-style network as plain PyTorch.",
         version=mnc.__version__, spec=repr(ir.provenance.spec_name), short_hash=ir.short_hash,
-        input_shape=f"(N, {ir.input.channels}, {ir.input.height}, {ir.input.width})",
+        input_shape=f"(N, {shape})", time=time,
         classes=ir.readout.classes, pool=ir.readout.pool_size, content_hash=ir.content_hash,
         mask_mode=ir.mask.mode, seed=ir.mask.seed, readout=repr(tuple(ir.readout.populations)))
+    if recurrent:
+        header += _time_constants(ir)
     body = ["", "", "class MouseNet(nn.Module):",
             f'    """{ir.name} (IR {ir.short_hash}): {len(ir.populations)} populations, '
             f'{len(ir.projections)} projections."""',
             "", "    def __init__(self) -> None:", "        super().__init__()"]
     body += _layers(ir)
-    body += ["",
-             "    def population(self, name: str, drives: list[Tensor]) -> Tensor:",
-             '        """Sum the incoming projections, then BatchNorm2d and ReLU."""',
-             "        total = drives[0]",
-             "        for drive in drives[1:]:",
-             "            total = total + drive",
-             "        return F.relu(self.norms[name](total))",
-             ""]
-    body += _populations(ir)
-    body += ["",
-             "    def forward(self, images: Tensor) -> Tensor:",
-             "        activity = self.populations(images)",
-             "        pooled = [F.adaptive_avg_pool2d(activity[name], POOL_SIZE).flatten(1)",
-             "                  for name in READOUT]",
-             "        return self.classifier(torch.cat(pooled, dim=1))"]
+    if recurrent:
+        body += _recurrent(ir)
+    else:
+        body += [*_FEED_FORWARD, *_populations(ir), *_READOUT]
     learnable = _LEARNABLE if ir.mask.mode == "learnable" else ""
-    footer = _fill(_FOOTER, channels=ir.input.channels, height=ir.input.height,
-                   width=ir.input.width)
+    footer = _fill(_FOOTER, shape=shape)
     return header + learnable + "\n".join(body) + "\n" + footer

@@ -8,6 +8,8 @@ usual optimizers it stays zero too.
 
 Padding is asymmetric in general (``padding_lrtb``: left, right, top, bottom). Where it is
 symmetric it is handed to the convolution itself, which saves a padded copy of the input.
+A projection from a coarser grid (feedback) first repeats every source pixel ``upsample``
+times along each axis (nearest neighbour), then pads and convolves.
 """
 
 from __future__ import annotations
@@ -31,18 +33,23 @@ class MaskedConv2d(nn.Module):
     """Conv2d with a fixed (out, in, k, k) mask buffer multiplied into the weight.
 
     State: ``weight`` (raw, out x in x k x k), ``bias`` (out), ``mask`` (buffer, float32).
+    ``upsample`` (not state): nearest-neighbour repeat of the input along each axis before
+    the padding and convolution.
     """
 
     mask: Tensor
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
                  padding_lrtb: tuple[int, int, int, int] = (0, 0, 0, 0),
-                 mask: Tensor | None = None) -> None:
+                 mask: Tensor | None = None, upsample: int = 1) -> None:
         super().__init__()
+        if upsample < 1:
+            raise ValueError(f"upsample is {upsample}, expected a whole factor >= 1")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = kernel_size
         self.stride = stride
+        self.upsample = upsample
         shape = (out_channels, in_channels, kernel_size, kernel_size)
         self.weight = nn.Parameter(torch.zeros(shape))
         self.bias = nn.Parameter(torch.zeros(out_channels))
@@ -63,13 +70,16 @@ class MaskedConv2d(nn.Module):
         return self.weight * self.effective_mask()
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.upsample != 1:
+            x = x.repeat_interleave(self.upsample, dim=-2).repeat_interleave(self.upsample, dim=-1)
         return F.conv2d(self.pad(x), self.effective_weight(), self.bias, self.stride,
                         self.conv_padding)
 
     def extra_repr(self) -> str:
         density = float(self.mask.count_nonzero()) / max(self.mask.numel(), 1)
+        upsample = f"upsample={self.upsample}, " if self.upsample != 1 else ""
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding_lrtb={self.padding_lrtb}, "
+                f"stride={self.stride}, padding_lrtb={self.padding_lrtb}, {upsample}"
                 f"mask_density={density:.3f}")
 
 
@@ -87,8 +97,9 @@ class LearnableMaskConv2d(MaskedConv2d):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
                  padding_lrtb: tuple[int, int, int, int] = (0, 0, 0, 0),
                  mask: Tensor | None = None, peak_probability: float = 1.0,
-                 sigma_px: float = 1.0) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding_lrtb, mask)
+                 sigma_px: float = 1.0, upsample: int = 1) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding_lrtb, mask,
+                         upsample)
         self.log_peak = nn.Parameter(torch.tensor(math.log(peak_probability)))
         self.log_sigma = nn.Parameter(torch.tensor(math.log(sigma_px)))
         half = kernel_size // 2

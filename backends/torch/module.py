@@ -7,6 +7,11 @@ afterwards), so it has no configuration branches and traces cleanly with ``torch
 ``populations.<key>``, for hooks and feature extractors). ``features`` walks a plan restricted
 to the ancestors of the requested populations, so asking for ``VISp4`` never runs the higher
 areas.
+
+A recurrent IR (``ir.is_recurrent``: several steps or delayed projections) is unrolled in
+time by a plan of its own (``TimedStep``): at step ``t`` each population sums its delay-0
+inputs at ``t`` and its delay-``d`` inputs at ``t - d`` (a delayed input is absent, adds
+nothing, before step ``d``); the same convolutions, BatchNorms and ReLUs serve every step.
 """
 
 from __future__ import annotations
@@ -43,6 +48,18 @@ class Step:
     """Activations no later step (nor the caller) needs once this step is done."""
 
 
+@dataclass(frozen=True)
+class TimedStep:
+    """Compute one population at one time step of a recurrent network."""
+
+    population: str
+    norm: str
+    inputs: tuple[tuple[str, str, int], ...]
+    """(conv key, source population, delay in steps) triples, in IR order."""
+    shape: tuple[int, int, int]
+    """The population's (channels, height, width): the drive while no input is present."""
+
+
 def _incoming(ir: IR) -> dict[str, list[Projection]]:
     incoming: dict[str, list[Projection]] = {p.name: [] for p in ir.populations}
     for projection in ir.projections:
@@ -67,6 +84,20 @@ def build_plan(ir: IR, keep: Sequence[str]) -> tuple[Step, ...]:
         inputs = tuple((projection_key(q.source, q.target), q.source) for q in incoming[name])
         steps.append(Step(name, population_key(name), inputs, release))
     return tuple(steps)
+
+
+def build_timed_plan(ir: IR, keep: Sequence[str]) -> tuple[TimedStep, ...]:
+    """What one step of a recurrent network computes for the populations in ``keep``: they
+    and their ancestors (through delayed projections too), in the IR's order, which every
+    delay-0 projection runs along."""
+    incoming = _incoming(ir)
+    needed = ancestors(ir, keep)
+    return tuple(
+        TimedStep(p.name, population_key(p.name),
+                  tuple((projection_key(q.source, q.target), q.source, q.delay)
+                        for q in incoming[p.name]),
+                  (p.channels, p.height, p.width))
+        for p in ir.populations if p.name in needed and p.name != INPUT)
 
 
 def _graph_capture(images: Tensor) -> bool:
@@ -122,7 +153,8 @@ class MouseNet(nn.Module):
                              out_channels=projection.out_channels,
                              kernel_size=projection.kernel_size, stride=projection.stride,
                              padding_lrtb=projection.padding_lrtb,
-                             mask=torch.from_numpy(np.asarray(masks[projection.name])))
+                             mask=torch.from_numpy(np.asarray(masks[projection.name])),
+                             upsample=projection.upsample)
             key = projection_key(projection.source, projection.target)
             if learnable:
                 self.convs[key] = LearnableMaskConv2d(
@@ -142,6 +174,10 @@ class MouseNet(nn.Module):
         self.classifier = nn.utils.skip_init(nn.Linear, ir.readout.features, ir.readout.classes)
         self._plan = build_plan(ir, self.readout_populations)
         self._plans: dict[frozenset[str], tuple[Step, ...]] = {}
+        self.recurrent = ir.is_recurrent
+        """Unrolled in time by the plain path (``TimedStep`` plans), whatever the strategy."""
+        self._plain_only = self.recurrent or any(q.upsample != 1 for q in ir.projections)
+        self._timed_plans: dict[frozenset[str], tuple[TimedStep, ...]] = {}
         self.strategy = "auto"
         """Execution strategy of ``forward`` (see ``set_strategy``); not part of the state."""
         self.reset_parameters()
@@ -197,23 +233,96 @@ class MouseNet(nn.Module):
                 del activity[name]
         return activity
 
-    def readout(self, activity: Mapping[str, Tensor]) -> Tensor:
-        """Pool each readout population to pool_size^2, flatten (C, H, W), concat, Linear."""
+    def _timed_population(self, step: TimedStep, activity: Mapping[str, Tensor],
+                          past: Sequence[Mapping[str, Tensor]]) -> Tensor:
+        drive: Tensor | None = None
+        for key, source, delay in step.inputs:
+            if delay > len(past):
+                continue  # its source's step t - delay lies before step 0: absent
+            out = self.convs[key](activity[source] if delay == 0 else past[delay - 1][source])
+            drive = out if drive is None else drive + out
+        if drive is None:  # only delayed inputs, none present yet: the population rests
+            frame = activity[INPUT]
+            drive = frame.new_zeros(frame.shape[0], *step.shape)
+        return self.populations[step.norm](self.norms[step.norm](drive))
+
+    def frames(self, images: Tensor) -> list[Tensor]:
+        """The ``(N, C, H, W)`` image of each step of a recurrent network: a ``still`` image
+        at every step, or frame ``t`` of an ``(N, T, C, H, W)`` clip at step ``t``; any other
+        shape is a BackendError naming the expected one."""
+        ir, steps = self.ir, self.ir.dynamics.steps
+        image = (ir.input.channels, ir.input.height, ir.input.width)
+        clip = ir.dynamics.input == "clip"
+        expected = (steps, *image) if clip else image
+        traced = isinstance(images, torch.fx.Proxy) or torch.jit.is_tracing()
+        if not traced and (images.dim() != len(expected) + 1
+                           or tuple(images.shape[1:]) != expected):
+            shape = ", ".join(map(str, expected))
+            what = (f"a clip of {steps} frames (one per step): expected input of shape "
+                    f"(N, T, C, H, W) = (N, {shape})") if clip else (
+                    f"one still image shown at all {steps} steps: expected input of shape "
+                    f"(N, C, H, W) = (N, {shape})")
+            raise BackendError(f"IR {ir.name!r} takes {what}, got {tuple(images.shape)}")
+        return [images[:, step] for step in range(steps)] if clip else [images] * steps
+
+    def _unroll(self, images: Tensor, plan: tuple[TimedStep, ...], keep: Sequence[str],
+                steps: range) -> list[dict[str, Tensor]]:
+        """Run ``plan`` at every step; the activity of ``keep`` at each of ``steps``."""
+        memory = max((delay for step in plan for _, _, delay in step.inputs), default=0)
+        past: list[dict[str, Tensor]] = []  # past[d - 1]: the activity d steps ago
+        kept = []
+        for index, frame in enumerate(self.frames(images)):
+            activity = {INPUT: frame}
+            for step in plan:
+                activity[step.population] = self._timed_population(step, activity, past)
+            if index in steps:
+                kept.append({name: activity[name] for name in keep})
+            if memory:
+                past = [activity, *past[:memory - 1]]
+        return kept
+
+    def pooled_features(self, activity: Mapping[str, Tensor]) -> Tensor:
+        """The classifier's input: each readout population pooled to pool_size^2, flattened
+        (C, H, W) and concatenated, ``(N, features)``."""
         pooled = [F.adaptive_avg_pool2d(activity[name], self.pool_size).flatten(1)
                   for name in self.readout_populations]
-        return self.classifier(torch.cat(pooled, dim=1))
+        return torch.cat(pooled, dim=1)
+
+    def readout(self, activity: Mapping[str, Tensor]) -> Tensor:
+        """Pool each readout population to pool_size^2, flatten (C, H, W), concat, Linear."""
+        return self.classifier(self.pooled_features(activity))
 
     def forward(self, images: Tensor) -> Tensor:
         """Logits, computed by ``self.strategy``: by default (``auto``) the fastest execution
         strategy that applies to this call, all within 1e-4 of ``plain_forward``. While a
-        submodule has a hook (see ``population_module``), the plain strategy runs."""
-        if self.strategy == "plain" or _graph_capture(images):
+        submodule has a hook (see ``population_module``), the plain strategy runs.
+
+        A recurrent network (``self.recurrent``) and one with upsampling projections always
+        run the plain path. Their input: ``(N, C, H, W)`` for ``dynamics.input == "still"``
+        (the image is shown at every step), ``(N, steps, C, H, W)`` for ``"clip"``."""
+        if self.strategy == "plain" or self._plain_only or _graph_capture(images):
             return self.plain_forward(images)  # graph compilers optimise the plain graph
         return self.dispatcher().run(images, self.strategy)
 
     def plain_forward(self, images: Tensor) -> Tensor:
-        """One masked convolution per projection, exactly as the IR describes the network."""
-        return self.readout(self._run(images, self._plan))
+        """One masked convolution per projection, exactly as the IR describes the network.
+
+        Recurrent: unrolled over ``ir.dynamics.steps``; the pooled readout features of the
+        steps in ``ir.dynamics.readout_range`` are averaged, then classified."""
+        if not self.recurrent:
+            return self.readout(self._run(images, self._plan))
+        timed = self._timed_plan(self.readout_populations)
+        steps = self.ir.dynamics.readout_range
+        pooled = [self.pooled_features(activity) for activity
+                  in self._unroll(images, timed, self.readout_populations, steps)]
+        return self.classifier(torch.stack(pooled).mean(dim=0))
+
+    def _timed_plan(self, names: Sequence[str]) -> tuple[TimedStep, ...]:
+        key = frozenset(names)
+        plan = self._timed_plans.get(key)
+        if plan is None:
+            plan = self._timed_plans.setdefault(key, build_timed_plan(self.ir, names))
+        return plan
 
     def set_strategy(self, strategy: str) -> MouseNet:
         """Force an execution strategy (``auto``, ``plain``, ``merged``, ``sparse``; see
@@ -245,9 +354,13 @@ class MouseNet(nn.Module):
         Names are the IR's (``"VISl2/3"``); ``None`` means every population. ``"input"`` is
         the image itself. Runs ``self.strategy`` as ``forward`` does (``sparse`` for CPU
         float32 inference), all within 1e-4 of ``plain_features``.
+
+        Each value is ``(N, C, H, W)``; for a recurrent network (``self.recurrent``) it is
+        ``(N, T, C, H, W)``, the activity at each of the ``T = ir.dynamics.steps`` steps
+        (``"input"``: the image each step saw).
         """
         names = self.population_names(populations)
-        if self.strategy == "plain" or _graph_capture(images):
+        if self.strategy == "plain" or self._plain_only or _graph_capture(images):
             return self.plain_features(images, names)
         return self.dispatcher().features(images, names, self.strategy)
 
@@ -286,6 +399,11 @@ class MouseNet(nn.Module):
     def plain_features(self, images: Tensor, populations: Sequence[str]) -> dict[str, Tensor]:
         """``features`` by the plain strategy (no name check: see ``population_names``)."""
         names = list(populations)
+        if self.recurrent:
+            steps = range(self.ir.dynamics.steps)
+            per_step = self._unroll(images, self._timed_plan(names), names, steps)
+            return {name: torch.stack([activity[name] for activity in per_step], dim=1)
+                    for name in names}
         plan = self._plans.get(frozenset(names))
         if plan is None:
             plan = self._plans.setdefault(frozenset(names), build_plan(self.ir, names))

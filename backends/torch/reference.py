@@ -5,6 +5,11 @@ runs one convolution per projection; populations are visited in the IR's topolog
 It shares no code with ``MouseNet`` beyond the state-dict names, so the tests can hold the
 compiled module to it (within 1e-5) and the benchmarks can measure every later optimisation
 against it. Keep it slow and obvious.
+
+A recurrent IR is run step after step, keeping every step's activity: a projection with
+delay ``d`` reads its source's activity ``d`` steps back and adds nothing before step ``d``;
+a population with no input present yet gets a drive of zeros. A projection with ``upsample``
+repeats each source pixel that many times along both axes before padding.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mnc.errors import BackendError
-from mnc.ir.model import IR
+from mnc.ir.model import IR, Projection
 from mnc_backends.torch.names import population_key, projection_key
 
 
@@ -48,30 +53,68 @@ class ReferenceMouseNet(nn.Module):
                                     for p in ir.populations if p.name != "input"})
         self.classifier = nn.Linear(ir.readout.features, ir.readout.classes)
 
-    def populations(self, images: Tensor) -> dict[str, Tensor]:
-        """Activity of every population (after ReLU), by IR name."""
-        activity = {"input": images}
+    def _convolve(self, projection: Projection, source: Tensor) -> Tensor:
+        conv = self.convs[projection_key(projection.source, projection.target)]
+        assert isinstance(conv, ReferenceConv)
+        factor = projection.upsample
+        if factor != 1:  # nearest neighbour: output pixel i reads source pixel i // factor
+            rows = torch.arange(source.shape[2] * factor, device=source.device) // factor
+            columns = torch.arange(source.shape[3] * factor, device=source.device) // factor
+            source = source[:, :, rows][:, :, :, columns]
+        padded = F.pad(source, projection.padding_lrtb)
+        return F.conv2d(padded, conv.weight * conv.mask, conv.bias, stride=projection.stride)
+
+    def _step(self, image: Tensor, history: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+        """Activity of every population at step ``len(history)``; ``history[s]`` is step s."""
+        now = len(history)
+        activity = {"input": image}
         for population in self.ir.populations:
             if population.name == "input":
                 continue
-            total: Tensor | None = None
-            for projection in self.ir.projections:
-                if projection.target != population.name:
-                    continue
-                conv = self.convs[projection_key(projection.source, projection.target)]
-                assert isinstance(conv, ReferenceConv)
-                padded = F.pad(activity[projection.source], projection.padding_lrtb)
-                out = F.conv2d(padded, conv.weight * conv.mask, conv.bias,
-                               stride=projection.stride)
-                total = out if total is None else total + out
-            if total is None:
+            incoming = [q for q in self.ir.projections if q.target == population.name]
+            if not incoming:
                 raise BackendError(f"population {population.name!r} has no incoming projection")
+            total = torch.zeros(image.shape[0], population.channels, population.height,
+                                population.width, dtype=image.dtype, device=image.device)
+            for projection in incoming:
+                if projection.delay == 0:
+                    total = total + self._convolve(projection, activity[projection.source])
+                elif now - projection.delay >= 0:
+                    source = history[now - projection.delay][projection.source]
+                    total = total + self._convolve(projection, source)
             activity[population.name] = F.relu(self.norms[population_key(population.name)](total))
         return activity
 
-    def forward(self, images: Tensor) -> Tensor:
-        activity = self.populations(images)
+    def populations(self, images: Tensor) -> dict[str, Tensor]:
+        """Activity of every population (after ReLU), by IR name; recurrent IRs: the activity
+        at every step, ``(N, T, C, H, W)``."""
+        if not self.ir.is_recurrent:
+            return self._step(images, [])
+        history = self.run_in_time(images)
+        return {name: torch.stack([step[name] for step in history], dim=1)
+                for name in history[0]}
+
+    def run_in_time(self, images: Tensor) -> list[dict[str, Tensor]]:
+        """Activity of every population at each step: ``images`` at every step (``still``)
+        or ``images[:, t]`` at step t (``clip``)."""
+        history: list[dict[str, Tensor]] = []
+        for step in range(self.ir.dynamics.steps):
+            image = images[:, step] if self.ir.dynamics.input == "clip" else images
+            history.append(self._step(image, history))
+        return history
+
+    def _pooled(self, activity: dict[str, Tensor]) -> Tensor:
         pool = self.ir.readout.pool_size
         pooled = [F.adaptive_avg_pool2d(activity[name], pool).flatten(1)
                   for name in self.ir.readout.populations]
-        return self.classifier(torch.cat(pooled, dim=1))
+        return torch.cat(pooled, dim=1)
+
+    def forward(self, images: Tensor) -> Tensor:
+        if not self.ir.is_recurrent:
+            return self.classifier(self._pooled(self._step(images, [])))
+        history = self.run_in_time(images)
+        readout = list(self.ir.dynamics.readout_range)
+        total = self._pooled(history[readout[0]])
+        for step in readout[1:]:
+            total = total + self._pooled(history[step])
+        return self.classifier(total / len(readout))

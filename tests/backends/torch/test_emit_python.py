@@ -16,6 +16,7 @@ import torch
 from mnc_backends.torch import MouseNet
 from mnc_backends.torch.emit_python import emit_python
 from mnc_backends.torch.weights_io import save_model
+from tests.backends.torch.recurrent_helpers import inputs_for, randomised, with_recurrence
 
 pytestmark = pytest.mark.torch
 
@@ -50,6 +51,34 @@ def test_emitted_module_matches_the_compiled_one(which: str, default_ir, tiny_ir
             torch.testing.assert_close(emitted(images), model(images), rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("which", ["still", "clip-learnable"])
+def test_emitted_recurrent_module_matches_the_compiled_one(which: str, tiny_ir, ir_editor,
+                                                           tmp_path: Path) -> None:
+    clip = which.startswith("clip")
+    ir = with_recurrence(ir_editor(tiny_ir, mode="learnable") if clip else tiny_ir,
+                         steps=3, clip=clip, readout_steps=(1, 2))
+    path = tmp_path / f"net_{which.replace('-', '_')}.py"
+    source = emit_python(ir)
+    path.write_text(source)
+    emitted = _import(path, path.stem).MouseNet()
+    model = randomised(ir)
+    assert list(emitted.state_dict()) == list(model.state_dict())
+    emitted.load_state_dict(model.state_dict())
+    images = inputs_for(ir)
+    for train in (False, True):
+        emitted.train(train)
+        model.train(train)
+        with torch.no_grad():
+            torch.testing.assert_close(emitted(images), model(images), rtol=0, atol=1e-5)
+    with torch.no_grad():
+        activity = emitted.populations(images)["VISp2/3"]
+        torch.testing.assert_close(activity, model.features(images, ["VISp2/3"])["VISp2/3"],
+                                   rtol=0, atol=1e-4)
+    wrong = images[:, 0] if clip else images[:, None]
+    with pytest.raises(ValueError, match=r"expected input of shape \(N, "):
+        emitted(wrong)
+
+
 def test_emitted_source_needs_no_mnc_and_reads_weight_files(tiny_ir, tmp_path: Path) -> None:
     source = emit_python(tiny_ir)
     imported = {alias.name.split(".")[0] for node in ast.walk(ast.parse(source))
@@ -81,9 +110,13 @@ def test_emitted_source_needs_no_mnc_and_reads_weight_files(tiny_ir, tmp_path: P
 
 
 @pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff not installed")
-def test_emitted_source_is_lint_clean(default_ir, tmp_path: Path) -> None:
+@pytest.mark.parametrize("which", ["default", "recurrent-learnable"])
+def test_emitted_source_is_lint_clean(which: str, default_ir, tiny_ir, ir_editor,
+                                      tmp_path: Path) -> None:
+    ir = default_ir if which == "default" else with_recurrence(
+        ir_editor(tiny_ir, mode="learnable"), clip=True)
     path = tmp_path / "mousenet_model.py"
-    path.write_text(emit_python(default_ir))
+    path.write_text(emit_python(ir))
     result = subprocess.run(["ruff", "check", "--isolated", "--line-length", "100",
                              "--select", "E,F,W,I,B,UP", str(path)],
                             capture_output=True, text=True, timeout=60)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import mnc
+from mnc.analysis.cost import network_cost
 from mnc.errors import BackendError
 from mnc.masks import projection_mask
 from mnc_backends.torch import LearnableMaskConv2d, MouseNet
@@ -21,20 +22,26 @@ VARIANTS = sorted((Path(__file__).resolve().parents[3] / "specs" / "variants").g
 
 
 def _images(ir: mnc.ir.IR, batch: int = 2, seed: int = 0) -> torch.Tensor:
+    """(N, C, H, W), or (N, T, C, H, W) for an IR that takes clips."""
     generator = torch.Generator().manual_seed(seed)
-    return torch.randn(batch, ir.input.channels, ir.input.height, ir.input.width,
+    frames = (ir.dynamics.steps,) if ir.dynamics.input == "clip" else ()
+    return torch.randn(batch, *frames, ir.input.channels, ir.input.height, ir.input.width,
                        generator=generator)
 
 
 def _check_shapes(ir: mnc.ir.IR) -> None:
     model = MouseNet(ir).eval()
     images = _images(ir)
+    if ir.is_recurrent and network_cost(ir).dense_macs_total > 1e9:
+        # the unrolled plain path is dense: shapes only, without the arithmetic
+        model, images = model.to("meta"), images.to("meta")
     with torch.no_grad():
         assert model(images).shape == (2, ir.readout.classes)
         features = model.features(images)
     assert list(features) == ir.population_names()
+    steps = (ir.dynamics.steps,) if ir.is_recurrent else ()  # recurrent: (N, T, C, H, W)
     for population in ir.populations:
-        expected = (2, population.channels, population.height, population.width)
+        expected = (2, *steps, population.channels, population.height, population.width)
         assert features[population.name].shape == expected, population.name
 
 
