@@ -18,6 +18,7 @@ import torch
 from mnc_backends.torch.training import distributed, loaders, progress
 from mnc_backends.torch.training.config import TrainConfig
 from mnc_backends.torch.training.datasets import drop_unreadable
+from mnc_backends.torch.training.model import network_input
 from mnc_backends.torch.training.state import TrainingState
 from mnc_backends.torch.training.transforms import normalize_batch
 
@@ -72,7 +73,7 @@ def train_step(state: TrainingState, parts: StepParts, images: torch.Tensor,
                              bool(config.channels_last))
     labels = labels.to(device, non_blocking=True)
     with torch.autocast(device.type, dtype=parts.amp_dtype, enabled=bool(config.amp)):
-        logits = parts.trained(images)
+        logits = parts.trained(network_input(parts.trained, images))
         loss = parts.criterion(logits, labels)
     state.optimizer.zero_grad(set_to_none=True)
     state.scaler.scale(loss).backward()

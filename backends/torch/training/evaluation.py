@@ -17,7 +17,7 @@ from mnc_backends.torch.training import checkpoint, distributed, loaders, progre
 from mnc_backends.torch.training.config import TrainConfig, build_config, config_from_plain
 from mnc_backends.torch.training.data import build_splits
 from mnc_backends.torch.training.datasets import drop_unreadable
-from mnc_backends.torch.training.model import build_model, ir_of, load_state
+from mnc_backends.torch.training.model import build_model, ir_of, load_state, network_input
 from mnc_backends.torch.training.transforms import normalize_batch
 
 
@@ -43,7 +43,7 @@ def evaluate_loader(model: torch.nn.Module, loader: torch.utils.data.DataLoader,
                                  config.std, bool(config.channels_last))
         labels = labels.to(context.device, non_blocking=True)
         with torch.autocast(context.device.type, dtype=amp_dtype, enabled=bool(config.amp)):
-            logits = model(images)
+            logits = model(network_input(model, images))
         logits = logits.float()
         k = min(5, logits.shape[1])
         top = logits.topk(k, dim=1).indices

@@ -12,7 +12,7 @@ from mnc.lowering.weights_format import ir_from_payload as ir_of
 from mnc_backends.torch.module import MouseNet
 from mnc_backends.torch.weights_io import load_state_dict
 
-__all__ = ["build_model", "fingerprint", "ir_of", "load_state", "unwrap"]
+__all__ = ["build_model", "fingerprint", "ir_of", "load_state", "network_input", "unwrap"]
 
 
 def build_model(ir: IR, strategy: str = "auto") -> torch.nn.Module:
@@ -33,6 +33,19 @@ def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], origin: s
         raise BackendError(f"{origin}: weights load into an mnc network, not a "
                            f"{type(inner).__name__}")
     load_state_dict(inner, state, origin)
+
+
+def network_input(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """A batch of still images (N, C, H, W) as ``model`` takes it.
+
+    Training and evaluation data are still images. A recurrent network with ``still`` input
+    shows the image at every step itself; one whose input is a clip gets the image as each of
+    its frames, (N, T, C, H, W) (a view, no copy).
+    """
+    ir = getattr(unwrap(model), "ir", None)
+    if not isinstance(ir, IR) or ir.dynamics.input != "clip":
+        return images
+    return images.unsqueeze(1).expand(-1, ir.dynamics.steps, *images.shape[1:])
 
 
 def fingerprint(model: torch.nn.Module) -> str:
