@@ -27,7 +27,6 @@ import torch
 import mnc
 from mnc_backends.torch import MouseNet
 from mnc_backends.torch.fast import native
-from mnc_backends.torch.fast.accelerate import accelerate
 from mnc_backends.torch.fast.bench import randomise_statistics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,16 +61,17 @@ def main() -> None:
     names = list(ir.population_names())
     images = torch.randn(args.batch, ir.input.channels, ir.input.height, ir.input.width,
                          generator=torch.Generator().manual_seed(0))
-    candidates = {"plain": accelerate(model, "plain"), "merged": accelerate(model, "merged")}
-    auto = accelerate(model, "auto")
     with torch.inference_mode():
-        candidates[f"auto ({auto.choose(images)})"] = auto
-        results = {label: view.features(images, names) for label, view in candidates.items()}
+        candidates = {"plain": "plain", "merged": "merged",
+                      f"auto ({model.dispatcher().choose(images)})": "auto"}
+        results = {label: model.set_strategy(strategy).features(images, names)
+                   for label, strategy in candidates.items()}
         times: dict[str, list[float]] = {label: [] for label in candidates}
         for _ in range(args.repeats):
-            for label, view in candidates.items():
+            for label, strategy in candidates.items():
+                model.set_strategy(strategy)
                 start = time.perf_counter()
-                view.features(images, names)
+                model.features(images, names)
                 times[label].append(time.perf_counter() - start)
     medians = {label: statistics.median(values) for label, values in times.items()}
     rows = []

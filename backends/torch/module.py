@@ -326,10 +326,11 @@ class MouseNet(nn.Module):
 
     def set_strategy(self, strategy: str) -> MouseNet:
         """Force an execution strategy (``auto``, ``plain``, ``merged``, ``sparse``; see
-        ``mnc_backends.torch.fast``); returns self. ``auto`` picks one per call."""
-        from mnc_backends.torch.fast.accelerate import check_strategy
+        ``mnc_backends.torch.fast.dispatch``); returns self. ``auto`` picks one per call;
+        a recurrent network runs ``auto`` or ``plain`` only."""
+        from mnc_backends.torch.fast.dispatch import check_strategy
 
-        self.strategy = check_strategy(strategy)
+        self.strategy = check_strategy(strategy, self.ir)
         return self
 
     def dispatcher(self):  # noqa: ANN201 - the fast package is imported on first use
@@ -337,10 +338,19 @@ class MouseNet(nn.Module):
         pickled with the module (its caches are rebuilt from the weights)."""
         dispatcher = self.__dict__.get("_dispatcher")
         if dispatcher is None:
-            from mnc_backends.torch.fast.accelerate import Dispatcher
+            from mnc_backends.torch.fast.dispatch import Dispatcher
 
             dispatcher = self.__dict__["_dispatcher"] = Dispatcher(self)
         return dispatcher
+
+    def invalidate(self) -> None:
+        """Drop what the fast strategies prepared from the weights (folded kernels, sparse
+        programs, mask density). Changes torch tracks (in-place updates, optimizer steps,
+        ``load_state_dict``) are seen without it; call it after writing weights or masks
+        some other way (through ``tensor.numpy()``, DLPack, ``param.data = ...``)."""
+        dispatcher = self.__dict__.get("_dispatcher")
+        if dispatcher is not None:
+            dispatcher.cache.invalidate()
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

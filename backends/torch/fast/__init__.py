@@ -6,15 +6,17 @@ Every ``MouseNet`` runs the ``auto`` strategy unless told otherwise:
     ...     logits = model.eval()(images)         # CPU float32: the sparse-tap kernel
     >>> model.train()(images)                     # CPU training: merged convolutions (autograd)
     >>> model.set_strategy("plain")               # force one: auto, plain, merged, sparse
-    >>> fast = accelerate(model, "merged")        # a view with its own strategy, same weights
+    >>> model.invalidate()                        # after writing weights torch cannot see
 
-Layout: ``merged`` (the portable torch strategy; which projections merge into one
-convolution is decided by ``mnc.analysis.grouping``), ``sparse`` (lowering to the native
-kernel's program) and ``native`` (loading the C library built from ``_native/``),
-``accelerate`` (choosing a strategy per call), ``bench`` (the measurements behind
-``mnc bench``).
+Layout: ``dispatch`` (choosing a strategy per call: ``MouseNet.set_strategy``), ``prepared``
+(what the strategies derive from the weights, and when it is dropped), ``merged`` (the
+portable torch strategy over ``mnc.lowering.merged``'s groups), ``sparse`` (lowering to the
+native kernel's program) and ``native`` (loading the C library built from ``_native/``),
+``shared`` (helpers of every strategy), ``bench`` (the measurements behind ``mnc bench``);
+``accelerate`` holds the deprecated views of a model with a strategy of their own.
 """
 
-from mnc_backends.torch.fast.accelerate import STRATEGIES, FastMouseNet, accelerate
+from mnc_backends.torch.fast.accelerate import FastMouseNet, accelerate  # deprecated
+from mnc_backends.torch.fast.dispatch import STRATEGIES
 
 __all__ = ["STRATEGIES", "FastMouseNet", "accelerate"]

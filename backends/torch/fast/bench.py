@@ -32,7 +32,7 @@ from mnc.errors import BackendError
 from mnc.extras import missing_extra
 from mnc.ir.model import IR
 from mnc_backends.torch.fast import native
-from mnc_backends.torch.fast.accelerate import FastMouseNet
+from mnc_backends.torch.fast.dispatch import check_strategy
 from mnc_backends.torch.module import MouseNet
 from mnc_backends.torch.reference import ReferenceMouseNet
 
@@ -144,15 +144,32 @@ AMP_STRATEGIES = ("plain", "merged")
 AMP_SUFFIX = "+amp"
 
 
+class StrategyRun:
+    """The one model called under one strategy: every row shares the model's weights, and
+    each call sets the strategy it measures."""
+
+    def __init__(self, model: MouseNet, strategy: str) -> None:
+        self.model = model
+        self.strategy = check_strategy(strategy, model.ir)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        self.model.strategy = self.strategy  # (checked once, above)
+        return self.model(images)
+
+    def parameters(self) -> Any:  # noqa: ANN401 - the model's parameter iterator
+        return self.model.parameters()
+
+
 def _variants(model: MouseNet, device: torch.device, amp: bool, train: bool
-              ) -> dict[str, tuple[FastMouseNet, bool]]:
-    """Strategy rows: name -> (module, under bfloat16 autocast). sparse: CPU inference only."""
+              ) -> dict[str, tuple[StrategyRun, bool]]:
+    """Strategy rows: name -> (call, under bfloat16 autocast). sparse: CPU inference only."""
+    model.train(train)
     names = ["plain", "merged"]
     if not train and device.type == "cpu" and native.available():
         names.append("sparse")
-    variants = {name: (FastMouseNet(model, name).train(train), False) for name in names}
+    variants = {name: (StrategyRun(model, name), False) for name in names}
     if amp:
-        variants.update({name + AMP_SUFFIX: (FastMouseNet(model, name).train(train), True)
+        variants.update({name + AMP_SUFFIX: (StrategyRun(model, name), True)
                          for name in AMP_STRATEGIES})
     return variants
 
@@ -181,7 +198,7 @@ def bench_eval(model: MouseNet, reference: ReferenceMouseNet, ir: IR, batch: int
                          generator=torch.Generator().manual_seed(seed + batch)).to(device)
     variants = _variants(model, device, amp, train=False)
 
-    def run(module: torch.nn.Module, low: bool) -> torch.Tensor:
+    def run(module: Callable[[torch.Tensor], torch.Tensor], low: bool) -> torch.Tensor:
         with _autocast(device, low):
             return module(images)
 
@@ -197,7 +214,7 @@ def bench_eval(model: MouseNet, reference: ReferenceMouseNet, ir: IR, batch: int
     return _rows("eval", batch, seconds, diffs)
 
 
-def _train_step(module: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
+def _train_step(module: torch.nn.Module | StrategyRun, images: torch.Tensor, labels: torch.Tensor,
                 low: bool = False) -> tuple[torch.Tensor, Callable[[], None]]:
     optimizer = torch.optim.SGD(module.parameters(), lr=0.0)
 
@@ -231,7 +248,8 @@ def bench_train(model: MouseNet, reference: ReferenceMouseNet, ir: IR, batch: in
     images = torch.randn(batch, ir.input.channels, ir.input.height, ir.input.width,
                          generator=generator).to(device)
     labels = torch.randint(0, ir.readout.classes, (batch,), generator=generator).to(device)
-    variants: dict[str, tuple[torch.nn.Module, bool]] = {BASELINE: (reference.train(), False)}
+    variants: dict[str, tuple[torch.nn.Module | StrategyRun, bool]] = {
+        BASELINE: (reference.train(), False)}
     variants.update(_variants(model, device, amp, train=True))
     outputs, calls = {}, {}
     for name, (module, low) in variants.items():
@@ -321,9 +339,10 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] = lambda 
                                    device, amp)
     result.rows += train_rows
     probe = torch.zeros(1, ir.input.channels, ir.input.height, ir.input.width, device=device)
+    model.set_strategy("auto")
     with torch.inference_mode():
-        auto_eval = FastMouseNet(model).eval().choose(probe)
-    auto_train = FastMouseNet(model).train().choose(probe)
+        auto_eval = model.eval().dispatcher().choose(probe)
+    auto_train = model.train().dispatcher().choose(probe)
     model.eval()
     exact = [row for row in result.rows if not row.strategy.endswith(AMP_SUFFIX)]
     low = [row for row in result.rows if row.strategy.endswith(AMP_SUFFIX)]

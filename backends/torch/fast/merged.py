@@ -1,18 +1,21 @@
-"""The ``merged`` strategy: one dense convolution per (source, stride), channels-last.
+"""The ``merged`` strategy: one dense convolution per merged group, channels-last.
 
-Portable (any device, any dtype) and differentiable: the merged weight is built from each
-member's ``effective_weight()`` (``weight * mask``) with ``F.pad`` and ``torch.cat`` on every
-training call, so gradients reach the raw weights through the mask and masked taps keep a zero
-gradient. Fewer, wider convolutions use the CPU far better than 49 thin ones (3 to 42 channels).
+Which projections merge, and where each member's kernel sits in the group's box, is
+``mnc.lowering.merged``. Fewer, wider convolutions use the CPU far better than 49 thin ones
+(3 to 42 channels).
 
-In inference (module in eval mode and no gradient needed) the merged weights are built once
-and cached until a parameter or buffer changes (tracked with tensor version counters), with
-each target's BatchNorm folded in: ``scale = gamma / sqrt(var + eps)`` multiplies the
-member's rows and bias, and ``beta - mean * scale`` is added to the first member's bias.
+Inference (module in eval mode and no gradient needed): the box weights and biases are the
+lowering's numpy ones (``box_weight``, ``box_bias``) over the BatchNorm-folded projections
+(``mnc.lowering.batchnorm.fold_projections``), held by the model's ``PreparedCache`` per
+device and dtype until the weights change; each population is then the ReLU of its drive.
 
-With autograd, a stride-2 convolution over an even grid runs as a stride-1 convolution over
-``pixel_unshuffle(x, 2)`` with the kernel rearranged by ``phase_split_weight``: the same sums,
-and oneDNN's backward pass is much faster for it (1.25x per training step of the default spec).
+With autograd (training, or gradients wanted) the box is filled in torch on every call from
+each member's ``effective_weight()`` (``weight * mask``) with ``F.pad`` and ``torch.cat``, so
+gradients reach the raw weights through the mask and masked taps keep a zero gradient, and
+the BatchNorm modules run. A stride-2 convolution over an even grid then runs as a stride-1
+convolution over ``pixel_unshuffle(x, 2)`` with the kernel rearranged by
+``phase_split_weight``: the same sums, and oneDNN's backward pass is much faster for it
+(1.25x per training step of the default spec).
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from mnc.analysis.grouping import PhaseSplit, SourceGroup, group_projections
 from mnc.ir.model import IR
+from mnc.lowering.merged import MergedGroup, PhaseSplit, box_bias, box_weight, merged_groups
+from mnc_backends.torch.fast.prepared import PreparedCache
+from mnc_backends.torch.fast.shared import folded_projections
 from mnc_backends.torch.module import INPUT, MouseNet, build_plan
 from mnc_backends.torch.names import population_key, projection_key
 
@@ -34,7 +39,7 @@ from mnc_backends.torch.names import population_key, projection_key
 class Schedule:
     """Which merged convolutions run after each population, and what each target sums."""
 
-    groups: tuple[SourceGroup, ...]
+    groups: tuple[MergedGroup, ...]
     after: dict[str, tuple[int, ...]]
     """Population -> indices of the groups whose source it is."""
     order: tuple[str, ...]
@@ -42,7 +47,7 @@ class Schedule:
 
 
 def build_schedule(ir: IR) -> Schedule:
-    groups = group_projections(ir)
+    groups = merged_groups(ir)
     after: dict[str, list[int]] = {}
     for index, group in enumerate(groups):
         after.setdefault(group.source, []).append(index)
@@ -50,7 +55,7 @@ def build_schedule(ir: IR) -> Schedule:
     return Schedule(groups, {name: tuple(v) for name, v in after.items()}, order)
 
 
-def merged_weight(model: MouseNet, group: SourceGroup) -> tuple[Tensor, Tensor]:
+def merged_weight(model: MouseNet, group: MergedGroup) -> tuple[Tensor, Tensor]:
     """(weight, bias) of a merged convolution, differentiable w.r.t. the members' parameters."""
     weights, biases = [], []
     for member in group.members:
@@ -67,7 +72,7 @@ def merged_weight(model: MouseNet, group: SourceGroup) -> tuple[Tensor, Tensor]:
 
 
 def phase_split_weight(weight: Tensor, split: PhaseSplit) -> Tensor:
-    """The kernel of ``split`` (see ``mnc.analysis.grouping.PhaseSplit``) for input channels
+    """The kernel of ``split`` (see ``mnc.lowering.merged.PhaseSplit``) for input channels
     in ``pixel_unshuffle`` order (``c * 4 + py * 2 + px``); differentiable."""
     out_channels, channels, height, width = weight.shape
     rows, columns = 2 * split.kernel_height, 2 * split.kernel_width
@@ -86,88 +91,30 @@ def _conv(x: Tensor, weight: Tensor, bias: Tensor, padding_lrtb: tuple[int, int,
     return F.conv2d(F.pad(x, padding_lrtb), weight, bias, stride)
 
 
-def bn_fold(norm: torch.nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
-    """(scale, shift) with ``bn(x) == x * scale + shift`` in eval mode."""
-    mean, var = norm.running_mean, norm.running_var
-    assert mean is not None and var is not None  # eval-mode BatchNorm uses the running stats
-    scale = norm.weight / torch.sqrt(var + norm.eps)
-    return scale, norm.bias - mean * scale
-
-
-class StateWatch:
-    """Tells cheaply whether any parameter or buffer of a model changed since the last look.
-
-    The key holds every tensor's version counter (bumped by in-place updates) and identity
-    (changed when a parameter is replaced), and the identity of every submodule (changed when
-    one is swapped, as ``convert_sync_batchnorm`` does). The places are listed once, so a call
-    costs one pass over them rather than a walk of the module tree; the listing is redone when
-    a submodule changes.
-    """
-
-    def __init__(self, model: nn.Module) -> None:
-        self._model = model
-        self._list()
-
-    def _list(self) -> None:
-        modules = list(self._model.modules())
-        self._children = [module._modules for module in modules]  # noqa: SLF001
-        self._slots = [(table, name) for module in modules
-                       for table in (module._parameters, module._buffers)  # noqa: SLF001
-                       for name in table]
-        self._structure = self._shape()
-
-    def _shape(self) -> tuple[int, ...]:
-        return tuple(id(child) for table in self._children for child in table.values())
-
-    def key(self) -> tuple[int, ...] | None:
-        """None when a tensor has no counter (created under ``torch.inference_mode``): then
-        nothing derived from the weights may be cached."""
-        structure = self._shape()
-        if structure != self._structure:
-            self._list()
-        tensors = [table[name] for table, name in self._slots]
-        try:
-            versions = tuple(-1 if t is None else t._version for t in tensors)
-        except RuntimeError:  # an inference tensor: it has no version counter
-            return None
-        return structure + versions + tuple(map(id, tensors))
-
-
 class MergedExecutor:
     """Runs a ``MouseNet``'s computation with merged convolutions (shares its parameters)."""
 
-    def __init__(self, model: MouseNet, channels_last: bool = True) -> None:
+    def __init__(self, model: MouseNet, cache: PreparedCache | None = None,
+                 channels_last: bool = True) -> None:
         self.schedule = build_schedule(model.ir)
         self.channels_last = channels_last
-        self._folded: list[tuple[Tensor, Tensor]] | None = None
-        self._folded_key: tuple | None = None
-        self._watch = StateWatch(model)
+        self.cache = PreparedCache(model) if cache is None else cache
 
     def _eval_weights(self, model: MouseNet, device: torch.device, dtype: torch.dtype
                       ) -> list[tuple[Tensor, Tensor]]:
-        versions = self._watch.key()
-        key = (versions, device, dtype)
-        if versions is not None and self._folded is not None and self._folded_key == key:
-            return self._folded
-        folded = []
-        first_member: set[str] = set()
-        with torch.no_grad():
+        def build() -> list[tuple[Tensor, Tensor]]:
+            folded = self.cache.get("folded", lambda: folded_projections(model))
+            weights = {name: projection.weight for name, projection in folded.items()}
+            biases = {name: projection.bias for name, projection in folded.items()}
+            boxes = []
             for group in self.schedule.groups:
-                weight, bias = merged_weight(model, group)
-                weight, bias = weight.clone(), bias.clone()
-                for member in group.members:
-                    scale, shift = bn_fold(model.norms[population_key(member.target)])
-                    rows = slice(member.channel_start, member.channel_start + member.out_channels)
-                    weight[rows] *= scale[:, None, None, None]
-                    bias[rows] *= scale
-                    if member.target not in first_member:
-                        first_member.add(member.target)
-                        bias[rows] += shift
+                weight = torch.from_numpy(box_weight(group, weights)).to(device, dtype)
                 if self.channels_last:
                     weight = weight.contiguous(memory_format=torch.channels_last)
-                folded.append((weight.to(device, dtype), bias.to(device, dtype)))
-        self._folded, self._folded_key = folded, key
-        return folded
+                boxes.append((weight, torch.from_numpy(box_bias(group, biases)).to(device, dtype)))
+            return boxes
+
+        return self.cache.get(("merged", device, dtype, self.channels_last), build)
 
     def _foldable(self, model: MouseNet) -> bool:
         return all(not norm.training and norm.running_mean is not None

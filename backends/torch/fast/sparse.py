@@ -4,14 +4,15 @@ Layout (per worker thread, one image at a time): every population has a zero-pad
 (``channels x (top + H + bottom) x (left + W + right)``, padding the largest any outgoing
 projection needs); a population read with stride ``s`` also gets ``s*s`` phase images. A kept
 tap ``(ci, dy, dx)`` of projection ``q`` into output channel ``co`` is the int32 offset of the
-source element under output ``(0, 0)`` plus its weight ``weight * mask * bn_scale``; taps are
-grouped per (channel, projection) into segments that carry the source row pitch. BatchNorm
-(eval) is folded: each output channel starts from ``sum(bias) * scale + beta - mean * scale``.
+source element under output ``(0, 0)`` plus its weight, ``q``'s BatchNorm-folded weight
+(``mnc.lowering.batchnorm.fold_projections``: ``weight * mask * scale``); taps are grouped per
+(channel, projection) into segments that carry the source row pitch. Each output channel
+starts from the sum of its folded biases (``bias * scale``, plus the shift on one of them).
 
 The kernel returns the pooled readout features; the classifier runs in torch. A features
 program (``compile_program(model, copies=...)``) instead computes only the ancestors of the
 requested populations and copies their activity out (``MouseNet.features``). Programs are
-rebuilt when any parameter or buffer changes (tensor version counters).
+held by the model's ``PreparedCache``, rebuilt when the weights change.
 
 The kernel trusts its program, so a program is built only from an IR that keeps the
 compiler's invariants (``mnc.ir.invariants``) and is then proven, independently, to keep every
@@ -33,12 +34,12 @@ from torch import Tensor
 from mnc.errors import BackendError
 from mnc.ir.invariants import ir_problems
 from mnc.ir.model import IR
+from mnc.lowering.batchnorm import FoldedProjection
 from mnc_backends.torch.fast import native
-from mnc_backends.torch.fast.finite import all_finite
-from mnc_backends.torch.fast.merged import StateWatch, bn_fold
+from mnc_backends.torch.fast.prepared import PreparedCache
 from mnc_backends.torch.fast.program_check import check_program, int32_stream
+from mnc_backends.torch.fast.shared import all_finite, folded_projections
 from mnc_backends.torch.module import INPUT, MouseNet, build_plan
-from mnc_backends.torch.names import population_key, projection_key
 
 OP_END, OP_PLACE, OP_CONV, OP_PHASE, OP_POOL, OP_COPY = 0, 1, 2, 3, 4, 5
 SLACK = 64 * 1024
@@ -151,14 +152,17 @@ def _copy_offsets(ir: IR, copies: Sequence[str]) -> tuple[dict[str, int], int]:
     return offsets, cursor
 
 
-def compile_program(model: MouseNet, copies: Sequence[str] | None = None) -> Program:
+def compile_program(model: MouseNet, copies: Sequence[str] | None = None,
+                    folded: dict[str, FoldedProjection] | None = None) -> Program:
     """Lower a MouseNet (eval BatchNorm) into the kernel's program and weights.
 
     With ``copies`` (population names), the program computes only their ancestors and its
     output per image is their activity, (C, H, W) each, in that order, instead of the pooled
-    readout features.
+    readout features. ``folded``: the model's ``folded_projections``, if already made.
     """
     ir = model.ir
+    if folded is None:
+        folded = folded_projections(model)
     problems = ir_problems(ir)  # an IR built in memory has met no file check
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -195,50 +199,40 @@ def compile_program(model: MouseNet, copies: Sequence[str] | None = None) -> Pro
         computed = {step.population for step in build_plan(ir, list(copy_offsets))}
         if INPUT in copy_offsets:
             ops.extend(_copy_op(inp, copy_offsets[INPUT]))
-    with torch.no_grad():
-        for population in ir.populations:
-            name = population.name
-            if name == INPUT or (computed is not None and name not in computed):
-                continue
-            scale, shift = (t.detach().double().cpu().numpy()
-                            for t in bn_fold(model.norms[population_key(name)]))
-            bias = np.zeros(population.channels)
-            parts = []
-            for index, q in enumerate(incoming[name]):
-                conv = model.convs[projection_key(q.source, q.target)]
-                mask = conv.effective_mask().detach().cpu().float().numpy()
-                weight = conv.weight.detach().cpu().float().numpy()
-                bias += conv.bias.detach().double().cpu().numpy()
-                # sparse: gather only the kept taps, and every non-finite weight (masked, it
-                # is NaN in weight * mask, as in the plain path, not a dropped tap)
-                co, ci, dy, dx = np.nonzero((mask != 0) | ~np.isfinite(weight))
-                tap = (co, ci, dy, dx)
-                with np.errstate(invalid="ignore"):  # NaN weights stay NaN, quietly
-                    values = weight[tap].astype(np.float64) * mask[tap] * scale[co]
-                keep = values != 0
-                co, ci, dy, dx, values = co[keep], ci[keep], dy[keep], dx[keep], values[keep]
-                offsets, pitch = _tap_offsets(buffers[q.source], q.padding_lrtb, q.stride,
-                                              ci, dy, dx)
-                parts.append((co, np.full(len(co), index), offsets, values,
-                              np.full(len(co), pitch)))
-            co, projection, offsets, values, pitches = (np.concatenate(column)
-                                                        for column in zip(*parts, strict=True))
-            taps += len(co)
-            out = buffers[name]
-            # The kernel writes the phase images as it stores each block (no OP_PHASE).
-            ops.extend([OP_CONV, population.channels, population.height, population.width,
-                        out.origin(), out.cstride, out.pitch, out.stride, out.phase_offset,
-                        out.phase_cstride, out.phase_pitch, out.phase_size, out.top, out.left])
-            stream, channel_weights = _channel_streams(
-                population.channels, co, projection, offsets, values, pitches,
-                bias * scale + shift)
-            ops.extend(stream.tolist())
-            weights.append(channel_weights)
-            if name in feature_offsets:
-                ops.extend([OP_POOL, out.channels, out.height, out.width, pool, out.origin(),
-                            out.cstride, out.pitch, feature_offsets[name]])
-            if name in copy_offsets:
-                ops.extend(_copy_op(out, copy_offsets[name]))
+    for population in ir.populations:
+        name = population.name
+        if name == INPUT or (computed is not None and name not in computed):
+            continue
+        bias = np.zeros(population.channels)
+        parts = []
+        for index, q in enumerate(incoming[name]):
+            weight = folded[q.name].weight
+            bias += folded[q.name].bias
+            # only the taps that count: nonzero, or not finite (NaN in weight * mask, as in
+            # the plain path, is not a dropped tap)
+            co, ci, dy, dx = np.nonzero(weight != 0)
+            values = weight[co, ci, dy, dx]
+            offsets, pitch = _tap_offsets(buffers[q.source], q.padding_lrtb, q.stride,
+                                          ci, dy, dx)
+            parts.append((co, np.full(len(co), index), offsets, values,
+                          np.full(len(co), pitch)))
+        co, projection, offsets, values, pitches = (np.concatenate(column)
+                                                    for column in zip(*parts, strict=True))
+        taps += len(co)
+        out = buffers[name]
+        # The kernel writes the phase images as it stores each block (no OP_PHASE).
+        ops.extend([OP_CONV, population.channels, population.height, population.width,
+                    out.origin(), out.cstride, out.pitch, out.stride, out.phase_offset,
+                    out.phase_cstride, out.phase_pitch, out.phase_size, out.top, out.left])
+        stream, channel_weights = _channel_streams(
+            population.channels, co, projection, offsets, values, pitches, bias)
+        ops.extend(stream.tolist())
+        weights.append(channel_weights)
+        if name in feature_offsets:
+            ops.extend([OP_POOL, out.channels, out.height, out.width, pool, out.origin(),
+                        out.cstride, out.pitch, feature_offsets[name]])
+        if name in copy_offsets:
+            ops.extend(_copy_op(out, copy_offsets[name]))
     ops.append(OP_END)
     program = Program(int32_stream(ops),
                       np.concatenate(weights or [np.zeros(0)]).astype(np.float32), arena_size,
@@ -309,19 +303,18 @@ if hasattr(os, "register_at_fork"):
 class SparseExecutor:
     """Runs a MouseNet's inference with the native kernel, batch split across threads."""
 
-    def __init__(self, model: MouseNet, threads: int | None = None) -> None:
+    def __init__(self, model: MouseNet, threads: int | None = None,
+                 cache: PreparedCache | None = None) -> None:
         """``threads``: at most this many threads per call (default: torch's intra-op thread
         count, ``torch.get_num_threads()``, read at each call). A batch with at least that many
         images is split between the threads, one image at a time each; a smaller batch is
-        shared, each thread computing part of every population's rows."""
+        shared, each thread computing part of every population's rows. ``cache``: where the
+        programs are held (the model's own, from its dispatcher; default: one of its own)."""
         self.model = model
         self.threads = threads
         self._library = native.library()
-        self._watch = StateWatch(model)
-        self._program: Program | None = None
-        self._key: tuple | None = None
+        self.cache = PreparedCache(model) if cache is None else cache
         self._arenas: list[np.ndarray] = []
-        self._copy_programs: dict[tuple[str, ...], tuple[tuple | None, Program]] = {}
         # One call at a time: calls share the arenas (and each already uses every thread).
         self._lock = threading.Lock()
         _EXECUTORS.add(self)
@@ -332,17 +325,21 @@ class SparseExecutor:
         self._lock = threading.Lock()
         self._arenas = []
 
-    def program(self) -> Program:
-        key = self._watch.key()
-        if self._program is None or key is None or key != self._key:
-            self._program, self._key = compile_program(self.model), key
-            self._arenas = []
-        return self._program
+    def program(self, copies: tuple[str, ...] | None = None) -> Program:
+        """The program of the pooled readout (or of ``copies``: ``compile_program``), from
+        the present weights."""
+        def build() -> Program:
+            folded = self.cache.get("folded", lambda: folded_projections(self.model))
+            return compile_program(self.model, copies, folded)
+
+        return self.cache.get(("sparse", copies), build)
 
     def _arena_pointers(self, count: int, size: int) -> np.ndarray:
         """Addresses of ``count`` per-thread activation arenas, each starting on a cache line
         (the layout aligns buffers relative to it); zeroed once, since the padding borders are
         never written."""
+        if any(len(arena) < size for arena in self._arenas):
+            self._arenas = []  # (every program of one IR has one layout: never in practice)
         while len(self._arenas) < count:
             raw = np.zeros(size + ALIGN, dtype=np.float32)
             skip = (-raw.ctypes.data % (4 * ALIGN)) // 4
@@ -358,16 +355,6 @@ class SparseExecutor:
     def _pooled_features(self, images: Tensor) -> Tensor:
         return self._execute(self.program(), images)
 
-    def _copy_program(self, names: tuple[str, ...]) -> Program:
-        """The features program for ``names``, cached until a parameter or buffer changes."""
-        key = self._watch.key()
-        cached = self._copy_programs.get(names)
-        if cached is not None and key is not None and cached[0] == key:
-            return cached[1]
-        program = compile_program(self.model, names)
-        self._copy_programs[names] = (key, program)
-        return program
-
     def populations(self, images: Tensor, names: Sequence[str]) -> dict[str, Tensor]:
         """Activity (after ReLU) of the named populations, ``(N, C, H, W)`` each, computing
         only their ancestors. Safe to call from several Python threads."""
@@ -375,7 +362,7 @@ class SparseExecutor:
         if not all_finite(images):
             return self.model.plain_features(images, names)
         with self._lock:
-            output = self._execute(self._copy_program(names), images)
+            output = self._execute(self.program(names), images)
         activity, start = {}, 0
         for name in names:
             population = self.model.ir.population(name)

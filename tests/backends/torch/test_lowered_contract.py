@@ -47,21 +47,32 @@ def test_training_reader_checks_the_files_content_hash(tiny_ir):
         ir_of({**payload, "content_hash": "0" * 64}, "run/last.pt")
 
 
-def test_torch_fast_path_folds_batchnorm_by_the_lowered_rule():
-    from mnc.lowering.batchnorm import fold_batchnorm
-    from mnc_backends.torch.fast.merged import bn_fold
+@pytest.mark.parametrize("eps", [1e-5, 1e-3])
+def test_torch_fast_path_folds_batchnorm_by_the_lowered_rule(tiny_ir, eps):
+    """The fast strategies' folded projections (``mnc.lowering.batchnorm.fold_projections``
+    over the module's tensors) equal convolution then eval BatchNorm, whatever the module's
+    own eps (a swapped-in BatchNorm may have another)."""
+    from mnc_backends.torch.fast.bench import randomise_statistics
+    from mnc_backends.torch.fast.shared import folded_projections
 
-    norm = torch.nn.BatchNorm2d(6, eps=1e-4).eval()
-    generator = torch.Generator().manual_seed(0)
+    model = MouseNet(tiny_ir)
+    randomise_statistics(model, seed=1)
+    projection = tiny_ir.projection("LGNd->VISp4")  # the only input of VISp4
+    norm = model.norms["VISp4"]
+    norm.eps = eps
+    model.eval()
+    folded = folded_projections(model)[projection.name]
+    source = tiny_ir.population(projection.source)
+    images = torch.randn(2, source.channels, source.height, source.width, dtype=torch.float64,
+                         generator=torch.Generator().manual_seed(0))
+    conv = model.conv(projection.name).double()
     with torch.no_grad():
-        for tensor in (norm.weight, norm.bias, norm.running_mean):
-            tensor.copy_(torch.randn(6, generator=generator))
-        norm.running_var.copy_(torch.rand(6, generator=generator) + 0.2)
-    scale, shift = bn_fold(norm)
-    expected = fold_batchnorm(*(t.detach().numpy() for t in (
-        norm.weight, norm.bias, norm.running_mean, norm.running_var)), eps=norm.eps)
-    np.testing.assert_allclose(scale.detach().numpy(), expected[0], rtol=1e-6)
-    np.testing.assert_allclose(shift.detach().numpy(), expected[1], rtol=1e-6, atol=1e-6)
+        expected = norm.double()(conv(images))
+        left, right, top, bottom = projection.padding_lrtb
+        got = torch.nn.functional.conv2d(
+            torch.nn.functional.pad(images, (left, right, top, bottom)),
+            torch.from_numpy(folded.weight), torch.from_numpy(folded.bias), projection.stride)
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize(("kernel", "peak", "sigma"), [(5, 0.3, 1.2), (7, 2.5, 0.8), (1, 1.0, 3.0)])

@@ -13,7 +13,6 @@ import torch
 
 from mnc.errors import BackendError
 from mnc_backends.torch.fast import native
-from mnc_backends.torch.fast.accelerate import accelerate
 from mnc_backends.torch.module import INPUT, MouseNet, Population
 from mnc_backends.torch.names import population_key
 from tests.backends.torch.fast.helpers import images_for, model_pair
@@ -93,7 +92,7 @@ def test_hooks_make_the_dispatcher_run_plain_until_removed(model):
         handle = model.population_module("VISl2/3").register_forward_pre_hook(
             lambda module, args: None)
         assert dispatcher.choose(images) == "plain"
-        assert accelerate(model, "merged").choose(images) == "plain"
+        assert dispatcher.choose(images, "merged") == "plain"
         handle.remove()
         assert dispatcher.choose(images) == fast
 
@@ -143,7 +142,6 @@ def test_population_module_names_and_errors(model):
 
 def test_population_modules_leave_the_state_dict_names_alone(model):
     assert not any(key.startswith("populations.") for key in model.state_dict())
-    assert list(accelerate(model).state_dict()) == list(model.state_dict())
 
 
 def extract_with_fx(model: torch.nn.Module, names: list[str]) -> torch.fx.GraphModule:

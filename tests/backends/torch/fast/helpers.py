@@ -27,7 +27,7 @@ def model_pair(spec: Path) -> tuple[MouseNet, ReferenceMouseNet]:
         reference.load_state_dict(model.state_dict())
         _CACHE[key] = (model.eval(), reference.eval())
     model, reference = _CACHE[key]
-    model.eval()
+    model.set_strategy("auto").eval()
     reference.eval()
     return model, reference
 

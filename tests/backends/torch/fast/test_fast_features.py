@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from mnc_backends.torch.fast import native
-from mnc_backends.torch.fast.accelerate import accelerate
 from mnc_backends.torch.fast.merged import MergedExecutor
 from mnc_backends.torch.module import INPUT, MouseNet, build_plan
 from tests.backends.torch.fast.helpers import images_for, model_pair
@@ -68,7 +67,7 @@ def test_every_population_equals_plain(spec, strategy, batch, monkeypatch):
     names = _names(model)
     with torch.inference_mode():
         expected = model.plain_features(images, names)
-        got = accelerate(model, strategy).eval().features(images, names)
+        got = model.set_strategy(strategy).eval().features(images, names)
     assert len(calls) == 1  # the fast strategy computed them, not the plain path
     _check_equal(got, expected)
 
@@ -83,7 +82,7 @@ def test_non_square_populations(strategy, write_variant, monkeypatch):
     images = images_for(model, 3)
     names = ["VISp5", INPUT, "VISl4", "VISp5"]  # any order, the image, a repeated name
     with torch.inference_mode():
-        got = accelerate(model, strategy).eval().features(images, names)
+        got = model.set_strategy(strategy).eval().features(images, names)
         expected = model.plain_features(images, names)
     assert len(calls) == 1
     assert got[INPUT] is images
@@ -158,5 +157,5 @@ def test_default_spec_every_population_under_sparse():
     images = images_for(model, 2)
     names = _names(model)
     with torch.inference_mode():
-        _check_equal(accelerate(model, "sparse").eval().features(images, names),
+        _check_equal(model.set_strategy("sparse").eval().features(images, names),
                      model.plain_features(images, names))

@@ -15,7 +15,6 @@ import pytest
 import torch
 
 from mnc_backends.torch.fast import native
-from mnc_backends.torch.fast.accelerate import accelerate
 from mnc_backends.torch.module import MouseNet
 from tests.backends.torch.fast.helpers import images_for, model_pair
 from tests.conftest import TINY_SPEC
@@ -89,7 +88,7 @@ def test_every_strategy_has_the_plain_paths_nan_and_inf(case):
         expected = model.plain_forward(images)
         assert not torch.isfinite(expected).all(), "the case must break the plain path"
         for strategy in STRATEGIES:
-            got = accelerate(model, strategy).eval()(images)
+            got = model.set_strategy(strategy).eval()(images)
             for kind, where in _pattern(expected).items():
                 assert torch.equal(_pattern(got)[kind], where), (case, strategy, kind, got)
             finite = torch.isfinite(expected)
@@ -127,7 +126,7 @@ def test_non_finite_pixel_that_no_kept_tap_reads(value):
         expected = model.plain_forward(images)
         assert torch.isnan(expected[0]).all() and torch.isfinite(expected[1]).all()
         for strategy in STRATEGIES:
-            got = accelerate(model, strategy).eval()(images)
+            got = model.set_strategy(strategy).eval()(images)
             assert torch.isnan(got[0]).all(), (strategy, got)
             assert torch.allclose(got[1], expected[1], atol=TOLERANCE), strategy
 
@@ -146,7 +145,7 @@ def test_features_have_the_plain_paths_nan_and_inf(value):
     with torch.inference_mode():
         expected = model.plain_features(images, names)
         for strategy in STRATEGIES:
-            got = accelerate(model, strategy).eval().features(images, names)
+            got = model.set_strategy(strategy).eval().features(images, names)
             for name in names:
                 for test in (torch.isnan, torch.isposinf, torch.isneginf):
                     assert torch.equal(test(got[name]), test(expected[name])), (strategy, name)

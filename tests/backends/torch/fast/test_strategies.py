@@ -9,7 +9,6 @@ import torch
 
 from mnc.errors import BackendError
 from mnc_backends.torch.fast import native
-from mnc_backends.torch.fast.accelerate import FastMouseNet, accelerate
 from tests.backends.torch.fast.helpers import images_for, model_pair
 from tests.conftest import DEFAULT_SPEC, SPECS, TINY_SPEC
 
@@ -32,7 +31,7 @@ def _check_eval(spec, batch: int) -> None:
     with torch.inference_mode():
         expected = reference(images)
         for strategy in _eval_strategies():
-            got = accelerate(model, strategy).eval()(images)
+            got = model.set_strategy(strategy).eval()(images)
             difference = float((got - expected).abs().max())
             assert difference < TOLERANCE, (spec.name, strategy, batch, difference)
 
@@ -62,7 +61,7 @@ def test_every_instruction_set_matches_reference(isa, monkeypatch):
     model, reference = model_pair(TINY_SPEC)
     images = images_for(model, 3)
     with torch.inference_mode():
-        difference = (accelerate(model, "sparse").eval()(images) - reference(images)).abs().max()
+        difference = (model.set_strategy("sparse").eval()(images) - reference(images)).abs().max()
     assert float(difference) < TOLERANCE
 
 
@@ -75,7 +74,7 @@ def test_training_step_matches_reference_and_keeps_masked_taps_zero(strategy, dt
     1e-2 of a layer's largest gradient."""
     shared, shared_reference = model_pair(TINY_SPEC)
     model, reference = copy.deepcopy(shared).to(dtype), copy.deepcopy(shared_reference).to(dtype)
-    fast = accelerate(model, strategy).train()
+    fast = model.set_strategy(strategy).train()
     reference.train()
     images = images_for(model, 7, seed=5).to(dtype)
     labels = torch.arange(7) % model.ir.readout.classes
@@ -94,7 +93,7 @@ def test_training_step_matches_reference_and_keeps_masked_taps_zero(strategy, dt
 
 def test_merged_eval_cache_follows_weight_updates():
     model, reference = model_pair(TINY_SPEC)
-    fast = accelerate(model, "merged").eval()
+    fast = model.set_strategy("merged").eval()
     images = images_for(model, 2)
     key = next(iter(model.convs))
     original = model.convs[key].weight.detach().clone()
@@ -119,7 +118,7 @@ def test_cached_weights_follow_a_swapped_submodule(strategy):
     must not leave the folded weights of the old one in use."""
     model = copy.deepcopy(model_pair(TINY_SPEC)[0])
     images = images_for(model, 2)
-    fast = accelerate(model, strategy).eval()
+    fast = model.set_strategy(strategy).eval()
     with torch.inference_mode():
         fast(images)
     key = next(iter(model.norms))
@@ -132,38 +131,37 @@ def test_cached_weights_follow_a_swapped_submodule(strategy):
     assert float(difference) < TOLERANCE
 
 
-def test_state_dict_keeps_contract_names_and_shares_parameters():
-    model, _ = model_pair(TINY_SPEC)
-    fast = accelerate(model)
+def test_deprecated_view_warns_names_the_one_api_and_still_runs():
+    from mnc_backends.torch.fast.accelerate import FastMouseNet, accelerate
+
+    model, reference = model_pair(TINY_SPEC)
+    images = images_for(model, 2)
+    with pytest.warns(DeprecationWarning, match=r"model\.set_strategy\('merged'\)"):
+        fast = accelerate(model, "merged")
     assert list(fast.state_dict()) == list(model.state_dict())
     assert {id(p) for p in fast.parameters()} == {id(p) for p in model.parameters()}
-
-
-def test_wrapper_takes_the_models_mode():
-    model, _ = model_pair(TINY_SPEC)
-    assert not accelerate(model).training
-    model.train()
-    try:
-        assert accelerate(model).training
-    finally:
-        model.eval()
+    with torch.inference_mode():
+        assert float((fast.eval()(images) - reference(images)).abs().max()) < TOLERANCE
+    assert model.strategy == "auto"  # the view's strategy is its own
+    with pytest.warns(DeprecationWarning, match="FastMouseNet is deprecated"):
+        FastMouseNet(model)
 
 
 def test_auto_picks_by_call():
     model, _ = model_pair(TINY_SPEC)
-    fast = accelerate(model).eval()
+    fast = model.dispatcher()
     images = images_for(model, 2)
     with torch.inference_mode():
         assert fast.choose(images) == ("sparse" if native.available() else "merged")
         assert fast.choose(images.double()) == "merged"
         assert fast.choose(images[:, :, :8]) == "merged"
     assert fast.choose(images) == "merged"  # gradients enabled
-    fast.train()
+    model.train()
     with torch.inference_mode():
         assert fast.choose(images) == "merged"
         # merged is measured on the CPU only: other devices fall back to plain
         assert fast.choose(torch.empty(2, 3, 32, 32, device="meta")) == "plain"
-    fast.eval()
+    model.eval()
 
 
 @pytest.mark.parametrize("size", [24, 33, 40], ids=lambda size: f"{size}px")
@@ -176,7 +174,7 @@ def test_merged_matches_plain_on_inputs_of_other_sizes(size):
         model.train(training)
         with torch.no_grad():
             assert model.dispatcher().choose(images) == "merged"
-            difference = (accelerate(model, "merged")(images) - model.plain_forward(images)).abs()
+            difference = (model.set_strategy("merged")(images) - model.plain_forward(images)).abs()
         assert float(difference.max()) < TOLERANCE, training
 
 
@@ -185,7 +183,7 @@ def test_merged_runs_float64():
     model, reference = copy.deepcopy(shared).double(), copy.deepcopy(shared_reference).double()
     images = images_for(model, 2).double()
     with torch.inference_mode():
-        got = accelerate(model, "merged").eval()(images)
+        got = model.set_strategy("merged").eval()(images)
         expected = reference(images)
     assert float((got - expected).abs().max()) < 1e-9
 
@@ -195,7 +193,7 @@ def test_weights_loaded_under_inference_mode_are_not_cached_stale():
     images = images_for(shared, 2)
     with torch.inference_mode():
         model, reference = copy.deepcopy(shared), copy.deepcopy(shared_reference)
-        fast = accelerate(model).eval()
+        fast = model.set_strategy("auto").eval()
         fast(images)
         for module in (model, reference):
             module.norms[next(iter(module.norms))].bias.add_(1.0)
@@ -206,7 +204,7 @@ def test_weights_loaded_under_inference_mode_are_not_cached_stale():
 def test_unknown_strategy_is_a_backend_error():
     model, _ = model_pair(TINY_SPEC)
     with pytest.raises(BackendError, match="unknown execution strategy 'fastest'"):
-        FastMouseNet(model, "fastest")
+        model.set_strategy("fastest")
 
 
 @needs_native
@@ -229,7 +227,7 @@ def test_sparse_calls_from_several_python_threads_give_each_its_own_answer():
 
     model, reference = model_pair(TINY_SPEC)
     batches = [images_for(model, batch, seed=batch) for batch in (1, 2, 3, 5)] * 3
-    fast = accelerate(model, "sparse").eval()
+    fast = model.set_strategy("sparse").eval()
     with torch.inference_mode():
         expected = [reference(images) for images in batches]
 
@@ -246,6 +244,6 @@ def test_sparse_calls_from_several_python_threads_give_each_its_own_answer():
 @needs_native
 def test_forced_sparse_with_gradients_says_why():
     model, _ = model_pair(TINY_SPEC)
-    fast = accelerate(model, "sparse").eval()
+    fast = model.set_strategy("sparse").eval()
     with pytest.raises(BackendError, match="gradients are enabled"):
         fast(images_for(model, 1))

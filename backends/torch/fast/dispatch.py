@@ -1,0 +1,172 @@
+"""Which execution strategy runs each call of a ``MouseNet``: ``model.set_strategy(...)``.
+
+Strategies (all compute the same function as ``MouseNet.plain_forward``, within 1e-4):
+
+- ``plain``: one masked convolution per projection, as the IR describes the network;
+- ``merged``: one dense convolution per merged group (``mnc.lowering.merged``), channels-last;
+  any device and dtype, trains (autograd), folds BatchNorm into cached weights in inference;
+- ``sparse``: the native kernel that touches only the kept taps; inference only (eval mode,
+  no gradient), CPU, float32, the IR's input shape, and the compiled extension loaded;
+- ``auto`` (every ``MouseNet``'s default): ``sparse`` where it applies and the masks are
+  sparse; otherwise ``merged`` on the CPU, where it is measured to be faster in inference and
+  training; ``plain`` on other devices.
+
+Whatever the strategy, a call runs ``plain`` while any submodule (or every module, globally)
+has a forward or backward hook: only the plain path calls the submodules, so only it fires
+their hooks (``MouseNet.population_module``). ``features`` follows the same rules as
+``forward``. A recurrent network (``ir.is_recurrent``) or one with upsampling projections runs
+``plain`` (unrolled in time): ``auto`` picks it, and ``merged`` or ``sparse`` are refused.
+What the strategies derive from the weights is held by one ``PreparedCache``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from mnc.errors import BackendError
+from mnc.ir.model import IR
+from mnc_backends.torch.fast import native
+from mnc_backends.torch.fast.merged import MergedExecutor
+from mnc_backends.torch.fast.prepared import PreparedCache
+from mnc_backends.torch.fast.shared import all_finite
+from mnc_backends.torch.module import INPUT, MouseNet
+
+STRATEGIES = ("auto", "plain", "merged", "sparse")
+SPARSE_MAX_DENSITY = 0.3
+"""Above this fraction of kept taps, dense convolutions beat the tap-by-tap kernel."""
+
+
+def plain_only(ir: IR) -> str | None:
+    """Why only the plain path runs this IR, or None when every strategy does."""
+    if ir.is_recurrent:
+        return f"it is recurrent ({ir.dynamics.steps} steps, unrolled in time)"
+    upsampled = [q.name for q in ir.projections if q.upsample != 1]
+    if upsampled:
+        return f"projection {upsampled[0]!r} upsamples its source"
+    return None
+
+
+def check_strategy(strategy: str, ir: IR | None = None) -> str:
+    """``strategy`` if this machine can run it (on ``ir``), else a BackendError saying why."""
+    if strategy not in STRATEGIES:
+        raise BackendError(f"unknown execution strategy {strategy!r}; "
+                           f"choose one of {', '.join(STRATEGIES)}")
+    if strategy in ("merged", "sparse") and ir is not None:
+        reason = plain_only(ir)
+        if reason is not None:
+            raise BackendError(f"strategy {strategy!r} cannot run IR {ir.name!r}: {reason}; "
+                               f"strategies 'auto' and 'plain' run it")
+    if strategy == "sparse" and not native.available():
+        raise BackendError(f"strategy 'sparse' needs the native kernel, which is not "
+                           f"available: {native.unavailable_reason()}")
+    return strategy
+
+
+class Dispatcher:
+    """The executors of one ``MouseNet``, what they prepared, and the rule that picks one
+    per call."""
+
+    def __init__(self, model: MouseNet) -> None:
+        self.model = model
+        self.cache = PreparedCache(model)
+        self._plain_only = plain_only(model.ir) is not None
+        self._merged = None if self._plain_only else MergedExecutor(model, self.cache)
+        self._sparse = None
+
+    def mask_density(self) -> float:
+        """Fraction of taps the masks keep, prepared once per state of the weights."""
+        return self.cache.get("density", self.model.mask_density)
+
+    def sparse_problem(self, images: Tensor, training: bool) -> str | None:
+        """Why ``sparse`` cannot run this call, or None when it can."""
+        model = self.model
+        inp = model.ir.input
+        if not native.available():
+            return f"native kernel unavailable ({native.unavailable_reason()})"
+        if self._plain_only:
+            return plain_only(model.ir)
+        if training or any(norm.training for norm in model.norms.values()):
+            return "the module is in training mode (BatchNorm uses batch statistics)"
+        if torch.is_grad_enabled() and (images.requires_grad
+                                        or any(p.requires_grad for p in model.parameters())):
+            return "gradients are enabled (wrap the call in torch.inference_mode() or no_grad())"
+        if images.device.type != "cpu" or images.dtype != torch.float32:
+            return f"input is {images.dtype} on {images.device}, the kernel needs float32 on cpu"
+        if torch.is_autocast_enabled("cpu"):
+            return "autocast is on (the kernel computes in float32 only)"
+        if images.dim() != 4 or tuple(images.shape[1:]) != (inp.channels, inp.height, inp.width):
+            return (f"input shape {tuple(images.shape)} is not (N, {inp.channels}, "
+                    f"{inp.height}, {inp.width})")
+        if model.ir.mask.mode == "learnable":
+            return "learnable masks are dense"
+        return None
+
+    def choose(self, images: Tensor, strategy: str = "auto", training: bool | None = None
+               ) -> str:
+        """The strategy a call with ``strategy`` runs on ``images``."""
+        with self.cache.call():
+            return self._choose(images, strategy, training)
+
+    def _choose(self, images: Tensor, strategy: str, training: bool | None) -> str:
+        if self._plain_only or self.cache.hooks_registered() or images.shape[0] == 0:
+            return "plain"  # (an empty batch: nothing to speed up)
+        if strategy != "auto":
+            return strategy
+        training = self.model.training if training is None else training
+        if (self.sparse_problem(images, training) is None
+                and self.mask_density() <= SPARSE_MAX_DENSITY):
+            return "sparse"
+        # merged is measured on the CPU only; elsewhere the plain path is the safe choice
+        return "merged" if images.device.type == "cpu" else "plain"
+
+    def _sparse_executor(self):  # noqa: ANN202 - imported lazily with the extension
+        if self._sparse is None:
+            from mnc_backends.torch.fast.sparse import SparseExecutor
+
+            self._sparse = SparseExecutor(self.model, cache=self.cache)
+        return self._sparse
+
+    def _choose_checked(self, images: Tensor, strategy: str, training: bool) -> str:
+        if strategy != "auto":
+            check_strategy(strategy, self.model.ir)  # forced on a network it cannot run
+        chosen = self._choose(images, strategy, training)
+        if strategy == "sparse" and chosen == "sparse":  # forced: say why it cannot run
+            problem = self.sparse_problem(images, training)  # (auto checks in choose)
+            if problem is not None:
+                raise BackendError(f"strategy 'sparse' cannot run this call: {problem}")
+        if chosen != "plain" and not all_finite(images):
+            return "plain"  # NaN and infinity then spread exactly as the plain path spreads them
+        return chosen
+
+    def features(self, images: Tensor, names: Sequence[str], strategy: str = "auto",
+                 training: bool | None = None) -> dict[str, Tensor]:
+        """Activity (after ReLU) of the populations ``names`` (checked IR names), computed by
+        the strategy ``run`` would choose."""
+        training = self.model.training if training is None else training
+        with self.cache.call():
+            chosen = self._choose_checked(images, strategy, training)
+            computed = [name for name in names if name != INPUT]
+            if chosen == "plain" or not computed:
+                return self.model.plain_features(images, names)
+            if chosen == "sparse":
+                activity = self._sparse_executor().populations(images, computed)
+            else:
+                assert self._merged is not None  # only plain runs a plain-only network
+                activity = self._merged.populations(self.model, images, computed)
+        activity[INPUT] = images  # the image itself, as plain_features gives it
+        return {name: activity[name] for name in names}
+
+    def run(self, images: Tensor, strategy: str = "auto", training: bool | None = None
+            ) -> Tensor:
+        training = self.model.training if training is None else training
+        with self.cache.call():
+            chosen = self._choose_checked(images, strategy, training)
+            if chosen == "sparse":
+                return self._sparse_executor().forward(images)
+            if chosen == "merged":
+                assert self._merged is not None  # only plain runs a plain-only network
+                return self._merged.forward(self.model, images)
+        return self.model.plain_forward(images)

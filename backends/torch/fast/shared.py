@@ -1,0 +1,62 @@
+"""Helpers every fast strategy shares: which inputs go to the plain path, and the weights in
+the numpy form of ``mnc.lowering``.
+
+NaN and infinity: the plain path multiplies every pixel by every tap of a dense kernel, masked
+taps (zero weights) included, so NaN or infinity anywhere in an image spreads over each
+kernel's whole footprint (0 * inf is NaN). The sparse kernel never reads masked taps, and
+merged kernels are zero-padded to a group's widest footprint, so either would spread it
+differently. Such a batch runs the plain path instead: a broken input comes out broken in the
+same places.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mnc.lowering.batchnorm import BATCH_NORM_EPS, FoldedProjection, fold_projections
+from mnc.lowering.weights_format import conv_name, norm_name
+from mnc_backends.torch.module import MouseNet
+from mnc_backends.torch.names import population_key, projection_key
+
+
+def all_finite(images: Tensor) -> bool:
+    """Whether every pixel is finite. The sum is finite only if every pixel is (it may also
+    overflow, which only costs speed): about 50 us for 16 64x64 images, 0.01 % of a call."""
+    return math.isfinite(float(images.sum()))
+
+
+def _array(tensor: Tensor) -> np.ndarray:
+    return tensor.detach().cpu().numpy()
+
+
+def folded_projections(model: MouseNet) -> dict[str, FoldedProjection]:
+    """Every projection's weight, times its effective mask (a learnable profile included) and
+    its target's eval BatchNorm scale, and its bias, with the shift on the target's carrier:
+    ``mnc.lowering.batchnorm.fold_projections`` over the module's tensors (float64)."""
+    ir = model.ir
+    tensors: dict[str, np.ndarray] = {}
+    with torch.no_grad():
+        for projection in ir.projections:
+            conv = model.convs[projection_key(projection.source, projection.target)]
+            name = conv_name(projection)
+            tensors[f"{name}.weight"] = _array(conv.weight)
+            tensors[f"{name}.bias"] = _array(conv.bias)
+            tensors[f"{name}.mask"] = _array(conv.effective_mask())
+        for target in {projection.target for projection in ir.projections}:
+            norm = model.norms[population_key(target)]
+            mean, var = norm.running_mean, norm.running_var
+            assert mean is not None and var is not None  # eval-mode BatchNorm: running stats
+            name = norm_name(target)
+            tensors[f"{name}.weight"] = _array(norm.weight)
+            tensors[f"{name}.bias"] = _array(norm.bias)
+            tensors[f"{name}.running_mean"] = _array(mean)
+            # a module's own eps (a swapped-in BatchNorm may have another) moved into the
+            # variance, so one folding rule serves every population
+            tensors[f"{name}.running_var"] = (_array(var).astype(np.float64)
+                                              + (norm.eps - BATCH_NORM_EPS))
+    with np.errstate(invalid="ignore"):  # a NaN or infinite weight stays NaN, quietly
+        return fold_projections(ir, tensors)
