@@ -130,3 +130,29 @@ def test_step_option_of_the_command(boc_cache, tmp_path, monkeypatch, capsys) ->
         with pytest.raises(SystemExit) as exit_info:
             _parse([*common, "--step", bad])
         assert exit_info.value.code == 2 and expected in capsys.readouterr().err
+
+
+@pytest.mark.torch
+def test_the_shipped_tiny_feedback_network_at_each_step() -> None:
+    import torch
+
+    from mnc.neuro.model_features import load_model, prepare_images
+    from tests.neuro.small_models import small_recordings
+
+    loaded = load_model("tiny-feedback", "untrained")
+    data = small_recordings(n_images=4)
+    images = prepare_images(data.images, 32, 32)
+    populations = ["VISp2/3", "VISl5"]
+    with torch.inference_mode():
+        direct = {name: value.numpy().reshape(4, 3, -1) for name, value in
+                  loaded.model.features(torch.from_numpy(images), populations).items()}
+    first = extract_features(loaded.model, images, 4, populations, step=0)
+    readout = extract_features(loaded.model, images, 4, populations)
+    np.testing.assert_allclose(first["VISp2/3"], direct["VISp2/3"][:, 0], rtol=1e-6)
+    # Feedback onto VISp2/3 arrives from step 1 on: step 0 differs from the later steps.
+    assert not np.allclose(direct["VISp2/3"][:, 0], direct["VISp2/3"][:, 2])
+    # The shipped readout averages steps 1 and 2.
+    np.testing.assert_allclose(readout["VISl5"], direct["VISl5"][:, 1:].mean(axis=1),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(UsageError, match=r"--step 3: the model runs 3 steps \(0 to 2\)"):
+        run_rsa(loaded, data, options=AnalysisOptions(step=3))
