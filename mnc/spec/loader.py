@@ -203,7 +203,7 @@ def _pydantic_problems(
 ) -> list[SpecProblem]:
     problems = []
     every = error.errors(include_url=False)
-    items = [item for item in every if not _other_branch(item["loc"], data)]
+    items = [item for item in every if not _other_branch(item["loc"], data)] or every
     paths = [_clean_loc(item["loc"]) for item in items]
     # a mapping would also have been accepted where text was written: say which
     alternatives = {
@@ -275,7 +275,7 @@ def _other_branch(loc: tuple[Any, ...], data: Any) -> bool:
             value = value[part]
         elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
             value = value[part]
-        elif _is_branch_label(part):
+        elif _is_union_branch(part):
             mapping_branch = part in _MODEL_NAMES or part.startswith(("dict[", "list["))
             return mapping_branch != isinstance(value, dict)
         else:
@@ -288,11 +288,17 @@ _MODEL_NAMES = frozenset(name for name, value in vars(models).items()
 _SCALAR_LABELS = frozenset({"int", "float", "str", "constrained-int", "constrained-str"})
 
 
-def _is_branch_label(part: object) -> bool:
+def _is_union_branch(part: object) -> bool:
     """pydantic names the branch of a union in an error's location: 'constrained-str',
-    'dict[...]', a model's class name."""
-    return isinstance(part, str) and ("[" in part or part in _SCALAR_LABELS
-                                      or part in _MODEL_NAMES)
+    'literal[...]', 'dict[...]', a model's class name."""
+    return isinstance(part, str) and (
+        part in _SCALAR_LABELS or part in _MODEL_NAMES
+        or part.startswith(("dict[", "list[", "literal[")))
+
+
+def _is_branch_label(part: object) -> bool:
+    """Parts of an error's location that name no field: union branches, '[key]'."""
+    return _is_union_branch(part) or (isinstance(part, str) and "[" in part)
 
 
 def _clean_loc(loc: tuple[Any, ...]) -> FieldPath:
