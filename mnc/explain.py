@@ -118,7 +118,8 @@ def _projection_sources(ir: IR, projection: Projection) -> list[str]:
 
 
 def _population_sources(ir: IR, name: str) -> list[str]:
-    keys = ["neurons", "areas", "surface_area_mm2", f"surface_area_mm2.{name}"]
+    keys = ["neurons", "areas", "surface_area_mm2", f"surface_area_mm2.{name}",
+            "dynamics.steps", "dynamics.input", "dynamics.readout"]
     return [key for key in keys if key in ir.provenance.sources]
 
 

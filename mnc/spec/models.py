@@ -272,17 +272,31 @@ class Spec(SpecModel):
         """A few lines about the network the spec describes; ``model_dump()`` has every field."""
         regions = self.areas.regions
         laminar = sum(region.laminar for region in regions.values())
+        every_area = all(entry.areas is None for entry in self.interlaminar.entries())
+        laminar_scope = "per laminar area" if every_area else "entries"
         return (
             f"Spec {self.name!r} (version {self.version})\n"
             f"  input {self.input.channels}x{self.input.height_px}x{self.input.width_px}; "
             f"{len(regions)} areas ({', '.join(regions)}), {laminar} with layers "
             f"{', '.join(self.layers.names)}\n"
             f"  projections: {len(self.interareal.projections)} interareal, "
-            f"{len(self.interlaminar.projections)} interlaminar per laminar area, "
+            f"{len(self.interlaminar.projections)} interlaminar {laminar_scope}, "
             f"{len(self.fixed_projections.projections)} fixed; mask {self.mask.mode} "
             f"(seed {self.mask.seed})\n"
             f"  readout: {len(self.readout.populations)} populations -> "
-            f"{self.readout.classes} classes"
+            f"{self.readout.classes} classes{self._dynamics_text()}"
         )
+
+    def _dynamics_text(self) -> str:
+        dynamics = self.dynamics
+        delayed = sum(1 for entry in self.interlaminar.entries() if entry.delay) + sum(
+            1 for block in (self.interareal.projections, self.fixed_projections.projections)
+            for projection in block.values() if projection.delay)
+        if dynamics.steps == 1 and not delayed:
+            return ""
+        readout = (dynamics.readout if isinstance(dynamics.readout, str)
+                   else f"mean of steps {dynamics.readout.mean[0]}-{dynamics.readout.mean[1]}")
+        return (f"\n  dynamics: {dynamics.steps} steps, {dynamics.input} input, readout "
+                f"{readout}; {delayed} delayed projection entries")
 
     __str__ = __repr__

@@ -265,3 +265,16 @@ def test_tiny_feedback_is_tiny_plus_the_feedback(feedback):
         q.name for q in feedback.projections if q.delay}
     assert small.readout.classes == 10 and small.dynamics.steps == 3
     assert ir_problems(small) == []
+
+
+@pytest.mark.parametrize("spec", [FEEDBACK, TINY_FEEDBACK], ids=lambda path: path.stem)
+def test_recurrent_variants_validate_against_the_schema(spec):
+    import json
+
+    import jsonschema
+
+    from mnc.schema import SCHEMA_DIR
+    from mnc.spec.loader import read_merged
+
+    data, _, _ = read_merged(spec)
+    jsonschema.validate(data, json.loads((SCHEMA_DIR / "spec.schema.json").read_text()))
