@@ -11,7 +11,9 @@ Graph layout, kept simple for later graph optimisers:
   evenly, as adaptive pooling does), Flatten, Concat, Gemm -> ``logits``.
 A recurrent IR (``IR.is_recurrent``) is unrolled: every population has a value per step
 (``VISp4@2``); a delay-d input reads its source's value at step t - d and is left out before
-step d; an upsampled input is a nearest-neighbour Resize of the source before its Conv; a
+step d; an upsampled stride-1 input is a Conv over the source itself with one set of output
+channels per phase, then DepthToSpace (``mnc.lowering.merged.SubpixelSplit``: the same sums,
+about upsample^2 times fewer products), other upsampled inputs a nearest Resize first; a
 clip's frame t is a Gather; the readout averages each readout population over the readout
 steps before pooling (pooling is linear); population outputs are (batch, steps, C, H, W).
 Values are named after what they are (``VISp2/3``, ``conv:VISp4->VISl4``), initialisers after
@@ -36,11 +38,14 @@ from mnc.lowering.batchnorm import fold_projections, population_batchnorm
 from mnc.lowering.merged import (
     Member,
     MergedGroup,
+    SubpixelSplit,
     box_bias,
     box_weight,
     groups_by_target,
     merged_groups,
     single_groups,
+    subpixel_bias,
+    subpixel_weight,
 )
 
 from .parameters import Parameters, conv_name, normalised_populations
@@ -228,12 +233,22 @@ class _Network:
                     [start + member.out_channels, member.height, member.width], np.int64)),
                 builder.exact(f"conv:{member.name}:axes", np.array([1, 2, 3], np.int64)))
 
+    def _split(self, group: MergedGroup) -> SubpixelSplit | None:
+        source = self.ir.population(group.source)
+        return group.subpixel(source.height, source.width)
+
+    def _grid(self, group: MergedGroup) -> tuple[int, int]:
+        """The output grid of the group's Conv (and DepthToSpace)."""
+        split = self._split(group)
+        if split is not None:
+            return split.rows.outputs * split.factor, split.columns.outputs * split.factor
+        source = self.ir.population(group.source)
+        return group.output_size(*group.input_size(source.height, source.width))
+
     def _sliced(self, group: MergedGroup) -> bool:
         """Whether the members' outputs are parts of the Conv's (else it is the member's)."""
-        source = self.ir.population(group.source)
-        grid = group.output_size(*group.input_size(source.height, source.width))
         member = group.members[0]
-        return len(group.members) > 1 or grid != (member.height, member.width)
+        return len(group.members) > 1 or self._grid(group) != (member.height, member.width)
 
     def _key(self, group: MergedGroup) -> str:
         if len(group.members) == 1:
@@ -247,6 +262,9 @@ class _Network:
         key = self._key(group)
         weight = box_weight(group, {m.name: self.folded[m.name].weight for m in group.members})
         bias = box_bias(group, {m.name: self.folded[m.name].bias for m in group.members})
+        split = self._split(group)
+        if split is not None:
+            weight, bias = subpixel_weight(weight, split), subpixel_bias(bias, split)
         return (self.builder.constant(f"{key}.weight", weight),
                 self.builder.constant(f"{key}.bias", bias))
 
@@ -254,12 +272,20 @@ class _Network:
         def make() -> str:
             group = self.groups[index]
             weight, bias = self._once(("weights", index), lambda: self._weights(group))
-            source = self._upsampled(group, step - group.delay)
-            output = (self._key(group) if self._sliced(group)
-                      else f"conv:{group.members[0].name}")
+            output = self.name(self._key(group) if self._sliced(group)
+                               else f"conv:{group.members[0].name}", step)
+            split = self._split(group)
+            if split is not None:  # upsampling folded into the kernel: see SubpixelSplit
+                left, right, top, bottom = split.padding_lrtb
+                phases = self.builder.node(
+                    "Conv", [self.values[(group.source, step - group.delay)], weight, bias],
+                    f"{output}:phases", kernel_shape=[split.rows.kernel, split.columns.kernel],
+                    pads=[top, left, bottom, right])
+                return self.builder.node("DepthToSpace", [phases], output,
+                                         blocksize=split.factor, mode="CRD")
             left, right, top, bottom = group.padding_lrtb
             return self.builder.node(
-                "Conv", [source, weight, bias], self.name(output, step),
+                "Conv", [self._upsampled(group, step - group.delay), weight, bias], output,
                 kernel_shape=[group.kernel_height, group.kernel_width],
                 strides=[group.stride] * 2, pads=[top, left, bottom, right])
         return str(self._once(("conv", index, step), make))

@@ -93,6 +93,16 @@ class MergedGroup:
         return ((height + top + bottom - self.kernel_height) // self.stride + 1,
                 (width + left + right - self.kernel_width) // self.stride + 1)
 
+    def subpixel(self, height: int, width: int) -> SubpixelSplit | None:
+        """This upsampled stride-1 convolution over a ``height x width`` source as a
+        convolution over the source itself, or None (no upsampling, or another stride)."""
+        if self.upsample == 1 or self.stride != 1:
+            return None
+        left, right, top, bottom = self.padding_lrtb
+        rows = _subpixel_axis(self.kernel_height, top, bottom, height, self.upsample)
+        columns = _subpixel_axis(self.kernel_width, left, right, width, self.upsample)
+        return SubpixelSplit(self.upsample, rows, columns)
+
     def phase_split(self, height: int, width: int) -> PhaseSplit | None:
         """The stride-1 form of this stride-2 convolution over the four phase images of a
         ``height x width`` convolution input, or None (another stride, or an odd grid)."""
@@ -129,6 +139,73 @@ def _phase_axis(kernel: int, before: int, after: int, length: int) -> tuple[int,
     outputs = (length + before + after - kernel) // 2 + 1
     pad_after = max(0, outputs - 1 + last - (length // 2 - 1))
     return -2 * first - before, last - first + 1, -first, pad_after
+
+
+@dataclass(frozen=True)
+class SubpixelAxis:
+    """One axis of a ``SubpixelSplit``. Upsampled position ``u*i + p`` (phase ``p``) read
+    through box tap ``d`` is source position ``floor((u*i + p + d - before) / u)``, that is
+    ``i + floor((p + d - before) / u)``: the box taps of one phase that read one source
+    offset add into one tap of the split kernel."""
+
+    kernel: int
+    padding_before: int
+    padding_after: int
+    taps: tuple[tuple[int, ...], ...]
+    """``taps[p][d]``: the split kernel's tap into which box tap ``d`` adds for phase ``p``."""
+    outputs: int
+    """Output positions of the split convolution (times ``u``: at least the upsampled ones)."""
+
+
+@dataclass(frozen=True)
+class SubpixelSplit:
+    """An upsampled (factor ``u``) stride-1 convolution as a stride-1 convolution over the
+    source itself with ``u*u`` times the output channels (channel ``o*u*u + py*u + px`` is
+    phase ``(py, px)`` of channel ``o``), then depth-to-space (``pixel_shuffle``): each output
+    sums the box taps that read one source pixel, so about ``u*u`` times fewer products."""
+
+    factor: int
+    rows: SubpixelAxis
+    columns: SubpixelAxis
+
+    @property
+    def padding_lrtb(self) -> tuple[int, int, int, int]:
+        return (self.columns.padding_before, self.columns.padding_after,
+                self.rows.padding_before, self.rows.padding_after)
+
+
+def _subpixel_axis(kernel: int, before: int, after: int, length: int, factor: int
+                   ) -> SubpixelAxis:
+    first = -before // factor  # the source offset box tap 0 of phase 0 reads
+    last = (factor - 1 + kernel - 1 - before) // factor
+    split = last - first + 1
+    needed = -(-(length * factor + before + after - kernel + 1) // factor)
+    pad_after = max(0, needed + split - 1 - length + first)
+    taps = tuple(tuple((phase + tap - before) // factor - first for tap in range(kernel))
+                 for phase in range(factor))
+    return SubpixelAxis(split, -first, pad_after, taps,
+                        length - first + pad_after - split + 1)
+
+
+def subpixel_weight(weight: np.ndarray, split: SubpixelSplit) -> np.ndarray:
+    """The split kernel ``(out * u * u, in, rows.kernel, columns.kernel)`` of a box kernel
+    ``(out, in, kernel_height, kernel_width)``, in the box's dtype."""
+    def placement(axis: SubpixelAxis) -> np.ndarray:
+        matrix = np.zeros((len(axis.taps), axis.kernel, len(axis.taps[0])))
+        for phase, taps in enumerate(axis.taps):
+            matrix[phase, list(taps), range(len(taps))] = 1.0
+        return matrix
+
+    out_channels, in_channels = weight.shape[:2]
+    split_kernel = np.einsum("pjy,qkx,ocyx->opqcjk", placement(split.rows),
+                             placement(split.columns), weight, optimize=True)
+    return split_kernel.reshape(out_channels * split.factor ** 2, in_channels,
+                                split.rows.kernel, split.columns.kernel).astype(weight.dtype)
+
+
+def subpixel_bias(bias: np.ndarray, split: SubpixelSplit) -> np.ndarray:
+    """Each channel's bias repeated for its ``u*u`` phases."""
+    return np.repeat(bias, split.factor ** 2)
 
 
 def group_key(projection: Projection) -> GroupKey:

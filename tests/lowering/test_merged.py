@@ -8,11 +8,15 @@ import pytest
 import mnc
 from mnc.ir.model import IR
 from mnc.lowering.merged import (
+    Member,
+    MergedGroup,
     box_bias,
     box_weight,
     group_key,
     merged_groups,
     single_groups,
+    subpixel_bias,
+    subpixel_weight,
 )
 from tests.recurrent_irs import FEEDBACK, LATERAL, with_time
 
@@ -81,3 +85,29 @@ def test_box_keeps_the_dtype_of_the_kernels():
     box = box_weight(group, weights)
     assert box.dtype == np.float16
     assert box.sum() == sum(w.size for w in weights.values())  # every tap placed once
+
+
+@pytest.mark.parametrize(("factor", "kernel", "padding_lrtb", "size"), [
+    (2, 3, (1, 1, 1, 1), 16), (2, 13, (6, 6, 6, 6), 8), (2, 4, (1, 2, 2, 1), 5),
+    (3, 5, (2, 2, 0, 4), 4), (2, 1, (0, 0, 0, 0), 3), (4, 9, (0, 8, 8, 0), 3),
+    (2, 7, (5, 1, 1, 5), 6)])
+def test_subpixel_split_equals_the_upsampled_convolution(factor, kernel, padding_lrtb, size):
+    member = Member("a->b", "b", 0, 3, kernel, 0, 0, 0, 0, padding_lrtb)
+    group = MergedGroup("a", 1, 2, kernel, kernel, padding_lrtb, (member,), upsample=factor)
+    rng = np.random.default_rng(kernel)
+    weight, bias = rng.standard_normal((3, 2, kernel, kernel)), rng.standard_normal(3)
+    image = rng.standard_normal((2, size, size + 1))
+    upsampled = image.repeat(factor, 1).repeat(factor, 2)
+    expected = correlate(upsampled, weight, 1, padding_lrtb) + bias[:, None, None]
+    split = group.subpixel(size, size + 1)
+    assert split is not None and group.phase_split(size, size + 1) is None
+    phases = correlate(image, subpixel_weight(weight, split), 1, split.padding_lrtb)
+    phases += subpixel_bias(bias, split)[:, None, None]
+    assert phases.shape[1:] == (split.rows.outputs, split.columns.outputs)
+    rows, columns = phases.shape[1:]
+    shuffled = phases.reshape(3, factor, factor, rows, columns).transpose(0, 3, 1, 4, 2)
+    shuffled = shuffled.reshape(3, rows * factor, columns * factor)
+    assert shuffled.shape[1] >= expected.shape[1] and shuffled.shape[2] >= expected.shape[2]
+    np.testing.assert_allclose(shuffled[:, :expected.shape[1], :expected.shape[2]], expected,
+                               rtol=0, atol=1e-10)
+    assert subpixel_weight(weight, split).shape[2] <= kernel // factor + 2

@@ -36,6 +36,17 @@ def delayed(ir, name, delay):
         for q in ir.projections]})
 
 
+def with_strided_upsampling(ir):
+    """``ir`` plus VISl2/3 -> VISal2/3 read upsampled twofold with stride 2 (same grid)."""
+    template = ir.projection("VISl2/3->VISl5")
+    source, target = ir.population("VISl2/3"), ir.population("VISal2/3")
+    projection = template.model_copy(update={
+        "target": target.name, "out_channels": target.channels, "kernel_size": 3,
+        "padding_lrtb": (1, 1, 1, 1), "stride": 2, "upsample": 2, "delay": 1})
+    assert (source.height * 2 + 2 - 3) // 2 + 1 == target.height
+    return ir.model_copy(update={"projections": [*ir.projections, projection]})
+
+
 def compile_with(ir, state, outputs=(), **extra):
     return OnnxBackend().compile(ir, BackendOptions(outputs=outputs,
                                                     extra={"state_dict": state, **extra}))
@@ -56,6 +67,7 @@ def test_unrolled_graph_matches_the_step_by_step_computation(tiny, merge):
     # Feedback (upsampled, delay 1), a lateral loop (delay 2), and VISp5 whose only input is
     # delayed: it rests at ReLU(BN(0)) at step 0
     ir = delayed(with_time(tiny, steps=4, readout_steps=(1, 3)), "VISp2/3->VISp5", 1)
+    ir = with_strided_upsampling(ir)
     state = random_state(ir, seed=2)
     populations = tuple(ir.population_names()[1:])
     model = compile_with(ir, state, populations, merge_convolutions=merge)
@@ -69,7 +81,9 @@ def test_unrolled_graph_matches_the_step_by_step_computation(tiny, merge):
     ops = [node.op_type for node in model.graph.node]
     groups = merged_groups(ir) if merge else ir.projections
     assert ops.count("Conv") == sum(4 - group.delay for group in groups)
-    assert ops.count("Resize") == 4 - ir.projection(FEEDBACK).delay
+    # The stride-1 feedback folds its upsampling into the kernel; the strided one resizes
+    assert ops.count("DepthToSpace") == 4 - ir.projection(FEEDBACK).delay
+    assert ops.count("Resize") == 4 - 1
     metadata = {prop.key: prop.value for prop in model.metadata_props}
     assert json.loads(metadata["mnc.dynamics"])["readout_steps"] == [1, 2, 3]
 
