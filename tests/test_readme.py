@@ -70,3 +70,24 @@ def test_emit_python_example_writes_into_out(monkeypatch, tmp_path):
     assert main(shlex.split(line)[1:]) == 0
     written = Path(shlex.split(line)[-1])
     assert written.parts[0] == "out" and (tmp_path / written).is_file()
+
+
+def test_recurrent_python_example_runs_as_written(monkeypatch, tmp_path):
+    torch = pytest.importorskip("torch")
+    import mnc
+
+    section = _section("Using the PyTorch model")
+    start = section.index("### Recurrent networks in Python")
+    code = re.search(r"^```python\n(.*?)^```", section[start:], flags=re.MULTILINE | re.DOTALL)
+    assert code is not None
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {"torch": torch, "mnc": mnc}  # imported by the first example
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small convolutions: more threads only contend on a busy machine
+    try:
+        exec(compile(code.group(1), "README.md", "exec"), namespace)  # noqa: S102 - our README
+    finally:
+        torch.set_num_threads(threads)
+    logits, acts = namespace["logits"], namespace["acts"]
+    assert logits.shape == (8, 10)  # type: ignore[attr-defined]
+    assert acts["VISp2/3"].shape[:2] == (8, 3)  # type: ignore[index]

@@ -5,6 +5,9 @@
     >>> logits = model(images)                                      # (N, 3, 64, 64) -> (N, 1000)
     >>> acts = model.features(images, ["VISp5", "VISl2/3"])        # {name: (N, C, H, W)}
 
+A recurrent spec (``dynamics``, delayed projections) runs unrolled in time: ``features`` then
+gives ``(N, T, C, H, W)``, and a ``clip`` network takes ``(N, T, C, H, W)`` input.
+
 Layout: ``masked_conv`` (one projection), ``module`` (the network and its execution plan),
 ``reference`` (plain reference semantics: oracle and benchmark baseline), ``weights_io``
 (the saved-file format), ``emit_python`` (standalone source), ``backend`` (the registry entry).

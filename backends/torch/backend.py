@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from mnc.analysis.limits import check_memory
+from mnc.analysis.recurrence import describe_recurrence
 from mnc.backend import Backend, BackendOptions, read_options
 from mnc.errors import BackendError
 from mnc.io.atomic import write_text_atomic
@@ -90,7 +91,8 @@ class TorchBackend(Backend):
                 f"mask mode {ir.mask.mode} (seed {ir.mask.seed}), "
                 f"{100 * artifact.mask_density():.1f} % of taps kept; "
                 f"input {ir.input.channels}x{ir.input.height}x{ir.input.width} -> "
-                f"{ir.readout.classes} classes")
+                f"{ir.readout.classes} classes"
+                + (f"; {describe_recurrence(ir)}" if ir.is_recurrent else ""))
 
     def load(self, path: Path) -> MouseNet:
         """Rebuild a model from a file written by ``save`` or a training checkpoint."""

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mnc.analysis.recurrence import describe_recurrence
 from mnc.errors import BackendError
 from mnc.ir.graph import ancestors
 from mnc.ir.model import IR, Projection
@@ -129,7 +130,8 @@ class Population(nn.Module):
 
 
 class MouseNet(nn.Module):
-    """A network compiled from an mnc IR: ``(N, C, H, W)`` images -> ``(N, classes)`` logits.
+    """A network compiled from an mnc IR: ``(N, C, H, W)`` images -> ``(N, classes)`` logits;
+    a recurrent IR runs unrolled in time (``forward``, ``features``).
 
     State-dict names follow the weights contract: ``convs.<source>__<target>.{weight,bias,mask}``
     (``/`` in names becomes ``_``), ``norms.<population>.*``, ``classifier.{weight,bias}``;
@@ -193,10 +195,11 @@ class MouseNet(nn.Module):
         placed = "no parameters" if first is None else \
             f"{first.device}, {str(first.dtype).removeprefix('torch.')}"
         count = sum(parameter.numel() for parameter in self.parameters())
+        time = f"  time: {describe_recurrence(ir)}\n" if self.recurrent else ""
         return (f"MouseNet {ir.name!r} (IR hash {ir.short_hash})\n"
                 f"  input {ir.input.channels}x{ir.input.height}x{ir.input.width} -> "
                 f"{ir.readout.classes} classes; {len(ir.populations)} populations, "
-                f"{len(self.convs)} masked convolutions, {count:,} parameters\n"
+                f"{len(self.convs)} masked convolutions, {count:,} parameters\n{time}"
                 f"  strategy {self.strategy}, {placed}, {'train' if self.training else 'eval'} "
                 f"mode, mask {ir.mask.mode}; layers_repr() lists every layer")
 

@@ -30,16 +30,18 @@ def _pair(ir: IR) -> tuple[MouseNet, ReferenceMouseNet]:
     return model, reference
 
 
-@pytest.mark.parametrize("clip", [False, True], ids=["still", "clip"])
-def test_unrolled_network_equals_the_reference_in_training_and_eval(tiny_ir, clip) -> None:
-    ir = with_recurrence(tiny_ir, steps=3, clip=clip, readout_steps=(1, 2))
+@pytest.mark.parametrize("which", ["still", "clip", "tiny-feedback"])
+def test_unrolled_network_equals_the_reference_in_training_and_eval(tiny_ir, which) -> None:
+    ir = (mnc.compile_ir(which) if which == "tiny-feedback" else
+          with_recurrence(tiny_ir, steps=3, clip=which == "clip", readout_steps=(1, 2)))
     model, reference = _pair(ir)
-    images = inputs_for(ir, batch=3)
+    images = inputs_for(ir)
     torch.testing.assert_close(model.train()(images), reference.train()(images),
                                rtol=0, atol=TOLERANCE)
     for name, buffer in reference.state_dict().items():  # statistics moved once per step
         torch.testing.assert_close(model.state_dict()[name], buffer, rtol=1e-4, atol=1e-5)
     assert int(model.norms["VISp4"].num_batches_tracked) == ir.dynamics.steps
+    assert f"time: {ir.dynamics.steps} steps" in repr(model)
     with torch.no_grad():
         torch.testing.assert_close(model.eval()(images), reference.eval()(images),
                                    rtol=0, atol=TOLERANCE)
