@@ -7,15 +7,15 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
-from mnc.analysis.grouping import Member, SourceGroup  # noqa: E402
+from mnc.lowering.merged import Member, MergedGroup  # noqa: E402
 from mnc_backends.torch.fast.merged import phase_split_weight  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
 
-def _group(kernel: int, padding_lrtb: tuple[int, int, int, int]) -> SourceGroup:
+def _group(kernel: int, padding_lrtb: tuple[int, int, int, int]) -> MergedGroup:
     member = Member("a->b", "b", 0, 4, kernel, 0, 0, 0, 0, padding_lrtb)
-    return SourceGroup("a", 2, 3, kernel, kernel, padding_lrtb, (member,))
+    return MergedGroup("a", 2, 3, kernel, kernel, padding_lrtb, (member,))
 
 
 @pytest.mark.parametrize(("kernel", "padding_lrtb", "size"), [
@@ -38,5 +38,5 @@ def test_phase_split_equals_the_strided_convolution(kernel, padding_lrtb, size):
 def test_phase_split_applies_to_stride_two_over_even_grids_only():
     group = _group(5, (2, 2, 2, 2))
     assert group.phase_split(9, 10) is None and group.phase_split(10, 9) is None
-    stride_one = SourceGroup("a", 1, 3, 5, 5, (2, 2, 2, 2), group.members)
+    stride_one = MergedGroup("a", 1, 3, 5, 5, (2, 2, 2, 2), group.members)
     assert stride_one.phase_split(10, 10) is None
