@@ -170,6 +170,9 @@ def _projections(
     reference_width = laminar.width_um.table[reference_source][reference_target]
     for entry in laminar.entries():
         source_layer, target_layer = split_projection_key(entry.projection)
+        for area in entry.areas or []:
+            if area not in spec.areas.regions:  # named, but removed by a variant
+                pruned[area].append(f"{area}{source_layer}->{area}{target_layer}")
         for area in interlaminar_areas(spec, entry.areas):
             result.append(
                 ProjectionDraft(

@@ -278,3 +278,17 @@ def test_recurrent_variants_validate_against_the_schema(spec):
 
     data, _, _ = read_merged(spec)
     jsonschema.validate(data, json.loads((SCHEMA_DIR / "spec.schema.json").read_text()))
+
+
+def test_an_interlaminar_entry_for_a_removed_area_is_pruned_with_a_note(tmp_path):
+    path = write(tmp_path, """\
+dynamics: {steps: 2, steps_source: x}
+areas: {regions: {VISpor: null}}
+readout: {populations: [VISp5, VISl5]}
+interlaminar:
+  projections: ["4->2/3", "2/3->5", {projection: "2/3->2/3", delay: 1, areas: [VISp, VISpor]}]
+""")
+    ir = compile_ir(path)
+    assert [q.name for q in ir.projections if q.delay] == ["VISp2/3->VISp2/3"]
+    assert any(note.startswith("area VISpor is removed") and "VISpor2/3->VISpor2/3" in note
+               for note in ir.provenance.notes)
