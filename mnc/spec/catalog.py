@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mnc.errors import UsageError
+from mnc.spec.models import Spec
 from mnc.spec.shipped import SPEC_SUFFIXES, is_spec_name, shipped_specs, spec_file
 
 
@@ -111,6 +112,20 @@ def starter_text(base: str, output: Path) -> str:
             f"#     {removable[0]}: null",
             "",
         ]
+    feedback = _feedback_example(spec)
+    if feedback is not None:
+        lines += [
+            "# Run in time, with a feedback projection that arrives one step later (see the",
+            "# shipped variant `feedback` for a whole set, with the sources of its values):",
+            "# dynamics:",
+            "#   steps: 2",
+            "#   steps_source: ASSUMED two steps",
+            "# interareal:",
+            "#   projections:",
+            f'#     "{feedback}": {{strength: 1, sigma_mm: 0.1, delay: 1, '
+            "source: ASSUMED feedback}",
+            "",
+        ]
     lines += [
         "# Input size in pixels (grids, channels and kernels are derived again):",
         "# input:",
@@ -124,6 +139,22 @@ def starter_text(base: str, output: Path) -> str:
         f"#   mode: {spec.mask.mode}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _feedback_example(spec: Spec) -> str | None:
+    """A feedback projection the base could have: last layer of its highest laminar area onto
+    the second layer of its lowest (VISpor5->VISp2/3 in the default spec), if it has none."""
+    laminar = {name: region.hierarchy_level for name, region in spec.areas.regions.items()
+               if region.laminar}
+    if len(set(laminar.values())) < 2:
+        return None
+    low, high = min(laminar, key=laminar.__getitem__), max(laminar, key=laminar.__getitem__)
+    layers = spec.layers.names
+    source, target = f"{high}{layers[-1]}", f"{low}{layers[min(1, len(layers) - 1)]}"
+    if layers[-1] not in spec.surface_area_mm2.values.get(high, {}):
+        return None
+    key = f"{source}->{target}"
+    return None if key in spec.interareal.projections else key
 
 
 def check_output_name(output: Path) -> None:

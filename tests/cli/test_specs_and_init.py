@@ -58,10 +58,14 @@ def test_init_writes_a_variant_that_builds_the_same_network(tmp_path):
         ("# input:", False),
         ("# areas:", True),
         ("# mask:", True),
+        ("# dynamics:", True),
     ]:
         edited = tmp_path / "edited.yaml"
         edited.write_text(_uncomment(text, example))
         assert (compile_ir(edited).content_hash != base.content_hash) is changes, example
+    recurrent = compile_ir(edited)  # the last example: two steps and a feedback projection
+    feedback = recurrent.projection("VISpor5->VISp2/3")
+    assert recurrent.dynamics.steps == 2 and (feedback.delay, feedback.upsample) == (1, 2)
 
 
 def test_init_keeps_an_existing_file_unless_forced(tmp_path):
