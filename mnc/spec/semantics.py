@@ -116,15 +116,10 @@ def _check_interlaminar(loaded: LoadedSpec, problems: _Problems) -> None:
     laminar = spec.interlaminar
     probability = laminar.connection_probability.table
     width = laminar.width_um.table
-    seen: dict[str, int] = {}
     for index, entry in enumerate(laminar.entries()):
         key = entry.projection
         source, target = split_projection_key(key)
         path = _interlaminar_path(loaded, index)
-        if key in seen and entry.areas is None and laminar.entries()[seen[key]].areas is None:
-            problems.add(path, f"layer projection {key!r} is also listed at "
-                               f"interlaminar.projections[{seen[key]}]")
-        seen.setdefault(key, index)
         _check_interlaminar_areas(loaded, index, problems)
         bad = [layer for layer in (source, target) if layer not in layers]
         for layer in bad:
