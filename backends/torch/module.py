@@ -271,7 +271,10 @@ class MouseNet(nn.Module):
     def _unroll(self, images: Tensor, plan: tuple[TimedStep, ...], keep: Sequence[str],
                 steps: range) -> list[dict[str, Tensor]]:
         """Run ``plan`` at every step; the activity of ``keep`` at each of ``steps``."""
-        memory = max((delay for step in plan for _, _, delay in step.inputs), default=0)
+        memory = 0  # steps of activity kept (a loop: max(default=) breaks torch.compile graphs)
+        for step in plan:
+            for _, _, delay in step.inputs:
+                memory = max(memory, delay)
         past: list[dict[str, Tensor]] = []  # past[d - 1]: the activity d steps ago
         kept = []
         for index, frame in enumerate(self.frames(images)):

@@ -182,3 +182,18 @@ def test_a_file_written_before_the_time_fields_still_loads(tiny_ir, tmp_path: Pa
     images = inputs_for(tiny_ir)
     with torch.no_grad():
         assert torch.equal(loaded(images), model(images))
+
+
+def test_graph_captures_hold_the_unrolled_network(tiny_ir) -> None:
+    """fx and torch.export trace every step (the input check is skipped on proxies)."""
+    ir = with_recurrence(tiny_ir, steps=2, clip=True, readout_steps=(0, 1))
+    model = randomised(ir).eval()
+    images = inputs_for(ir)
+    with torch.no_grad():
+        expected = model(images)
+        traced = torch.fx.symbolic_trace(model)
+        torch.testing.assert_close(traced(images), expected, rtol=0, atol=1e-6)
+        exported = torch.export.export(model, (images,)).module()
+        torch.testing.assert_close(exported(images), expected, rtol=0, atol=1e-6)
+    relus = [node for node in traced.graph.nodes if node.target == "populations.VISp2_3.relu"]
+    assert len(relus) == 2  # one per step
