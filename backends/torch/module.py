@@ -177,8 +177,7 @@ class MouseNet(nn.Module):
         self._plan = build_plan(ir, self.readout_populations)
         self._plans: dict[frozenset[str], tuple[Step, ...]] = {}
         self.recurrent = ir.is_recurrent
-        """Unrolled in time by the plain path (``TimedStep`` plans), whatever the strategy."""
-        self._plain_only = self.recurrent or any(q.upsample != 1 for q in ir.projections)
+        """Unrolled in time (``TimedStep`` plans; the merged strategy unrolls its own)."""
         self._timed_plans: dict[frozenset[str], tuple[TimedStep, ...]] = {}
         self.strategy = "auto"
         """Execution strategy of ``forward`` (see ``set_strategy``); not part of the state."""
@@ -303,10 +302,10 @@ class MouseNet(nn.Module):
         strategy that applies to this call, all within 1e-4 of ``plain_forward``. While a
         submodule has a hook (see ``population_module``), the plain strategy runs.
 
-        A recurrent network (``self.recurrent``) and one with upsampling projections always
-        run the plain path. Their input: ``(N, C, H, W)`` for ``dynamics.input == "still"``
-        (the image is shown at every step), ``(N, steps, C, H, W)`` for ``"clip"``."""
-        if self.strategy == "plain" or self._plain_only or _graph_capture(images):
+        A recurrent network (``self.recurrent``) runs unrolled in time (plain or merged). Its
+        input: ``(N, C, H, W)`` for ``dynamics.input == "still"`` (the image is shown at every
+        step), ``(N, steps, C, H, W)`` for ``"clip"``."""
+        if self.strategy == "plain" or _graph_capture(images):
             return self.plain_forward(images)  # graph compilers optimise the plain graph
         return self.dispatcher().run(images, self.strategy)
 
@@ -319,8 +318,13 @@ class MouseNet(nn.Module):
             return self.readout(self._run(images, self._plan))
         timed = self._timed_plan(self.readout_populations)
         steps = self.ir.dynamics.readout_range
-        pooled = [self.pooled_features(activity) for activity
-                  in self._unroll(images, timed, self.readout_populations, steps)]
+        return self.readout_over_steps(
+            self._unroll(images, timed, self.readout_populations, steps))
+
+    def readout_over_steps(self, per_step: Sequence[Mapping[str, Tensor]]) -> Tensor:
+        """A recurrent network's logits: the pooled features of each step's activity,
+        averaged over the steps, then the classifier."""
+        pooled = [self.pooled_features(activity) for activity in per_step]
         return self.classifier(torch.stack(pooled).mean(dim=0))
 
     def _timed_plan(self, names: Sequence[str]) -> tuple[TimedStep, ...]:
@@ -333,7 +337,7 @@ class MouseNet(nn.Module):
     def set_strategy(self, strategy: str) -> MouseNet:
         """Force an execution strategy (``auto``, ``plain``, ``merged``, ``sparse``; see
         ``mnc_backends.torch.fast.dispatch``); returns self. ``auto`` picks one per call;
-        a recurrent network runs ``auto`` or ``plain`` only."""
+        a recurrent network runs ``auto``, ``plain`` or ``merged``."""
         from mnc_backends.torch.fast.dispatch import check_strategy
 
         self.strategy = check_strategy(strategy, self.ir)
@@ -376,7 +380,7 @@ class MouseNet(nn.Module):
         (``"input"``: the image each step saw).
         """
         names = self.population_names(populations)
-        if self.strategy == "plain" or self._plain_only or _graph_capture(images):
+        if self.strategy == "plain" or _graph_capture(images):
             return self.plain_features(images, names)
         return self.dispatcher().features(images, names, self.strategy)
 

@@ -14,8 +14,11 @@ Strategies (all compute the same function as ``MouseNet.plain_forward``, within 
 Whatever the strategy, a call runs ``plain`` while any submodule (or every module, globally)
 has a forward or backward hook: only the plain path calls the submodules, so only it fires
 their hooks (``MouseNet.population_module``). ``features`` follows the same rules as
-``forward``. A recurrent network (``ir.is_recurrent``) or one with upsampling projections runs
-``plain`` (unrolled in time): ``auto`` picks it, and ``merged`` or ``sparse`` are refused.
+``forward``. A recurrent network (``ir.is_recurrent``) runs unrolled in time by ``plain`` or
+``merged`` (at each step, each group over its source's activity ``delay`` steps before). The
+sparse kernel runs neither it nor a network with upsampling projections (forcing it is
+refused), so ``auto`` picks ``merged`` for both on the CPU (measured faster in inference and
+training, BENCHMARKS.md).
 What the strategies derive from the weights is held by one ``PreparedCache``.
 """
 
@@ -39,8 +42,8 @@ SPARSE_MAX_DENSITY = 0.3
 """Above this fraction of kept taps, dense convolutions beat the tap-by-tap kernel."""
 
 
-def plain_only(ir: IR) -> str | None:
-    """Why only the plain path runs this IR, or None when every strategy does."""
+def sparse_unsupported(ir: IR) -> str | None:
+    """Why the sparse kernel cannot run this IR, or None when it can."""
     if ir.is_recurrent:
         return f"it is recurrent ({ir.dynamics.steps} steps, unrolled in time)"
     upsampled = [q.name for q in ir.projections if q.upsample != 1]
@@ -54,11 +57,11 @@ def check_strategy(strategy: str, ir: IR | None = None) -> str:
     if strategy not in STRATEGIES:
         raise BackendError(f"unknown execution strategy {strategy!r}; "
                            f"choose one of {', '.join(STRATEGIES)}")
-    if strategy in ("merged", "sparse") and ir is not None:
-        reason = plain_only(ir)
+    if strategy == "sparse" and ir is not None:
+        reason = sparse_unsupported(ir)
         if reason is not None:
-            raise BackendError(f"strategy {strategy!r} cannot run IR {ir.name!r}: {reason}; "
-                               f"strategies 'auto' and 'plain' run it")
+            raise BackendError(f"strategy 'sparse' cannot run IR {ir.name!r}: {reason}; "
+                               f"strategies 'auto', 'plain' and 'merged' run it")
     if strategy == "sparse" and not native.available():
         raise BackendError(f"strategy 'sparse' needs the native kernel, which is not "
                            f"available: {native.unavailable_reason()}")
@@ -72,8 +75,8 @@ class Dispatcher:
     def __init__(self, model: MouseNet) -> None:
         self.model = model
         self.cache = PreparedCache(model)
-        self._plain_only = plain_only(model.ir) is not None
-        self._merged = None if self._plain_only else MergedExecutor(model, self.cache)
+        self._sparse_unsupported = sparse_unsupported(model.ir)
+        self._merged = MergedExecutor(model, self.cache)
         self._sparse = None
 
     def mask_density(self) -> float:
@@ -86,8 +89,8 @@ class Dispatcher:
         inp = model.ir.input
         if not native.available():
             return f"native kernel unavailable ({native.unavailable_reason()})"
-        if self._plain_only:
-            return plain_only(model.ir)
+        if self._sparse_unsupported is not None:
+            return self._sparse_unsupported
         if training or any(norm.training for norm in model.norms.values()):
             return "the module is in training mode (BatchNorm uses batch statistics)"
         if torch.is_grad_enabled() and (images.requires_grad
@@ -111,7 +114,7 @@ class Dispatcher:
             return self._choose(images, strategy, training)
 
     def _choose(self, images: Tensor, strategy: str, training: bool | None) -> str:
-        if self._plain_only or self.cache.hooks_registered() or images.shape[0] == 0:
+        if self.cache.hooks_registered() or images.shape[0] == 0:
             return "plain"  # (an empty batch: nothing to speed up)
         if strategy != "auto":
             return strategy
@@ -154,9 +157,10 @@ class Dispatcher:
             if chosen == "sparse":
                 activity = self._sparse_executor().populations(images, computed)
             else:
-                assert self._merged is not None  # only plain runs a plain-only network
                 activity = self._merged.populations(self.model, images, computed)
-        activity[INPUT] = images  # the image itself, as plain_features gives it
+        # the image itself (each step's, for a recurrent network), as plain_features gives it
+        activity[INPUT] = (torch.stack(self.model.frames(images), dim=1) if self.model.recurrent
+                           else images)
         return {name: activity[name] for name in names}
 
     def run(self, images: Tensor, strategy: str = "auto", training: bool | None = None
@@ -167,6 +171,5 @@ class Dispatcher:
             if chosen == "sparse":
                 return self._sparse_executor().forward(images)
             if chosen == "merged":
-                assert self._merged is not None  # only plain runs a plain-only network
                 return self._merged.forward(self.model, images)
         return self.model.plain_forward(images)

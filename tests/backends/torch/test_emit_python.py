@@ -16,7 +16,7 @@ import torch
 from mnc_backends.torch import MouseNet
 from mnc_backends.torch.emit_python import emit_python
 from mnc_backends.torch.weights_io import save_model
-from tests.backends.torch.recurrent_helpers import inputs_for, randomised, with_recurrence
+from tests.recurrent_irs import inputs_for, randomised, with_recurrence
 
 pytestmark = pytest.mark.torch
 
@@ -69,7 +69,10 @@ def test_emitted_recurrent_module_matches_the_compiled_one(which: str, tiny_ir, 
         emitted.train(train)
         model.train(train)
         with torch.no_grad():
-            torch.testing.assert_close(emitted(images), model(images), rtol=0, atol=1e-5)
+            # the plain path, which the emitted source writes out (the default strategy
+            # is within 1e-4 of it)
+            torch.testing.assert_close(emitted(images), model.plain_forward(images), rtol=0,
+                                       atol=1e-5)
     with torch.no_grad():
         activity = emitted.populations(images)["VISp2/3"]
         torch.testing.assert_close(activity, model.features(images, ["VISp2/3"])["VISp2/3"],

@@ -1,15 +1,24 @@
-"""A recurrent network runs the plain path unrolled in time: ``auto`` picks it, and forcing a
-fast strategy onto it is refused with one message naming what runs it."""
+"""A recurrent network under the merged strategy: per step, each merged group over its source's
+activity ``delay`` steps before, equal to the unrolled plain path (logits, every step's
+features, BatchNorm statistics and gradients in training); ``auto`` picks it on the CPU, and
+forcing the sparse kernel onto a recurrent network is refused with one message naming what
+runs it."""
 
 from __future__ import annotations
+
+import copy
 
 import pytest
 import torch
 
 import mnc
 from mnc.errors import BackendError
+from mnc.ir import IR
+from tests.recurrent_irs import inputs_for, randomised, with_recurrence
 
 pytestmark = pytest.mark.torch
+
+TOLERANCE = 1e-4
 
 
 @pytest.fixture(scope="module")
@@ -17,25 +26,89 @@ def model():  # noqa: ANN201
     return mnc.compile("tiny-feedback", backend="torch").eval()
 
 
-def test_auto_runs_the_unrolled_plain_path(model):
-    assert model.ir.is_recurrent
+def _ir(tiny_ir: IR, which: str) -> IR:
+    """tiny-feedback, or the hand-built IR (a lateral loop, upsampled feedback with delays of
+    one and two steps, a delayed forward projection) with still or clip input."""
+    if which == "tiny-feedback":
+        return mnc.compile_ir(which)
+    return with_recurrence(tiny_ir, steps=3, clip=which == "clip", readout_steps=(1, 2))
+
+
+@pytest.mark.parametrize("which", ["tiny-feedback", "still", "clip"])
+def test_merged_equals_the_unrolled_plain_path_in_eval(tiny_ir, which) -> None:
+    """Nonzero biases and BatchNorm shifts (``randomised``): an absent delayed input adding
+    its bias or shift at the early steps would show."""
+    ir = _ir(tiny_ir, which)
+    network = randomised(ir).eval()
+    images = inputs_for(ir)
+    names = network.population_names()
+    with torch.no_grad():
+        expected = network.plain_forward(images)
+        expected_features = network.plain_features(images, names)
+        network.set_strategy("merged")
+        logits = network(images)
+        features = network.features(images)
+        part = network.features(images, ["VISp4", "input"])
+    torch.testing.assert_close(logits, expected, rtol=0, atol=TOLERANCE)
+    for name, activity in expected_features.items():
+        assert features[name].shape == activity.shape  # (N, T, C, H, W)
+        assert activity.shape[:2] == (2, ir.dynamics.steps)
+        scale = max(1.0, float(activity.abs().max()))
+        torch.testing.assert_close(features[name], activity, rtol=0, atol=TOLERANCE * scale)
+    torch.testing.assert_close(part["VISp4"], expected_features["VISp4"], rtol=0,
+                               atol=TOLERANCE * max(1.0, float(part["VISp4"].abs().max())))
+    assert torch.equal(part["input"], expected_features["input"])
+
+
+def test_merged_trains_as_the_unrolled_plain_path(tiny_ir) -> None:
+    """In float64 (see test_recurrent's gradient test): logits, the running statistics moved
+    once per step, and the gradients of every weight."""
+    ir = _ir(tiny_ir, "still")
+    plain = randomised(ir).double().train()
+    merged = copy.deepcopy(plain).set_strategy("merged")
+    images = inputs_for(ir).double()
+    expected, logits = plain.plain_forward(images), merged(images)
+    torch.testing.assert_close(logits, expected, rtol=0, atol=1e-9)
+    expected.square().sum().backward()
+    logits.square().sum().backward()
+    buffers = dict(merged.named_buffers())
+    for name, buffer in plain.named_buffers():
+        torch.testing.assert_close(buffers[name], buffer, rtol=0, atol=1e-9)
+    assert int(merged.norms["VISp4"].num_batches_tracked) == ir.dynamics.steps
+    for key, conv in plain.convs.items():
+        gradient = merged.convs[key].weight.grad
+        assert gradient is not None and conv.weight.grad is not None
+        scale = float(conv.weight.grad.abs().max())
+        torch.testing.assert_close(gradient, conv.weight.grad, rtol=0, atol=1e-9 * scale)
+
+
+def test_auto_runs_merged_and_a_forced_strategy_is_kept(model) -> None:
     images = torch.rand(2, 3, model.ir.input.height, model.ir.input.width)
+    dispatcher = model.dispatcher()
     with torch.inference_mode():
-        assert model.dispatcher().choose(images) == "plain"
-        assert torch.equal(model.set_strategy("auto")(images), model.plain_forward(images))
-        features = model.features(images, ["VISp5"])["VISp5"]
-    assert features.shape[1] == model.ir.dynamics.steps  # (N, T, C, H, W)
+        assert dispatcher.choose(images, training=False) == "merged"
+        assert dispatcher.choose(images, "plain", training=False) == "plain"
+        expected = model.plain_forward(images)
+        torch.testing.assert_close(model.set_strategy("auto")(images), expected, rtol=0,
+                                   atol=TOLERANCE)
+        torch.testing.assert_close(model.set_strategy("merged")(images), expected, rtol=0,
+                                   atol=TOLERANCE)
+        assert model.features(images, ["VISp5"])["VISp5"].shape[1] == model.ir.dynamics.steps
+    model.set_strategy("auto")
+    assert dispatcher.choose(images, training=True) == "merged"
+    merged = mnc.compile("tiny-feedback", backend="torch", strategy="merged")
+    assert merged.strategy == "merged"
 
 
-@pytest.mark.parametrize("strategy", ["merged", "sparse"])
-def test_a_forced_fast_strategy_is_refused_by_name(model, strategy):
-    message = (f"strategy '{strategy}' cannot run IR 'MouseNet tiny with feedback': it is "
-               f"recurrent \\(3 steps, unrolled in time\\); strategies 'auto' and 'plain' run it")
+def test_a_forced_sparse_strategy_is_refused_by_name(model) -> None:
+    message = ("strategy 'sparse' cannot run IR 'MouseNet tiny with feedback': it is "
+               "recurrent \\(3 steps, unrolled in time\\); strategies 'auto', 'plain' and "
+               "'merged' run it")
     with pytest.raises(BackendError, match=message):
-        model.set_strategy(strategy)
+        model.set_strategy("sparse")
     assert model.strategy == "auto"
     with pytest.raises(BackendError, match=message):
-        mnc.compile("tiny-feedback", backend="torch", strategy=strategy)
+        mnc.compile("tiny-feedback", backend="torch", strategy="sparse")
     images = torch.rand(1, 3, model.ir.input.height, model.ir.input.width)
     with pytest.raises(BackendError, match=message):  # the dispatcher asked directly
-        model.dispatcher().run(images, strategy)
+        model.dispatcher().run(images, "sparse")
