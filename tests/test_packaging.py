@@ -149,7 +149,8 @@ def test_the_wheel_works_outside_the_source_tree(tmp_path):
         compiled = run("-m", "mnc", "compile", "mouse", "--backend", "torch", "-o", "mouse.pt")
         assert (empty / "mouse.pt").is_file(), compiled.stdout
         specs = json.loads(run("-m", "mnc", "specs", "--json").stdout)
-        assert [entry["name"] for entry in specs] == ["mouse", "no-vispor", "tiny", "visp-only"]
+        assert [entry["name"] for entry in specs] == ["mouse", "feedback", "no-vispor", "tiny",
+                                                      "tiny-feedback", "visp-only"]
         assert all(Path(entry["path"]).is_relative_to(target / "mnc" / "specs") for entry in specs)
         # The console script, and `extends: mouse` from a file far from any checkout.
         (empty / "mine.yaml").write_text("extends: mouse\nname: mine\n")
