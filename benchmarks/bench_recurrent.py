@@ -39,7 +39,8 @@ def main() -> None:
                         help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--auto", action="store_true",
                         help="also time the feed-forward network's default forward (the "
-                             "fastest strategy; recurrent networks always run plain)")
+                             "fastest strategy; bench_recurrent_strategies.py times the "
+                             "recurrent network's)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
     if args.threads:
