@@ -15,6 +15,7 @@ voxels carry random weights, which a correct hemisphere restriction must ignore.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,14 +57,16 @@ class Synthetic:
     bad_kind: dict[int, str]  # target column -> "multimodal" / "border"
 
 
-def structure_records() -> list[dict[str, object]]:
+def structure_records(areas: Iterable[str] = AREAS) -> list[dict[str, object]]:
+    """The structure tree of the visual areas ``areas`` and their layers."""
     records: list[dict[str, object]] = [
         {"id": 997, "acronym": "root", "structure_id_path": "/997/"},
         {"id": 8, "acronym": "grey", "structure_id_path": "/997/8/"},
         {"id": 315, "acronym": "Isocortex", "structure_id_path": "/997/8/315/"},
         {"id": 669, "acronym": "VIS", "structure_id_path": [997, 8, 315, 669]},
     ]
-    for area, (area_id, _, _) in AREAS.items():
+    for area in areas:
+        area_id = AREAS[area][0]
         records.append({"id": area_id, "acronym": area,
                         "structure_id_path": [997, 8, 315, 669, area_id]})
         for layer in LAYER_DEPTHS:

@@ -14,6 +14,7 @@ from mnc.compiler import compile_ir
 from mnc.errors import SpecError
 from mnc.measure import derive_interareal
 from tests.conftest import SPECS
+from tests.measure.synthetic import structure_records
 
 PITCH_MM = 0.1
 SHAPE = (40, 4, 64)  # [AP, DV, ML], midline at ML 32; depth picks the layer
@@ -63,17 +64,7 @@ def build(directory: Path) -> None:
                         ("nodes", nodes), ("source_voxels", sources),
                         ("target_voxels", targets)):
         np.save(directory / f"{name}.npy", array)
-    records: list[dict[str, object]] = [
-        {"id": 997, "acronym": "root", "structure_id_path": "/997/"},
-        {"id": 8, "acronym": "grey", "structure_id_path": "/997/8/"},
-        {"id": 315, "acronym": "Isocortex", "structure_id_path": "/997/8/315/"},
-        {"id": 669, "acronym": "VIS", "structure_id_path": [997, 8, 315, 669]},
-    ]
-    for area, (area_id, _, _) in AREAS.items():
-        records.append({"id": area_id, "acronym": area,
-                        "structure_id_path": [997, 8, 315, 669, area_id]})
-        records += [{"id": layer_id(area, layer), "acronym": f"{area}{layer}",
-                     "parent_structure_id": area_id} for layer in DEPTHS]
+    records = structure_records(AREAS)
     (directory / "structures.json").write_text(json.dumps(records))
 
 
