@@ -209,11 +209,14 @@ def _populations(ir: IR) -> list[str]:
                          f"({variables[q.source]}),")
         lines.append("        ])")
         variables[population.name] = variable
-    lines.append("        return {")
-    for name, variable in variables.items():
-        lines.append(f'            "{name}": {variable},')
-    lines.append("        }")
-    return lines
+    return lines + _returned_dict(variables)
+
+
+def _returned_dict(variables: dict[str, str]) -> list[str]:
+    """``return {name: variable, ...}`` closing a generated method."""
+    return (["        return {"]
+            + [f'            "{name}": {variable},' for name, variable in variables.items()]
+            + ["        }"])
 
 
 _TIME_DOC = """
@@ -314,11 +317,7 @@ def _step(ir: IR) -> list[str]:
                              f"before),")
         lines.append("        ])")
         variables[population.name] = variable
-    lines.append("        return {")
-    for name, variable in variables.items():
-        lines.append(f'            "{name}": {variable},')
-    lines.append("        }")
-    return lines
+    return lines + _returned_dict(variables)
 
 
 def _recurrent(ir: IR) -> list[str]:
