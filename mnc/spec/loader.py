@@ -205,64 +205,67 @@ def _pydantic_problems(
     every = error.errors(include_url=False)
     items = [item for item in every if not _other_branch(item["loc"], data)] or every
     paths = [_clean_loc(item["loc"]) for item in items]
-    # a mapping would also have been accepted where text was written: say which
-    alternatives = {
-        _clean_loc(item["loc"][: index]): f" (or a mapping with {', '.join(model.model_fields)})"
-        for item in every if _other_branch(item["loc"], data)
-        for index, part in enumerate(item["loc"])
-        if isinstance(part, str) and (model := getattr(models, part, None)) is not None
-        and isinstance(model, type) and issubclass(model, BaseModel)
-    }
+    alternatives = _mapping_alternatives(every, data)
     for item, path in zip(items, paths, strict=True):
-        kind = item["type"]
         deeper = any(len(other) > len(path) and other[: len(path)] == path for other in paths)
         if deeper and isinstance(item.get("input"), dict | list):
             continue  # the other branch of a union (count or table) explains it better
-        message = _EXPECTATIONS.get(kind)
-        bounds = {
-            "greater_than": ">",
-            "greater_than_equal": ">=",
-            "less_than": "<",
-            "less_than_equal": "<=",
-        }
-        if kind in bounds:
-            limit = next(iter(item.get("ctx", {}).values()), "")
-            message = f"expected a number {bounds[kind]} {limit}"
-        elif kind in {
-            "literal_error",
-            "string_pattern_mismatch",
-            "too_short",
-            "too_long",
-            "string_too_short",
-            "string_too_long",
-        }:
-            message = item["msg"][0].lower() + item["msg"][1:]
-            if kind == "string_pattern_mismatch" and (item.get("ctx") or {}).get(
-                "pattern"
-            ) == PRINTABLE_TEXT:
-                message = (
-                    "expected printable text (no control characters or bidirectional "
-                    "overrides)"
-                )
-            elif kind == "string_pattern_mismatch":
-                message = (
-                    "expected a name of letters, digits, '/', '_' or '-' (at most 64 "
-                    "characters)" + (", as SOURCE->TARGET" if "->" in str(item["ctx"]) else "")
-                )
-        if message is None:
-            message = item["msg"]
-        if kind == "extra_forbidden":
-            parent_fields = _allowed_fields(path[:-1])
-            message = f"unknown field {path[-1]!r}{suggest(str(path[-1]), parent_fields)}"
-            if parent_fields:
-                message += f"; allowed: {', '.join(sorted(parent_fields))}"
-        elif kind not in {"missing"} and "input" in item:
-            message += f", got {_show(item['input'])}"
-        message += alternatives.get(path, "")
+        message = _problem_message(item, path) + alternatives.get(path, "")
         problems.append(
             SpecProblem(locate(locations, path, file), format_field_path(path), message)
         )
     return problems
+
+
+def _mapping_alternatives(errors: list[Any], data: dict[str, Any]) -> dict[FieldPath, str]:
+    """Where a mapping would also have been accepted in place of the text written: which."""
+    return {
+        _clean_loc(item["loc"][: index]): f" (or a mapping with {', '.join(model.model_fields)})"
+        for item in errors if _other_branch(item["loc"], data)
+        for index, part in enumerate(item["loc"])
+        if isinstance(part, str) and (model := getattr(models, part, None)) is not None
+        and isinstance(model, type) and issubclass(model, BaseModel)
+    }
+
+
+_BOUNDS = {
+    "greater_than": ">",
+    "greater_than_equal": ">=",
+    "less_than": "<",
+    "less_than_equal": "<=",
+}
+_PYDANTIC_WORDING = {"literal_error", "too_short", "too_long", "string_too_short",
+                     "string_too_long"}
+
+
+def _problem_message(item: Any, path: FieldPath) -> str:
+    """What was expected at ``path``, and what was written, for one pydantic error."""
+    kind = item["type"]
+    message = _EXPECTATIONS.get(kind)
+    if kind in _BOUNDS:
+        limit = next(iter(item.get("ctx", {}).values()), "")
+        message = f"expected a number {_BOUNDS[kind]} {limit}"
+    elif kind == "string_pattern_mismatch":
+        message = _pattern_expectation(item)
+    elif kind in _PYDANTIC_WORDING:
+        message = item["msg"][0].lower() + item["msg"][1:]
+    if message is None:
+        message = item["msg"]
+    if kind == "extra_forbidden":
+        parent_fields = _allowed_fields(path[:-1])
+        message = f"unknown field {path[-1]!r}{suggest(str(path[-1]), parent_fields)}"
+        if parent_fields:
+            message += f"; allowed: {', '.join(sorted(parent_fields))}"
+    elif kind not in {"missing"} and "input" in item:
+        message += f", got {_show(item['input'])}"
+    return message
+
+
+def _pattern_expectation(item: Any) -> str:
+    if (item.get("ctx") or {}).get("pattern") == PRINTABLE_TEXT:
+        return "expected printable text (no control characters or bidirectional overrides)"
+    return ("expected a name of letters, digits, '/', '_' or '-' (at most 64 characters)"
+            + (", as SOURCE->TARGET" if "->" in str(item["ctx"]) else ""))
 
 
 def _other_branch(loc: tuple[Any, ...], data: Any) -> bool:
