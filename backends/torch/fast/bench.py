@@ -32,7 +32,7 @@ from mnc.errors import BackendError
 from mnc.extras import missing_extra
 from mnc.ir.model import IR
 from mnc_backends.torch.fast import native
-from mnc_backends.torch.fast.dispatch import check_strategy
+from mnc_backends.torch.fast.dispatch import check_strategy, sparse_unsupported
 from mnc_backends.torch.module import MouseNet
 from mnc_backends.torch.reference import ReferenceMouseNet
 
@@ -162,10 +162,12 @@ class StrategyRun:
 
 def _variants(model: MouseNet, device: torch.device, amp: bool, train: bool
               ) -> dict[str, tuple[StrategyRun, bool]]:
-    """Strategy rows: name -> (call, under bfloat16 autocast). sparse: CPU inference only."""
+    """Strategy rows: name -> (call, under bfloat16 autocast). sparse: CPU inference only,
+    on the networks its kernel runs (not recurrent ones)."""
     model.train(train)
     names = ["plain", "merged"]
-    if not train and device.type == "cpu" and native.available():
+    if (not train and device.type == "cpu" and native.available()
+            and sparse_unsupported(model.ir) is None):
         names.append("sparse")
     variants = {name: (StrategyRun(model, name), False) for name in names}
     if amp:
