@@ -72,27 +72,9 @@ def architecture_figure(ir: IR) -> Any:
         share = costs[projection.name].masked_macs / largest
         kind = projection_kind(ir, projection)
         recurrent = kind != "feedforward"
-        if projection.source == projection.target:
-            # A loop onto the population itself: from above the node round to its right.
-            x0, y0, x1, y1 = x0 - 0.05, y0 + 0.35, x1 + 0.25, y1 + 0.05
-            bend = -1.6
-        else:
-            bend = -0.25 if kind == "feedback" else 0.08
-        axes.annotate(
-            "",
-            xy=(x1, y1),
-            xytext=(x0, y0),
-            arrowprops={
-                "arrowstyle": "-|>",
-                "color": KIND_COLOURS[kind],
-                "alpha": 0.25 + 0.6 * share if not recurrent else 0.85,
-                "lw": 0.5 + 3.0 * share if not recurrent else 1.0 + 2.0 * share,
-                "linestyle": "--" if recurrent else "-",
-                "shrinkA": 0 if projection.source == projection.target else 8,
-                "shrinkB": 0 if projection.source == projection.target else 8,
-                "connectionstyle": f"arc3,rad={bend}",
-            },
-        )
+        (x0, y0), (x1, y1), bend = _arrow_ends(projection, kind, (x0, y0), (x1, y1))
+        axes.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                      arrowprops=_arrow_style(projection, kind, share, bend))
         if recurrent:
             labels.append((projection, KIND_COLOURS[kind], (x0, y0), (x1, y1), bend))
     for population in ir.populations:
@@ -137,6 +119,34 @@ def architecture_figure(ir: IR) -> Any:
                       bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none",
                             "alpha": 0.8})
     return figure
+
+
+def _arrow_ends(projection: Projection, kind: str, start: tuple[float, float],
+                end: tuple[float, float]
+                ) -> tuple[tuple[float, float], tuple[float, float], float]:
+    """Start, end and arc bend of one arrow: a loop onto the population itself runs from
+    above the node round to its right; feedback bends the other way from feed-forward."""
+    if projection.source == projection.target:
+        return (start[0] - 0.05, start[1] + 0.35), (end[0] + 0.25, end[1] + 0.05), -1.6
+    return start, end, -0.25 if kind == "feedback" else 0.08
+
+
+def _arrow_style(projection: Projection, kind: str, share: float, bend: float
+                 ) -> dict[str, Any]:
+    """Feed-forward arrows fade and thin with their share of the cost; recurrent ones are
+    dashed and always visible."""
+    recurrent = kind != "feedforward"
+    shrink = 0 if projection.source == projection.target else 8
+    return {
+        "arrowstyle": "-|>",
+        "color": KIND_COLOURS[kind],
+        "alpha": 0.25 + 0.6 * share if not recurrent else 0.85,
+        "lw": 0.5 + 3.0 * share if not recurrent else 1.0 + 2.0 * share,
+        "linestyle": "--" if recurrent else "-",
+        "shrinkA": shrink,
+        "shrinkB": shrink,
+        "connectionstyle": f"arc3,rad={bend}",
+    }
 
 
 def draw(ir: IR, output: Path) -> None:
