@@ -20,6 +20,7 @@ CASES = {
     "neural_comparison.py": ["--spec", str(TINY_SPEC), "--out", "{tmp}/neuro"],
     "training_trajectory.py": ["--out", "{tmp}/trajectory", "--epochs", "3", "--steps", "2",
                                "--images", "24"],
+    "feedback_network.py": ["--spec", "tiny-feedback", "--against", str(TINY_SPEC)],
 }
 NEEDS = {"neural_comparison.py": ["rsatoolbox"], "training_trajectory.py": ["rsatoolbox"]}
 
