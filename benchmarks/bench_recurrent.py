@@ -4,13 +4,14 @@
                                          [--batch 8] [--repeats 3] [--threads N] [--json PATH]
 
 Times ``MouseNet.plain_forward`` (one masked convolution per projection, as the IR describes
-the network; a recurrent IR unrolled over its steps) of both networks in inference (eval
-mode, ``torch.inference_mode``, float32 CPU), alternately after one warm-up each, so load on
-a shared machine affects both alike; the median of the repeats is reported as ms per image
-and ms per image per step, with the ratio recurrent / feed-forward. Beside the times: the
-MACs per step and per image of ``mnc summary`` (``mnc.analysis.cost``; the plain path runs
-dense convolutions, so the dense figures predict its time; a projection with delay d computes
-from step d on, as the plain path runs it).
+the network; a recurrent IR unrolled over its steps) of both networks, and with ``--auto``
+each network's default forward, in inference (eval mode, ``torch.inference_mode``, float32
+CPU), alternately after one warm-up each, so load on a shared machine affects both alike;
+the median of the repeats is reported as ms per image and ms per image per step, with the
+ratio recurrent / feed-forward. Beside the times: the MACs per step and per image of
+``mnc summary`` (``mnc.analysis.cost``; the plain path runs dense convolutions, so the dense
+figures predict its time; a projection with delay d computes from step d on, as the plain
+path runs it).
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--auto", action="store_true",
-                        help="also time the feed-forward network's default forward (the "
-                             "fastest strategy; bench_recurrent_strategies.py times the "
-                             "recurrent network's)")
+                        help="also time each network's default forward (the fastest "
+                             "strategy that runs it: sparse for the feed-forward network, "
+                             "merged per step for the recurrent one)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
     if args.threads:
@@ -58,7 +59,8 @@ def main() -> None:
                                    generator=torch.Generator().manual_seed(0))
     runs = {role: model.plain_forward for role, model in models.items()}
     if args.auto:
-        runs["feed-forward auto"] = models["feed-forward"]
+        for role, model in models.items():
+            runs[f"{role} auto"] = model
     times: dict[str, list[float]] = {role: [] for role in runs}
     with torch.inference_mode():
         for role, run in runs.items():
@@ -86,21 +88,22 @@ def main() -> None:
             "dense_gmac_per_s": cost.dense_macs_total / (per_image_ms / 1000) / 1e9,
         }
     if args.auto:
-        seconds = statistics.median(times["feed-forward auto"])
-        rows["feed-forward auto"] = {
-            **rows["feed-forward"], "spec": f"{specs['feed-forward']} (auto)",
-            "seconds_per_call": seconds, "samples": times["feed-forward auto"],
-            "ms_per_image": 1000 * seconds / args.batch,
-            "ms_per_image_per_step": 1000 * seconds / args.batch,
-            "dense_gmac_per_s": float("nan")}
+        for role in irs:
+            seconds = statistics.median(times[f"{role} auto"])
+            per_image_ms = 1000 * seconds / args.batch
+            rows[f"{role} auto"] = {
+                **rows[role], "spec": f"{specs[role]} (auto)", "seconds_per_call": seconds,
+                "samples": times[f"{role} auto"], "ms_per_image": per_image_ms,
+                "ms_per_image_per_step": per_image_ms / rows[role]["steps"],
+                "dense_gmac_per_s": float("nan")}
     forward, recurrent = rows["feed-forward"], rows["recurrent"]
     ratios = {key: recurrent[key] / forward[key] for key in (
         "ms_per_image", "ms_per_image_per_step", "dense_macs_per_step",
         "masked_macs_per_step", "dense_macs_per_image", "masked_macs_per_image")}
     if args.auto:
-        auto = rows["feed-forward auto"]["ms_per_image"]
-        ratios["ms_per_image_to_auto"] = recurrent["ms_per_image"] / auto
-        ratios["ms_per_image_per_step_to_auto"] = recurrent["ms_per_image_per_step"] / auto
+        forward_auto, recurrent_auto = rows["feed-forward auto"], rows["recurrent auto"]
+        for key in ("ms_per_image", "ms_per_image_per_step"):
+            ratios[f"{key}_auto"] = recurrent_auto[key] / forward_auto[key]
     result = {"batch": args.batch, "repeats": args.repeats, "threads": torch.get_num_threads(),
               "torch": torch.__version__, "python": platform.python_version(),
               "machine": platform.processor() or platform.machine(),
@@ -108,11 +111,11 @@ def main() -> None:
 
     print(f"plain forward (auto: default forward), batch {args.batch}, median of {args.repeats}, "
           f"{torch.get_num_threads()} threads")
-    header = (f"{'network':<14} {'steps':>5} {'ms/image':>9} {'ms/image/step':>13} "
+    header = (f"{'network':<16} {'steps':>5} {'ms/image':>9} {'ms/image/step':>13} "
               f"{'dense MACs/step':>16} {'masked MACs/step':>17} {'dense GMAC/s':>12}")
     print(header)
     for row in rows.values():
-        print(f"{row['spec']:<14} {row['steps']:>5} {row['ms_per_image']:>9.1f} "
+        print(f"{row['spec']:<16} {row['steps']:>5} {row['ms_per_image']:>9.1f} "
               f"{row['ms_per_image_per_step']:>13.1f} {row['dense_macs_per_step'] / 1e9:>15.3g}G "
               f"{row['masked_macs_per_step'] / 1e9:>16.3g}G {row['dense_gmac_per_s']:>12.1f}")
     print("ratio recurrent / feed-forward: " + ", ".join(
