@@ -10,14 +10,16 @@ system, so the sum is the honest bound. Per-value costs (bytes, float32 = 4, flo
 - ``build``: per dense kernel tap 50 (the mask: float64 draws 8 + comparison 1 + float32 4;
   weight and mask buffer 8; initial weight: float64 mask copy, draws and product 24, mask test
   1, float32 copy 4); per BatchNorm / classifier value 4;
-- ``run`` adds the merged strategy's cached box kernels (4 per box tap), the sparse kernel's
-  program (100 per kept tap: indices, offsets and weights while it is lowered) and, per image,
-  every population's activity plus every convolution's output (4 per value);
+- ``run`` adds the merged strategy's cached folded kernels (4 per folded tap: the box, or an
+  upsampled stride-1 group's sub-pixel split, ``MergedGroup.folded_kernel_taps``), the sparse
+  kernel's program (100 per kept tap: indices, offsets and weights while it is lowered) and,
+  per image, every population's activity plus every convolution's output (4 per value);
 - ``train`` adds gradients and momentum (8 per tap), the box kernels built with autograd on
   every step (12 per box tap) and, per image, three copies of the activity and convolution
   outputs (forward values, values saved for the backward pass, gradients);
 - ``export`` (ONNX): parameters drawn or loaded and folded in float64 (56 per tap) and the
-  merged box kernels as arrays, initialisers and serialised bytes (16 per box tap).
+  merged kernels as emitted (folded taps, as in ``run``) as arrays, initialisers and
+  serialised bytes (16 per folded tap).
 
 A recurrent network (``IR.dynamics.steps`` > 1) keeps the activity of every population at
 every step (the per-step features; training through time saves every step for the backward
@@ -67,6 +69,9 @@ class NetworkSizes:
     """Dense kernel entries, summed over projections (out x in x k x k)."""
     box_taps: int
     """Entries of the merged kernel boxes, summed over merged groups (``mnc.lowering.merged``)."""
+    folded_taps: int
+    """Entries of the kernels emitted once BatchNorm is folded (ONNX export, merged
+    inference): an upsampled stride-1 group's sub-pixel split holds more than its box."""
     kept_taps: float
     """Expected kernel entries the masks keep (the sparse kernel's taps)."""
     small_values: int
@@ -84,8 +89,13 @@ class NetworkSizes:
 def network_sizes(ir: IR) -> NetworkSizes:
     """Counts from the IR alone; Python integers, so absurd files cannot overflow them."""
     kernel_taps = sum(q.out_channels * q.in_channels * q.kernel_size**2 for q in ir.projections)
+    groups = merged_groups(ir)
     box_taps = sum(group.out_channels * group.in_channels * group.kernel_height
-                   * group.kernel_width for group in merged_groups(ir))
+                   * group.kernel_width for group in groups)
+    folded_taps = 0
+    for group in groups:
+        source = ir.population(group.source)
+        folded_taps += group.folded_kernel_taps(source.height, source.width)
     if ir.mask.mode == "gaussian":
         kept = sum(q.out_channels * q.in_channels * q.kernel_size**2 * _kept_fraction(q)
                    for q in ir.projections)
@@ -102,8 +112,8 @@ def network_sizes(ir: IR) -> NetworkSizes:
         if q.upsample != 1:
             source = ir.population(q.source)
             upsampled += q.in_channels * source.height * source.width * q.upsample**2
-    return NetworkSizes(kernel_taps, box_taps, kept, small, activity, outputs, upsampled,
-                        ir.dynamics.steps)
+    return NetworkSizes(kernel_taps, box_taps, folded_taps, kept, small, activity, outputs,
+                        upsampled, ir.dynamics.steps)
 
 
 def _kept_fraction(projection: Projection) -> float:
@@ -152,12 +162,12 @@ def estimate_memory(ir: IR, task: Task = "build", batch: int = 1,
     if task == "export":
         parts["weights, masks and folding"] = (EXPORT_BYTES_PER_TAP * sizes.kernel_taps
                                                + SMALL_BYTES_PER_VALUE * sizes.small_values)
-        parts["merged kernel boxes"] = EXPORT_BYTES_PER_BOX_TAP * sizes.box_taps
+        parts["merged kernel boxes"] = EXPORT_BYTES_PER_BOX_TAP * sizes.folded_taps
         return MemoryEstimate(task, batch, parts)
     parts["weights and masks"] = (BUILD_BYTES_PER_TAP * sizes.kernel_taps
                                   + SMALL_BYTES_PER_VALUE * sizes.small_values)
     if task == "run":
-        parts["merged kernel boxes"] = RUN_BYTES_PER_BOX_TAP * sizes.box_taps
+        parts["merged kernel boxes"] = RUN_BYTES_PER_BOX_TAP * sizes.folded_taps
         parts["sparse program"] = round(RUN_BYTES_PER_KEPT_TAP * sizes.kept_taps)
         parts[images] = activations
     elif task == "train":

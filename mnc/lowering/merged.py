@@ -103,6 +103,16 @@ class MergedGroup:
         columns = _subpixel_axis(self.kernel_width, left, right, width, self.upsample)
         return SubpixelSplit(self.upsample, rows, columns)
 
+    def folded_kernel_taps(self, height: int, width: int) -> int:
+        """Entries of the kernel emitted for this group over a ``height x width`` source once
+        BatchNorm is folded (ONNX export, merged inference): the ``subpixel`` split's when
+        there is one (``u*u`` times the channels, each with fewer taps), else the box's."""
+        split = self.subpixel(height, width)
+        if split is None:
+            return self.out_channels * self.in_channels * self.kernel_height * self.kernel_width
+        return (self.out_channels * split.factor**2 * self.in_channels
+                * split.rows.kernel * split.columns.kernel)
+
     def phase_split(self, height: int, width: int) -> PhaseSplit | None:
         """The stride-1 form of this stride-2 convolution over the four phase images of a
         ``height x width`` convolution input, or None (another stride, or an odd grid)."""
