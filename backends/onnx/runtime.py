@@ -34,6 +34,7 @@ from mnc.imaging import (
 from mnc.io.textfile import TextFileError, parse_json
 from mnc.text import unsafe_character
 
+from .external_data import load_bounded
 from .graph import INPUT_NAME, LOGITS_NAME
 
 Device = Literal["auto", "cpu", "cuda"]
@@ -47,8 +48,8 @@ def read_model(path: str | Path) -> onnx.ModelProto:
     path = Path(path)
     if not path.is_file():
         raise UserFileError(f"{path}: no such model file")
+    model = load_bounded(path)
     try:
-        model = onnx.load(str(path))
         onnx.checker.check_model(model, full_check=True)
     except (DecodeError, onnx.checker.ValidationError, onnx.shape_inference.InferenceError,
             OSError, ValueError, RuntimeError) as error:
