@@ -1,7 +1,11 @@
-"""Small pieces for the tests of the training parts: a very small network, random images."""
+"""Small pieces for the tests of the training parts: a very small network, random images, a
+SIGTERM in the middle of an epoch."""
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -9,7 +13,7 @@ import torch
 
 from mnc.ir.model import IR
 from mnc.lowering.weights_format import ir_from_payload
-from mnc_backends.torch.training import distributed, loaders
+from mnc_backends.torch.training import distributed, epoch, loaders
 from mnc_backends.torch.training.config import TrainConfig
 from mnc_backends.torch.training.datasets import ArrayDataset, Augmentation, ViewSettings
 from mnc_backends.torch.training.epoch import StepParts
@@ -69,3 +73,24 @@ def val_loader(data: torch.utils.data.Dataset, batch: int = 8) -> torch.utils.da
 
 def weights(state: TrainingState) -> dict[str, torch.Tensor]:
     return {name: tensor.clone() for name, tensor in state.model.state_dict().items()}
+
+
+@contextmanager
+def sigterm_at_batch(call: int) -> Iterator[None]:
+    """Within the block, the trainer receives SIGTERM as it normalises its ``call``-th batch
+    (counted from 1 over the whole run); the trainer's own step is back after the block."""
+    original = epoch.normalize_batch
+    calls = 0
+
+    def normalize_then_signal(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == call:
+            signal.raise_signal(signal.SIGTERM)
+        return original(*args, **kwargs)
+
+    epoch.normalize_batch = normalize_then_signal
+    try:
+        yield
+    finally:
+        epoch.normalize_batch = original

@@ -4,7 +4,6 @@ hold the dynamics, exact resume, evaluation, and networks whose input is a clip.
 from __future__ import annotations
 
 import json
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,8 @@ from mnc_backends.torch.training import (  # noqa: E402
     evaluate_checkpoint,
     train,
 )
-from mnc_backends.torch.training import epoch as epoch_module  # noqa: E402
 from mnc_backends.torch.training.model import ir_of, network_input  # noqa: E402
+from tests.training.parts import sigterm_at_batch  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -88,22 +87,11 @@ def test_a_recurrent_runs_checkpoints_hold_its_dynamics_and_evaluate_as_validate
         (final["val_top1"], final["val_top5"], final["val_images"])
 
 
-def test_a_recurrent_run_stopped_inside_an_epoch_resumes_exactly(tmp_path: Path, monkeypatch,
-                                                                  uninterrupted):
-    calls = {"count": 0}
-    original = epoch_module.normalize_batch
-
-    def normalize_then_signal(*args: Any, **kwargs: Any) -> Any:
-        calls["count"] += 1
-        if calls["count"] == 3:  # epoch 2, step 1 of 2
-            signal.raise_signal(signal.SIGTERM)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(epoch_module, "normalize_batch", normalize_then_signal)
+def test_a_recurrent_run_stopped_inside_an_epoch_resumes_exactly(tmp_path: Path, uninterrupted):
     folder = tmp_path / "run"
-    with pytest.raises(TrainingInterrupted, match="SIGTERM at epoch 2 step 1/2"):
+    with sigterm_at_batch(3), pytest.raises(TrainingInterrupted,  # epoch 2, step 1 of 2
+                                            match="SIGTERM at epoch 2 step 1/2"):
         train(MICRO_FEEDBACK, folder, overrides=RUN)
-    monkeypatch.setattr(epoch_module, "normalize_batch", original)
 
     resumed = train(None, None, resume=folder)
     assert resumed["rank_fingerprints"] == uninterrupted["rank_fingerprints"]

@@ -18,7 +18,7 @@ from tests.training.conftest import SMALL_RUN_FLAGS, train_small
 torch = pytest.importorskip("torch")
 
 from mnc_backends.torch.training import TrainingInterrupted, checkpoint, train  # noqa: E402
-from mnc_backends.torch.training import epoch as epoch_module  # noqa: E402
+from tests.training.parts import sigterm_at_batch  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -74,25 +74,14 @@ def test_deterministic_runs_give_identical_weights(tmp_path: Path, reference_run
     assert _without_timing([again["final"]]) == _without_timing([reference_run["final"]])
 
 
-def test_sigterm_mid_epoch_saves_and_resume_continues_exactly(tmp_path: Path, monkeypatch,
-                                                              reference_run):
-    calls = {"count": 0}
-    original = epoch_module.normalize_batch
-
-    def normalize_then_signal(*args: Any, **kwargs: Any) -> Any:
-        calls["count"] += 1
-        if calls["count"] == 5:  # epoch 2, step 2 of 3
-            signal.raise_signal(signal.SIGTERM)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(epoch_module, "normalize_batch", normalize_then_signal)
+def test_sigterm_mid_epoch_saves_and_resume_continues_exactly(tmp_path: Path, reference_run):
     folder = tmp_path / "run"
-    with pytest.raises(TrainingInterrupted, match="SIGTERM at epoch 2 step 2/3"):
+    with sigterm_at_batch(5), pytest.raises(TrainingInterrupted,  # epoch 2, step 2 of 3
+                                            match="SIGTERM at epoch 2 step 2/3"):
         train_small(folder)
     saved = checkpoint.load_checkpoint(folder / "last.pt")
     assert (saved["epoch"], saved["step_in_epoch"]) == (1, 2)
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
-    monkeypatch.setattr(epoch_module, "normalize_batch", original)
 
     resumed = train(None, None, resume=folder)
     assert resumed["rank_fingerprints"] == reference_run["rank_fingerprints"]
