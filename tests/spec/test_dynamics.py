@@ -116,20 +116,6 @@ def test_an_undelayed_cycle_is_named_with_the_projection_to_delay(tmp_path):
     assert 'write the entry as {projection: "5->2/3", delay: 1}' in message
 
 
-def test_a_cycle_between_areas_of_one_level_names_the_later_area(tmp_path):
-    path = write(tmp_path, """\
-interareal:
-  projections:
-    "VISl4->VISal4": {strength: 0.1, sigma_mm: 0.1}
-    "VISal4->VISl4": {strength: 0.1, sigma_mm: 0.1}
-""")
-    [message] = problems_of(path)
-    assert message.startswith(f"{path}:{line_of(path, 'VISal4->VISl4')}:")
-    assert "interareal.projections.VISal4->VISl4.delay: " in message
-    assert "cycle (VISl4 -> VISal4 -> VISl4)" in message
-    assert "set interareal.projections.VISal4->VISl4.delay: 1" in message
-
-
 def test_delaying_the_named_projection_breaks_the_cycle(tmp_path):
     path = write(tmp_path, """\
 dynamics: {steps: 2, steps_source: x}
@@ -157,17 +143,28 @@ def test_lateral_needs_a_delay_once_per_entry(tmp_path):
     assert "lateral (a population onto itself)" in message
 
 
-def test_a_delay_the_run_never_reaches_is_refused(tmp_path):
-    path = write(tmp_path, """\
-dynamics: {steps: 2, steps_source: x}
-interareal:
-  projections:
-    "VISl5->VISp2/3": {strength: 1, sigma_mm: 0.1, delay: 2}
-""")
+@pytest.mark.parametrize(
+    ("body", "projection", "expected"),
+    [
+        # a cycle between areas of one level names the later area
+        pytest.param('interareal:\n  projections:\n'
+                     '    "VISl4->VISal4": {strength: 0.1, sigma_mm: 0.1}\n'
+                     '    "VISal4->VISl4": {strength: 0.1, sigma_mm: 0.1}\n', "VISal4->VISl4",
+                     ("cycle (VISl4 -> VISal4 -> VISl4)",
+                      "set interareal.projections.VISal4->VISl4.delay: 1"), id="cycle"),
+        pytest.param('dynamics: {steps: 2, steps_source: x}\ninterareal:\n  projections:\n'
+                     '    "VISl5->VISp2/3": {strength: 1, sigma_mm: 0.1, delay: 2}\n',
+                     "VISl5->VISp2/3", ("delay 2 but the network runs 2 step(s)",),
+                     id="delay-past-the-last-step"),
+    ],
+)
+def test_a_bad_interareal_delay_gets_one_message_at_its_entry(tmp_path, body, projection,
+                                                               expected):
+    path = write(tmp_path, body)
     [message] = problems_of(path)
-    assert message.startswith(f"{path}:{line_of(path, 'VISl5->VISp2/3')}:")
-    assert "interareal.projections.VISl5->VISp2/3.delay: " in message
-    assert "delay 2 but the network runs 2 step(s)" in message
+    assert message.startswith(f"{path}:{line_of(path, projection)}:")
+    assert f"interareal.projections.{projection}.delay: " in message
+    assert all(text in message for text in expected), message
 
 
 @pytest.mark.parametrize(
