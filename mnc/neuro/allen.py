@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import warnings
-import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from mnc.neuro.boc_tables import (
     cache_layout,
     natural_scenes_experiments,
 )
+from mnc.neuro.cache import read_cached_arrays
 from mnc.neuro.layers import layer_for_recording
 from mnc.neuro.recordings import NeuralData, SessionRecording
 
@@ -290,11 +290,9 @@ def load_natural_scenes(cache_dir: str | Path, areas: Sequence[str] | None = Non
 def _cached_responses(cached: Path | None, path: Path, window: ResponseWindow,
                       max_bytes: int) -> tuple[np.ndarray, np.ndarray]:
     if cached is not None and cached.is_file():
-        try:
-            with np.load(cached, allow_pickle=False) as stored:
-                return stored["responses"], stored["cell_ids"]
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-            pass  # a damaged cache entry is computed again and replaced
+        stored = read_cached_arrays(cached, ("responses", "cell_ids"))
+        if stored is not None:  # a damaged cache entry is computed again and replaced
+            return stored["responses"], stored["cell_ids"]
     responses, cell_ids = read_session(path, window, max_bytes)
     if cached is not None:
         with atomic_open(cached, "wb") as stream:
@@ -305,10 +303,9 @@ def _cached_responses(cached: Path | None, path: Path, window: ResponseWindow,
 def _cached_template(cached: Path | None, path: Path, max_bytes: int) -> np.ndarray:
     """The natural-scenes image stack, from the response cache or the session file."""
     if cached is not None and cached.is_file():
-        try:
-            return np.load(cached, allow_pickle=False)
-        except (OSError, ValueError, EOFError):
-            pass  # a damaged cache entry is read again and replaced
+        stored = read_cached_arrays(cached)
+        if stored is not None and "" in stored:  # a damaged entry is read again and replaced
+            return stored[""]
     images = read_template(path, max_bytes)
     if cached is not None:
         with atomic_open(cached, "wb") as stream:

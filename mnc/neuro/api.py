@@ -24,7 +24,14 @@ from mnc.errors import UserFileError
 from mnc.io.atomic import atomic_open, write_text_atomic
 from mnc.neuro import figures
 from mnc.neuro.allen import ResponseWindow, load_natural_scenes
-from mnc.neuro.cache import FeatureCache, ScoreCache, feature_key, stable_key
+from mnc.neuro.cache import (
+    FeatureCache,
+    ScoreCache,
+    cache_miss,
+    feature_key,
+    read_cached_json,
+    stable_key,
+)
 from mnc.neuro.layers import cre_short_name
 from mnc.neuro.model_features import (
     LoadedModel,
@@ -194,8 +201,12 @@ def population_summaries(loaded: LoadedModel, raw_images: np.ndarray, options: A
     cache = FeatureCache(cache_root, key) if cache_root is not None else None
     index = cache.folder / "index.json" if cache is not None else None
     if cache is not None and index is not None and index.is_file():
-        names = json.loads(index.read_text(encoding="utf-8"))
-        cached = cache.load(names)
+        names = read_cached_json(index)
+        if names is not None and (not isinstance(names, list) or
+                                  not all(isinstance(name, str) for name in names)):
+            cache_miss(index, "expected a list of population names")
+            names = None
+        cached = cache.load(names) if names is not None else None
         if cached is not None:
             return cached, key, True
     summaries = summarize_features(loaded.model, model_input, options.batch_size,

@@ -19,6 +19,7 @@ from mnc.neuro.allen import (
 )
 from mnc.neuro.boc_session import SessionFile, StimulusTable
 from mnc.neuro.boc_tables import cache_layout, natural_scenes_experiments
+from mnc.neuro.cache import CacheWarning
 from mnc.neuro.regions import group_regions
 from mnc.neuro.synthetic import (
     DEFAULT_SESSIONS,
@@ -67,7 +68,8 @@ def test_response_cache_is_reused(boc_cache: Path, tmp_path: Path) -> None:
     # A damaged cache entry is computed again, not reported as the user's mistake.
     for entry in tmp_path.iterdir():
         entry.write_bytes(b"damaged")
-    again = load_natural_scenes(boc_cache, areas=["VISl"], response_cache=tmp_path)
+    with pytest.warns(CacheWarning, match="unusable cache entry"):
+        again = load_natural_scenes(boc_cache, areas=["VISl"], response_cache=tmp_path)
     np.testing.assert_array_equal(again.responses, first.responses)
     np.testing.assert_array_equal(again.images, first.images)
 
