@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mnc.text import shown
+
 
 class MncError(Exception):
     """Base of every error caused by user input (exit code 2 on the command line)."""
@@ -25,7 +27,7 @@ class Location:
     column: int | None = None
 
     def __str__(self) -> str:
-        parts = [self.file]
+        parts = [shown(self.file)]
         if self.line is not None:
             parts.append(str(self.line))
             if self.column is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Iterable
 
@@ -14,12 +15,30 @@ UNSAFE_TEXT_CHARACTERS = (
 )
 PRINTABLE_TEXT = f"^[^{UNSAFE_TEXT_CHARACTERS}]*$"
 _UNSAFE_TEXT = re.compile(f"[{UNSAFE_TEXT_CHARACTERS}]")
+_UNSAFE_OR_NEWLINE = re.compile(f"[\n{UNSAFE_TEXT_CHARACTERS}]")
 
 
 def unsafe_character(text: str) -> str | None:
     """The first character of ``text`` that free text may not hold, or None."""
     found = _UNSAFE_TEXT.search(text)
     return found.group() if found else None
+
+
+def shown(text: str | os.PathLike[str]) -> str:
+    """``text`` (a path or name a user typed) safe to print: each character that free text may
+    not hold, newline included, is written as its escape (``\\u202e``, ``\\x1b``), so a file
+    name cannot reorder or recolour a message. Ordinary text is returned unchanged."""
+    text = os.fspath(text)
+    return _UNSAFE_OR_NEWLINE.sub(_escape, text)
+
+
+def shown_message(text: str) -> str:
+    """A whole message for the terminal: like ``shown`` but keeping its newlines."""
+    return _UNSAFE_TEXT.sub(_escape, text)
+
+
+def _escape(found: re.Match[str]) -> str:
+    return found.group().encode("unicode_escape").decode("ascii")
 
 
 def suggest(name: str, candidates: Iterable[str]) -> str:

@@ -28,16 +28,17 @@ def run(args: argparse.Namespace) -> int:
     from mnc.io.outputs import refuse_output_over_inputs
     from mnc.spec.catalog import check_output_name, starter_text
     from mnc.spec.loader import read_merged
+    from mnc.text import shown
 
     output: Path = args.output
     check_output_name(output)
     if output.exists() and not args.force:
-        raise UserFileError(f"{output} exists; pass --force to replace it")
+        raise UserFileError(f"{shown(output)} exists; pass --force to replace it")
     refuse_output_over_inputs(output, read_merged(args.base)[2])  # --force over its own base
     text = starter_text(args.base, output)
     write_text_atomic(output, text)
     ir = compile_ir(output)
-    print(f"wrote {output}: extends {args.base}, network {ir.short_hash} "
+    print(f"wrote {shown(output)}: extends {shown(args.base)}, network {ir.short_hash} "
           f"({len(ir.populations)} populations, {len(ir.projections)} projections); "
-          f"edit it, then `mnc diff {args.base} {output}`")
+          f"edit it, then `mnc diff {shown(args.base)} {shown(output)}`")
     return 0

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from mnc.errors import MncError, StoppedByRequest
 from mnc.extras import missing_extra
+from mnc.text import shown, shown_message
 
 # (module, help) in the order --help lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -101,12 +102,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(module.run(args) or 0)
     except StoppedByRequest as stop:  # asked for, so no "error:"; the message says "stopped"
-        print(f"mnc {args.command}: {stop}", file=sys.stderr)
+        print(f"mnc {args.command}: {shown_message(str(stop))}", file=sys.stderr)
         return stop.exit_code
     except MncError as error:
         if args.verbose:
             raise
-        print(f"mnc {args.command}: error: {error}", file=sys.stderr)
+        # every message, whatever built it, reaches the terminal without escape sequences
+        print(f"mnc {args.command}: error: {shown_message(str(error))}", file=sys.stderr)
         return error.exit_code
     except ModuleNotFoundError as missing:  # an optional package: name its extra
         needed = missing_extra(missing, args.command)
@@ -124,8 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:  # last resort: write sites name their file themselves
         if args.verbose:
             raise
-        where = f"{error.filename}: " if error.filename else ""
-        print(f"mnc {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
+        where = f"{shown(str(error.filename))}: " if error.filename else ""
+        print(f"mnc {args.command}: error: {where}{shown_message(str(error.strerror or error))}",
+              file=sys.stderr)
         return 2
     finally:
         signal.signal(signal.SIGTERM, previous_handler)

@@ -15,6 +15,7 @@ import sys
 from typing import Any, BinaryIO
 
 from mnc.errors import UserFileError
+from mnc.text import shown
 
 CHUNK_BYTES = 64 * 1024
 
@@ -25,7 +26,7 @@ class TextFileError(UserFileError):
     def __init__(self, path: str, reason: str):
         self.path = path
         self.reason = reason
-        super().__init__(f"{path}: {reason}")
+        super().__init__(f"{shown(path)}: {reason}")
 
 
 def file_kind(mode: int) -> str:

@@ -97,3 +97,26 @@ def test_init_refuses_a_bare_name_or_an_unknown_base(tmp_path, output, base):
     assert result.returncode == 2
     assert result.stderr.startswith("mnc init: error: ") and "Traceback" not in result.stderr
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("character", ["\u202e", "\x1b", "\n"])
+def test_a_missing_base_is_named_with_its_unsafe_characters_escaped(tmp_path, capsys, character):
+    from mnc.cli.main import main
+
+    base = tmp_path / f"ab{character}cd.yaml"
+    assert main(["init", str(tmp_path / "new.yaml"), "--from", str(base)]) == 2
+    err = capsys.readouterr().err
+    escaped = character.encode("unicode_escape").decode("ascii")
+    assert f"ab{escaped}cd.yaml: no such file" in err, err
+    assert character not in err.rstrip("\n").replace("\n  ", " ")
+    assert not (tmp_path / "new.yaml").exists()
+
+
+def test_messages_from_any_command_escape_unsafe_characters(tmp_path, capsys):
+    from mnc.cli.main import main
+
+    assert main(["validate", str(tmp_path / "red\x1b[31m.yaml")]) == 2
+    assert main(["compile", str(tmp_path / "mirror\u2066.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "red\\x1b[31m.yaml" in err and "mirror\\u2066.yaml" in err, err
+    assert "\x1b" not in err and "\u2066" not in err
