@@ -29,9 +29,11 @@ def run(args: argparse.Namespace) -> int:
         neural_source,
         options_from_args,
         progress_bar,
+        refuse_output_over_inputs,
         selection_from_args,
     )
 
+    refuse_output_over_inputs(args)
     announce_comparison("physiology", args)
     if is_trajectory(args):
         return run_trajectory("physiology", args, options_from_args(args))

@@ -46,9 +46,11 @@ def run(args: argparse.Namespace) -> int:
         neural_source,
         options_from_args,
         progress_bar,
+        refuse_output_over_inputs,
         selection_from_args,
     )
 
+    refuse_output_over_inputs(args)
     announce_comparison("rsa", args)
     methods = tuple(dict.fromkeys(args.methods or METHODS))
     regressions = tuple(name for name in dict.fromkeys(args.regressions or REGRESSIONS)

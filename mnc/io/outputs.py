@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from mnc.errors import UsageError
+from mnc.text import shown
 
 
 def same_file(first: str | os.PathLike[str], second: str | os.PathLike[str]) -> bool:
@@ -33,8 +34,8 @@ def refuse_output_over_inputs(
     for given in inputs:
         if given is not None and str(given) and same_file(output, given):
             raise UsageError(
-                f"{flag} {output}: is also an input of this command ({Path(given)}); writing "
-                f"it would destroy the input; choose another file"
+                f"{flag} {shown(output)}: is also an input of this command "
+                f"({shown(Path(given))}); writing it would destroy the input; choose another file"
             )
 
 
@@ -45,3 +46,43 @@ def output_file(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a file name, got an empty string")
     return Path(text)
+
+
+def refuse_output_folder_over_inputs(
+    output: str | os.PathLike[str],
+    inputs: Iterable[tuple[str, str | os.PathLike[str] | None]],
+    may_lie_inside: Iterable[tuple[str, str | os.PathLike[str] | None]] = (),
+    flag: str = "-o",
+) -> None:
+    """UsageError if the output folder is an existing file, or is, holds or lies inside one of
+    ``inputs`` (pairs of the option that named it and the path).
+
+    Outputs written next to recordings, a model or a cache could replace them or be read back
+    as inputs. ``may_lie_inside`` names folders the output may hold but not be or lie inside
+    (a feature cache, which by default is ``OUTPUT/cache``). Inputs that do not exist are left
+    to the code that reads them.
+    """
+    folder = Path(output).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{flag} {shown(output)}: is a file; expected a folder for the "
+                         f"outputs (tables, figures, summary.json)")
+    real_output = Path(os.path.realpath(folder))
+    checks = [(name, given, False) for name, given in inputs]
+    checks += [(name, given, True) for name, given in may_lie_inside]
+    for name, given, may_be_held in checks:
+        if given is None or not str(given) or not os.path.lexists(Path(given).expanduser()):
+            continue
+        real_input = Path(os.path.realpath(Path(given).expanduser()))
+        if real_output == real_input:
+            relation = "is"
+        elif real_output.is_relative_to(real_input):
+            relation = "lies inside"
+        elif real_input.is_relative_to(real_output) and not may_be_held:
+            relation = "holds"
+        else:
+            continue
+        raise UsageError(
+            f"{flag} {shown(output)}: the output folder {relation} the input of {name} "
+            f"({shown(Path(given))}); outputs would overwrite or mix with it; choose a folder "
+            f"apart from the inputs"
+        )

@@ -102,6 +102,19 @@ def neural_source(args: argparse.Namespace) -> str:
     return str(args.recordings)
 
 
+def refuse_output_over_inputs(args: argparse.Namespace) -> None:
+    """``-o DIR`` apart from every input: the spec, weights, recordings or cache folder and
+    the feature cache (which may lie inside it, as the default ``OUTPUT/cache`` does)."""
+    from mnc.io.outputs import refuse_output_folder_over_inputs
+
+    weights = None if args.weights == "untrained" else args.weights
+    refuse_output_folder_over_inputs(
+        args.output,
+        [("the spec", args.spec), ("--weights", weights), ("--boc-cache", args.boc_cache),
+         ("--recordings", args.recordings)],
+        may_lie_inside=[("--cache-dir", args.cache_dir)])
+
+
 def announce_comparison(command: str, args: argparse.Namespace) -> None:
     """The start line of ``mnc rsa`` / ``mnc physiology``: model, data, selection, output."""
     from mnc.cli.common import announce

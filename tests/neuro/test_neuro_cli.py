@@ -111,3 +111,39 @@ def test_end_to_end_with_the_tiny_spec(boc_cache: Path, tmp_path: Path) -> None:
     assert phys_run.returncode == 0, phys_run.stderr
     assert "KS" in phys_run.stdout
     assert (tmp_path / "phys" / "physiology.csv").stat().st_size > 0
+
+
+@pytest.mark.parametrize("command", ["rsa", "physiology"])
+def test_an_output_folder_over_the_inputs_is_refused(command, tmp_path, capsys) -> None:
+    from mnc.cli.main import main
+
+    recordings = tmp_path / "data" / "r.npz"
+    recordings.parent.mkdir()
+    recordings.write_bytes(b"recordings")
+    weights = tmp_path / "run" / "best.pt"
+    weights.parent.mkdir()
+    weights.write_bytes(b"weights")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    base = [command, "specs/mouse.yaml", "--recordings", str(recordings)]
+    refused = [
+        ([*base, "--weights", "untrained", "-o", str(recordings)], "is a file"),
+        ([*base, "--weights", "untrained", "-o", str(recordings.parent)], "holds the input of "
+                                                                          "--recordings"),
+        ([*base, "--weights", str(weights), "-o", str(weights.parent)], "holds the input of "
+                                                                        "--weights"),
+        ([*base, "--weights", "untrained", "-o", str(cache), "--cache-dir", str(cache)],
+         "is the input of --cache-dir"),
+        ([*base, "--weights", "untrained", "-o", str(cache / "out"), "--cache-dir", str(cache)],
+         "lies inside the input of --cache-dir"),
+        ([command, "specs/mouse.yaml", "--boc-cache", str(cache), "--weights", "untrained",
+          "-o", str(cache / "o")], "lies inside the input of --boc-cache"),
+    ]
+    for argv, relation in refused:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert f"-o {argv[argv.index('-o') + 1]}: " in err and relation in err, err
+        assert "Traceback" not in err
+    assert recordings.read_bytes() == b"recordings" and weights.read_bytes() == b"weights"
+    assert sorted(path.name for path in tmp_path.rglob("*")) == ["best.pt", "cache", "data",
+                                                                 "r.npz", "run"]
