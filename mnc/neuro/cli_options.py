@@ -118,16 +118,17 @@ def refuse_output_over_inputs(args: argparse.Namespace) -> None:
 def announce_comparison(command: str, args: argparse.Namespace) -> None:
     """The start line of ``mnc rsa`` / ``mnc physiology``: model, data, selection, output."""
     from mnc.cli.common import announce
+    from mnc.text import shown
 
     def listed(values: list | None) -> str:
         return ",".join(str(value) for value in values) if values else "all"
 
     sessions = f", at most {args.max_sessions} sessions per area and Cre line" \
         if getattr(args, "max_sessions", None) else ""
-    announce(command, f"comparing {args.spec or args.model} (weights {args.weights}) with "
-                      f"{neural_source(args)}: areas {listed(args.areas)}, Cre lines "
-                      f"{listed(args.cre_lines)}, depths {listed(args.depths)}{sessions}; "
-                      f"writing to {args.output}")
+    announce(command, f"comparing {shown(args.spec or args.model)} (weights "
+                      f"{shown(args.weights)}) with {shown(neural_source(args))}: areas "
+                      f"{shown(listed(args.areas))}, Cre lines {shown(listed(args.cre_lines))}, "
+                      f"depths {listed(args.depths)}{sessions}; writing to {shown(args.output)}")
 
 
 def selection_from_args(args: argparse.Namespace) -> NeuralSelection:

@@ -147,3 +147,15 @@ def test_an_output_folder_over_the_inputs_is_refused(command, tmp_path, capsys) 
     assert recordings.read_bytes() == b"recordings" and weights.read_bytes() == b"weights"
     assert sorted(path.name for path in tmp_path.rglob("*")) == ["best.pt", "cache", "data",
                                                                  "r.npz", "run"]
+
+
+def test_paths_with_unsafe_characters_are_announced_escaped(tmp_path, capsys) -> None:
+    from mnc.cli.main import main
+
+    recordings = tmp_path / "r\u202ea.npz"
+    assert main(["rsa", "specs/variants/tiny.yaml", "--weights", "untrained", "--recordings",
+                 str(recordings), "-o", str(tmp_path / "o\x1b[2J")]) == 2
+    captured = capsys.readouterr()
+    printed = captured.out + captured.err
+    assert "\u202e" not in printed and "\x1b" not in printed, printed
+    assert "r\\u202ea.npz" in printed and "o\\x1b[2J" in printed, printed
