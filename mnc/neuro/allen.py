@@ -33,7 +33,6 @@ from mnc.neuro.boc_tables import (
     cache_layout,
     natural_scenes_experiments,
 )
-from mnc.neuro.cache import read_cached_arrays
 from mnc.neuro.layers import layer_for_recording
 from mnc.neuro.recordings import NeuralData, SessionRecording
 
@@ -290,6 +289,10 @@ def load_natural_scenes(cache_dir: str | Path, areas: Sequence[str] | None = Non
 def _cached_responses(cached: Path | None, path: Path, window: ResponseWindow,
                       max_bytes: int) -> tuple[np.ndarray, np.ndarray]:
     if cached is not None and cached.is_file():
+        # Imported here: this module also runs in the pinned allensdk test environment,
+        # which has numpy and h5py but not the IR's pydantic that the cache module needs.
+        from mnc.neuro.cache import read_cached_arrays
+
         stored = read_cached_arrays(cached, ("responses", "cell_ids"))
         if stored is not None:  # a damaged cache entry is computed again and replaced
             return stored["responses"], stored["cell_ids"]
@@ -303,6 +306,8 @@ def _cached_responses(cached: Path | None, path: Path, window: ResponseWindow,
 def _cached_template(cached: Path | None, path: Path, max_bytes: int) -> np.ndarray:
     """The natural-scenes image stack, from the response cache or the session file."""
     if cached is not None and cached.is_file():
+        from mnc.neuro.cache import read_cached_arrays
+
         stored = read_cached_arrays(cached)
         if stored is not None and "" in stored:  # a damaged entry is read again and replaced
             return stored[""]
