@@ -29,14 +29,28 @@ ADDRESS_SPACE_CAP = 6 * 2**30
 PEAK_RSS_BOUND = 2**30
 UNLIMITED = Limits(max_parameters=10**12, max_memory_mb=1e9)
 
-CLI = textwrap.dedent("""
-    import resource, sys
+# The child's own peak resident memory. Linux carries ru_maxrss over fork and exec, so it
+# would report the test worker's peak; VmHWM belongs to the new process image alone.
+PEAK_RSS = textwrap.dedent("""
+    def peak_rss():
+        try:
+            with open("/proc/self/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+""")
+
+CLI = PEAK_RSS + textwrap.dedent("""
+    import sys
     from mnc.cli.main import main
     try:
         code = main(sys.argv[1:])
     finally:
-        print("PEAK_RSS", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-              file=sys.stderr)
+        print("PEAK_RSS", peak_rss(), file=sys.stderr)
     sys.exit(code)
 """)
 
@@ -129,8 +143,8 @@ def _model_file_of_huge_network(folder: Path) -> Path:
     return path
 
 
-LOAD = textwrap.dedent("""
-    import resource, sys
+LOAD = PEAK_RSS + textwrap.dedent("""
+    import sys
     import mnc
     from mnc.errors import MncError
     try:
@@ -139,7 +153,7 @@ LOAD = textwrap.dedent("""
     except MncError as error:
         print(error, file=sys.stderr)
         code = 2
-    print("PEAK_RSS", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, file=sys.stderr)
+    print("PEAK_RSS", peak_rss(), file=sys.stderr)
     sys.exit(code)
 """)
 
