@@ -8,6 +8,7 @@ import pytest
 
 from mnc.ir.model import IR
 from tests.backends.onnx.helpers import write_small_spec
+from tests.conftest import run_mnc
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -23,3 +24,12 @@ def small_ir(small_spec: Path) -> IR:
     import mnc
 
     return mnc.compile_ir(small_spec)
+
+
+@pytest.fixture(scope="session")
+def small_onnx(small_spec: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small spec exported by the real command line (tests copy it before editing)."""
+    path = tmp_path_factory.mktemp("exported") / "small.onnx"
+    result = run_mnc("compile", str(small_spec), "--backend", "onnx", "-o", str(path))
+    assert result.returncode == 0, result.stderr
+    return path

@@ -10,8 +10,6 @@ import pytest
 from PIL import Image
 
 from mnc.cli.main import main
-from tests.backends.onnx.helpers import write_small_spec
-from tests.conftest import run_mnc
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -20,13 +18,8 @@ pytestmark = pytest.mark.onnx
 
 
 @pytest.fixture(scope="module")
-def compiled(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("external-data")
-    path = folder / "small.onnx"
-    result = run_mnc("compile", str(write_small_spec(folder)), "--backend", "onnx", "-o",
-                     str(path))
-    assert result.returncode == 0, result.stderr
-    return onnx.load(str(path))
+def compiled(small_onnx):
+    return onnx.load(str(small_onnx))
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from PIL import Image
 
 from mnc.cli.main import main
 from tests.backends.onnx.helpers import write_small_spec
-from tests.conftest import run_mnc
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -18,13 +17,8 @@ pytestmark = pytest.mark.onnx
 
 
 @pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("runtime-failures")
-    path = folder / "small.onnx"
-    result = run_mnc("compile", str(write_small_spec(folder)), "--backend", "onnx", "-o",
-                     str(path))
-    assert result.returncode == 0, result.stderr
-    return path
+def model_path(small_onnx):
+    return small_onnx
 
 
 @pytest.fixture
