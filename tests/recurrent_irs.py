@@ -4,7 +4,8 @@ backend run them with.
 - ``with_time``: a feedback projection (a 16x16 area onto 32x32 VISp2/3, upsampled twofold)
   and a lateral loop, run in steps;
 - ``with_recurrence``: a lateral loop, feedback onto a finer grid, a delay of two steps and a
-  delayed forward projection (``ADDED``), run in steps, still or clip input;
+  delayed forward projection (``ADDED``), run in steps, still or clip input; a projection
+  whose delay the run is too short for is left out (an IR refuses it: it would never arrive);
 - ``randomised`` and ``inputs_for``: a torch model whose biases and BatchNorms are nonzero,
   and input of the shape an IR's dynamics take (torch is imported only by these two).
 """
@@ -64,6 +65,8 @@ def with_recurrence(ir: IR, steps: int = 3, clip: bool = False,
     template = next(q for q in ir.projections if q.stride == 1 and q.kernel_size > 1)
     added = []
     for name, (kernel, padding, delay, upsample) in ADDED.items():
+        if delay >= steps:
+            continue
         source, target = (ir.population(end) for end in name.split("->"))
         added.append(template.model_copy(update={
             "source": source.name, "target": target.name, "in_channels": source.channels,

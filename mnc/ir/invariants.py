@@ -6,7 +6,9 @@ protection: anyone can recompute it. Backends build layers, masks and the native
 memory layout from these numbers, so ``ir_problems`` runs before anything is built.
 
 Each problem names the field (``projections[12].padding_lrtb``) and what was expected. The
-checks are pure and need nothing beyond the IR.
+checks are pure and need nothing beyond the IR. The range of each field on its own is part of
+the IR models (``mnc.ir.bounds``, checked when the IR is validated); what is here relates
+fields to each other.
 """
 
 from __future__ import annotations
@@ -19,14 +21,6 @@ from mnc.ir.model import IR, IR_VERSION, Projection
 from mnc.text import unsafe_character
 
 INPUT = "input"
-LARGEST_KERNEL = 4097
-"""The widest kernel the compiler derives (``mnc.passes.size_kernels``)."""
-LARGEST_SEED = 2**32 - 1
-LARGEST_POOL = 256
-LARGEST_CLASSES = 10**6
-LARGEST_STEPS = 1000
-LARGEST_UPSAMPLE = 64
-"""Bounds of the spec models (``mnc.spec.models``)."""
 SHOWN_PROBLEMS = 10
 
 
@@ -45,7 +39,6 @@ def ir_problems(ir: IR) -> list[IRProblem]:
     problems: list[IRProblem] = []
     if ir.version != IR_VERSION:
         problems.append(IRProblem("version", f"is {ir.version}, this mnc reads {IR_VERSION}"))
-    problems += _header_problems(ir)
     problems += _population_problems(ir)
     problems += _projection_problems(ir)
     problems += _readout_problems(ir)
@@ -90,22 +83,6 @@ def check_ir(ir: IR, origin: str) -> None:
                         f"them, so the file was edited or corrupted):\n" + "\n".join(shown))
 
 
-def _header_problems(ir: IR) -> list[IRProblem]:
-    problems = []
-    for field in ("channels", "height", "width"):
-        if getattr(ir.input, field) < 1:
-            problems.append(IRProblem(f"input.{field}", f"is {getattr(ir.input, field)}, "
-                                                        f"expected >= 1"))
-    if ir.input.pixels_per_degree <= 0:
-        problems.append(IRProblem("input.pixels_per_degree", "expected > 0"))
-    if ir.edge_z <= 0:
-        problems.append(IRProblem("edge_z", f"is {ir.edge_z}, expected > 0"))
-    if not 0 <= ir.mask.seed <= LARGEST_SEED:
-        problems.append(IRProblem("mask.seed", f"is {ir.mask.seed}, expected 0 .. "
-                                               f"{LARGEST_SEED}"))
-    return problems
-
-
 def _population_problems(ir: IR) -> list[IRProblem]:
     problems = []
     populations = ir.populations
@@ -120,10 +97,6 @@ def _population_problems(ir: IR) -> list[IRProblem]:
             problems.append(IRProblem(f"{where}.name", f"{population.name!r} repeats "
                                       f"populations[{first_index[population.name]}]"))
         first_index.setdefault(population.name, index)
-        for field in ("channels", "height", "width"):
-            value = getattr(population, field)
-            if value < 1:
-                problems.append(IRProblem(f"{where}.{field}", f"is {value}, expected >= 1"))
         if population.name == INPUT:
             image = (ir.input.channels, ir.input.height, ir.input.width)
             shape = (population.channels, population.height, population.width)
@@ -158,7 +131,11 @@ def _projection_problems(ir: IR) -> list[IRProblem]:
         for end, field in zip(pair, ("source", "target"), strict=True):
             if end not in order:
                 problems.append(IRProblem(f"{where}.{field}", f"no population {end!r}"))
-        problems += _shape_problems(projection, where)
+        problems += _padding_problems(projection, where)
+        if projection.delay >= ir.dynamics.steps:
+            problems.append(IRProblem(f"{where}.delay", f"is {projection.delay}, the network "
+                                      f"runs {ir.dynamics.steps} step(s): expected a delay "
+                                      f"below the number of steps"))
         if missing:
             continue
         if projection.delay == 0 and order[projection.source] >= order[projection.target]:
@@ -180,22 +157,9 @@ def _projection_problems(ir: IR) -> list[IRProblem]:
     return problems
 
 
-def _shape_problems(projection: Projection, where: str) -> list[IRProblem]:
+def _padding_problems(projection: Projection, where: str) -> list[IRProblem]:
     problems = []
     kernel, stride = projection.kernel_size, projection.stride
-    if kernel < 1 or kernel % 2 == 0 or kernel > LARGEST_KERNEL:
-        problems.append(IRProblem(f"{where}.kernel_size", f"is {kernel}, expected an odd "
-                                  f"number from 1 to {LARGEST_KERNEL}"))
-    if stride < 1:
-        problems.append(IRProblem(f"{where}.stride", f"is {stride}, expected >= 1"))
-    for field in ("in_channels", "out_channels"):
-        if getattr(projection, field) < 1:
-            problems.append(IRProblem(f"{where}.{field}", f"is {getattr(projection, field)}, "
-                                                          f"expected >= 1"))
-    if projection.peak_probability <= 0:
-        problems.append(IRProblem(f"{where}.peak_probability", "expected > 0"))
-    if projection.sigma_px <= 0:
-        problems.append(IRProblem(f"{where}.sigma_px", "expected > 0"))
     # Zero padding, except the crop the compiler makes when the kernel is narrower than the
     # stride; never more than the kernel can use.
     lowest = min(0, kernel - stride)
@@ -216,8 +180,6 @@ def _grid_problems(ir: IR, projection: Projection, where: str) -> list[IRProblem
     if projection.out_channels != target.channels:
         problems.append(IRProblem(f"{where}.out_channels", f"is {projection.out_channels}, the "
                                   f"target {target.name!r} has {target.channels} channels"))
-    if projection.stride < 1 or projection.kernel_size < 1 or projection.upsample < 1:
-        return problems
     up = projection.upsample
     left, right, top, bottom = projection.padding_lrtb
     for axis, size, before, after, expected in (("height", source.height, top, bottom,
@@ -238,9 +200,6 @@ def _grid_problems(ir: IR, projection: Projection, where: str) -> list[IRProblem
 
 def _dynamics_problems(ir: IR) -> list[IRProblem]:
     dynamics = ir.dynamics
-    if not 1 <= dynamics.steps <= LARGEST_STEPS:
-        return [IRProblem("dynamics.steps", f"is {dynamics.steps}, expected 1 to "
-                                            f"{LARGEST_STEPS}")]
     if dynamics.readout_steps is not None:
         first, last = dynamics.readout_steps
         if not 0 <= first <= last < dynamics.steps:
@@ -265,12 +224,6 @@ def _readout_problems(ir: IR) -> list[IRProblem]:
             problems.append(IRProblem(f"readout.populations[{index}]", f"{name!r} repeats"))
         else:
             channels += known[name].channels
-    if not 1 <= readout.pool_size <= LARGEST_POOL:
-        problems.append(IRProblem("readout.pool_size", f"is {readout.pool_size}, expected 1 "
-                                                       f"to {LARGEST_POOL}"))
-    if not 1 <= readout.classes <= LARGEST_CLASSES:
-        problems.append(IRProblem("readout.classes", f"is {readout.classes}, expected 1 to "
-                                                     f"{LARGEST_CLASSES}"))
     expected = channels * readout.pool_size**2
     if not problems and readout.features != expected:
         problems.append(IRProblem("readout.features", f"is {readout.features}, expected "

@@ -19,6 +19,24 @@ from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mnc.ir.bounds import (
+    Classes,
+    Count,
+    Delay,
+    EdgeZ,
+    InputChannels,
+    InputSide,
+    KernelSize,
+    PixelsPerDegree,
+    PoolSize,
+    PositiveProbability,
+    PositiveWidth,
+    Seed,
+    StepIndex,
+    Steps,
+    Stride,
+    Upsample,
+)
 from mnc.mask_modes import MaskMode
 
 IR_VERSION = 1
@@ -45,10 +63,10 @@ class Derivation(IRModel):
 
 
 class InputShape(IRModel):
-    channels: int
-    height: int
-    width: int
-    pixels_per_degree: float = 1.0
+    channels: InputChannels
+    height: InputSide
+    width: InputSide
+    pixels_per_degree: PixelsPerDegree = 1.0
 
 
 class Dynamics(IRModel):
@@ -59,12 +77,12 @@ class Dynamics(IRModel):
     ReLU. Weights and BatchNorm are shared by all steps.
     """
 
-    steps: int = 1
+    steps: Steps = 1
     """Time steps the network is unrolled."""
     input: Literal["still", "clip"] = "still"
     """``still``: one image ``(N, C, H, W)`` shown at every step; ``clip``: ``(N, T, C, H, W)``
     with ``T == steps``, frame ``t`` shown at step ``t``."""
-    readout_steps: tuple[int, int] | None = None
+    readout_steps: tuple[StepIndex, StepIndex] | None = None
     """First and last step (0-based, inclusive) whose pooled features the readout averages;
     None: the last step only."""
 
@@ -83,7 +101,7 @@ class Dynamics(IRModel):
 
 class MaskConfig(IRModel):
     mode: MaskMode = "gaussian"
-    seed: int = 0
+    seed: Seed = 0
 
 
 class Provenance(IRModel):
@@ -130,36 +148,36 @@ class PopulationDraft(IRModel):
     area: str
     layer: str | None
     hierarchy_level: int
-    pixels_per_degree: float
+    pixels_per_degree: PixelsPerDegree
     neurons: int | None
     surface_area_mm2: float | None = None
-    channels: int | None = None
-    height: int | None = None
-    width: int | None = None
+    channels: Count | None = None
+    height: Count | None = None
+    width: Count | None = None
     derivations: dict[str, Derivation] = Field(default_factory=dict)
 
 
 class Population(PopulationDraft):
-    channels: int
-    height: int
-    width: int
+    channels: Count
+    height: Count
+    width: Count
 
 
 class ProjectionDraft(IRModel):
     source: str
     target: str
     profile: Profile
-    in_channels: int | None = None
-    out_channels: int | None = None
-    kernel_size: int | None = None
-    stride: int | None = None
+    in_channels: Count | None = None
+    out_channels: Count | None = None
+    kernel_size: KernelSize | None = None
+    stride: Stride | None = None
     padding_lrtb: tuple[int, int, int, int] | None = None
-    peak_probability: float | None = None
-    sigma_px: float | None = None
-    delay: int = 0
+    peak_probability: PositiveProbability | None = None
+    sigma_px: PositiveWidth | None = None
+    delay: Delay = 0
     """Whole time steps between the source's activity and its effect on the target;
     feedback, lateral and every cycle-closing projection have ``delay >= 1``."""
-    upsample: int = 1
+    upsample: Upsample = 1
     """The source map is repeated (nearest neighbour) this many times along each axis before
     the convolution: projections from a coarser grid onto a finer one (feedback)."""
     derivations: dict[str, Derivation] = Field(default_factory=dict)
@@ -170,19 +188,19 @@ class ProjectionDraft(IRModel):
 
 
 class Projection(ProjectionDraft):
-    in_channels: int
-    out_channels: int
-    kernel_size: int
-    stride: int
+    in_channels: Count
+    out_channels: Count
+    kernel_size: KernelSize
+    stride: Stride
     padding_lrtb: tuple[int, int, int, int]
-    peak_probability: float
-    sigma_px: float
+    peak_probability: PositiveProbability
+    sigma_px: PositiveWidth
 
 
 class ReadoutDraft(IRModel):
     populations: list[str]
-    pool_size: int
-    classes: int
+    pool_size: PoolSize
+    classes: Classes
     features: int | None = None
 
 
@@ -194,7 +212,7 @@ class _IRBase(IRModel):
     version: int = IR_VERSION
     name: str
     input: InputShape
-    edge_z: float
+    edge_z: EdgeZ
     mask: MaskConfig
     provenance: Provenance
     dynamics: Dynamics = Field(default_factory=Dynamics)

@@ -19,6 +19,14 @@ from mnc.ir.invariants import check_ir
 from mnc.ir.model import IR
 
 
+def field_path(location: tuple[int | str, ...]) -> str:
+    """pydantic's location as the IR's field path: ``projections[9].upsample``."""
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+    return path
+
+
 def ir_to_dict(ir: IR) -> dict[str, Any]:
     return {"content_hash": ir.content_hash, **ir.model_dump(mode="json")}
 
@@ -33,9 +41,11 @@ def ir_from_dict(data: dict[str, Any], origin: str = "IR") -> IR:
     try:
         ir = IR.model_validate(data)
     except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise UserFileError(f"{origin}: not a valid mnc IR ({where}: {first['msg']})") from None
+        problems = error.errors(include_url=False)
+        first = problems[0]
+        more = f"; {len(problems) - 1} more" if len(problems) > 1 else ""
+        raise UserFileError(f"{origin}: not a valid mnc IR ({field_path(first['loc'])}: "
+                            f"{first['msg']}{more})") from None
     if expected is not None and expected != ir.content_hash:
         raise UserFileError(
             f"{origin}: content hash {expected[:12]} does not match the IR it "

@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 
 from mnc.errors import PassError, PassProblem
+from mnc.ir.bounds import LARGEST_KERNEL
 from mnc.ir.model import Derivation, DraftIR, FixedProfile, PopulationDraft, ProjectionDraft
 from mnc.passes.base import Pass, PassResult
 
-# Beyond this a kernel is not a connection profile but a unit mistake (mm for um, say);
-# refusing here also keeps later passes, which loop over the kernel, bounded.
-LARGEST_KERNEL = 4097
+# Beyond LARGEST_KERNEL a kernel is not a connection profile but a unit mistake (mm for um,
+# say); refusing here also keeps later passes, which loop over the kernel, bounded.
 
 
 def kernel_size(sigma_px: float, edge_z: float) -> int:

@@ -11,6 +11,18 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from mnc.ir.bounds import (
+    Classes,
+    Delay,
+    EdgeZ,
+    InputChannels,
+    InputSide,
+    PixelsPerDegree,
+    PoolSize,
+    Seed,
+    StepIndex,
+    Steps,
+)
 from mnc.mask_modes import MaskMode
 from mnc.text import PRINTABLE_TEXT
 
@@ -43,13 +55,13 @@ class SpecModel(BaseModel):
 
 
 class InputSpec(SpecModel):
-    channels: Annotated[int, Field(ge=1, le=4096)]
+    channels: InputChannels
     """Channels of the input image (3 for RGB)."""
-    height_px: Annotated[int, Field(ge=1, le=8192)]
+    height_px: InputSide
     """Input image height in pixels."""
-    width_px: Annotated[int, Field(ge=1, le=8192)]
+    width_px: InputSide
     """Input image width in pixels."""
-    pixels_per_degree: PositiveFloat = 1.0
+    pixels_per_degree: PixelsPerDegree = 1.0
     """Resolution of the input in pixels per degree of visual angle."""
     source: Source
     """Where the input format comes from."""
@@ -58,7 +70,7 @@ class InputSpec(SpecModel):
 class Region(SpecModel):
     hierarchy_level: Annotated[int, Field(ge=0, le=100)]
     """Level in the visual hierarchy (LGNd 0, VISp 1, ...)."""
-    pixels_per_degree: PositiveFloat
+    pixels_per_degree: PixelsPerDegree
     """Grid resolution of this area's populations; grid side = input side * ratio to the input."""
     laminar: bool = True
     """True for a cortical area with one population per layer; False for a single population."""
@@ -113,9 +125,6 @@ class MouseScaling(SpecModel):
     width_um: PositiveFloat
     """Mouse width of the reference pair in micrometres."""
     source: Source
-
-
-Delay = Annotated[int, Field(ge=0, le=1000)]
 
 
 class InterlaminarProjection(SpecModel):
@@ -195,14 +204,14 @@ class FixedProjectionsSpec(SpecModel):
 
 
 class KernelSpec(SpecModel):
-    edge_z: Annotated[float, Field(gt=0, le=10)]
+    edge_z: EdgeZ
     """Kernel half-width in standard deviations: kernel_size = 2 * floor(edge_z * sigma_px) + 1."""
     source: Source
 
 
 
 class ReadoutMean(SpecModel):
-    mean: tuple[Annotated[int, Field(ge=0, le=999)], Annotated[int, Field(ge=0, le=999)]]
+    mean: tuple[StepIndex, StepIndex]
     """First and last step (counted from 0, both included) whose features are averaged."""
 
 
@@ -214,7 +223,7 @@ class DynamicsSpec(SpecModel):
     are shared by all steps. Each value that is set needs its ``*_source``.
     """
 
-    steps: Annotated[int, Field(ge=1, le=1000)] = 1
+    steps: Steps = 1
     """Time steps the network runs."""
     steps_source: Source | None = None
     input: Literal["still", "clip"] = "still"
@@ -232,16 +241,16 @@ class MaskSpec(SpecModel):
     """gaussian: fixed random binary mask drawn from the profile (published model);
     none: dense kernels; expected: the deterministic profile itself scales each tap;
     learnable: the profile's peak and width train with the weights."""
-    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
+    seed: Seed = 0
     """Seed of the random masks."""
 
 
 class ReadoutSpec(SpecModel):
     populations: Annotated[list[Name], Field(min_length=1)]
     """Populations pooled into the classifier."""
-    pool_size: Annotated[int, Field(ge=1, le=256)] = 4
+    pool_size: PoolSize = 4
     """Each readout population is average-pooled to pool_size x pool_size."""
-    classes: Annotated[int, Field(ge=1, le=10**6)]
+    classes: Classes
     """Number of output classes."""
     source: Source
 

@@ -61,12 +61,6 @@ def test_macs_per_step_and_per_image_leave_out_steps_before_the_delay(tiny: IR,
     assert forward.as_dict()["dense_macs_per_image"] == forward.dense_macs
 
 
-def test_a_delay_as_long_as_the_run_adds_nothing(tiny: IR) -> None:
-    short = with_time(tiny, steps=2, feedback_delay=2, lateral_delay=1)
-    cost = {item.name: item for item in network_cost(short).projections}
-    assert cost[FEEDBACK].runs == 0 and cost[LATERAL].runs == 1
-
-
 def test_training_memory_keeps_every_step(tiny: IR, recurrent: IR) -> None:
     one_step = recurrent.model_copy(update={"dynamics": Dynamics(steps=1)})
     part = "activations of 4 image(s)"

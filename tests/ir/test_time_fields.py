@@ -42,9 +42,18 @@ def test_steps_and_delays_change_the_hash(tiny: IR) -> None:
 
 
 def test_a_delayed_loop_is_valid_and_an_undelayed_one_is_named(tiny: IR) -> None:
-    assert ir_problems(_with_lateral(tiny, delay=1)) == []
-    problems = [str(problem) for problem in ir_problems(_with_lateral(tiny, delay=0))]
+    two_steps = tiny.model_copy(update={"dynamics": Dynamics(steps=2)})
+    assert ir_problems(_with_lateral(two_steps, delay=1)) == []
+    problems = [str(problem) for problem in ir_problems(_with_lateral(two_steps, delay=0))]
     assert len(problems) == 1 and "delay 0 but does not run forward" in problems[0]
+
+
+def test_a_delay_must_end_inside_the_run(tiny: IR) -> None:
+    """A delay of as many steps as the run has would never reach the target."""
+    problems = ir_problems(_with_lateral(tiny, delay=1))
+    assert [problem.field for problem in problems] == [f"projections[{len(tiny.projections)}]"
+                                                       ".delay"]
+    assert "runs 1 step(s)" in problems[0].message
 
 
 def test_readout_steps_must_lie_inside_the_run(tiny: IR) -> None:

@@ -16,7 +16,7 @@ from mnc.lowering.merged import merged_groups
 from mnc_backends.onnx import OnnxBackend
 from mnc_backends.onnx.runtime import open_model
 from tests.backends.onnx.helpers import random_state, reference_forward, run_onnx
-from tests.recurrent_irs import FEEDBACK, LATERAL, with_time
+from tests.recurrent_irs import FEEDBACK, with_time
 
 pytestmark = [pytest.mark.onnx, pytest.mark.torch]
 pytest.importorskip("torch")
@@ -119,12 +119,3 @@ def test_float16_unrolled_graph_merges_and_keeps_its_tolerance(tiny):
         assert np.abs(got[name] - expected[name]).max() <= 1e-2 * scale, name
 
 
-def test_one_step_with_delays_exports_steps_axis_and_skips_unused_weights(tiny):
-    ir = with_time(tiny, steps=1)
-    assert ir.is_recurrent
-    state = random_state(ir, seed=6)
-    model = compile_with(ir, state, ("VISp2/3",))
-    names = {tensor.name for tensor in model.graph.initializer}
-    assert not any(LATERAL.replace("/", "_").replace("->", "__") in name for name in names)
-    got = assert_matches(ir, model, np.ones((1, 3, 32, 32), np.float32), state)
-    assert got["VISp2/3"].shape == (1, 1, 21, 32, 32)

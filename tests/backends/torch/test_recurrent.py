@@ -98,20 +98,6 @@ def test_the_readout_reads_the_last_step_by_default(tiny_ir) -> None:
         torch.testing.assert_close(model(images), model.readout(last), rtol=0, atol=1e-5)
 
 
-def test_one_step_with_delays_runs_only_the_undelayed_projections(tiny_ir) -> None:
-    one_step = with_recurrence(tiny_ir, steps=1, readout_steps=None)
-    assert one_step.is_recurrent
-    model = randomised(one_step).eval()
-    plain = MouseNet(tiny_ir).eval()
-    plain.load_state_dict({name: tensor for name, tensor in model.state_dict().items()
-                           if name in plain.state_dict()})
-    images = inputs_for(tiny_ir)
-    with torch.no_grad():
-        torch.testing.assert_close(model(images), plain.plain_forward(images), rtol=0,
-                                   atol=1e-5)
-        assert model.features(images, ["VISp4"])["VISp4"].shape[1] == 1
-
-
 @pytest.mark.parametrize(("clip", "shape", "expected"), [
     (False, (2, 3, 3, 32, 32), r"one still image shown at all 3 steps: expected input of "
                                r"shape \(N, C, H, W\) = \(N, 3, 32, 32\), got \(2, 3, 3, 32, 32\)"),
