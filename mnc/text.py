@@ -45,3 +45,19 @@ def suggest(name: str, candidates: Iterable[str]) -> str:
     """' (did you mean X?)' for a misspelt name, or ''."""
     matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean {matches[0]!r}?)" if matches else ""
+
+
+def human_count(value: float) -> str:
+    """``36.6M``: a count with three significant digits and a k/M/G suffix."""
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:.3g}{unit}"
+    return f"{value:.0f}"
+
+
+def format_bytes(value: float) -> str:
+    """``4.8 GiB``: a size in bytes with three significant digits and a binary unit."""
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(value) >= size:
+            return f"{value / size:.3g} {unit}"
+    return f"{value:.0f} B"

@@ -40,7 +40,7 @@ def test_a_notebook_gets_bars_from_every_part(in_a_notebook):
 
 def test_the_neural_comparison_bar_shows_in_a_notebook(in_a_notebook, monkeypatch):
     pytest.importorskip("torch")
-    from mnc.neuro.cli_options import progress_bar
+    from mnc.cli.neuro_options import progress_bar
 
     made: list[dict] = []
     real_bar = progress.bar

@@ -13,7 +13,7 @@ from typing import Any
 
 from mnc.analysis.cost import network_cost, population_totals
 from mnc.analysis.recurrence import describe_recurrence
-from mnc.cli.common import human_count
+from mnc.text import human_count
 
 
 def ir_text(ir: Any) -> str:

@@ -43,6 +43,7 @@ from typing import Literal
 
 from mnc.ir.model import IR, Projection
 from mnc.lowering.merged import merged_groups
+from mnc.text import format_bytes
 
 Task = Literal["build", "run", "train", "export"]
 TASKS: tuple[Task, ...] = ("build", "run", "train", "export")
@@ -178,8 +179,3 @@ def estimate_memory(ir: IR, task: Task = "build", batch: int = 1,
     return MemoryEstimate(task, batch, parts)
 
 
-def format_bytes(value: float) -> str:
-    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if abs(value) >= size:
-            return f"{value / size:.3g} {unit}"
-    return f"{value:.0f} B"

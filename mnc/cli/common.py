@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from mnc.text import format_bytes, human_count  # noqa: F401 - importable from here as before
+
 
 def add_spec_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -143,15 +145,4 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def human_count(value: float) -> str:
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= size:
-            return f"{value / size:.3g}{unit}"
-    return f"{value:.0f}"
-
-
-def human_bytes(value: float) -> str:
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if abs(value) >= size:
-            return f"{value / size:.3g} {unit}"
-    return f"{value:.0f} B"
+human_bytes = format_bytes

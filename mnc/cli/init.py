@@ -22,11 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mnc.catalog import check_output_name, starter_text
     from mnc.compiler import compile_ir
     from mnc.errors import UserFileError
     from mnc.io.atomic import write_text_atomic
     from mnc.io.outputs import refuse_output_over_inputs
-    from mnc.spec.catalog import check_output_name, starter_text
     from mnc.spec.loader import read_merged
     from mnc.text import shown
 

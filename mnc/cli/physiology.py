@@ -13,8 +13,8 @@ HELP = ("compare sparseness and reliability distributions of model units with Al
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from mnc.neuro.cli_models import add_model_arguments
-    from mnc.neuro.cli_options import add_common_arguments
+    from mnc.cli.neuro_models import add_model_arguments
+    from mnc.cli.neuro_options import add_common_arguments
 
     add_common_arguments(parser)
     add_model_arguments(parser)
@@ -22,9 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mnc.cli.common import print_json, table
-    from mnc.neuro.api import closest_populations, records, run_physiology
-    from mnc.neuro.cli_models import is_trajectory, model_from_args, run_trajectory
-    from mnc.neuro.cli_options import (
+    from mnc.cli.neuro_models import is_trajectory, model_from_args, run_trajectory
+    from mnc.cli.neuro_options import (
         announce_comparison,
         neural_source,
         options_from_args,
@@ -32,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
         refuse_output_over_inputs,
         selection_from_args,
     )
+    from mnc.neuro.api import closest_populations, records, run_physiology
 
     refuse_output_over_inputs(args)
     announce_comparison("physiology", args)

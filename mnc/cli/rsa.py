@@ -18,8 +18,8 @@ REGRESSIONS = ("ridge", "pls")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from mnc.cli.common import comma_list
-    from mnc.neuro.cli_models import add_model_arguments
-    from mnc.neuro.cli_options import add_common_arguments
+    from mnc.cli.neuro_models import add_model_arguments
+    from mnc.cli.neuro_options import add_common_arguments
 
     add_common_arguments(parser)
     add_model_arguments(parser)
@@ -39,9 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mnc.cli.common import print_json, table
-    from mnc.neuro.api import records, run_rsa
-    from mnc.neuro.cli_models import is_trajectory, model_from_args, run_trajectory
-    from mnc.neuro.cli_options import (
+    from mnc.cli.neuro_models import is_trajectory, model_from_args, run_trajectory
+    from mnc.cli.neuro_options import (
         announce_comparison,
         neural_source,
         options_from_args,
@@ -49,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         refuse_output_over_inputs,
         selection_from_args,
     )
+    from mnc.neuro.api import records, run_rsa
 
     refuse_output_over_inputs(args)
     announce_comparison("rsa", args)

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mnc.spec.catalog import catalog
+    from mnc.catalog import catalog
 
     entries = catalog()
     if args.json:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from mnc.analysis.limits import Limits, memory_problem
 from mnc.errors import SizeLimitError
+from mnc.limits import Limits, memory_problem
 
 MAX_ENTRIES = 100_000
 """A saved MouseNet has a few hundred tensors; a checkpoint with its optimizer, about twice."""

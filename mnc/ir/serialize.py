@@ -1,9 +1,11 @@
 """IR <-> JSON. The JSON carries the content hash, checked on reading.
 
 Reading is the way every IR from a file comes in (IR JSON, saved models, checkpoints), so it
-also checks the invariants of a compiled IR (``mnc.ir.invariants``) and the size guard
-(``mnc.analysis.limits``) before anything is built from it: the hash only shows that the file
-is consistent with itself, since anyone can recompute it.
+also checks the field ranges (``mnc.ir.bounds``) and the invariants of a compiled IR
+(``mnc.ir.invariants``) before anything is built from it: the hash only shows that the file
+is consistent with itself, since anyone can recompute it. Whether the network it describes
+fits the size limits is asked by the file readers above the IR
+(``mnc.lowering.weights_format.ir_from_payload``), which know what the file is for.
 """
 
 from __future__ import annotations
@@ -13,8 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mnc.analysis.limits import check_limits
-from mnc.errors import SizeLimitError, UserFileError
+from mnc.errors import UserFileError
 from mnc.ir.invariants import check_ir
 from mnc.ir.model import IR
 
@@ -52,10 +53,6 @@ def ir_from_dict(data: dict[str, Any], origin: str = "IR") -> IR:
             f"holds ({ir.short_hash}); the file was edited or corrupted"
         )
     check_ir(ir, origin)
-    try:
-        check_limits(ir)
-    except SizeLimitError as error:
-        raise SizeLimitError(f"{origin}: {error}") from None
     return ir
 
 

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from mnc.errors import BackendError, UserFileError
+from mnc.analysis.limits import check_limits
+from mnc.errors import BackendError, SizeLimitError, UserFileError
 from mnc.ir.keys import population_key, projection_key
 from mnc.ir.model import IR, Population, Projection
 from mnc.ir.serialize import ir_from_dict, ir_from_json
@@ -182,6 +183,10 @@ def ir_from_payload(payload: Mapping[str, Any], origin: str) -> IR:
         ir = ir_from_dict(text, where)
     else:
         raise UserFileError(f"{where} is a {type(text).__name__}, expected JSON text")
+    try:
+        check_limits(ir)
+    except SizeLimitError as error:
+        raise SizeLimitError(f"{where}: {error}") from None
     if ir.content_hash != payload.get("content_hash"):
         raise UserFileError(f"{origin}: content_hash {str(payload.get('content_hash'))[:12]} "
                             f"does not match the IR the file holds ({ir.short_hash})")

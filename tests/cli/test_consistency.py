@@ -103,7 +103,7 @@ def test_sigterm_is_reported_as_stopped_with_status_143(monkeypatch, capsys):
 
 def test_comparison_start_line(capsys):
     pytest.importorskip("torch")
-    from mnc.neuro.cli_options import announce_comparison
+    from mnc.cli.neuro_options import announce_comparison
 
     args = build_parser("physiology").parse_args(
         ["physiology", "specs/mouse.yaml", "--weights", "untrained", "--recordings", "r.npz",

@@ -23,7 +23,7 @@ from tests.recurrent_irs import FEEDBACK, LATERAL, with_time
 
 @pytest.fixture(scope="module")
 def recurrent() -> IR:
-    return with_time(mnc.compile_ir("tiny"), steps=2, feedback_delay=1, lateral_delay=2)
+    return with_time(mnc.compile_ir("tiny"), steps=3, feedback_delay=1, lateral_delay=2)
 
 
 def correlate(image: np.ndarray, kernel: np.ndarray, stride: int,

@@ -76,8 +76,8 @@ def is_trajectory(args: argparse.Namespace) -> bool:
 def run_trajectory(kind: str, args: argparse.Namespace, options: Any) -> int:
     """Score every kept checkpoint of the run folder ``--weights``; print what it shows."""
     from mnc.cli.common import print_json, table
+    from mnc.cli.neuro_options import neural_source, progress_bar, selection_from_args
     from mnc.neuro.api import records
-    from mnc.neuro.cli_options import neural_source, progress_bar, selection_from_args
     from mnc.neuro.trajectory import score_run
 
     if not args.spec:

@@ -1,0 +1,145 @@
+"""The code keeps its layer order: no module imports a layer above its own, and no imports form
+a cycle. Every import counts, at module level or inside a function (an import deferred to a
+function still ties the lower layer to the higher one); only ``if TYPE_CHECKING:`` blocks are
+left out. docs/architecture.md draws the same map for a newcomer.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import networkx as nx
+
+from tests.conftest import ROOT
+
+# Lowest first. A module belongs to the longest prefix listed; a layer may import its own and
+# lower layers only.
+LAYERS: list[tuple[str, ...]] = [
+    # Leaves every layer may use: message rules, errors, progress, extras, limits policy.
+    ("mnc.text", "mnc.errors", "mnc.progress", "mnc.extras", "mnc.limits", "mnc.mask_modes"),
+    # Files: atomic writes, bounded readers, output folders.
+    ("mnc.io",),
+    # The intermediate representation: models, field ranges, invariants, JSON.
+    ("mnc.ir",),
+    # Specs: YAML reading, models, semantic checks, the shipped specs.
+    ("mnc.spec",),
+    # Rules below the IR that every backend shares, and costs read off the IR.
+    ("mnc.lowering", "mnc.analysis", "mnc.masks", "mnc.imaging"),
+    # The compiler and the public Python API.
+    ("mnc.passes", "mnc.frontend", "mnc.compiler", "mnc.backend", "mnc.api", "mnc.schema",
+     "mnc.catalog", "mnc.diff", "mnc.explain", "mnc.draw", "mnc"),
+    # Backends: torch (module, fast strategies, weights) and ONNX.
+    ("mnc_backends",),
+    # Applications built on compiled networks.
+    ("mnc.neuro", "mnc.measure", "mnc_backends.torch.training"),
+    # The command line.
+    ("mnc.cli", "mnc.__main__"),
+]
+
+EXCEPTIONS: dict[tuple[str, str], str] = {
+    ("mnc.ir.model", "mnc.analysis.display"):
+        "an IR prints its cost (parameters, MACs), which the analysis layer computes; the "
+        "import sits inside __repr__ and _repr_html_, so reading an IR loads no analysis",
+    ("mnc_backends.torch.module", "mnc_backends.torch.fast.dispatch"):
+        "a MouseNet hands each call to the dispatcher of the fast strategies, which build on "
+        "the module's plan; imported on first use, so the strategies stay out of a plain "
+        "import of the module. The one cycle, inside the torch backend",
+}
+
+
+def _modules() -> dict[str, Path]:
+    modules = {}
+    for folder, package in ((ROOT / "mnc", "mnc"), (ROOT / "backends", "mnc_backends")):
+        for path in folder.rglob("*.py"):
+            parts = [package, *path.relative_to(folder).with_suffix("").parts]
+            if parts[-1] == "__init__":
+                parts.pop()
+            modules[".".join(parts)] = path
+    return modules
+
+
+MODULES = _modules()
+
+
+def _type_checking_nodes(tree: ast.AST) -> set[int]:
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped |= {id(inner) for inner in ast.walk(node)}
+    return skipped
+
+
+def _resolve(name: str) -> str | None:
+    """The project module ``name`` is, or lies in; None outside the project."""
+    while name not in MODULES:
+        if "." not in name:
+            return None
+        name = name.rsplit(".", 1)[0]
+    return name
+
+
+def _imports(module: str, path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    skipped = _type_checking_nodes(tree)
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    named: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            named |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parents = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parents, *([node.module] if node.module else [])])
+            submodules = {f"{base}.{alias.name}" for alias in node.names
+                          if f"{base}.{alias.name}" in MODULES}
+            named |= submodules
+            if len(submodules) < len(node.names):
+                named.add(base)
+    found = {_resolve(name) for name in named}
+    # A module's own packages are not imports of a lower layer: Python runs them first anyway.
+    return {name for name in found
+            if name and name != module and not module.startswith(name + ".")}
+
+
+def _layer(module: str) -> int:
+    matches = [(len(prefix), index) for index, prefixes in enumerate(LAYERS)
+               for prefix in prefixes if module == prefix or module.startswith(prefix + ".")]
+    assert matches, f"{module} is in no layer: add it to LAYERS"
+    return max(matches)[1]
+
+
+GRAPH = nx.DiGraph([(module, imported) for module, path in MODULES.items()
+                    for imported in _imports(module, path)])
+
+
+def test_every_module_has_a_layer():
+    for module in MODULES:
+        _layer(module)
+
+
+def test_no_module_imports_a_layer_above_its_own():
+    upward = sorted(f"{module} -> {imported}" for module, imported in GRAPH.edges
+                    if _layer(imported) > _layer(module)
+                    and (module, imported) not in EXCEPTIONS)
+    assert not upward, "imports up the layer order:\n" + "\n".join(upward)
+
+
+def test_imports_form_no_cycle_but_the_listed_ones():
+    allowed = GRAPH.copy()
+    allowed.remove_edges_from(EXCEPTIONS)
+    cycles = [" -> ".join(cycle) for cycle in nx.simple_cycles(allowed)]
+    assert not cycles, "import cycles:\n" + "\n".join(cycles[:10])
+
+
+def test_every_listed_exception_is_still_needed():
+    stale = [edge for edge in EXCEPTIONS if not GRAPH.has_edge(*edge)]
+    assert not stale, f"exceptions no module needs any more: {stale}"
+
+
+def test_the_walk_sees_function_level_imports():
+    """The IR's repr imports the display module inside a method: the walk must see it."""
+    assert GRAPH.has_edge("mnc.ir.model", "mnc.analysis.display")
