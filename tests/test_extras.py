@@ -38,8 +38,9 @@ def _names(extra: str) -> set[str]:
     return {requirement.name.lower() for requirement in _requirements(extra)}
 
 
-def test_the_table_names_every_extra_but_all_and_test():
-    assert set(EXTRA_MODULES) == set(EXTRAS) - {"all", "test"}
+def test_the_table_names_every_extra_but_all_test_and_docs():
+    """``all``, ``test`` and ``docs`` serve no command: nothing asks for them at run time."""
+    assert set(EXTRA_MODULES) == set(EXTRAS) - {"all", "test", "docs"}
     assert {extra for extras in COMMAND_EXTRAS.values() for extra in extras} <= set(EXTRAS)
     assert _names("all") == set().union(*(_names(extra) for extra in EXTRA_MODULES
                                           if extra != "allen"))

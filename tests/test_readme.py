@@ -1,4 +1,5 @@
-"""The README's examples run as written and write only into scratch folders."""
+"""The examples of the README and the guides in docs/ run as written and write only into
+scratch folders; the README's links reach the guides."""
 
 from __future__ import annotations
 
@@ -11,32 +12,38 @@ import pytest
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text()
+GUIDES = {path.name: path.read_text() for path in sorted((ROOT / "docs").glob("*.md"))}
+PAGES = {"README.md": README, **GUIDES}
 SCRATCH = ("out/", "runs/", "/tmp/", "~/")
 PLACEHOLDER = re.compile(r"\b(DIR|FILE|SPEC|RUN|OUT)\b")
 
 
-def _blocks(language: str) -> list[str]:
-    return re.findall(rf"^```{language}\n(.*?)^```", README, flags=re.MULTILINE | re.DOTALL)
+def _blocks(text: str, language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL)
 
 
-def _section(title: str) -> str:
-    start = README.index(f"\n## {title}\n")
-    end = README.find("\n## ", start + 1)
-    return README[start:end if end >= 0 else None]
+def _section(text: str, title: str) -> str:
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end >= 0 else None]
 
 
-def _command_lines() -> list[str]:
+def _command_lines(text: str) -> list[str]:
     """``mnc`` command lines in code: fenced bash blocks and indented blocks."""
-    text = README.replace("\\\n", " ")  # a trailing backslash continues the command
-    lines = [line for block in _blocks("bash") for line in block.splitlines()]
+    text = text.replace("\\\n", " ")  # a trailing backslash continues the command
+    lines = [line for block in _blocks(text, "bash") for line in block.splitlines()]
     lines += [line[4:] for line in text.splitlines() if line.startswith("    mnc ")]
     return [line.split("  #")[0].strip() for line in lines
             if line.strip().startswith(("mnc ", "torchrun "))]
 
 
+def _all_command_lines() -> list[str]:
+    return [line for text in PAGES.values() for line in _command_lines(text)]
+
+
 def test_command_examples_write_only_into_scratch_folders():
     written = []
-    for line in _command_lines():
+    for line in _all_command_lines():
         words = shlex.split(line)
         for flag in ("-o", "--output"):
             if flag in words:
@@ -47,14 +54,23 @@ def test_command_examples_write_only_into_scratch_folders():
     assert not stray, f"README commands that write into the current folder: {stray}"
 
 
-def test_first_python_example_runs_as_written(monkeypatch, tmp_path):
+def test_the_readme_links_reach_the_guides():
+    links = re.findall(r"\]\((docs/[^)#]+)", README)
+    assert len(links) >= 10
+    assert [link for link in links if not (ROOT / link).is_file()] == []
+    assert {Path(link).name for link in links} >= set(GUIDES) - {"index.md"}
+
+
+@pytest.mark.parametrize(("page", "title"), [("README.md", "A first example"),
+                                             ("python-api.md", None)])
+def test_first_python_example_runs_as_written(monkeypatch, tmp_path, page, title):
     torch = pytest.importorskip("torch")
-    section = _section("Using the PyTorch model")
+    section = _section(PAGES[page], title) if title else PAGES[page]
     code = re.search(r"^```python\n(.*?)^```", section, flags=re.MULTILINE | re.DOTALL)
     assert code is not None
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {}
-    exec(compile(code.group(1), "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    exec(compile(code.group(1), page, "exec"), namespace)  # noqa: S102 - our own docs
     model, logits = namespace["model"], namespace["logits"]
     assert isinstance(logits, torch.Tensor) and logits.shape == (8, 1000)
     assert not model.training and not logits.requires_grad  # type: ignore[attr-defined]
@@ -65,7 +81,8 @@ def test_emit_python_example_writes_into_out(monkeypatch, tmp_path):
     pytest.importorskip("torch")
     from mnc.cli.main import main
 
-    line = next(line for line in _command_lines() if "--emit python" in line)
+    line = next(line for line in _command_lines(GUIDES["python-api.md"])
+                if "--emit python" in line)
     monkeypatch.chdir(tmp_path)
     assert main(shlex.split(line)[1:]) == 0
     written = Path(shlex.split(line)[-1])
@@ -76,16 +93,15 @@ def test_recurrent_python_example_runs_as_written(monkeypatch, tmp_path):
     torch = pytest.importorskip("torch")
     import mnc
 
-    section = _section("Using the PyTorch model")
-    start = section.index("### Recurrent networks in Python")
-    code = re.search(r"^```python\n(.*?)^```", section[start:], flags=re.MULTILINE | re.DOTALL)
+    section = _section(GUIDES["recurrence.md"], "In Python")
+    code = re.search(r"^```python\n(.*?)^```", section, flags=re.MULTILINE | re.DOTALL)
     assert code is not None
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"torch": torch, "mnc": mnc}  # imported by the first example
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small convolutions: more threads only contend on a busy machine
     try:
-        exec(compile(code.group(1), "README.md", "exec"), namespace)  # noqa: S102 - our README
+        exec(compile(code.group(1), "recurrence.md", "exec"), namespace)  # noqa: S102 - ours
     finally:
         torch.set_num_threads(threads)
     logits, acts = namespace["logits"], namespace["acts"]
