@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="RDM comparisons, comma-separated (spearman,pearson); the first "
                              "ranks populations (default both)")
     parser.add_argument("--bootstrap", type=int, default=100, metavar="N",
-                        help="image bootstrap resamples for SSM error bars (default 100)")
+                        help="0 turns SSM intervals off; any other value keeps them (they come "
+                             "from the leave-one-image-out jackknife, one replicate per image)")
     parser.add_argument("--regressions", type=comma_list(choices=(*REGRESSIONS, "none")),
                         action="extend", metavar="REGRESSION,...",
                         help="predictivity regressions, comma-separated (ridge,pls); 'none' "
@@ -40,7 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from mnc.cli.common import print_json, table
     from mnc.neuro.api import records, run_rsa
-    from mnc.neuro.cli_models import is_trajectory, model_from_args, run_trajectory
+    from mnc.neuro.cli_models import (
+        is_trajectory,
+        model_from_args,
+        run_instances,
+        run_trajectory,
+        weights_list,
+    )
     from mnc.neuro.cli_options import (
         announce_comparison,
         neural_source,
@@ -59,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
                                 regressions=regressions, n_folds=args.folds)
     if is_trajectory(args):
         return run_trajectory("rsa", args, options)
+    if len(weights_list(args)) > 1:
+        return run_instances("rsa", args, options)
     loaded = model_from_args(args)
     report = run_rsa(loaded, neural_source(args), args.output, args.cache_dir,
                      selection_from_args(args), options, progress_bar("features"))

@@ -27,3 +27,10 @@ def compare_model(module: Any, layers: Any, recordings: Any, **options: Any) -> 
     from mnc.neuro.any_model import compare_model as compare
 
     return compare(module, layers, recordings, **options)
+
+
+def compare_trajectory(checkpoints: Any, layers: Any, recordings: Any, **options: Any) -> Any:
+    """Similarity along training of any module, tested (see ``mnc.neuro.trajectory``)."""
+    from mnc.neuro.trajectory import compare_trajectory as compare
+
+    return compare(checkpoints, layers, recordings, **options)

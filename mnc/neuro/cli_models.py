@@ -26,9 +26,20 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                             "grey, replicated to 3 channels, normalised by --normalize")
 
 
-def model_from_args(args: argparse.Namespace) -> Any:
-    """The LoadedModel the arguments name (not a run folder: see ``is_trajectory``)."""
+def weights_list(args: argparse.Namespace) -> list[str]:
+    """``--weights``: one or more comma-separated weights files, run folders or CSVs."""
+    items = [item.strip() for item in str(args.weights).split(",") if item.strip()]
+    if not items:
+        raise UsageError("--weights: give a weights file, a run folder, a checkpoint CSV or "
+                         "'untrained'")
+    return items
+
+
+def model_from_args(args: argparse.Namespace, weights: str | None = None) -> Any:
+    """The LoadedModel the arguments name, with ``weights`` (default: ``--weights``, one)."""
     from mnc.neuro import model_features
+
+    weights = weights if weights is not None else args.weights
 
     if args.model:
         from mnc.imaging import IMAGENET_MEAN, IMAGENET_STD
@@ -47,45 +58,73 @@ def model_from_args(args: argparse.Namespace) -> Any:
         imagenet = args.normalize == "imagenet"
         preprocess = Preprocess(height, width, 3, IMAGENET_MEAN if imagenet else None,
                                 IMAGENET_STD if imagenet else None)
-        return load_any_model(args.model, args.layers, args.weights, args.seed, preprocess)
+        return load_any_model(args.model, args.layers, weights, args.seed, preprocess)
     if args.layers or args.input_size:
         raise UsageError("--layers and --input-size go with --model")
     if not args.spec:
         raise UsageError("give the spec whose network to compare (e.g. specs/mouse.yaml), or "
                          "--model KIND:NAME with --layers")
-    return model_features.load_model(args.spec, args.weights, args.seed)
+    return model_features.load_model(args.spec, weights, args.seed)
 
 
 def is_trajectory(args: argparse.Namespace) -> bool:
-    """Whether ``--weights`` names a run folder with kept checkpoints (checkpoints.json)."""
+    """Whether ``--weights`` names training runs (folders with checkpoints.json) or checkpoint
+    CSVs (label,accuracy,weights): then every checkpoint is scored and tested."""
     from pathlib import Path
 
     from mnc.errors import UserFileError
     from mnc.io.checkpoint_index import INDEX_JSON
     from mnc.neuro.trajectory import is_run_folder
 
-    if args.model:
-        return False
-    if Path(args.weights).expanduser().is_dir() and not is_run_folder(args.weights):
-        raise UserFileError(f"{args.weights}: a folder without {INDEX_JSON}; give a weights "
-                            f"file (e.g. {Path(args.weights) / 'best.pt'}) or a run trained "
-                            f"with --keep-checkpoints")
-    return is_run_folder(args.weights)
+    items = weights_list(args)
+    for item in items:
+        if Path(item).expanduser().is_dir() and not is_run_folder(item):
+            raise UserFileError(f"{item}: a folder without {INDEX_JSON}; give a weights file "
+                                f"(e.g. {Path(item) / 'best.pt'}) or a run trained with "
+                                f"--keep-checkpoints")
+    runs = [is_run_folder(item) for item in items]
+    tables = [item.lower().endswith(".csv") for item in items]
+    if (any(runs) or any(tables)) and not (all(runs) or all(tables)):
+        raise UsageError("--weights: give run folders only, checkpoint CSVs only, or weights "
+                         "files only")
+    if all(runs) and args.model:
+        raise UsageError(f"--model {args.model} with a run folder: list its checkpoints in a "
+                         f"CSV (label,accuracy,weights) and give that as --weights")
+    return all(runs) or all(tables)
 
 
 def run_trajectory(kind: str, args: argparse.Namespace, options: Any) -> int:
-    """Score every kept checkpoint of the run folder ``--weights``; print what it shows."""
+    """Score every checkpoint of the runs or checkpoint CSVs ``--weights``; print the tests."""
     from mnc.cli.common import print_json, table
     from mnc.neuro.api import records
+    from mnc.neuro.checkpoint_table import read_checkpoint_table
     from mnc.neuro.cli_options import neural_source, progress_bar, selection_from_args
-    from mnc.neuro.trajectory import score_run
+    from mnc.neuro.trajectory import (
+        Checkpoint,
+        instance_labels,
+        score_checkpoints,
+        score_runs,
+    )
 
-    if not args.spec:
-        raise UsageError(f"--weights {args.weights} is a training run; give the spec it was "
-                         f"trained on")
-    report = score_run(args.spec, args.weights, neural_source(args), args.output,
-                       args.cache_dir, selection_from_args(args), options, analyses=(kind,),
-                       progress=lambda name: progress_bar(name))
+    items = weights_list(args)
+    common = (neural_source(args), args.output, args.cache_dir, selection_from_args(args),
+              options)
+    if items[0].lower().endswith(".csv"):
+        if not args.model and not args.spec:
+            model_from_args(args)  # the message saying what to give
+        instances = [[Checkpoint(label, row.label, None, row.accuracy,
+                                 lambda w=str(row.weights): model_from_args(args, w))
+                      for row in read_checkpoint_table(item)]
+                     for label, item in zip(instance_labels(items), items, strict=True)]
+        report = score_checkpoints(instances, *common, analyses=(kind,),
+                                   progress=lambda name: progress_bar(name),
+                                   info={"checkpoint_tables": items})
+    else:
+        if not args.spec:
+            raise UsageError(f"--weights {args.weights} is a training run; give the spec it "
+                             f"was trained on")
+        report = score_runs(args.spec, items, *common, analyses=(kind,),
+                            progress=lambda name: progress_bar(name))
     if args.json:
         print_json({"conclusion": report.conclusion,
                     "tests": records(report.tests) if not report.tests.empty else [],
@@ -93,22 +132,69 @@ def run_trajectory(kind: str, args: argparse.Namespace, options: Any) -> int:
         return 0
     if kind == "rsa":
         tests = records(report.tests)
-        print(table(["region", "kind", "SSM first", "SSM last", "early slope", "late slope",
-                     "late 95% interval", "verdict"],
+        print(table(["region", "kind", "SSM first", "SSM last", "early span", "late span",
+                     "late slope", "late interval", "verdict"],
                     [[r["region"], r["kind"], r["ssm_first"], r["ssm_last"],
-                      r.get("early_slope"), r.get("late_slope"),
+                      _percent(r.get("early_span")), _percent(r.get("late_span")),
+                      r.get("late_slope"),
                       _interval(r.get("late_slope_low"), r.get("late_slope_high")),
                       r["verdict"]] for r in tests]))
+        reasons = [f"  {r['region']} ({r['kind']}): {r['reason']}" for r in tests
+                   if r.get("reason")]
+        if reasons:
+            print("\ncannot tell, because:\n" + "\n".join(reasons))
         print("\nDoes similarity keep rising with task accuracy?")
         for line in report.conclusion.values():
             print(f"  {line}")
     else:
         rows = records(report.physiology[report.physiology["kind"] == "ir_mapped"])
-        print(table(["checkpoint", "val top-1", "region", "population", "metric", "KS"],
-                    [[r["checkpoint"], r["val_top1"], r["region"], r["population"],
-                      r["metric"], r["ks_statistic"]] for r in rows]))
+        print(table(["instance", "checkpoint", "val top-1", "region", "population", "metric",
+                     "KS"],
+                    [[r["instance"], r["checkpoint"], r["val_top1"], r["region"],
+                      r["population"], r["metric"], r["ks_statistic"]] for r in rows]))
     print(f"\nwrote {len(report.files)} files to {report.output_dir}")
     return 0
+
+
+def run_instances(kind: str, args: argparse.Namespace, options: Any) -> int:
+    """Several weights files of one model (seeds): each scored into OUTPUT/<name>, then the
+    instance table (best-population SSM per instance, across-instance interval)."""
+    from pathlib import Path
+
+    from mnc.cli.common import print_json, table
+    from mnc.neuro.api import records, run_physiology, run_rsa
+    from mnc.neuro.cli_options import neural_source, progress_bar, selection_from_args
+    from mnc.neuro.instances import write_outputs
+    from mnc.neuro.trajectory import instance_labels
+
+    items = weights_list(args)
+    output = Path(args.output).expanduser()
+    cache = args.cache_dir or str(output / "cache")
+    run = run_rsa if kind == "rsa" else run_physiology
+    reports = []
+    for label, weights in zip(instance_labels(items), items, strict=True):
+        reports.append(run(model_from_args(args, weights), neural_source(args),
+                           output / label.replace(":", "-"), cache,
+                           selection_from_args(args), options, progress_bar(label)))
+    if kind != "rsa":
+        print(f"wrote {len(items)} instance folders to {output}")
+        return 0
+    label = str(reports[0].tables["rsa"]["model"].iloc[0])
+    tables = write_outputs({label: reports}, output, options.methods[0])
+    rows = records(tables["instances"])
+    if args.json:
+        print_json({"instances": rows, "files": [str(output / "instances.csv"),
+                                                 str(output / "instances.png")]})
+        return 0
+    print(table(["region", "instances", "mean best SSM", "95% interval", "per instance"],
+                [[r["region"], r["n_instances"], r["ssm_mean"],
+                  _interval(r["ssm_low"], r["ssm_high"]), r["ssm_instances"]] for r in rows]))
+    print(f"\nwrote instances.csv, instances.png and one folder per instance to {output}")
+    return 0
+
+
+def _percent(value: Any) -> str | None:
+    return None if value is None else f"{value:.1%}"
 
 
 def _interval(low: Any, high: Any) -> str | None:

@@ -9,11 +9,11 @@ Uncertainty: the delete-one-image jackknife. Leaving image i out removes every p
 to, in the model RDM and the data RDMs alike, and the SSM is recomputed on the remaining
 images (ranks re-taken). Images (with their trials, which are nested in them) are the
 independent units, so the jackknife variance covers the stimulus sample and the trial noise
-of the recordings. Resampling images with replacement instead (the image bootstrap) pairs
-copies of an image with each other, and those pairs must be dropped; the resulting variance is
-too large (its "95 %" intervals cover far more than 95 %, see the README). Replicates of every
-checkpoint, seed and population share the left-out image, so contrasts between them (slopes,
-differences, the best population re-selected in each replicate) get paired variances.
+of the recordings; the tests measure its coverage by simulation. (Resampling images with
+replacement instead pairs copies of an image with each other, pairs that must be dropped.)
+Replicates of every checkpoint, seed and population share the left-out image, so contrasts
+between them (slopes, differences, the best population re-selected in each replicate) get
+paired variances.
 """
 
 from __future__ import annotations
@@ -126,3 +126,27 @@ def interval(
     """estimate -/+ t quantile x standard error."""
     half = t_quantile(level, df) * np.asarray(se, dtype=np.float64)
     return np.asarray(estimate) - half, np.asarray(estimate) + half
+
+
+def mean_variance(values: np.ndarray) -> tuple[float, float]:
+    """(variance of the mean, degrees of freedom) of instance estimates; (0, 0) for one."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size < 2:
+        return 0.0, 0.0
+    return float(np.var(values, ddof=1) / values.size), float(values.size - 1)
+
+
+def combined_error(components: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """(standard error, Welch-Satterthwaite degrees of freedom) of a sum of independent
+    variance components, each (variance, its degrees of freedom); zero components drop out.
+
+    Used to add the instance-to-instance (seed) variance of a mean to its image-jackknife
+    variance. The image part of each instance's spread is then counted twice, which errs on
+    the wide side.
+    """
+    parts = [(v, d) for v, d in components if v > 0 and d > 0]
+    total = sum(v for v, _ in parts)
+    if not parts:
+        return 0.0, float(max((d for _, d in components), default=1.0))
+    df = total**2 / sum(v**2 / d for v, d in parts)
+    return float(np.sqrt(total)), float(df)

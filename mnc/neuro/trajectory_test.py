@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from mnc.neuro.jackknife import jackknife_se, t_quantile
+from mnc.neuro.jackknife import combined_error, jackknife_se, mean_variance, t_quantile
 
 VERDICTS = ("keeps rising", "levels off", "falls", "cannot tell")
 ALPHA = 0.05
@@ -133,14 +133,10 @@ def trajectory_test(
     ses: dict[str, float] = {}
     dfs: dict[str, float] = {}
     for name, weights in contrast.items():
-        image_var = float(jackknife_se((reps * weights).sum(axis=2).mean(axis=1)) ** 2)
-        seed_var = float(np.var(per_seed[name], ddof=1) / seeds) if seeds > 1 else 0.0
-        total = image_var + seed_var
-        ses[name] = float(np.sqrt(total))
-        dfs[name] = float(n_images - 1)
-        if seeds > 1 and seed_var > 0:
-            # Welch-Satterthwaite: the seed part has seeds - 1 degrees of freedom
-            dfs[name] = total**2 / (image_var**2 / (n_images - 1) + seed_var**2 / (seeds - 1))
+        image = jackknife_se((reps * weights).sum(axis=2).mean(axis=1)) ** 2
+        ses[name], dfs[name] = combined_error(
+            [(float(image), float(n_images - 1)), mean_variance(per_seed[name])]
+        )
     result["df"] = dfs["late_slope"]
     late_t = t_quantile(LATE_LEVEL, dfs["late_slope"])
     for name in ("early_slope", "slope_drop"):  # one-sided ALPHA / 2 = two-sided 1 - ALPHA

@@ -71,20 +71,52 @@ def test_noisy_data_ceiling_is_below_one_and_ordered(boc_cache: Path) -> None:
     assert 0.0 < lower < upper < 1.0
 
 
-def test_bootstrap_spreads_only_imperfect_matches() -> None:
+def test_jackknife_spreads_only_imperfect_matches() -> None:
     features = _features()
     noisy = features + np.random.default_rng(1).standard_normal(features.shape) * 2
     model = rsa.model_rdms({"same": FeatureSummary.from_array(features),
                             "noisy": FeatureSummary.from_array(noisy)})
     halves = rsa.split_half_rdms([(features, features)])
-    result = rsa.bootstrap_ssm(model, halves, n_boot=20, seed=3)
-    assert result.samples.shape == (20, 2)
-    assert result.std[0] < 1e-4 < 0.01 < result.std[1]
-    low, high = result.interval()
+    result = rsa.jackknife_ssms(model, [halves])[0]
+    assert result.replicates.shape == (118, 2)
+    assert result.std[0] < 1e-9 < 0.005 < result.std[1]
     point = rsa.ssm(model, halves)
-    assert low[1] <= point[1] <= high[1]
-    again = rsa.bootstrap_ssm(model, halves, n_boot=20, seed=3)
-    np.testing.assert_array_equal(result.samples, again.samples)
+    low, high = result.interval(point)
+    assert low[1] < point[1] < high[1]
+
+
+@pytest.mark.parametrize("method", ["spearman", "pearson"])
+def test_jackknife_replicates_are_the_ssm_without_each_image(method: str) -> None:
+    """Replicate i equals rsatoolbox's SSM on the RDMs with image i removed."""
+    features = _features()[:20]
+    other = features + np.random.default_rng(2).standard_normal(features.shape)
+    model = rsa.model_rdms({"x": FeatureSummary.from_array(other)})
+    halves = rsa.split_half_rdms([(features, features + 0.5 * other)])
+    replicates = rsa.jackknife_ssms(model, [halves], method)[0].replicates
+    for image in (0, 7, 19):
+        keep = [i for i in range(20) if i != image]
+        expected = rsa.ssm(model.subset_pattern("index", keep),
+                           halves.subset_pattern("index", keep), method)
+        assert replicates[image, 0] == pytest.approx(expected[0], abs=1e-12)
+
+
+def test_ties_stay_ties_whatever_the_rounding() -> None:
+    """A silent image and two identical images give exactly tied dissimilarities, so the
+    Spearman SSM does not depend on rounding noise of the summary arithmetic."""
+    features = _features()[:40]
+    features[5] = 0.0
+    features[9] = features[3]
+    summary = FeatureSummary.from_array(features)
+    vector = rsa.rdm_vectors(rsa.model_rdms({"x": summary}))[0]
+    matrix = rsa.rdm_matrices(rsa.model_rdms({"x": summary}))[0]
+    assert len({matrix[5, j] for j in range(40) if j != 5}) == 1  # silent: all exactly 1
+    assert matrix[3, 9] == 0.0
+    np.testing.assert_array_equal(matrix[3], matrix[9])  # identical images: identical rows
+    # perturbing the Gram matrix by rounding-sized noise leaves the RDM unchanged
+    jitter = np.random.default_rng(0).standard_normal(summary.gram.shape) * 1e-15
+    jittered = FeatureSummary(summary.gram * (1 + (jitter + jitter.T) / 2),
+                              summary.row_sums, summary.n_units, summary.unit_sample)
+    np.testing.assert_array_equal(rsa.rdm_vectors(rsa.model_rdms({"x": jittered}))[0], vector)
 
 
 def test_silent_image_is_uncorrelated_in_model_and_data_rdms() -> None:
