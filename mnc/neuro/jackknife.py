@@ -94,15 +94,55 @@ def jackknife_ssm(
     n = n_images_of(model.shape[1])
     rows, cols = np.triu_indices(n, 1)
     result = [np.empty((n, model.shape[0])) for _ in halves]
+    spearman = method == "spearman"
+    model_ranks = _Ranker(model) if spearman else None
+    data_ranks = [_Ranker(data) for data in halves] if spearman else []
     for image in range(n):
         keep = (rows != image) & (cols != image)
-        reduced = model[:, keep]
-        if method == "spearman":  # ranks re-taken among the remaining pairs, model once
-            reduced = _ranks(reduced)
+        reduced = _unit_rows(model_ranks.without(keep) if model_ranks else model[:, keep])
         for region, data in enumerate(halves):
-            kept = _ranks(data[:, keep]) if method == "spearman" else data[:, keep]
-            result[region][image] = similarities(reduced, kept, "pearson").mean(axis=1)
+            kept = _unit_rows(data_ranks[region].without(keep) if spearman else data[:, keep])
+            result[region][image] = (reduced @ kept.T).mean(axis=1)
     return result
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows centred and scaled to unit length (NaN for a constant row), so that dot products
+    are Pearson correlations."""
+    centred = vectors - vectors.mean(axis=1, keepdims=True)
+    norms = np.sqrt(np.einsum("ij,ij->i", centred, centred))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return centred / np.where(norms > 0, norms, np.nan)[:, None]
+
+
+class _Ranker:
+    """Average ranks of the rows of (R, P) vectors among a subset of their entries, from one
+    sort: a kept value's rank drops by the removed values below it plus half the removed
+    values tied with it (exact, and far cheaper than ranking each subset again)."""
+
+    def __init__(self, vectors: np.ndarray):
+        values = np.asarray(vectors, dtype=np.float64)
+        self.order = np.argsort(values, axis=1, kind="stable")
+        ordered = np.take_along_axis(values, self.order, axis=1)
+        count = values.shape[1]
+        new_group = np.ones_like(ordered, dtype=bool)
+        new_group[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+        positions = np.broadcast_to(np.arange(count), ordered.shape)
+        # first and one-past-last sorted position of each entry's tie group
+        self.start = np.maximum.accumulate(np.where(new_group, positions, 0), axis=1)
+        last = np.where(np.roll(new_group, -1, axis=1) | (positions == count - 1), positions, count)
+        self.end = np.flip(np.minimum.accumulate(np.flip(last, axis=1), axis=1), axis=1) + 1
+        self.sorted_ranks = (self.start + self.end + 1) / 2.0  # average ranks, 1-based
+        self.inverse = np.argsort(self.order, axis=1)
+
+    def without(self, keep: np.ndarray) -> np.ndarray:
+        removed_sorted = (~keep)[self.order].astype(np.int64)
+        before = np.zeros((removed_sorted.shape[0], removed_sorted.shape[1] + 1), np.int64)
+        np.cumsum(removed_sorted, axis=1, out=before[:, 1:])
+        below = np.take_along_axis(before, self.start, axis=1)
+        through = np.take_along_axis(before, self.end, axis=1)
+        reduced = self.sorted_ranks - below - 0.5 * (through - below)
+        return np.take_along_axis(reduced, self.inverse, axis=1)[:, keep]
 
 
 def jackknife_se(replicates: np.ndarray, axis: int = 0) -> np.ndarray:
