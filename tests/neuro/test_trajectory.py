@@ -109,3 +109,20 @@ def test_a_folder_without_kept_checkpoints_is_one_message(tmp_path: Path, capsys
                    str(recordings), "-o", str(tmp_path / "out")])
     error = capsys.readouterr().err
     assert status == 2 and "a folder without checkpoints.json" in error
+
+
+def test_several_runs_are_tested_together(kept_run: Path, tmp_path: Path, capsys: Any) -> None:
+    """Runs given comma-separated are instances of one trajectory test (here the same run
+    twice: no seed-to-seed variation, so the verdicts rest on the images alone)."""
+    recordings = tmp_path / "rec.npz"
+    save_recordings(small_recordings(), recordings)
+    status = main(["rsa", str(TINY_SPEC), "--weights", f"{kept_run},{kept_run}",
+                   "--recordings", str(recordings), "--splits", "2", "--regressions", "none",
+                   "--methods", "spearman", "--json", "-o", str(tmp_path / "rsa")])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    printed = json.loads(out[out.index("{"):], parse_constant=lambda name: 1 / 0)
+    assert len(printed["tests"]) == 6
+    assert all(t["n_seeds"] == 2 and t["n_checkpoints"] == 4 for t in printed["tests"])
+    table = pd.read_csv(tmp_path / "rsa" / "trajectory.csv")
+    assert set(table["instance"]) == {"0:run", "1:run"}
