@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mnc.cli.common import print_json, table
+    from mnc.errors import UsageError
     from mnc.neuro.api import closest_populations, records, run_physiology
     from mnc.neuro.cli_models import (
         is_trajectory,
@@ -40,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     )
 
     refuse_output_over_inputs(args)
+    if args.compare_model:
+        raise UsageError("--compare-model goes with mnc rsa (similarity of instances)")
     announce_comparison("physiology", args)
     if is_trajectory(args):
         return run_trajectory("physiology", args, options_from_args(args))

@@ -40,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mnc.cli.common import print_json, table
+    from mnc.errors import UsageError
     from mnc.neuro.api import records, run_rsa
     from mnc.neuro.cli_models import (
         is_trajectory,
@@ -65,8 +66,11 @@ def run(args: argparse.Namespace) -> int:
     options = options_from_args(args, methods=methods, n_boot=args.bootstrap,
                                 regressions=regressions, n_folds=args.folds)
     if is_trajectory(args):
+        if args.compare_model:
+            raise UsageError("--compare-model compares trained instances; give weights files, "
+                             "not runs or checkpoint tables")
         return run_trajectory("rsa", args, options)
-    if len(weights_list(args)) > 1:
+    if len(weights_list(args)) > 1 or args.compare_model:
         return run_instances("rsa", args, options)
     loaded = model_from_args(args)
     report = run_rsa(loaded, neural_source(args), args.output, args.cache_dir,

@@ -24,6 +24,19 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--input-size", type=comma_list(int), metavar="H,W",
                        help="with --model: input height,width (default 224,224); images are "
                             "grey, replicated to 3 channels, normalised by --normalize")
+    other = parser.add_argument_group(
+        "mnc rsa: instances of the model against instances of a second model (model B)")
+    other.add_argument("--compare-model", metavar="KIND:NAME",
+                       help="model B, as --model (torchvision:NAME or module:...); its "
+                            "instances are compared with --weights's (comparison.csv, "
+                            "instances.png); input size as --input-size")
+    other.add_argument("--compare-layers", type=comma_list(), action="extend",
+                       metavar="NAME,...", help="model B's layers, as --layers")
+    other.add_argument("--compare-weights", default="untrained", metavar="W,...",
+                       help="model B's instances: comma-separated state dict files, or "
+                            "'untrained' (default; then --compare-seeds instances)")
+    other.add_argument("--compare-seeds", type=int, default=3, metavar="N",
+                       help="untrained model B: this many instances, seeds 0..N-1 (default 3)")
 
 
 def weights_list(args: argparse.Namespace) -> list[str]:
@@ -42,29 +55,52 @@ def model_from_args(args: argparse.Namespace, weights: str | None = None) -> Any
     weights = weights if weights is not None else args.weights
 
     if args.model:
-        from mnc.imaging import IMAGENET_MEAN, IMAGENET_STD
         from mnc.neuro.any_model import load_any_model
-        from mnc.neuro.model_features import Preprocess
 
         if args.spec:
             raise UsageError(f"give a spec ({args.spec}) or --model {args.model}, not both")
         if not args.layers:
             raise UsageError(f"--model {args.model}: give the layers to compare with --layers "
                              f"(e.g. --layers features.4,features.9)")
-        size = args.input_size or [224, 224]
-        if len(size) not in (1, 2) or min(size) < 1:
-            raise UsageError(f"--input-size: expected H,W (positive), got {size}")
-        height, width = size[0], size[-1]
-        imagenet = args.normalize == "imagenet"
-        preprocess = Preprocess(height, width, 3, IMAGENET_MEAN if imagenet else None,
-                                IMAGENET_STD if imagenet else None)
-        return load_any_model(args.model, args.layers, weights, args.seed, preprocess)
+        return load_any_model(args.model, args.layers, weights, args.seed, _preprocess(args))
     if args.layers or args.input_size:
         raise UsageError("--layers and --input-size go with --model")
     if not args.spec:
         raise UsageError("give the spec whose network to compare (e.g. specs/mouse.yaml), or "
                          "--model KIND:NAME with --layers")
     return model_features.load_model(args.spec, weights, args.seed)
+
+
+def _preprocess(args: argparse.Namespace) -> Any:
+    from mnc.imaging import IMAGENET_MEAN, IMAGENET_STD
+    from mnc.neuro.model_features import Preprocess
+
+    size = args.input_size or [224, 224]
+    if len(size) not in (1, 2) or min(size) < 1:
+        raise UsageError(f"--input-size: expected H,W (positive), got {size}")
+    imagenet = args.normalize == "imagenet"
+    return Preprocess(size[0], size[-1], 3, IMAGENET_MEAN if imagenet else None,
+                      IMAGENET_STD if imagenet else None)
+
+
+def compared_models(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """(instance label, LoadedModel) of model B (``--compare-model``), in order."""
+    from mnc.neuro.any_model import load_any_model
+    from mnc.neuro.trajectory import instance_labels
+
+    if not args.compare_layers:
+        raise UsageError(f"--compare-model {args.compare_model}: give its layers with "
+                         f"--compare-layers")
+    if args.compare_weights.strip() == "untrained":
+        if args.compare_seeds < 1:
+            raise UsageError("--compare-seeds must be 1 or more")
+        return [(f"seed{seed}", load_any_model(args.compare_model, args.compare_layers,
+                                               "untrained", seed, _preprocess(args)))
+                for seed in range(args.compare_seeds)]
+    files = [item.strip() for item in args.compare_weights.split(",") if item.strip()]
+    return [(label, load_any_model(args.compare_model, args.compare_layers, item, args.seed,
+                                   _preprocess(args)))
+            for label, item in zip(instance_labels(files), files, strict=True)]
 
 
 def is_trajectory(args: argparse.Namespace) -> bool:
@@ -180,16 +216,36 @@ def run_instances(kind: str, args: argparse.Namespace, options: Any) -> int:
         print(f"wrote {len(items)} instance folders to {output}")
         return 0
     label = str(reports[0].tables["rsa"]["model"].iloc[0])
-    tables = write_outputs({label: reports}, output, options.methods[0])
+    models = {label: reports}
+    if args.compare_model:
+        other = []
+        for name, loaded in compared_models(args):
+            other.append(run_rsa(loaded, neural_source(args),
+                                 output / f"compare-{name.replace(':', '-')}", cache,
+                                 selection_from_args(args), options, progress_bar(name)))
+        other_label = str(other[0].tables["rsa"]["model"].iloc[0])
+        models[other_label if other_label != label else f"{other_label} (B)"] = other
+    tables = write_outputs(models, output, options.methods[0])
     rows = records(tables["instances"])
+    compared = records(tables["comparison"]) if "comparison" in tables else []
     if args.json:
-        print_json({"instances": rows, "files": [str(output / "instances.csv"),
-                                                 str(output / "instances.png")]})
+        print_json({"instances": rows, "comparison": compared,
+                    "files": [str(output / f"{name}.csv") for name in tables]
+                    + [str(output / "instances.png")]})
         return 0
-    print(table(["region", "instances", "mean best SSM", "95% interval", "per instance"],
-                [[r["region"], r["n_instances"], r["ssm_mean"],
+    print(table(["model", "region", "instances", "mean best SSM", "95% interval",
+                 "per instance"],
+                [[r["model"], r["region"], r["n_instances"], r["ssm_mean"],
                   _interval(r["ssm_low"], r["ssm_high"]), r["ssm_instances"]] for r in rows]))
-    print(f"\nwrote instances.csv, instances.png and one folder per instance to {output}")
+    if compared:
+        print()
+        print(table(["region", "A", "B", "difference", "95% interval", "p", "Cohen's d",
+                     "basis"],
+                    [[r["region"], r["model_a"], r["model_b"], r["difference"],
+                      _interval(r["difference_low"], r["difference_high"]), r["p_value"],
+                      r["cohens_d"], r["basis"]] for r in compared]))
+    print(f"\nwrote {', '.join(f'{name}.csv' for name in tables)}, instances.png and one "
+          f"folder per instance to {output}")
     return 0
 
 

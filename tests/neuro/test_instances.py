@@ -194,6 +194,17 @@ def test_cli_checkpoint_csv_and_several_weights(tmp_path: Path, capsys: Any) -> 
     assert "mean best SSM" in out and (tmp_path / "inst" / "instances.csv").is_file()
     assert (tmp_path / "inst" / "w0.pt" / "rsa_best.csv").is_file()
 
+    status = main(["rsa", *common, "--weights", weights, "--compare-model",
+                   "module:tests.neuro.small_models:build", "--compare-layers", "4",
+                   "--compare-seeds", "2", "--json", "-o", str(tmp_path / "ab")])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    printed = _strict(out[out.index("{"):])
+    assert len(printed["comparison"]) == 3
+    assert {row["n_a"] for row in printed["comparison"]} == {3}
+    assert {row["n_b"] for row in printed["comparison"]} == {2}
+    assert (tmp_path / "ab" / "comparison.csv").is_file()
+
     (tmp_path / "bad.csv").write_text("label,accuracy,weights\nstep0,62,w0.pt\n")
     status = main(
         ["rsa", *common, "--weights", str(tmp_path / "bad.csv"), "-o", str(tmp_path / "bad")]
