@@ -10,7 +10,7 @@
       -> regions.group_regions
          (area x Cre line x layer)
                  \\________________________________/
-                  rsa (rsatoolbox RDMs, SSM, noise ceilings, bootstrap)
+                  rsa (exact RDMs, SSM, noise ceilings, image jackknife)
                   predictivity (cross-validated ridge / PLS, noise-corrected)
                   physiology (sparseness, reliability, Kolmogorov-Smirnov)
                   -> api.run_rsa / api.run_physiology -> CSV, figures, summary.json

@@ -24,7 +24,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                              "freshly initialised network; comma-separate several (seeds of "
                              "one model: instances.csv, or trajectories tested across seeds)")
     parser.add_argument("--seed", type=int, default=0,
-                        help="seed of untrained weights, splits and bootstrap (default 0)")
+                        help="seed of untrained weights and splits (default 0)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--boc-cache", metavar="DIR",
                         help="Allen Brain Observatory cache folder (holds manifest.json)")

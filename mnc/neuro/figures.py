@@ -171,7 +171,7 @@ def trajectory(panels: Sequence[Mapping[str, Any]], path: Path, method: str,
     """SSM against validation top-1 along training, one panel per brain region.
 
     Each panel has ``title``, ``ceiling`` (low, high), ``lines``: a list of dicts with
-    ``label``, ``accuracy``, ``ssm``, ``low``, ``high`` (bootstrap interval), ``epochs``,
+    ``label``, ``accuracy``, ``ssm``, ``low``, ``high`` (95 % interval), ``epochs``,
     ``colour`` (optional; the same label should keep its colour across panels), and
     optionally ``baselines``: (label, ssm) drawn as horizontal dashed lines.
     """

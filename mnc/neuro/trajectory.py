@@ -6,7 +6,7 @@ checkpoint: the cache keys hash the weights file) and writes
 
 - ``trajectory.csv``: per checkpoint x region x method x kind (``ir_mapped``: the population
   the IR maps to the region; ``best``: the best population at that checkpoint) the SSM, its
-  bootstrap interval and the region's noise ceiling; baselines as extra rows,
+  jackknife interval and the region's noise ceiling; baselines as extra rows,
 - ``trajectory_tests.csv`` and ``summary.json``: does similarity keep rising with accuracy?
 - ``trajectory.png``: SSM against accuracy per region,
 - ``physiology_trajectory.csv`` and ``physiology_before_after.png``: KS distances of response
