@@ -126,3 +126,37 @@ def test_silent_image_is_uncorrelated_in_model_and_data_rdms() -> None:
     data = rsa.rdm_matrices(rsa.rdms_from_patterns([features], ["x"]))[0]
     np.testing.assert_allclose(model, data, atol=1e-10)
     assert model[7, 3] == pytest.approx(1.0)
+
+
+def test_best_population_is_chosen_again_in_every_jackknife_replicate() -> None:
+    """Winner's curse: the best population's interval comes from the best of each replicate,
+    not from the replicates of the population that won on all images."""
+    from mnc.neuro.api import REPLICATES_TABLE, AnalysisOptions, rsa_tables
+    from mnc.neuro.jackknife import jackknife_se
+    from mnc.neuro.recordings import NeuralData
+    from mnc.neuro.regions import group_regions
+
+    rng = np.random.default_rng(0)
+    latent = rng.standard_normal((30, 6))
+    cells = np.maximum(latent @ rng.standard_normal((6, 10)), 0)
+    responses = cells[:, None, :] + rng.normal(0, 0.5, (30, 4, 10))
+    data = NeuralData.from_arrays(np.zeros((30, 4, 4), np.uint8), responses.astype(np.float32),
+                                  ["VISp"] * 10, cre_line=["Cux2-CreERT2"] * 10,
+                                  depth_um=[175] * 10)
+    # two nearly identical populations: which one wins depends on the images
+    shared = latent @ rng.standard_normal((6, 50)) + rng.standard_normal((30, 50))
+    summaries = {name: FeatureSummary.from_array(shared + 0.3 * rng.standard_normal((30, 50)))
+                 for name in ("a", "b")}
+    options = AnalysisOptions(methods=("spearman",), n_splits=2, regressions=())
+    tables = rsa_tables(summaries, group_regions(data), [], options)
+    best = tables["rsa_best"][0]
+    draws = {row["kind"]: np.array(row["samples"]) for row in tables[REPLICATES_TABLE]}
+    model = rsa.model_rdms(summaries)
+    rng_halves = np.random.default_rng(options.seed)
+    halves = rsa.split_half_rdms([group_regions(data)[0].split_halves(rng_halves)
+                                  for _ in range(2)])
+    replicates = rsa.jackknife_ssms(model, [halves])[0].replicates
+    assert len(set(replicates.argmax(axis=1))) > 1  # the winner changes with the images
+    np.testing.assert_allclose(draws["best"], replicates.max(axis=1))
+    assert best["ssm_std"] == pytest.approx(float(jackknife_se(replicates.max(axis=1))))
+    assert best["ssm_ci_low"] < best["ssm"] < best["ssm_ci_high"]
