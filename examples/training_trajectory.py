@@ -1,17 +1,18 @@
-"""Similarity to (synthetic) mouse visual cortex along training, and against a baseline CNN.
+"""Similarity to (synthetic) mouse visual cortex along training, across seeds, against a baseline.
 
-Trains the tiny MouseNet on digits keeping a checkpoint per epoch (epoch 0 is the untrained
-network), builds synthetic recordings, scores every checkpoint (RSA and physiology) and a
-baseline, and writes trajectory.csv, trajectory_tests.csv, trajectory.png,
-physiology_trajectory.csv, physiology_before_after.png and summary.json::
+Trains the tiny MouseNet on digits with 3 seeds, keeping a checkpoint per epoch (epoch 0 is
+the untrained network), builds synthetic recordings, scores every checkpoint, tests each
+region's trajectory across the seeds (trajectory.csv, trajectory_tests.csv, trajectory.png,
+summary.json), and compares the 3 trained instances with 3 instances of a baseline CNN
+(instances.csv, comparison.csv, instances.png)::
 
     python examples/training_trajectory.py --out /tmp/trajectory
 
 The same with the command line and real data (an Allen Brain Observatory cache)::
 
     mnc train specs/mouse.yaml --data IMAGENET_DIR --keep-checkpoints 0,1,2,5,every:10 -o run
-    mnc rsa specs/mouse.yaml --weights run --boc-cache ~/allen/boc -o run/rsa
-    mnc physiology specs/mouse.yaml --weights run --boc-cache ~/allen/boc -o run/physiology
+    mnc rsa specs/mouse.yaml --weights run1,run2,run3 --boc-cache ~/allen/boc -o run/rsa
+    mnc physiology specs/mouse.yaml --weights run1 --boc-cache ~/allen/boc -o run/physiology
     mnc rsa --model torchvision:vgg16 --layers features.4 features.9 features.16 \\
         --weights vgg16.pth --boc-cache ~/allen/boc -o vgg16
 
@@ -20,7 +21,7 @@ image plus trial noise: a "brain" of luminance detectors. Digit training has no 
 move a network towards it, so do not read a biological result into this run; it shows the
 machinery end to end. The baseline is torchvision's AlexNet when torchvision imports (with
 weights from --baseline-weights, else untrained), otherwise a small standard CNN defined here
-(untrained), as printed.
+(untrained), as printed; its instances differ in their random initialisation.
 """
 
 from __future__ import annotations
@@ -47,13 +48,13 @@ def small_cnn() -> Any:
         nn.Flatten(), nn.Linear(64 * 16, 10))
 
 
-def baseline(weights: Path | None) -> Any:
+def baseline(weights: Path | None, seed: int = 0) -> Any:
     import torch
 
     from mnc.neuro.any_model import load_weights, wrap_module
     from mnc.neuro.model_features import Preprocess
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     try:
         import torchvision
     except ImportError:
@@ -94,41 +95,60 @@ def synthetic_recordings(n_images: int, trials: int, seed: int = 0) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("training-trajectory"))
+    parser.add_argument("--seeds", type=int, default=3, help="training seeds (instances)")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--steps", type=int, default=4, help="optimizer steps per epoch")
     parser.add_argument("--images", type=int, default=40, help="synthetic stimuli")
     parser.add_argument("--baseline-weights", type=Path, help="AlexNet state dict (torchvision)")
     args = parser.parse_args()
 
-    from mnc.neuro.api import AnalysisOptions
-    from mnc.neuro.trajectory import score_run
+    import pandas as pd
+
+    from mnc.neuro.api import AnalysisOptions, run_rsa
+    from mnc.neuro.instances import describe, write_outputs
+    from mnc.neuro.model_features import load_model
+    from mnc.neuro.trajectory import score_runs
     from mnc_backends.torch.training import train
 
-    run = args.out / "run"
-    train(TINY, run, force=True, overrides={
-        "data": "digits", "epochs": args.epochs, "max_steps_per_epoch": args.steps,
-        "batch_size": 32, "lr": 0.05, "schedule": "cosine", "val_fraction": 0.06, "seed": 0,
-        "device": "cpu", "workers": 0, "progress": False, "keep_checkpoints": "0,every:1"})
+    runs = [args.out / f"seed-{seed}" for seed in range(args.seeds)]
+    for seed, run in enumerate(runs):
+        train(TINY, run, force=True, overrides={
+            "data": "digits", "epochs": args.epochs, "max_steps_per_epoch": args.steps,
+            "batch_size": 32, "lr": 0.05, "schedule": "cosine", "val_fraction": 0.06,
+            "seed": seed, "device": "cpu", "workers": 0, "progress": False,
+            "keep_checkpoints": "0,every:1"})
     recordings = synthetic_recordings(args.images, trials=6)
-    options = AnalysisOptions(methods=("spearman",), n_boot=16, n_splits=2, regressions=(),
+    options = AnalysisOptions(methods=("spearman",), n_splits=2, regressions=(),
                               max_units=500)
-    report = score_run(TINY, run, recordings, args.out / "scores", options=options,
-                       baselines=[baseline(args.baseline_weights)])
+    cache = args.out / "scores" / "cache"
+    report = score_runs(TINY, runs, recordings, args.out / "scores", cache, options=options,
+                        analyses=("rsa",))
 
     table = report.trajectory
-    shown = table[table["kind"] == "ir_mapped"].copy()
-    shown["val_top1"] = shown["val_top1"].map(lambda v: f"{v:.1%}")
-    print("\nSSM (spearman) of the population the IR maps to each region, per checkpoint:")
-    print(shown.pivot(index=["checkpoint", "val_top1"], columns="region", values="ssm")
-          .round(3).to_string())
-    best = table[(table["kind"] == "best") & (table["checkpoint"] == "baseline")]
-    print("\nbaseline, best layer per region:")
-    print(best[["model", "region", "population", "ssm", "ceiling_low", "ceiling_high"]]
-          .round(3).to_string(index=False))
-    print("\nDoes similarity keep rising with accuracy?")
+    shown = table[table["kind"] == "ir_mapped"]
+    print("\nSSM (spearman) of the population the IR maps to each region, mean over seeds:")
+    print(shown.pivot_table(index="epoch", columns="region", values="ssm").round(3)
+          .to_string())
+    print("\nDoes similarity keep rising with accuracy? (tested across the seeds)")
+    columns = ["region", "kind", "n_seeds", "early_span", "late_span", "late_slope",
+               "late_slope_low", "late_slope_high", "verdict"]
+    print(report.tests[columns].round(3).to_string(index=False))
     for line in report.conclusion.values():
         print(f"  {line}")
-    print("\nwritten:\n  " + "\n  ".join(sorted(report.files.values())))
+
+    # Trained MouseNet instances (the last checkpoint of each seed) against baseline instances
+    trained = [run_rsa(load_model(TINY, str(sorted((run / "checkpoints").glob("*.pt"))[-1])),
+                       recordings, cache_dir=cache, options=options) for run in runs]
+    baselines = [run_rsa(baseline(args.baseline_weights, seed), recordings, cache_dir=cache,
+                         options=options) for seed in range(args.seeds)]
+    label = str(baselines[0].tables["rsa"]["model"].iloc[0])
+    tables = write_outputs({"MouseNet (tiny)": trained, label: baselines},
+                           args.out / "comparison", "spearman")
+    print(f"\nMouseNet (tiny, trained) vs {label}: best-population SSM over instances")
+    pd.set_option("display.width", 120)
+    for row in tables["comparison"].to_dict(orient="records"):
+        print(f"  {describe(row)}")
+    print(f"\nwritten: {args.out / 'scores'} and {args.out / 'comparison'}")
 
 
 if __name__ == "__main__":

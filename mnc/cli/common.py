@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -109,7 +108,10 @@ def install_flag_limits(args: argparse.Namespace) -> Any:
 
 
 def print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=1)
+    """Strict JSON on stdout: NaN and infinity are printed as null."""
+    from mnc.io.strict_json import dumps
+
+    sys.stdout.write(dumps(data, indent=1))
     sys.stdout.write("\n")
 
 

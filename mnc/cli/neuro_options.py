@@ -19,10 +19,12 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", required=True,
                         help="trained weights (saved model or training checkpoint), a run "
                              "folder of mnc train --keep-checkpoints (scores every kept "
-                             "checkpoint: trajectory.csv), or 'untrained' for the spec's "
-                             "freshly initialised network")
+                             "checkpoint: trajectory.csv), a CSV of label,accuracy,weights "
+                             "(checkpoints of a --model), or 'untrained' for the spec's "
+                             "freshly initialised network; comma-separate several (seeds of "
+                             "one model: instances.csv, or trajectories tested across seeds)")
     parser.add_argument("--seed", type=int, default=0,
-                        help="seed of untrained weights, splits and bootstrap (default 0)")
+                        help="seed of untrained weights and splits (default 0)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--boc-cache", metavar="DIR",
                         help="Allen Brain Observatory cache folder (holds manifest.json)")
@@ -69,6 +71,10 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                              "the last step, or averaged over the steps the readout averages "
                              "(default readout: the last step unless the spec sets readout "
                              "steps); a feed-forward network has step 0 only")
+    parser.add_argument("--map-inhibitory", action="store_true",
+                        help="map regions of inhibitory Cre lines (Sst, Vip, Pvalb) to the "
+                             "IR's excitatory population of their area and layer (default: "
+                             "left unmapped, compared with every population)")
     parser.add_argument("--json", action="store_true",
                         help="print the summary as JSON instead of a table")
 
@@ -107,10 +113,11 @@ def refuse_output_over_inputs(args: argparse.Namespace) -> None:
     the feature cache (which may lie inside it, as the default ``OUTPUT/cache`` does)."""
     from mnc.io.outputs import refuse_output_folder_over_inputs
 
-    weights = None if args.weights == "untrained" else args.weights
+    weights = [("--weights", item) for item in (i.strip() for i in str(args.weights).split(","))
+               if item and item != "untrained"]
     refuse_output_folder_over_inputs(
         args.output,
-        [("the spec", args.spec), ("--weights", weights), ("--boc-cache", args.boc_cache),
+        [("the spec", args.spec), *weights, ("--boc-cache", args.boc_cache),
          ("--recordings", args.recordings)],
         may_lie_inside=[("--cache-dir", args.cache_dir)])
 
@@ -146,6 +153,7 @@ def options_from_args(args: argparse.Namespace, **extra: object) -> AnalysisOpti
         n_splits=args.splits, seed=args.seed, batch_size=args.batch_size,
         max_units=args.max_units, normalize=args.normalize,
         min_reliability=args.min_reliability, step=args.step,
+        map_inhibitory=args.map_inhibitory,
         **extra)  # type: ignore[arg-type]
 
 

@@ -22,7 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mnc.cli.common import print_json, table
-    from mnc.cli.neuro_models import is_trajectory, model_from_args, run_trajectory
+    from mnc.cli.neuro_models import (
+        is_trajectory,
+        model_from_args,
+        run_instances,
+        run_trajectory,
+        weights_list,
+    )
     from mnc.cli.neuro_options import (
         announce_comparison,
         neural_source,
@@ -31,12 +37,17 @@ def run(args: argparse.Namespace) -> int:
         refuse_output_over_inputs,
         selection_from_args,
     )
+    from mnc.errors import UsageError
     from mnc.neuro.api import closest_populations, records, run_physiology
 
     refuse_output_over_inputs(args)
+    if args.compare_model:
+        raise UsageError("--compare-model goes with mnc rsa (similarity of instances)")
     announce_comparison("physiology", args)
     if is_trajectory(args):
         return run_trajectory("physiology", args, options_from_args(args))
+    if len(weights_list(args)) > 1:
+        return run_instances("physiology", args, options_from_args(args))
     loaded = model_from_args(args)
     report = run_physiology(loaded, neural_source(args), args.output, args.cache_dir,
                             selection_from_args(args), options_from_args(args),
@@ -56,8 +67,10 @@ def run(args: argparse.Namespace) -> int:
                 [[r["region"], r["population"], r["metric"], r["median_model"],
                   r["median_neural"], r["ks_statistic"], r["p_value"]] for r in rows]))
     print()
-    print(table(["region", "cells", "median reliability", "fraction reliable"],
-                [[r["region"], r["n_cells"], r["median_reliability"], r["fraction_reliable"]]
+    print(table(["region", "cells", "median split-half reliability", "fraction reliable",
+                 "noise fraction"],
+                [[r["region"], r["n_cells"], r["median_split_half_reliability"],
+                  r["fraction_reliable"], r["noise_fraction"]]
                  for r in cells]))
     print(f"\nwrote {len(report.files)} files to {report.output_dir}")
     return 0

@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="RDM comparisons, comma-separated (spearman,pearson); the first "
                              "ranks populations (default both)")
     parser.add_argument("--bootstrap", type=int, default=100, metavar="N",
-                        help="image bootstrap resamples for SSM error bars (default 100)")
+                        help="0 turns SSM intervals off; any other value keeps them (they come "
+                             "from the leave-one-image-out jackknife, one replicate per image)")
     parser.add_argument("--regressions", type=comma_list(choices=(*REGRESSIONS, "none")),
                         action="extend", metavar="REGRESSION,...",
                         help="predictivity regressions, comma-separated (ridge,pls); 'none' "
@@ -39,7 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mnc.cli.common import print_json, table
-    from mnc.cli.neuro_models import is_trajectory, model_from_args, run_trajectory
+    from mnc.cli.neuro_models import (
+        is_trajectory,
+        model_from_args,
+        run_instances,
+        run_trajectory,
+        weights_list,
+    )
     from mnc.cli.neuro_options import (
         announce_comparison,
         neural_source,
@@ -48,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         refuse_output_over_inputs,
         selection_from_args,
     )
+    from mnc.errors import UsageError
     from mnc.neuro.api import records, run_rsa
 
     refuse_output_over_inputs(args)
@@ -58,7 +66,12 @@ def run(args: argparse.Namespace) -> int:
     options = options_from_args(args, methods=methods, n_boot=args.bootstrap,
                                 regressions=regressions, n_folds=args.folds)
     if is_trajectory(args):
+        if args.compare_model:
+            raise UsageError("--compare-model compares trained instances; give weights files, "
+                             "not runs or checkpoint tables")
         return run_trajectory("rsa", args, options)
+    if len(weights_list(args)) > 1 or args.compare_model:
+        return run_instances("rsa", args, options)
     loaded = model_from_args(args)
     report = run_rsa(loaded, neural_source(args), args.output, args.cache_dir,
                      selection_from_args(args), options, progress_bar("features"))

@@ -10,7 +10,7 @@
       -> regions.group_regions
          (area x Cre line x layer)
                  \\________________________________/
-                  rsa (rsatoolbox RDMs, SSM, noise ceilings, bootstrap)
+                  rsa (exact RDMs, SSM, noise ceilings, image jackknife)
                   predictivity (cross-validated ridge / PLS, noise-corrected)
                   physiology (sparseness, reliability, Kolmogorov-Smirnov)
                   -> api.run_rsa / api.run_physiology -> CSV, figures, summary.json
@@ -27,3 +27,10 @@ def compare_model(module: Any, layers: Any, recordings: Any, **options: Any) -> 
     from mnc.neuro.any_model import compare_model as compare
 
     return compare(module, layers, recordings, **options)
+
+
+def compare_trajectory(checkpoints: Any, layers: Any, recordings: Any, **options: Any) -> Any:
+    """Similarity along training of any module, tested (see ``mnc.neuro.trajectory``)."""
+    from mnc.neuro.trajectory import compare_trajectory as compare
+
+    return compare(checkpoints, layers, recordings, **options)

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from mnc.errors import UserFileError
+from mnc.io import strict_json
 from mnc.io.atomic import atomic_open, write_text_atomic
 from mnc.neuro import figures
 from mnc.neuro.allen import ResponseWindow, load_natural_scenes
@@ -32,7 +33,9 @@ from mnc.neuro.cache import (
     read_cached_json,
     stable_key,
 )
-from mnc.neuro.layers import cre_short_name
+from mnc.neuro.jackknife import interval as jackknife_interval
+from mnc.neuro.jackknife import jackknife_se
+from mnc.neuro.layers import cell_class, cre_short_name
 from mnc.neuro.model_features import (
     LoadedModel,
     chosen_steps,
@@ -47,8 +50,8 @@ from mnc.neuro.representation import FeatureSummary
 Progress = Callable[[int, int], None]
 PIXELS = "input"
 """The image itself: scored as a control (rsa.csv), never chosen as a best population."""
-BOOTSTRAP_TABLE = "rsa_bootstrap"
-"""Table of bootstrap SSM draws (not written as CSV: a list per row)."""
+REPLICATES_TABLE = "rsa_jackknife"
+"""Table of leave-one-image-out SSM replicates (not written as CSV: a list per row)."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,8 @@ class AnalysisOptions:
     n_splits: int = 5
     """Random split-halves of the trials for data RDMs, noise ceilings and reliabilities."""
     n_boot: int = 100
-    """Bootstrap resamples of the images for SSM error bars (0: none)."""
+    """0 turns SSM intervals off; any other value keeps them (leave-one-image-out jackknife,
+    one replicate per image; the name stays for saved options and scripts)."""
     seed: int = 0
     batch_size: int = 32
     max_units: int = 2000
@@ -88,6 +92,9 @@ class AnalysisOptions:
     """Predictivity regressions (empty: skip predictivity)."""
     n_folds: int = 5
     min_reliability: float = 0.3
+    map_inhibitory: bool = False
+    """Map regions recorded in inhibitory Cre lines (Sst, Vip, Pvalb) to the IR's excitatory
+    population of their area and layer (default: left unmapped)."""
     step: int | str = "readout"
     """Recurrent networks: the step whose activity is compared (0-based), ``"last"``, or
     ``"readout"``: the mean over the steps the network's readout averages (the last step
@@ -223,7 +230,8 @@ def population_summaries(loaded: LoadedModel, raw_images: np.ndarray, options: A
 
 def _region_fields(region: Region) -> dict[str, Any]:
     return {"region": region.label, "area": region.area, "cre_line": region.cre_line or "",
-            "layer": region.layer, "n_cells": region.n_cells}
+            "cell_class": cell_class(region.cre_line), "layer": region.layer,
+            "n_cells": region.n_cells}
 
 
 # ------------------------------------------------------------------------------------ RSA
@@ -231,29 +239,35 @@ def _region_fields(region: Region) -> dict[str, Any]:
 def rsa_tables(summaries: Mapping[str, FeatureSummary], regions: Sequence[Region],
                ir_populations: Sequence[Any], options: AnalysisOptions
                ) -> dict[str, list[dict[str, Any]]]:
-    """RSA rows (population x region x method) and the best population per region/method."""
+    """RSA rows (population x region x method) and the best population per region/method.
+
+    Intervals: leave-one-image-out jackknife (``options.n_boot`` 0 turns them off). The best
+    population is re-selected in every jackknife replicate, so its interval includes the
+    uncertainty of the choice; the replicates of the best and the IR-mapped population are
+    kept (``REPLICATES_TABLE``) for tests across checkpoints and instances.
+    """
     from mnc.neuro import rsa
 
     names = list(summaries)
     model = rsa.model_rdms(summaries)
+    candidates = [i for i, n in enumerate(names) if n != PIXELS] or list(range(len(names)))
+    region_halves = []
+    for region_index, region in enumerate(regions):
+        rng = np.random.default_rng(options.seed + region_index)
+        region_halves.append(rsa.split_half_rdms(
+            [region.split_halves(rng) for _ in range(options.n_splits)]))
     rows: list[dict[str, Any]] = []
     best: list[dict[str, Any]] = []
     samples: list[dict[str, Any]] = []
-    for region_index, region in enumerate(regions):
-        rng = np.random.default_rng(options.seed + region_index)
-        halves = [region.split_halves(rng) for _ in range(options.n_splits)]
-        half_rdms = rsa.split_half_rdms(halves)
-        mapped = region.model_population(ir_populations)
-        for method in options.methods:
+    for method in options.methods:
+        jackknifed = (rsa.jackknife_ssms(model, region_halves, method) if options.n_boot > 0
+                      else [None] * len(regions))
+        for region, half_rdms, jack in zip(regions, region_halves, jackknifed, strict=True):
+            mapped = region.model_population(ir_populations, options.map_inhibitory)
             values = rsa.ssm(model, half_rdms, method)
             lower, upper = rsa.noise_ceiling(half_rdms, method)
-            boot = rsa.bootstrap_ssm(model, half_rdms, method, options.n_boot,
-                                     seed=options.seed + region_index)
-            if options.n_boot > 0:
-                std = boot.std
-                low, high = boot.interval()
-            else:
-                std = low = high = np.full(len(names), np.nan)
+            nan = np.full(len(names), np.nan)
+            std, (low, high) = (jack.std, jack.interval(values)) if jack else (nan, (nan, nan))
             region_rows = []
             for index, name in enumerate(names):
                 region_rows.append({
@@ -263,21 +277,29 @@ def rsa_tables(summaries: Mapping[str, FeatureSummary], regions: Sequence[Region
                     "ssm_ci_low": float(low[index]), "ssm_ci_high": float(high[index]),
                     "nc_lower": lower, "nc_upper": upper})
             rows.extend(region_rows)
-            candidates = [r for r in region_rows if r["population"] != PIXELS] or region_rows
-            top = max(candidates, key=lambda r: -np.inf if np.isnan(r["ssm"]) else r["ssm"])
+            finite = [i for i in candidates if np.isfinite(values[i])] or candidates
+            top = region_rows[max(finite, key=lambda i: values[i])]
+            top_std = top_low = top_high = float("nan")
+            if jack is not None:
+                # winner's curse: the best population is chosen again without each image
+                chosen = np.max(jack.replicates[:, finite], axis=1)
+                top_std = float(jackknife_se(chosen))
+                ends = jackknife_interval(top["ssm"], top_std, chosen.size - 1)
+                top_low, top_high = float(ends[0]), float(ends[1])
+                samples.append({"region": region.label, "method": method, "kind": "best",
+                                "population": top["population"], "samples": chosen.tolist()})
+                if mapped in names:
+                    samples.append({"region": region.label, "method": method,
+                                    "kind": "ir_mapped", "population": mapped,
+                                    "samples": jack.replicates[:, names.index(mapped)].tolist()})
             mapped_row = next((r for r in region_rows if r["ir_mapped"]), None)
             best.append({
                 **_region_fields(region), "method": method, "population": top["population"],
-                "ssm": top["ssm"], "ssm_std": top["ssm_std"], "ssm_ci_low": top["ssm_ci_low"],
-                "ssm_ci_high": top["ssm_ci_high"], "nc_lower": lower,
+                "ssm": top["ssm"], "ssm_std": top_std, "ssm_ci_low": top_low,
+                "ssm_ci_high": top_high, "nc_lower": lower,
                 "nc_upper": upper, "ir_population": mapped or "",
                 "ir_population_ssm": mapped_row["ssm"] if mapped_row else float("nan")})
-            # Bootstrap draws of the populations the summaries name, kept for tests across
-            # checkpoints (same seed, hence the same image resamples, for every model).
-            for name in dict.fromkeys(n for n in (top["population"], mapped) if n):
-                samples.append({"region": region.label, "method": method, "population": name,
-                                "samples": boot.samples[:, names.index(name)].tolist()})
-    return {"rsa": rows, "rsa_best": best, BOOTSTRAP_TABLE: samples}
+    return {"rsa": rows, "rsa_best": best, REPLICATES_TABLE: samples}
 
 
 def predictivity_tables(summaries: Mapping[str, FeatureSummary], regions: Sequence[Region],
@@ -293,7 +315,7 @@ def predictivity_tables(summaries: Mapping[str, FeatureSummary], regions: Sequen
     for region_index, region in enumerate(regions):
         reliability = split_half_reliability(region, options.n_splits,
                                              seed=options.seed + region_index)
-        mapped = region.model_population(ir_populations)
+        mapped = region.model_population(ir_populations, options.map_inhibitory)
         for regression in options.regressions:
             region_rows = []
             for name, features in embeddings.items():
@@ -323,36 +345,41 @@ def predictivity_tables(summaries: Mapping[str, FeatureSummary], regions: Sequen
 def physiology_tables(summaries: Mapping[str, FeatureSummary], regions: Sequence[Region],
                       ir_populations: Sequence[Any], options: AnalysisOptions
                       ) -> dict[str, list[dict[str, Any]]]:
-    """KS comparison of sparseness distributions for every population x region, and each
-    region's cell reliability."""
-    from mnc.neuro.physiology import (
-        compare_distributions,
-        lifetime_sparseness,
-        population_sparseness,
-    )
+    """KS comparison of sparseness distributions for every population x region (noise-free
+    model units and, ``*_noise_matched``, units given the region's trial-noise fraction), and
+    each region's cells: split-half reliability and noise fraction."""
+    from mnc.neuro.noise_matched import noise_fraction, with_noise
+    from mnc.neuro.physiology import compare_distributions
     from mnc.neuro.predictivity import split_half_reliability
 
-    model_stats = {name: {"lifetime_sparseness": lifetime_sparseness(s.unit_sample),
-                          "population_sparseness": population_sparseness(s.unit_sample)}
+    model_stats = {name: {metric: metric_values(metric, s.unit_sample)
+                          for metric in PHYSIOLOGY_METRICS}
                    for name, s in summaries.items()}
     rows: list[dict[str, Any]] = []
     cells: list[dict[str, Any]] = []
     for region_index, region in enumerate(regions):
         responses = region.mean_responses()
-        neural_stats = {"lifetime_sparseness": lifetime_sparseness(responses),
-                        "population_sparseness": population_sparseness(responses)}
+        neural_stats = {metric: metric_values(metric, responses)
+                        for metric in PHYSIOLOGY_METRICS}
         reliability = split_half_reliability(region, options.n_splits,
                                              seed=options.seed + region_index)
+        fraction = noise_fraction(region)
         cells.append({**_region_fields(region),
-                      "median_reliability": float(np.nanmedian(reliability)),
+                      "median_split_half_reliability": float(np.nanmedian(reliability)),
                       "fraction_reliable": float(np.mean(
                           np.nan_to_num(reliability, nan=-1) >= options.min_reliability)),
+                      "noise_fraction": fraction,
                       "median_lifetime_sparseness": float(np.nanmedian(
                           neural_stats["lifetime_sparseness"]))})
-        mapped = region.model_population(ir_populations)
+        mapped = region.model_population(ir_populations, options.map_inhibitory)
         for name, stats in model_stats.items():
-            for metric, model_values in stats.items():
-                result = compare_distributions(model_values, neural_stats[metric])
+            noisy = with_noise(summaries[name].unit_sample, fraction,
+                               seed=options.seed + region_index)
+            matched = {f"{metric}_noise_matched": metric_values(metric, noisy)
+                       for metric in PHYSIOLOGY_METRICS}
+            for metric, model_values in {**stats, **matched}.items():
+                neural = neural_stats[metric.removesuffix("_noise_matched")]
+                result = compare_distributions(model_values, neural)
                 rows.append({**_region_fields(region), "population": name,
                              "ir_mapped": name == mapped, "metric": metric,
                              **dataclasses.asdict(result)})
@@ -428,7 +455,7 @@ def _cached_tables(cache_root: Path | None, kind: str, key: str, data: NeuralDat
 
 def _write_tables(out: Path, report: Report) -> None:
     for name, table in report.tables.items():
-        if name == BOOTSTRAP_TABLE:
+        if name == REPLICATES_TABLE:
             continue
         write_csv(out / f"{name}.csv", table)
         report.files[name] = str(out / f"{name}.csv")
@@ -456,14 +483,15 @@ def run_rsa(loaded: LoadedModel, source: Any, output_dir: str | Path | None = No
             tables.update(predictivity_tables(summaries, regions, populations, options))
         return tables
 
-    tables, report.scores_cached = _cached_tables(cache_root, "rsa", report.feature_key, data,
-                                                  selection, options, compute)
+    tables, report.scores_cached = _cached_tables(cache_root, "rsa-jackknife",
+                                                  report.feature_key, data, selection, options,
+                                                  compute)
     report.tables = _frames(tables, loaded.label)
     if out is None:
         return report
     _write_tables(out, report)
     _rsa_figures(out, summaries, regions, tables, populations, options, report, loaded.label)
-    write_text_atomic(out / "summary.json", json.dumps(
+    write_text_atomic(out / "summary.json", strict_json.dumps(
         {**_run_info(loaded, data, regions, report, options),
          "best": records(report.tables["rsa_best"]),
          "predictivity_best": records(report.tables["predictivity_best"])
@@ -493,7 +521,8 @@ def _rsa_figures(out: Path, summaries: Mapping[str, FeatureSummary], regions: Se
 
     names = list(summaries)
     labels = [r.label for r in regions]
-    mapped = {r.label: r.model_population(populations) for r in regions}
+    mapped = {r.label: r.model_population(populations, options.map_inhibitory)
+              for r in regions}
     for method in options.methods:
         rows = [r for r in tables["rsa"] if r["method"] == method]
         lookup = {(r["population"], r["region"]): r["ssm"] for r in rows}
@@ -542,7 +571,7 @@ def run_physiology(loaded: LoadedModel, source: Any, output_dir: str | Path | No
                        loaded.label)
     report.files["physiology_figure"] = str(out / "physiology.png")
     closest = closest_populations(tables["physiology"])
-    write_text_atomic(out / "summary.json", json.dumps(
+    write_text_atomic(out / "summary.json", strict_json.dumps(
         {**_run_info(loaded, data, regions, report, options), "closest": closest,
          "cells": records(report.tables["physiology_cells"])}, indent=1))
     report.files["summary"] = str(out / "summary.json")

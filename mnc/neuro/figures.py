@@ -110,7 +110,7 @@ def rdm_images(rdms: Mapping[str, np.ndarray], path: Path, columns: int = 4) -> 
 
 def best_population_bars(rows: Sequence[Mapping[str, Any]], method: str, path: Path,
                          model: str = "MouseNet") -> None:
-    """Per region: SSM of the best population with bootstrap error bars and noise ceiling."""
+    """Per region: SSM of the best population with jackknife error bars and noise ceiling."""
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(2.6 + 0.8 * len(rows), 3.6), layout="constrained")
     x = np.arange(len(rows))
@@ -171,7 +171,7 @@ def trajectory(panels: Sequence[Mapping[str, Any]], path: Path, method: str,
     """SSM against validation top-1 along training, one panel per brain region.
 
     Each panel has ``title``, ``ceiling`` (low, high), ``lines``: a list of dicts with
-    ``label``, ``accuracy``, ``ssm``, ``low``, ``high`` (bootstrap interval), ``epochs``,
+    ``label``, ``accuracy``, ``ssm``, ``low``, ``high`` (95 % interval), ``epochs``,
     ``colour`` (optional; the same label should keep its colour across panels), and
     optionally ``baselines``: (label, ssm) drawn as horizontal dashed lines.
     """
@@ -212,4 +212,32 @@ def trajectory(panels: Sequence[Mapping[str, Any]], path: Path, method: str,
     figure.legend(list(handles.values()), list(handles), loc="outside lower center",
                   ncol=min(4, len(handles)), fontsize=7)
     figure.suptitle("Similarity to the brain along training (numbers: epochs)", fontsize=9)
+    _save(figure, path)
+
+
+def instance_comparison(rows: Sequence[Mapping[str, Any]], path: Path, method: str) -> None:
+    """Per region, side by side per model: each instance's best-population SSM (dots) and
+    the mean over instances with its interval (bar with error bar). ``rows``: the table of
+    ``instances.instance_table``."""
+    plt = _pyplot()
+    regions = list(dict.fromkeys(r["region"] for r in rows))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    width = 0.8 / max(len(models), 1)
+    figure, axis = plt.subplots(figsize=(2.6 + 0.9 * len(regions), 3.6), layout="constrained")
+    for number, model in enumerate(models):
+        colour = _SERIES_COLOURS[number % len(_SERIES_COLOURS)]
+        for row in (r for r in rows if r["model"] == model):
+            x = regions.index(row["region"]) - 0.4 + width * (number + 0.5)
+            low, high = row["ssm_low"], row["ssm_high"]
+            error = [[row["ssm_mean"] - low], [high - row["ssm_mean"]]] if np.isfinite(low) \
+                else None
+            axis.bar(x, row["ssm_mean"], width * 0.9, yerr=error, color=colour, alpha=0.5,
+                     capsize=3, label=model if row["region"] == regions[0] else None)
+            dots = [float(v) for v in str(row["ssm_instances"]).split(";") if v]
+            axis.scatter([x] * len(dots), dots, color=colour, s=10, zorder=3)
+    axis.set_xticks(np.arange(len(regions)), regions, rotation=45, ha="right", fontsize=7)
+    axis.set_ylabel(f"best-population SSM ({method})")
+    axis.axhline(0, color="black", linewidth=0.5)
+    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    axis.set_title("Instances per model: dots; mean and 95 % interval: bars", fontsize=9)
     _save(figure, path)

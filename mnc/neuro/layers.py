@@ -17,8 +17,13 @@ Tlx3-Cre_PL56          excitatory, layer 5 (IT)    5
 Fezf2-CreER            excitatory, layer 5 (PT)    5
 Ntsr1-Cre_GN220        excitatory, layer 6         6 (not modelled by MouseNet)
 Emx1, Slc17a7          pan-excitatory              by depth
-Sst, Vip, Pvalb        inhibitory                  by depth (MouseNet models excitatory cells)
+Sst, Vip, Pvalb        inhibitory                  by depth; not mapped to a population
 =====================  ==========================  =======================================
+
+MouseNet's populations model excitatory cells, so regions recorded in an inhibitory line are
+left without an IR-mapped population (``cell_class`` "inhibitory" in every table) unless the
+user asks for the mapping (``AnalysisOptions.map_inhibitory``, ``--map-inhibitory``); they are
+still compared with every population (best population, heatmaps).
 
 Depth bins follow the imaging depths of the survey (de Vries et al. 2020, Fig. 1c): layer 2/3
 at 175-250 um, layer 4 at 250-325 um (275 um sessions), layer 5 at 325-500 um (350-375 um
@@ -55,6 +60,14 @@ def cre_short_name(cre_line: str | None) -> str:
     if not cre_line:
         return "unknown"
     return cre_line.split("-")[0]
+
+
+def cell_class(cre_line: str | None) -> str:
+    """"inhibitory" (Sst, Vip, Pvalb), "excitatory" (the other known lines) or "unknown"."""
+    short = cre_short_name(cre_line)
+    if short in INHIBITORY_CRE:
+        return "inhibitory"
+    return "excitatory" if short in _CRE_LAYER else "unknown"
 
 
 def layer_from_depth(depth_um: float) -> str:

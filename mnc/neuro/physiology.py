@@ -7,9 +7,11 @@
 - Response reliability of a cell: split-half correlation of its image responses (Spearman-Brown
   corrected). Model units are deterministic, so theirs is 1 by construction and not compared.
 
-Responses are rectified first (mean dF/F can be negative; model units are ReLU outputs), as
-the formula assumes non-negative rates. Distributions are compared with the two-sample
-Kolmogorov-Smirnov statistic (the largest gap between the two cumulative distributions).
+``api.physiology_tables`` also compares model units given the recordings' trial noise
+(``noise_matched``). Responses are rectified first (mean dF/F can be negative; model units
+are ReLU outputs), as the formula assumes non-negative rates. Distributions are compared
+with the two-sample Kolmogorov-Smirnov statistic (the largest gap between the two
+cumulative distributions).
 """
 
 from __future__ import annotations

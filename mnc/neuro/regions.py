@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mnc.neuro.layers import cre_short_name, population_for
+from mnc.neuro.layers import cell_class, cre_short_name, population_for
 from mnc.neuro.recordings import NeuralData
 
 
@@ -49,8 +49,15 @@ class Region:
             halves_b.append(b)
         return np.concatenate(halves_a, axis=1), np.concatenate(halves_b, axis=1)
 
-    def model_population(self, populations: Sequence[object]) -> str | None:
-        """The IR population that models this region's area and layer, if any."""
+    def model_population(self, populations: Sequence[object], map_inhibitory: bool = False
+                         ) -> str | None:
+        """The IR population that models this region's area and layer, if any.
+
+        Regions of inhibitory Cre lines get none unless ``map_inhibitory`` (MouseNet's
+        populations are excitatory).
+        """
+        if not map_inhibitory and cell_class(self.cre_line) == "inhibitory":
+            return None
         return population_for(populations, self.area, self.layer)
 
 

@@ -5,7 +5,8 @@ RDM: 1 - Pearson correlation between the patterns two images evoke (``calc_rdm``
 ("corr"). The data RDMs of a region are split-half trial RDMs; a model population's SSM is its
 mean similarity to them, and the noise ceiling (``boot_noise_ceiling``) bounds what any model
 can reach on the same RDMs: the lower bound compares one half with the other, the upper bound
-each half with the mean of both.
+each half with the mean of both. RDMs are exact (ties stay ties); SSM uncertainty is the
+leave-one-image-out jackknife (``mnc.neuro.jackknife``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mnc.neuro.jackknife import (
+    interval,
+    jackknife_se,
+    jackknife_ssm,
+    pattern_correlation,
+    rdm_vector,
+)
 from mnc.neuro.representation import FeatureSummary
 
 SSM_METHODS: dict[str, str] = {"spearman": "spearman", "pearson": "corr"}
@@ -31,25 +39,33 @@ def _rsatoolbox() -> tuple[object, object, object]:
     return rsatoolbox.data, rsatoolbox.rdm, rsatoolbox.inference
 
 
+def rdms_from_vectors(vectors: Sequence[np.ndarray], names: Sequence[str]) -> object:
+    """rsatoolbox RDMs holding the given upper-triangle dissimilarity vectors as they are."""
+    _, rdm, _ = _rsatoolbox()
+    return rdm.RDMs(np.stack([np.asarray(v, dtype=np.float64) for v in vectors]),  # type: ignore
+                    dissimilarity_measure="correlation", rdm_descriptors={"name": list(names)})
+
+
 def rdms_from_patterns(patterns: Sequence[np.ndarray], names: Sequence[str]) -> object:
-    """rsatoolbox RDMs (correlation distance), one per (images x channels) pattern matrix."""
-    data, rdm, _ = _rsatoolbox()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        computed = [rdm.calc_rdm(data.Dataset(np.asarray(p, dtype=np.float64)),  # type: ignore
-                                 method="correlation") for p in patterns]
-    combined = rdm.concat(computed)  # type: ignore[attr-defined]
-    # A constant pattern (every channel equal) has no correlation; treat it as uncorrelated
-    # (distance 1) as FeatureSummary does, so RDMs stay comparable (rsatoolbox needs equal
-    # NaN positions in RDMs it compares).
-    combined.dissimilarities = np.nan_to_num(combined.dissimilarities, nan=1.0)
-    combined.rdm_descriptors["name"] = list(names)
-    return combined
+    """RDMs (correlation distance), one per (images x channels) pattern matrix.
+
+    Computed exactly (``jackknife.rdm_vector``: ties stay ties). A constant pattern (every
+    channel equal) has no correlation; it counts as uncorrelated (distance 1) with every other
+    image, as in ``FeatureSummary``, so RDMs stay comparable.
+    """
+    return rdms_from_vectors([rdm_vector(pattern_correlation(p)) for p in patterns], names)
 
 
 def model_rdms(summaries: Mapping[str, FeatureSummary]) -> object:
-    """One RDM per population, from the exact small patterns of its summary."""
+    """One RDM per population, straight from its summary's pattern correlations."""
     names = list(summaries)
-    return rdms_from_patterns([summaries[n].correlation_patterns() for n in names], names)
+    return rdms_from_vectors([rdm_vector(summaries[n].pattern_correlation()) for n in names],
+                             names)
+
+
+def rdm_vectors(rdms: object) -> np.ndarray:
+    """(n_rdms, pairs) upper-triangle dissimilarities."""
+    return np.asarray(rdms.get_vectors())  # type: ignore[attr-defined]
 
 
 def rdm_matrices(rdms: object) -> np.ndarray:
@@ -90,39 +106,23 @@ def ssm(model: object, half_rdms: object, method: str = "spearman") -> np.ndarra
 
 
 @dataclass(frozen=True)
-class BootstrapResult:
-    samples: np.ndarray
-    """(n_boot, populations) SSM on resampled images."""
+class JackknifeResult:
+    replicates: np.ndarray
+    """(images, populations) SSM with each image left out in turn."""
 
     @property
     def std(self) -> np.ndarray:
-        return np.nanstd(self.samples, axis=0)
+        return jackknife_se(self.replicates)
 
-    def interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-        tail = (1.0 - level) / 2.0 * 100.0
-        return (np.nanpercentile(self.samples, tail, axis=0),
-                np.nanpercentile(self.samples, 100.0 - tail, axis=0))
+    def interval(self, estimate: np.ndarray, level: float = 0.95
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """estimate -/+ t(images - 1) x jackknife standard error."""
+        return interval(estimate, self.std, self.replicates.shape[0] - 1, level)
 
 
-def bootstrap_ssm(model: object, half_rdms: object, method: str = "spearman",
-                  n_boot: int = 100, seed: int = 0) -> BootstrapResult:
-    """SSM over images resampled with replacement (rsatoolbox ``bootstrap_sample_pattern``).
-
-    Pairs of a resampled image with itself are left out of the comparison by rsatoolbox.
-    """
-    _, _, inference = _rsatoolbox()
-    n_models = len(model)  # type: ignore[arg-type]
-    if n_boot <= 0:
-        return BootstrapResult(samples=np.empty((0, n_models)))
-    state = np.random.get_state()
-    np.random.seed(seed)  # rsatoolbox draws from numpy's global generator
-    try:
-        samples = np.empty((n_boot, n_models))
-        for index in range(n_boot):
-            data_sample, patterns = inference.bootstrap_sample_pattern(  # type: ignore
-                half_rdms, pattern_descriptor="index")
-            model_sample = model.subsample_pattern("index", patterns)  # type: ignore
-            samples[index] = ssm(model_sample, data_sample, method)
-    finally:
-        np.random.set_state(state)
-    return BootstrapResult(samples=samples)
+def jackknife_ssms(model: object, region_halves: Sequence[object], method: str = "spearman"
+                   ) -> list[JackknifeResult]:
+    """Leave-one-image-out SSM of every population, per region's split-half RDMs."""
+    replicates = jackknife_ssm(rdm_vectors(model), [rdm_vectors(h) for h in region_halves],
+                               method)
+    return [JackknifeResult(r) for r in replicates]

@@ -6,29 +6,21 @@ checkpoint: the cache keys hash the weights file) and writes
 
 - ``trajectory.csv``: per checkpoint x region x method x kind (``ir_mapped``: the population
   the IR maps to the region; ``best``: the best population at that checkpoint) the SSM, its
-  bootstrap interval and the region's noise ceiling; baselines as extra rows,
+  jackknife interval and the region's noise ceiling; baselines as extra rows,
 - ``trajectory_tests.csv`` and ``summary.json``: does similarity keep rising with accuracy?
 - ``trajectory.png``: SSM against accuracy per region,
 - ``physiology_trajectory.csv`` and ``physiology_before_after.png``: KS distances of response
   statistics, untrained (first kept checkpoint) against trained (last).
 
-The test (``plateau_test``). Checkpoints in epoch order are split into an early and a late
-half (sharing the middle one when their number is odd). In each half the SSM is regressed on
-validation accuracy (least squares); the slope's 95 % interval comes from the image bootstrap,
-paired across checkpoints (every checkpoint is scored on the same image resamples, so the
-slope's uncertainty is that of the stimulus sample). Verdicts: *keeps rising* (late slope
-above 0), *falls* (late slope below 0), *levels off* (early slope above 0, late slope
-interval covering 0), *falls, then levels off* (early slope below 0, late interval covering
-0), otherwise *inconclusive*; fewer than 4 checkpoints, or a half whose
-accuracy spans less than half a percentage point, cannot be tested. Assumptions: checkpoints
-are fixed (no training-seed variability), images are exchangeable, and SSM is roughly linear
-in accuracy within each half. With few checkpoints or few images the test has little power,
-so *inconclusive* is common and is not evidence of a plateau.
+Several runs of one spec (training seeds: ``score_runs``, ``mnc rsa --weights RUN_A,RUN_B``)
+are scored alike; the test then uses the seed-to-seed variation of the slopes as well as the
+image jackknife. The test and its verdicts: ``mnc.neuro.trajectory_test`` (*keeps rising*,
+*levels off* only on positive evidence, *falls*, *cannot tell* with its reason). Any torch
+module's checkpoints: ``compare_trajectory``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,11 +30,11 @@ import numpy as np
 import pandas as pd
 
 from mnc.errors import UserFileError
-from mnc.io import checkpoint_index
+from mnc.io import checkpoint_index, strict_json
 from mnc.io.atomic import write_text_atomic
 from mnc.neuro import figures
 from mnc.neuro.api import (
-    BOOTSTRAP_TABLE,
+    REPLICATES_TABLE,
     AnalysisOptions,
     NeuralSelection,
     Report,
@@ -57,19 +49,21 @@ from mnc.neuro.api import (
 )
 from mnc.neuro.layers import cre_short_name
 from mnc.neuro.model_features import LoadedModel
+from mnc.neuro.trajectory_test import conclusion_sentence, trajectory_test
 
-LEVEL = 0.95
-MIN_ACCURACY_SPAN = 0.005
-TRAJECTORY_COLUMNS = ("model", "checkpoint", "epoch", "val_top1", "method", "region", "kind",
-                      "population", "ssm", "ssm_low", "ssm_high", "ceiling_low",
-                      "ceiling_high")
+TRAJECTORY_COLUMNS = ("model", "instance", "checkpoint", "epoch", "val_top1", "method",
+                      "region", "kind", "population", "ssm", "ssm_low", "ssm_high",
+                      "ceiling_low", "ceiling_high")
 KINDS = {"ir_mapped": "population the IR maps", "best": "best population"}
 _COLOURS = {"ir_mapped": "tab:blue", "best": "tab:orange"}
+TEST_DESCRIPTION = ("early vs late slope of SSM on validation top-1 with leave-one-image-out "
+                    "jackknife intervals (and seed-to-seed variation with several runs); "
+                    "'levels off' needs positive evidence (see README)")
 
 
 @dataclass
 class TrajectoryReport:
-    output_dir: Path
+    output_dir: Path | None
     trajectory: pd.DataFrame = field(default_factory=pd.DataFrame)
     tests: pd.DataFrame = field(default_factory=pd.DataFrame)
     physiology: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -77,53 +71,15 @@ class TrajectoryReport:
     files: dict[str, str] = field(default_factory=dict)
 
 
-def _slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Least-squares slopes of each row of ``y`` (..., K) on ``x`` (K,)."""
-    centred = x - x.mean()
-    return ((y - y.mean(axis=-1, keepdims=True)) @ centred) / float(centred @ centred)
+@dataclass(frozen=True)
+class Checkpoint:
+    """One scored point of a trajectory: which instance (run, seed), its name and accuracy."""
 
-
-def plateau_test(accuracy: Sequence[float] | np.ndarray, ssm: Sequence[float] | np.ndarray,
-                 samples: np.ndarray | None, level: float = LEVEL) -> dict[str, Any]:
-    """Early and late slopes of SSM on accuracy with paired-bootstrap intervals and a verdict.
-
-    ``samples``: (n_boot, checkpoints) SSM on the same image resamples for every checkpoint.
-    """
-    x = np.asarray(accuracy, dtype=float)
-    y = np.asarray(ssm, dtype=float)
-    count = x.size
-    result: dict[str, Any] = {"n_checkpoints": count}
-    if count < 4 or not np.all(np.isfinite(y)):
-        return {**result, "verdict": "not tested (needs 4 or more checkpoints)"}
-    half = (count + 1) // 2
-    segments = {"early": slice(0, half), "late": slice(count - half, count)}
-    tail = (1.0 - level) / 2.0 * 100.0
-    for name, part in segments.items():
-        xs = x[part]
-        if float(np.ptp(xs)) < MIN_ACCURACY_SPAN:
-            return {**result, "verdict": f"not tested ({name} checkpoints differ by less "
-                                         f"than {MIN_ACCURACY_SPAN:.1%} accuracy)"}
-        result[f"{name}_slope"] = float(_slope(xs, y[part]))
-        if samples is not None and samples.size:
-            draws = _slope(xs, np.asarray(samples, dtype=float)[:, part])
-            draws = draws[np.isfinite(draws)]
-            low, high = np.percentile(draws, [tail, 100.0 - tail]) if draws.size else (
-                np.nan, np.nan)
-        else:
-            low = high = np.nan
-        result[f"{name}_slope_low"] = float(low)
-        result[f"{name}_slope_high"] = float(high)
-    if result["late_slope_low"] > 0:
-        verdict = "keeps rising"
-    elif result["late_slope_high"] < 0:
-        verdict = "falls"
-    elif result["early_slope_low"] > 0:
-        verdict = "levels off"
-    elif result["early_slope_high"] < 0:
-        verdict = "falls, then levels off"
-    else:
-        verdict = "inconclusive"
-    return {**result, "verdict": verdict}
+    instance: str
+    name: str
+    epoch: int | None
+    accuracy: float
+    load: Callable[[], LoadedModel] = field(repr=False, compare=False)
 
 
 def _kept(run: Path) -> list[checkpoint_index.KeptCheckpoint]:
@@ -141,6 +97,14 @@ def is_run_folder(path: str | Path) -> bool:
     return Path(path).is_dir() and checkpoint_index.has_index(Path(path))
 
 
+def instance_labels(paths: Sequence[str | Path]) -> list[str]:
+    """Short distinct labels for runs or weights files: the names, made unique by position."""
+    names = [Path(p).name or str(p) for p in paths]
+    if len(set(names)) == len(names):
+        return names
+    return [f"{index}:{name}" for index, name in enumerate(names)]
+
+
 def score_run(spec: str | Path, run: str | Path, source: Any, output_dir: str | Path,
               cache_dir: str | Path | None = None,
               selection: NeuralSelection | None = None,
@@ -149,118 +113,204 @@ def score_run(spec: str | Path, run: str | Path, source: Any, output_dir: str | 
               analyses: Sequence[str] = ("rsa", "physiology"),
               progress: Callable[[str], Any] | None = None) -> TrajectoryReport:
     """Score every kept checkpoint of ``run`` (and each baseline) against the recordings."""
+    return score_runs(spec, [run], source, output_dir, cache_dir, selection, options,
+                      baselines, analyses, progress)
+
+
+def score_runs(spec: str | Path, runs: Sequence[str | Path], source: Any,
+               output_dir: str | Path, cache_dir: str | Path | None = None,
+               selection: NeuralSelection | None = None,
+               options: AnalysisOptions | None = None,
+               baselines: Sequence[LoadedModel] = (),
+               analyses: Sequence[str] = ("rsa", "physiology"),
+               progress: Callable[[str], Any] | None = None) -> TrajectoryReport:
+    """Score every kept checkpoint of each run (seeds of one spec) and test the trajectories.
+
+    Runs must keep the same number of checkpoints (matched by position: keep the same epochs).
+    """
     from mnc.neuro.model_features import load_model
 
+    folders = [Path(run).expanduser() for run in runs]
+    labels = instance_labels(folders)
+    instances = []
+    for label, folder in zip(labels, folders, strict=True):
+        instances.append([Checkpoint(label, item.name, item.epoch, item.val_top1,
+                                     lambda f=folder, i=item: load_model(spec, str(i.path(f))))
+                          for item in _kept(folder)])
+    return score_checkpoints(instances, source, output_dir, cache_dir, selection, options,
+                             baselines, analyses, progress,
+                             {"runs": [str(folder) for folder in folders]})
+
+
+def score_checkpoints(instances: Sequence[Sequence[Checkpoint]], source: Any,
+                      output_dir: str | Path | None, cache_dir: str | Path | None = None,
+                      selection: NeuralSelection | None = None,
+                      options: AnalysisOptions | None = None,
+                      baselines: Sequence[LoadedModel] = (),
+                      analyses: Sequence[str] = ("rsa", "physiology"),
+                      progress: Callable[[str], Any] | None = None,
+                      info: Mapping[str, Any] | None = None) -> TrajectoryReport:
+    """Score the checkpoints of one or more instances (seeds) and test each trajectory."""
     selection = selection or NeuralSelection()
     options = options or AnalysisOptions()
-    run = Path(run).expanduser()
-    out = Path(output_dir).expanduser()
-    cache_root = Path(cache_dir).expanduser() if cache_dir else out / "cache"
-    kept = _kept(run)
+    counts = {len(items) for items in instances}
+    if not instances or 0 in counts:
+        raise UserFileError("a trajectory needs at least one checkpoint")
+    if len(counts) > 1:
+        sizes = ", ".join(f"{items[0].instance}: {len(items)}" for items in instances)
+        raise UserFileError(f"runs keep different numbers of checkpoints ({sizes}); keep the "
+                            f"same epochs in every run so checkpoints pair up")
+    out = Path(output_dir).expanduser() if output_dir is not None else None
+    cache_root = (Path(cache_dir).expanduser() if cache_dir
+                  else out / "cache" if out is not None else None)
     data, _ = load_neural(source, selection, cache_root)
     report = TrajectoryReport(output_dir=out)
+    flat = [item for items in instances for item in items]
     rsa_reports: list[Report] = []
     physiology_reports: list[Report] = []
-    for item in kept:
-        loaded = load_model(spec, str(item.path(run)))
+    for item in flat:
+        loaded = item.load()
+        title = f"{item.instance} {item.name}" if len(instances) > 1 else item.name
         if "rsa" in analyses:
             rsa_reports.append(run_rsa(loaded, data, None, cache_root, selection, options,
-                                       progress(f"{item.name} rsa") if progress else None))
+                                       progress(f"{title} rsa") if progress else None))
         if "physiology" in analyses:
             physiology_reports.append(run_physiology(
                 loaded, data, None, cache_root, selection, options,
-                progress(f"{item.name} physiology") if progress else None))
+                progress(f"{title} physiology") if progress else None))
     if rsa_reports:
         baseline_reports = [run_rsa(model, data, None, cache_root, selection, options)
                             for model in baselines]
-        _rsa_outputs(report, kept, rsa_reports, baseline_reports, options)
+        _rsa_outputs(report, instances, rsa_reports, baseline_reports, options)
     if physiology_reports:
-        _physiology_outputs(report, kept, physiology_reports)
-    summary = {"run": str(run), "checkpoints": [vars(item) for item in kept],
-               "baselines": [model.label for model in baselines],
-               "test": "paired image-bootstrap slopes of SSM on validation top-1, early vs "
-                       "late half of the checkpoints (see README)",
-               "conclusion": report.conclusion,
-               "tests": records(report.tests) if not report.tests.empty else [],
-               "files": report.files}
-    write_text_atomic(out / "summary.json", json.dumps(summary, indent=1, default=str))
-    report.files["summary"] = str(out / "summary.json")
+        _physiology_outputs(report, flat, physiology_reports)
+    if out is not None:
+        summary = {**(info or {}),
+                   "checkpoints": [{"instance": c.instance, "name": c.name, "epoch": c.epoch,
+                                    "val_top1": c.accuracy} for c in flat],
+                   "baselines": [model.label for model in baselines],
+                   "test": TEST_DESCRIPTION, "conclusion": report.conclusion,
+                   "tests": records(report.tests) if not report.tests.empty else [],
+                   "files": report.files}
+        write_text_atomic(out / "summary.json", strict_json.dumps(summary, indent=1))
+        report.files["summary"] = str(out / "summary.json")
     return report
 
 
-def _bootstrap(report: Report) -> dict[tuple[str, str, str], np.ndarray]:
-    table = report.tables.get(BOOTSTRAP_TABLE)
+def compare_trajectory(checkpoints: Sequence[tuple[str, float, Any]]
+                       | Mapping[str, Sequence[tuple[str, float, Any]]],
+                       layers: Sequence[str], recordings: Any, *, preprocess: Any = None,
+                       output_dir: str | Path | None = None,
+                       cache_dir: str | Path | None = None, label: str | None = None,
+                       selection: NeuralSelection | None = None,
+                       options: AnalysisOptions | None = None,
+                       baselines: Sequence[LoadedModel] = (),
+                       analyses: Sequence[str] = ("rsa",)) -> TrajectoryReport:
+    """Similarity along training of any torch module, with the trajectory test.
+
+    ``checkpoints``: ``(label, accuracy, module)`` in training order, or a mapping
+    ``{seed label: that sequence}`` for several training seeds (the same number of
+    checkpoints in each). Returns a report whose ``tests`` has one row per region and kind
+    (``verdict`` column) and ``trajectory`` one row per checkpoint x region x kind.
+    """
+    from mnc.neuro.any_model import wrap_module
+
+    series = dict(checkpoints) if isinstance(checkpoints, Mapping) else {"run": checkpoints}
+    instances = []
+    for instance, items in series.items():
+        chosen = []
+        for index, entry in enumerate(items):
+            if not isinstance(entry, tuple | list) or len(entry) != 3:
+                raise UserFileError(f"checkpoints[{instance!r}][{index}]: expected (label, "
+                                    f"accuracy, module), got {type(entry).__name__}")
+            name, accuracy, module = entry
+            chosen.append(Checkpoint(str(instance), str(name), None, float(accuracy),
+                                     lambda m=module: wrap_module(
+                                         m, layers, label=label, preprocess=preprocess)))
+        instances.append(chosen)
+    return score_checkpoints(instances, recordings, output_dir, cache_dir, selection, options,
+                             baselines, analyses)
+
+
+def _replicates(report: Report) -> dict[tuple[str, str, str], np.ndarray]:
+    table = report.tables.get(REPLICATES_TABLE)
     if table is None or table.empty:
         return {}
-    return {(r["region"], r["method"], r["population"]): np.asarray(r["samples"], dtype=float)
+    return {(r["region"], r["method"], r["kind"]): np.asarray(r["samples"], dtype=float)
             for r in table.to_dict(orient="records")}
 
 
-def _rsa_rows(label: str, checkpoint: str, epoch: Any, accuracy: Any,
+def _rsa_rows(label: str, instance: str, checkpoint: str, epoch: Any, accuracy: Any,
               report: Report) -> list[dict[str, Any]]:
     rsa = report.tables["rsa"]
     lookup = {(r["region"], r["method"], r["population"]): r
               for r in rsa.to_dict(orient="records")}
     rows = []
     for best in report.tables["rsa_best"].to_dict(orient="records"):
-        common = {"model": label, "checkpoint": checkpoint, "epoch": epoch,
-                  "val_top1": accuracy, "method": best["method"], "region": best["region"],
-                  "ceiling_low": best["nc_lower"], "ceiling_high": best["nc_upper"]}
-        for kind, population in (("ir_mapped", best["ir_population"]),
-                                 ("best", best["population"])):
-            row = lookup.get((best["region"], best["method"], population))
-            if row is None:
-                continue
-            rows.append({**common, "kind": kind, "population": population, "ssm": row["ssm"],
-                         "ssm_low": row["ssm_ci_low"], "ssm_high": row["ssm_ci_high"]})
+        common = {"model": label, "instance": instance, "checkpoint": checkpoint,
+                  "epoch": epoch, "val_top1": accuracy, "method": best["method"],
+                  "region": best["region"], "ceiling_low": best["nc_lower"],
+                  "ceiling_high": best["nc_upper"]}
+        mapped = lookup.get((best["region"], best["method"], best["ir_population"]))
+        if mapped is not None:
+            rows.append({**common, "kind": "ir_mapped", "population": mapped["population"],
+                         "ssm": mapped["ssm"], "ssm_low": mapped["ssm_ci_low"],
+                         "ssm_high": mapped["ssm_ci_high"]})
+        # the best population's interval has the choice re-made in every replicate
+        rows.append({**common, "kind": "best", "population": best["population"],
+                     "ssm": best["ssm"], "ssm_low": best["ssm_ci_low"],
+                     "ssm_high": best["ssm_ci_high"]})
     return rows
 
 
-def _rsa_outputs(report: TrajectoryReport, kept: Sequence[checkpoint_index.KeptCheckpoint],
+def _rsa_outputs(report: TrajectoryReport, instances: Sequence[Sequence[Checkpoint]],
                  rsa_reports: Sequence[Report], baseline_reports: Sequence[Report],
                  options: AnalysisOptions) -> None:
     out = report.output_dir
+    flat = [item for items in instances for item in items]
     rows: list[dict[str, Any]] = []
-    for item, scored in zip(kept, rsa_reports, strict=True):
-        rows += _rsa_rows(str(scored.tables["rsa"]["model"].iloc[0]), item.name, item.epoch,
-                          item.val_top1, scored)
+    for item, scored in zip(flat, rsa_reports, strict=True):
+        rows += _rsa_rows(str(scored.tables["rsa"]["model"].iloc[0]), item.instance, item.name,
+                          item.epoch, item.accuracy, scored)
     for scored in baseline_reports:
         label = str(scored.tables["rsa"]["model"].iloc[0])
-        rows += [row for row in _rsa_rows(label, "baseline", np.nan, np.nan, scored)
+        rows += [row for row in _rsa_rows(label, label, "baseline", None, np.nan, scored)
                  if row["kind"] == "best"]
     table = pd.DataFrame(rows, columns=list(TRAJECTORY_COLUMNS))
     table["epoch"] = table["epoch"].astype("Int64")
     report.trajectory = table
-    write_csv(out / "trajectory.csv", table)
-    report.files["trajectory"] = str(out / "trajectory.csv")
 
     primary = options.methods[0]
-    accuracy = np.array([item.val_top1 for item in kept])
-    draws = [_bootstrap(scored) for scored in rsa_reports]
+    seeds, count = len(instances), len(instances[0])
+    accuracy = np.array([[item.accuracy for item in items] for items in instances])
+    draws = [_replicates(scored) for scored in rsa_reports]
     tests = []
     own = table[(table["checkpoint"] != "baseline") & (table["method"] == primary)]
     for (region, kind), group in own.groupby(["region", "kind"], sort=False):
-        if len(group) != len(kept):
+        if len(group) != len(flat):
             continue
-        ssm = group["ssm"].to_numpy(dtype=float)
+        ssm = group["ssm"].to_numpy(dtype=float).reshape(seeds, count)
         populations = group["population"].tolist()
-        found = [draw.get((region, primary, name)) for draw, name in
-                 zip(draws, populations, strict=True)]
-        samples = [s for s in found if s is not None and s.size]
-        matrix = (np.stack(samples, axis=1) if len(samples) == len(found)
-                  and len({s.size for s in samples}) == 1 else None)
-        result = plateau_test(accuracy, ssm, matrix)
+        found = [draw.get((region, primary, kind)) for draw in draws]
+        sizes = {s.size for s in found if s is not None}
+        replicates = (np.stack(found, axis=1).reshape(-1, seeds, count)
+                      if all(s is not None for s in found) and len(sizes) == 1 else None)
+        result = trajectory_test(accuracy, ssm, replicates)
         tests.append({"region": region, "kind": kind, "method": primary,
                       "population_first": populations[0], "population_last": populations[-1],
-                      "ssm_first": ssm[0], "ssm_last": ssm[-1],
-                      "ssm_max": float(np.max(ssm)),
+                      "ssm_first": float(ssm[:, 0].mean()), "ssm_last": float(ssm[:, -1].mean()),
+                      "ssm_max": float(np.max(ssm.mean(axis=0))),
                       "ceiling_low": float(group["ceiling_low"].iloc[0]),
                       "ceiling_high": float(group["ceiling_high"].iloc[0]), **result})
     report.tests = pd.DataFrame(tests)
+    report.conclusion = _conclusion(report.tests)
+    if out is None:
+        return
+    write_csv(out / "trajectory.csv", table)
+    report.files["trajectory"] = str(out / "trajectory.csv")
     write_csv(out / "trajectory_tests.csv", report.tests)
     report.files["trajectory_tests"] = str(out / "trajectory_tests.csv")
-    report.conclusion = _conclusion(report.tests)
-    _trajectory_figure(out / "trajectory.png", table, primary, kept)
+    _trajectory_figure(out / "trajectory.png", table, primary)
     report.files["trajectory_figure"] = str(out / "trajectory.png")
 
 
@@ -270,29 +320,27 @@ def _conclusion(tests: pd.DataFrame) -> dict[str, str]:
         part = tests[tests["kind"] == kind] if not tests.empty else tests
         if part.empty:
             continue
-        counts = part["verdict"].value_counts()
-        text = ", ".join(f"{verdict} in {count} of {len(part)} regions"
-                         for verdict, count in counts.items())
-        lines[kind] = f"{description}: similarity {text}"
+        lines[kind] = conclusion_sentence(part["verdict"].tolist(), description)
     return lines
 
 
-def _trajectory_figure(path: Path, table: pd.DataFrame, method: str,
-                       kept: Sequence[checkpoint_index.KeptCheckpoint]) -> None:
+def _trajectory_figure(path: Path, table: pd.DataFrame, method: str) -> None:
     chosen = table[table["method"] == method]
     own = chosen[chosen["checkpoint"] != "baseline"]
     panels = []
     for region, group in own.groupby("region", sort=False):
         lines = []
+        several = group["instance"].nunique() > 1
         for kind, description in KINDS.items():
-            part = group[group["kind"] == kind]
-            if part.empty:
-                continue
-            lines.append({"label": description, "accuracy": part["val_top1"].to_numpy(float),
-                          "ssm": part["ssm"].to_numpy(float),
-                          "low": part["ssm_low"].to_numpy(float),
-                          "high": part["ssm_high"].to_numpy(float),
-                          "epochs": part["epoch"].tolist(), "colour": _COLOURS[kind]})
+            for instance, part in group[group["kind"] == kind].groupby("instance", sort=False):
+                lines.append({"label": f"{description} ({instance})" if several
+                              else description,
+                              "accuracy": part["val_top1"].to_numpy(float),
+                              "ssm": part["ssm"].to_numpy(float),
+                              "low": part["ssm_low"].to_numpy(float),
+                              "high": part["ssm_high"].to_numpy(float),
+                              "epochs": [e for e in part["epoch"].tolist() if e is not pd.NA],
+                              "colour": _COLOURS[kind]})
         baselines = [(f"{row['model']} (best layer)", float(row["ssm"]))
                      for row in chosen[(chosen["checkpoint"] == "baseline")
                                        & (chosen["region"] == region)].to_dict("records")]
@@ -304,8 +352,7 @@ def _trajectory_figure(path: Path, table: pd.DataFrame, method: str,
     figures.trajectory(panels, path, method)
 
 
-def _physiology_outputs(report: TrajectoryReport,
-                        kept: Sequence[checkpoint_index.KeptCheckpoint],
+def _physiology_outputs(report: TrajectoryReport, kept: Sequence[Checkpoint],
                         scored: Sequence[Report]) -> None:
     out = report.output_dir
     rows = []
@@ -318,21 +365,26 @@ def _physiology_outputs(report: TrajectoryReport,
                 ["closest"] if closest.get((row["region"], row["metric"])) == row["population"]
                 else [])
             for kind in kinds:
-                rows.append({"model": row["model"], "checkpoint": item.name,
-                             "epoch": item.epoch, "val_top1": item.val_top1,
+                rows.append({"model": row["model"], "instance": item.instance,
+                             "checkpoint": item.name, "epoch": item.epoch,
+                             "val_top1": item.accuracy,
                              "region": row["region"], "metric": row["metric"], "kind": kind,
                              "population": row["population"],
                              "ks_statistic": row["ks_statistic"], "p_value": row["p_value"],
                              "median_model": row["median_model"],
                              "median_neural": row["median_neural"]})
     report.physiology = pd.DataFrame(rows)
+    if out is None:
+        return
     write_csv(out / "physiology_trajectory.csv", report.physiology)
     report.files["physiology_trajectory"] = str(out / "physiology_trajectory.csv")
-    _before_after_figure(out / "physiology_before_after.png", kept, scored)
+    # the first instance's first and last checkpoints
+    count = sum(1 for item in kept if item.instance == kept[0].instance)
+    _before_after_figure(out / "physiology_before_after.png", kept[:count], scored[:count])
     report.files["physiology_before_after"] = str(out / "physiology_before_after.png")
 
 
-def _before_after_figure(path: Path, kept: Sequence[checkpoint_index.KeptCheckpoint],
+def _before_after_figure(path: Path, kept: Sequence[Checkpoint],
                          scored: Sequence[Report]) -> None:
     """Per region (IR-mapped population, else the one closest after training) and metric:
     recorded cells, the untrained network and the trained one, with KS statistics."""
@@ -348,13 +400,17 @@ def _before_after_figure(path: Path, kept: Sequence[checkpoint_index.KeptCheckpo
         series = [
             (metric_values(metric, responses), f"{cre_short_name(region.cre_line)} cells"),
             (metric_values(metric, first.summaries[name].unit_sample),
-             f"epoch {kept[0].epoch} units (KS {before.get(key, np.nan):.2f})"),
+             f"{_when(kept[0])} units (KS {before.get(key, np.nan):.2f})"),
             (metric_values(metric, last.summaries[name].unit_sample),
-             f"epoch {kept[-1].epoch} units (KS {after.get(key, np.nan):.2f})"),
+             f"{_when(kept[-1])} units (KS {after.get(key, np.nan):.2f})"),
         ]
         panels.append({"title": f"{region.label} cells vs {name} units\n({how})",
                        "metric": metric, "series": series})
     figures.distribution_panels(panels, path, columns=2)
+
+
+def _when(item: Checkpoint) -> str:
+    return f"epoch {item.epoch}" if item.epoch is not None else item.name
 
 
 def _ks_lookup(table: pd.DataFrame) -> Mapping[tuple[str, str, str], float]:

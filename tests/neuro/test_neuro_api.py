@@ -94,13 +94,16 @@ def test_physiology_compares_every_population_and_region(fake_loaded, boc_cache,
     out = tmp_path / "phys"
     report = run_physiology(fake_loaded, boc_cache, out, options=FAST)
     rows = _rows(out / "physiology.csv")
-    assert len(rows) == 5 * len(REGIONS) * 2  # populations x regions x metrics
-    assert {r["metric"] for r in rows} == {"lifetime_sparseness", "population_sparseness"}
+    assert len(rows) == 5 * len(REGIONS) * 4  # populations x regions x metrics
+    assert {r["metric"] for r in rows} == {
+        "lifetime_sparseness", "population_sparseness", "lifetime_sparseness_noise_matched",
+        "population_sparseness_noise_matched"}
     for row in rows:
         assert 0.0 <= float(row["ks_statistic"]) <= 1.0
         assert int(row["n_neural"]) > 0 and int(row["n_model"]) > 0
     cells = _rows(out / "physiology_cells.csv")
     assert len(cells) == len(REGIONS)
-    assert all(0.0 < float(c["median_reliability"]) <= 1.0 for c in cells)
+    assert all(0.0 < float(c["median_split_half_reliability"]) <= 1.0 for c in cells)
+    assert all(0.0 <= float(c["noise_fraction"]) < 1.0 for c in cells)
     assert (out / "physiology.png").stat().st_size > 0
     assert report.files["physiology_figure"].endswith("physiology.png")

@@ -71,20 +71,52 @@ def test_noisy_data_ceiling_is_below_one_and_ordered(boc_cache: Path) -> None:
     assert 0.0 < lower < upper < 1.0
 
 
-def test_bootstrap_spreads_only_imperfect_matches() -> None:
+def test_jackknife_spreads_only_imperfect_matches() -> None:
     features = _features()
     noisy = features + np.random.default_rng(1).standard_normal(features.shape) * 2
     model = rsa.model_rdms({"same": FeatureSummary.from_array(features),
                             "noisy": FeatureSummary.from_array(noisy)})
     halves = rsa.split_half_rdms([(features, features)])
-    result = rsa.bootstrap_ssm(model, halves, n_boot=20, seed=3)
-    assert result.samples.shape == (20, 2)
-    assert result.std[0] < 1e-4 < 0.01 < result.std[1]
-    low, high = result.interval()
+    result = rsa.jackknife_ssms(model, [halves])[0]
+    assert result.replicates.shape == (118, 2)
+    assert result.std[0] < 1e-9 < 0.005 < result.std[1]
     point = rsa.ssm(model, halves)
-    assert low[1] <= point[1] <= high[1]
-    again = rsa.bootstrap_ssm(model, halves, n_boot=20, seed=3)
-    np.testing.assert_array_equal(result.samples, again.samples)
+    low, high = result.interval(point)
+    assert low[1] < point[1] < high[1]
+
+
+@pytest.mark.parametrize("method", ["spearman", "pearson"])
+def test_jackknife_replicates_are_the_ssm_without_each_image(method: str) -> None:
+    """Replicate i equals rsatoolbox's SSM on the RDMs with image i removed."""
+    features = _features()[:20]
+    other = features + np.random.default_rng(2).standard_normal(features.shape)
+    model = rsa.model_rdms({"x": FeatureSummary.from_array(other)})
+    halves = rsa.split_half_rdms([(features, features + 0.5 * other)])
+    replicates = rsa.jackknife_ssms(model, [halves], method)[0].replicates
+    for image in (0, 7, 19):
+        keep = [i for i in range(20) if i != image]
+        expected = rsa.ssm(model.subset_pattern("index", keep),
+                           halves.subset_pattern("index", keep), method)
+        assert replicates[image, 0] == pytest.approx(expected[0], abs=1e-12)
+
+
+def test_ties_stay_ties_whatever_the_rounding() -> None:
+    """A silent image and two identical images give exactly tied dissimilarities, so the
+    Spearman SSM does not depend on rounding noise of the summary arithmetic."""
+    features = _features()[:40]
+    features[5] = 0.0
+    features[9] = features[3]
+    summary = FeatureSummary.from_array(features)
+    vector = rsa.rdm_vectors(rsa.model_rdms({"x": summary}))[0]
+    matrix = rsa.rdm_matrices(rsa.model_rdms({"x": summary}))[0]
+    assert len({matrix[5, j] for j in range(40) if j != 5}) == 1  # silent: all exactly 1
+    assert matrix[3, 9] == 0.0
+    np.testing.assert_array_equal(matrix[3], matrix[9])  # identical images: identical rows
+    # perturbing the Gram matrix by rounding-sized noise leaves the RDM unchanged
+    jitter = np.random.default_rng(0).standard_normal(summary.gram.shape) * 1e-15
+    jittered = FeatureSummary(summary.gram * (1 + (jitter + jitter.T) / 2),
+                              summary.row_sums, summary.n_units, summary.unit_sample)
+    np.testing.assert_array_equal(rsa.rdm_vectors(rsa.model_rdms({"x": jittered}))[0], vector)
 
 
 def test_silent_image_is_uncorrelated_in_model_and_data_rdms() -> None:
@@ -94,3 +126,37 @@ def test_silent_image_is_uncorrelated_in_model_and_data_rdms() -> None:
     data = rsa.rdm_matrices(rsa.rdms_from_patterns([features], ["x"]))[0]
     np.testing.assert_allclose(model, data, atol=1e-10)
     assert model[7, 3] == pytest.approx(1.0)
+
+
+def test_best_population_is_chosen_again_in_every_jackknife_replicate() -> None:
+    """Winner's curse: the best population's interval comes from the best of each replicate,
+    not from the replicates of the population that won on all images."""
+    from mnc.neuro.api import REPLICATES_TABLE, AnalysisOptions, rsa_tables
+    from mnc.neuro.jackknife import jackknife_se
+    from mnc.neuro.recordings import NeuralData
+    from mnc.neuro.regions import group_regions
+
+    rng = np.random.default_rng(0)
+    latent = rng.standard_normal((30, 6))
+    cells = np.maximum(latent @ rng.standard_normal((6, 10)), 0)
+    responses = cells[:, None, :] + rng.normal(0, 0.5, (30, 4, 10))
+    data = NeuralData.from_arrays(np.zeros((30, 4, 4), np.uint8), responses.astype(np.float32),
+                                  ["VISp"] * 10, cre_line=["Cux2-CreERT2"] * 10,
+                                  depth_um=[175] * 10)
+    # two nearly identical populations: which one wins depends on the images
+    shared = latent @ rng.standard_normal((6, 50)) + rng.standard_normal((30, 50))
+    summaries = {name: FeatureSummary.from_array(shared + 0.3 * rng.standard_normal((30, 50)))
+                 for name in ("a", "b")}
+    options = AnalysisOptions(methods=("spearman",), n_splits=2, regressions=())
+    tables = rsa_tables(summaries, group_regions(data), [], options)
+    best = tables["rsa_best"][0]
+    draws = {row["kind"]: np.array(row["samples"]) for row in tables[REPLICATES_TABLE]}
+    model = rsa.model_rdms(summaries)
+    rng_halves = np.random.default_rng(options.seed)
+    halves = rsa.split_half_rdms([group_regions(data)[0].split_halves(rng_halves)
+                                  for _ in range(2)])
+    replicates = rsa.jackknife_ssms(model, [halves])[0].replicates
+    assert len(set(replicates.argmax(axis=1))) > 1  # the winner changes with the images
+    np.testing.assert_allclose(draws["best"], replicates.max(axis=1))
+    assert best["ssm_std"] == pytest.approx(float(jackknife_se(replicates.max(axis=1))))
+    assert best["ssm_ci_low"] < best["ssm"] < best["ssm_ci_high"]

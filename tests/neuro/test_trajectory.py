@@ -12,7 +12,7 @@ import pytest
 
 from mnc.cli.main import main
 from mnc.neuro.recording_files import save_recordings
-from mnc.neuro.trajectory import TRAJECTORY_COLUMNS, plateau_test, score_run
+from mnc.neuro.trajectory import TRAJECTORY_COLUMNS, score_run
 from tests.conftest import TINY_SPEC
 from tests.neuro.small_models import small_recordings
 
@@ -20,32 +20,6 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("rsatoolbox", reason="needs the neuro extra (rsatoolbox)")
 
 pytestmark = pytest.mark.neuro
-ACCURACY = np.array([0.1, 0.3, 0.5, 0.7, 0.8, 0.9])
-
-
-def _draws(ssm: np.ndarray, spread: float = 0.005, count: int = 200) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    return ssm[None, :] + rng.normal(0.0, spread, (count, ssm.size))
-
-
-def test_plateau_test_tells_rising_from_levelling_off() -> None:
-    rising = 0.1 + 0.4 * ACCURACY
-    assert plateau_test(ACCURACY, rising, _draws(rising))["verdict"] == "keeps rising"
-    plateau = np.array([0.1, 0.2, 0.3, 0.31, 0.30, 0.31])
-    result = plateau_test(ACCURACY, plateau, _draws(plateau))
-    assert result["verdict"] == "levels off", result
-    assert result["early_slope"] > 0.4 and abs(result["late_slope"]) < 0.1
-    falling = np.array([0.1, 0.2, 0.3, 0.25, 0.2, 0.15])
-    assert plateau_test(ACCURACY, falling, _draws(falling))["verdict"] == "falls"
-    drop = np.array([0.3, 0.2, 0.1, 0.1, 0.11, 0.1])
-    assert plateau_test(ACCURACY, drop, _draws(drop))["verdict"] == "falls, then levels off"
-    noisy = plateau_test(ACCURACY, plateau, _draws(plateau, spread=0.5))
-    assert noisy["verdict"] == "inconclusive"
-    assert plateau_test(ACCURACY[:3], plateau[:3], None)["verdict"].startswith("not tested")
-    flat_accuracy = np.array([0.1, 0.5, 0.9, 0.9, 0.9, 0.9])
-    assert "differ by less" in plateau_test(flat_accuracy, plateau, _draws(plateau))["verdict"]
-
-
 @pytest.fixture(scope="module")
 def kept_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from mnc_backends.torch.training import train
@@ -135,3 +109,20 @@ def test_a_folder_without_kept_checkpoints_is_one_message(tmp_path: Path, capsys
                    str(recordings), "-o", str(tmp_path / "out")])
     error = capsys.readouterr().err
     assert status == 2 and "a folder without checkpoints.json" in error
+
+
+def test_several_runs_are_tested_together(kept_run: Path, tmp_path: Path, capsys: Any) -> None:
+    """Runs given comma-separated are instances of one trajectory test (here the same run
+    twice: no seed-to-seed variation, so the verdicts rest on the images alone)."""
+    recordings = tmp_path / "rec.npz"
+    save_recordings(small_recordings(), recordings)
+    status = main(["rsa", str(TINY_SPEC), "--weights", f"{kept_run},{kept_run}",
+                   "--recordings", str(recordings), "--splits", "2", "--regressions", "none",
+                   "--methods", "spearman", "--json", "-o", str(tmp_path / "rsa")])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    printed = json.loads(out[out.index("{"):], parse_constant=lambda name: 1 / 0)
+    assert len(printed["tests"]) == 6
+    assert all(t["n_seeds"] == 2 and t["n_checkpoints"] == 4 for t in printed["tests"])
+    table = pd.read_csv(tmp_path / "rsa" / "trajectory.csv")
+    assert set(table["instance"]) == {"0:run", "1:run"}
