@@ -299,8 +299,8 @@ class MouseNet(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         """Logits, computed by ``self.strategy``: by default (``auto``) the fastest execution
-        strategy that applies to this call, all within 1e-4 of ``plain_forward``. While a
-        submodule has a hook (see ``population_module``), the plain strategy runs.
+        strategy that applies to this call, all within 1e-4 of ``plain_forward``. Hooks: see
+        ``population_module``.
 
         A recurrent network (``self.recurrent``) runs unrolled in time (plain or merged). Its
         input: ``(N, C, H, W)`` for ``dynamics.input == "still"`` (the image is shown at every
@@ -402,10 +402,13 @@ class MouseNet(nn.Module):
         (``"VISl2/3"``) or key (``"VISl2_3"``); it is ``populations.<key>`` in the module tree,
         and its ReLU is the node ``populations.<key>.relu`` of ``torch.fx`` graphs.
 
-        Forward hooks on it see that activity on every call: while any submodule has a
-        forward or backward hook, ``forward`` and ``features`` run the plain strategy (the
-        only one that calls the submodules), and the fast ones again once the hooks are
-        removed.
+        Forward hooks on it see that activity on every call (every step of a recurrent
+        network). Hooks that return None run on the fast strategies, which call them with the
+        activity they computed (their ``args`` then cannot be read: the drive before the ReLU
+        is not computed there); one that returns a value continues the call on the plain path
+        from that population on. Any other hook (on a convolution or norm, a pre-hook, a
+        backward hook) makes ``forward`` and ``features`` run the plain strategy until it is
+        removed (``mnc_backends.torch.fast.hooks``).
         """
         key = population_key(population)
         if key not in self.populations:
