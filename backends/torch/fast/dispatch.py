@@ -100,7 +100,9 @@ class Dispatcher:
                                         or any(p.requires_grad for p in model.parameters())):
             return "gradients are enabled (wrap the call in torch.inference_mode() or no_grad())"
         if images.device.type != "cpu" or images.dtype != torch.float32:
-            return f"input is {images.dtype} on {images.device}, the kernel needs float32 on cpu"
+            return (f"input is {images.dtype} on {images.device}, the kernel needs float32 on "
+                    f"cpu (auto runs merged there; strategies 'merged' and 'plain' run any "
+                    f"dtype)")
         if torch.is_autocast_enabled("cpu"):
             return "autocast is on (the kernel computes in float32 only)"
         if images.dim() != 4 or tuple(images.shape[1:]) != (inp.channels, inp.height, inp.width):
