@@ -199,7 +199,9 @@ def compare_model(module: Any, layers: Sequence[str], recordings: Any, *,
                   selection: Any = None, options: Any = None, analysis: str = "rsa") -> Any:
     """RSA (or ``analysis="physiology"``) of any module's ``layers`` against recordings.
 
-    ``recordings``: ``NeuralData``, a recordings file or an Allen cache folder.
+    ``recordings``: ``NeuralData``, a recordings file or an Allen cache folder, an
+    ``xarray.Dataset`` or an ``rsatoolbox.data.Dataset`` (``mnc.neuro.interop``). The module's
+    train/eval mode (of every submodule) is as it was afterwards.
     ``preprocess``: a callable (grey images (N, H, W) 0-255 -> (N, C, H, W) float32) or a
     ``Preprocess`` (size, mean, std); default 224 x 224 with ImageNet statistics. Returns the
     ``Report`` of ``run_rsa``/``run_physiology``: DataFrames with the model's label in the
@@ -209,7 +211,12 @@ def compare_model(module: Any, layers: Sequence[str], recordings: Any, *,
 
     if analysis not in ("rsa", "physiology"):
         raise UserFileError(f"analysis: expected 'rsa' or 'physiology', got {analysis!r}")
-    loaded = wrap_module(module, layers, label=label, preprocess=preprocess)
-    run = run_rsa if analysis == "rsa" else run_physiology
-    return run(loaded, recordings, output_dir, cache_dir, selection or NeuralSelection(),
-               options or AnalysisOptions())
+    modes = [(part, part.training) for part in getattr(module, "modules", list)()]
+    try:
+        loaded = wrap_module(module, layers, label=label, preprocess=preprocess)
+        run = run_rsa if analysis == "rsa" else run_physiology
+        return run(loaded, recordings, output_dir, cache_dir, selection or NeuralSelection(),
+                   options or AnalysisOptions())
+    finally:  # the comparison runs in eval mode; the user's module goes back as it was
+        for part, training in modes:
+            part.training = training
