@@ -151,7 +151,8 @@ def report_rdms(
 ) -> Any:  # noqa: ANN401 - rsatoolbox.rdm.RDMs
     """One rsatoolbox ``RDMs``: a model RDM per population, then a neural RDM per region
     (trial-averaged responses), with descriptors ``name``, ``kind`` (``model``/``neural``),
-    ``model`` (the label) and the images' ``stimulus`` index as pattern descriptor."""
+    ``population`` and ``region`` (empty for the other kind), ``model`` (the label), and the
+    images' ``stimulus`` index as pattern descriptor."""
     from mnc.neuro.rsa import _rsatoolbox, model_rdms, rdms_from_patterns
 
     _, rdm, _ = _rsatoolbox()
@@ -169,6 +170,9 @@ def report_rdms(
         raise UserFileError("the report holds no RDMs (no population and no region)")
     rdms = rdm.concat(parts) if len(parts) > 1 else parts[0]  # type: ignore[attr-defined]
     rdms.rdm_descriptors["kind"] = ["model"] * len(summaries) + ["neural"] * len(regions)
+    rdms.rdm_descriptors["population"] = [*summaries, *[""] * len(regions)]
+    rdms.rdm_descriptors["region"] = [*[""] * len(summaries),
+                                      *(region.label for region in regions)]
     rdms.rdm_descriptors["model"] = [label] * rdms.n_rdm
     rdms.pattern_descriptors["stimulus"] = list(range(rdms.n_cond))
     return rdms

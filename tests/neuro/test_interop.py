@@ -107,6 +107,12 @@ def test_report_rdms_as_rsatoolbox_equal_rsatoolbox_own_and_the_xarray_ones(refe
         rdms.rdm_descriptors["model"]
     ) == {"small"}
     assert rdms.pattern_descriptors["stimulus"] == list(range(30))
+    assert rdms.rdm_descriptors["population"] == ["1", "4", "", "", ""]
+    assert rdms.rdm_descriptors["region"][:2] == ["", ""] and all(
+        rdms.rdm_descriptors["region"][2:]
+    )
+    model_only = rdms.subset("kind", "model")
+    assert model_only.n_rdm == 2
     first = report.summaries["1"].correlation_patterns()
     own = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(first), method="correlation")
     np.testing.assert_allclose(rdms.get_matrices()[0], own.get_matrices()[0], atol=1e-12)
