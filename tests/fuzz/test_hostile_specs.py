@@ -1,4 +1,5 @@
-"""Hostile and broken specs: one clear message, exit code 3 (invalid spec), no traceback, bounded time/memory.
+"""Hostile and broken specs: one clear message, exit code 3 (invalid spec), no traceback,
+bounded time/memory.
 
 The corpus under tests/fuzz/corpus holds hand-made hostile files; hypothesis adds mutations
 of the default spec and random text.
