@@ -25,7 +25,7 @@ def model_card(
     metrics: Mapping[str, float] | None = None,
 ) -> str:
     """The README.md text of a saved folder for ``ir``."""
-    front = {
+    front: dict[str, Any] = {
         "library_name": "mnc",
         "tags": ["mousenet", "visual-cortex", "neuroscience"],
         "mnc": {"architecture": ir.name, "content_hash": ir.content_hash},

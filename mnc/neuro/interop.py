@@ -156,7 +156,7 @@ def report_rdms(
     from mnc.neuro.rsa import _rsatoolbox, model_rdms, rdms_from_patterns
 
     _, rdm, _ = _rsatoolbox()
-    parts = []
+    parts: list[Any] = []
     if summaries:
         parts.append(model_rdms(summaries))
     if regions:
@@ -168,7 +168,7 @@ def report_rdms(
         )
     if not parts:
         raise UserFileError("the report holds no RDMs (no population and no region)")
-    rdms = rdm.concat(parts) if len(parts) > 1 else parts[0]  # type: ignore[attr-defined]
+    rdms: Any = rdm.concat(parts) if len(parts) > 1 else parts[0]  # type: ignore[attr-defined]
     rdms.rdm_descriptors["kind"] = ["model"] * len(summaries) + ["neural"] * len(regions)
     rdms.rdm_descriptors["population"] = [*summaries, *[""] * len(regions)]
     rdms.rdm_descriptors["region"] = [*[""] * len(summaries),

@@ -77,7 +77,8 @@ def observed_populations(model: nn.Module) -> dict[str, tuple[nn.Module, ...]] |
         population = _population_of(model, name, module)
         if population is None:
             return None  # a convolution, a norm, anything else: only plain calls them
-        hooked[population] = _chain(model.populations[name.split(".")[1]])  # type: ignore[index]
+        owner = model.get_submodule(".".join(name.split(".")[:2]))
+        hooked[population] = _chain(owner)
     return hooked
 
 
@@ -85,7 +86,7 @@ def _population_of(model: nn.Module, name: str, module: nn.Module) -> str | None
     parts = name.split(".")
     if parts[0] != "populations" or len(parts) not in (2, 3):
         return None
-    owner = model.populations[parts[1]]  # type: ignore[index]
+    owner = model.get_submodule(f"populations.{parts[1]}")
     if not isinstance(owner, Population):
         return None
     if len(parts) == 3 and module is not getattr(owner, "relu", None):
