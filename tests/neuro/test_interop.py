@@ -8,17 +8,18 @@ import numpy as np
 import pytest
 
 from mnc.errors import UserFileError
-from mnc.neuro.api import AnalysisOptions
-from mnc.neuro.recording_files import to_xarray
-from tests.neuro.small_models import build, small_recordings
 
 torch = pytest.importorskip("torch")
 rsatoolbox = pytest.importorskip("rsatoolbox", reason="needs the neuro extra (rsatoolbox)")
 pytest.importorskip("xarray", reason="needs the neuro extra (xarray)")
+pytest.importorskip("pandas", reason="needs the neuro extra (pandas)")
 
 from mnc.neuro import compare_model  # noqa: E402
+from mnc.neuro.api import AnalysisOptions  # noqa: E402
 from mnc.neuro.interop import from_rsatoolbox  # noqa: E402
 from mnc.neuro.model_features import Preprocess  # noqa: E402
+from mnc.neuro.recording_files import to_xarray  # noqa: E402
+from tests.neuro.small_models import build, small_recordings  # noqa: E402
 
 pytestmark = pytest.mark.neuro
 FAST = AnalysisOptions(methods=("spearman",), n_boot=4, n_splits=2, regressions=())
