@@ -50,7 +50,10 @@ class SpecProblem:
 
 
 class SpecError(MncError):
-    """A spec file that cannot be read or does not describe a valid network."""
+    """A spec file that cannot be read or does not describe a valid network (exit code 3 on
+    the command line, apart from usage errors' 2)."""
+
+    exit_code = 3
 
     def __init__(self, problems: list[SpecProblem]):
         self.problems = list(problems)
@@ -84,6 +87,8 @@ class PassError(MncError):
 
     The compiler turns it into a SpecError that points at the spec fields involved.
     """
+
+    exit_code = 3
 
     def __init__(self, problems: list[PassProblem]):
         self.problems = list(problems)

@@ -21,6 +21,7 @@ CASES = {
     "training_trajectory.py": ["--out", "{tmp}/trajectory", "--epochs", "3", "--steps", "2",
                                "--images", "24"],
     "feedback_network.py": ["--spec", "tiny-feedback", "--against", str(TINY_SPEC)],
+    "hooks_and_hub_folder.py": ["--spec", str(TINY_SPEC), "--out", "{tmp}/hub"],
 }
 NEEDS = {"neural_comparison.py": ["rsatoolbox"], "training_trajectory.py": ["rsatoolbox"]}
 

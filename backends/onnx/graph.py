@@ -31,6 +31,7 @@ from mnc.ir.model import IR
 
 from .builder import INPUT_NAME, Builder, internal_name
 from .network import NetworkValues
+from .opsets import newest_runtime_opset
 from .parameters import Parameters, normalised_populations
 
 __all__ = ["DEFAULT_OPSET", "INPUT_NAME", "LOGITS_NAME", "build_model"]
@@ -53,6 +54,11 @@ def build_model(ir: IR, parameters: Parameters, outputs: tuple[str, ...] = (), *
     if opset > newest:
         raise BackendError(f"ONNX opset {opset} is newer than this onnx package knows "
                            f"(newest: {newest}); choose an opset from {MIN_OPSET} to {newest}")
+    runtime = newest_runtime_opset(MIN_OPSET)
+    if runtime is not None and opset > runtime[0]:
+        raise BackendError(f"ONNX opset {opset} is newer than the installed onnxruntime "
+                           f"{runtime[1]} runs (newest: {runtime[0]}), so the model could not be "
+                           f"run or checked; choose an opset from {MIN_OPSET} to {runtime[0]}")
     exported = check_outputs(ir, outputs)
     builder = Builder(float16)
     network = NetworkValues(ir, parameters, builder, merge)

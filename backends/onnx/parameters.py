@@ -39,11 +39,11 @@ Parameters = dict[str, np.ndarray]
 
 def read_weights_file(path: Path) -> tuple[dict[str, Any], str]:
     """(state_dict, content_hash) of a saved model or checkpoint, read weights-only."""
-    from mnc_backends.torch.safe_load import load_tensors
+    from mnc_backends.torch.safetensors_io import read_payload
 
     if not path.is_file():
         raise UserFileError(f"{path}: no such weights file")
-    payload = check_header(load_tensors(path, "weights file"), str(path))
+    payload = check_header(read_payload(path, "weights file"), str(path))
     return dict(payload["state_dict"]), str(payload["content_hash"])
 
 

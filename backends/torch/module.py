@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,6 +28,7 @@ from torch import Tensor, nn
 
 from mnc.analysis.recurrence import describe_recurrence
 from mnc.errors import BackendError
+from mnc.imaging import Preprocessing
 from mnc.ir.graph import ancestors
 from mnc.ir.model import IR, Projection
 from mnc.lowering.fresh_weights import fresh_weights
@@ -202,6 +205,45 @@ class MouseNet(nn.Module):
                 f"  strategy {self.strategy}, {placed}, {'train' if self.training else 'eval'} "
                 f"mode, mask {ir.mask.mode}; layers_repr() lists every layer")
 
+    @property
+    def pretrained_cfg(self) -> dict[str, Any]:
+        """How images become this network's input, in the keys timm's models use: input size
+        ``(C, H, W)``, per-channel ``mean`` and ``std`` (ImageNet's, as ``mnc.imaging`` and
+        training apply them), ``crop_pct``, ``interpolation``, ``num_classes``, and the
+        classifier's module name. The ONNX backend stores the same in its metadata."""
+        inp = self.ir.input
+        preprocessing = Preprocessing(height=inp.height, width=inp.width, channels=inp.channels)
+        mean, std = preprocessing.channel_statistics()
+        return {"input_size": (inp.channels, inp.height, inp.width),
+                "mean": tuple(float(f"{value:.7g}") for value in mean),  # float32 -> as written
+                "std": tuple(float(f"{value:.7g}") for value in std),
+                "crop_pct": preprocessing.crop_fraction, "interpolation": "bilinear",
+                "num_classes": self.ir.readout.classes, "classifier": "classifier",
+                "architecture": self.ir.name, "content_hash": self.ir.content_hash}
+
+    @property
+    def default_cfg(self) -> dict[str, Any]:
+        """``pretrained_cfg`` under the name older timm code reads."""
+        return self.pretrained_cfg
+
+    def save_pretrained(self, folder: str | Path, metrics: Mapping[str, float] | None = None
+                        ) -> Path:
+        """Write a folder as Hugging Face tools read one: ``config.json`` (the IR),
+        ``model.safetensors``, ``preprocessor_config.json`` and a model card ``README.md``
+        (the spec's sources, preprocessing, ``metrics`` where given); see
+        ``mnc_backends.torch.pretrained``."""
+        from mnc_backends.torch.pretrained import save_pretrained
+
+        return save_pretrained(self, folder, metrics)
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> MouseNet:
+        """The network a ``save_pretrained`` folder holds (a local folder: nothing is
+        downloaded)."""
+        from mnc_backends.torch.pretrained import from_pretrained
+
+        return from_pretrained(folder)
+
     def layers_repr(self) -> str:
         """The full ``nn.Module`` listing: every convolution, norm and the classifier."""
         return nn.Module.__repr__(self)
@@ -299,8 +341,8 @@ class MouseNet(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         """Logits, computed by ``self.strategy``: by default (``auto``) the fastest execution
-        strategy that applies to this call, all within 1e-4 of ``plain_forward``. While a
-        submodule has a hook (see ``population_module``), the plain strategy runs.
+        strategy that applies to this call, all within 1e-4 of ``plain_forward``. Hooks: see
+        ``population_module``.
 
         A recurrent network (``self.recurrent``) runs unrolled in time (plain or merged). Its
         input: ``(N, C, H, W)`` for ``dynamics.input == "still"`` (the image is shown at every
@@ -402,10 +444,13 @@ class MouseNet(nn.Module):
         (``"VISl2/3"``) or key (``"VISl2_3"``); it is ``populations.<key>`` in the module tree,
         and its ReLU is the node ``populations.<key>.relu`` of ``torch.fx`` graphs.
 
-        Forward hooks on it see that activity on every call: while any submodule has a
-        forward or backward hook, ``forward`` and ``features`` run the plain strategy (the
-        only one that calls the submodules), and the fast ones again once the hooks are
-        removed.
+        Forward hooks on it see that activity on every call (every step of a recurrent
+        network). Hooks that return None run on the fast strategies, which call them with the
+        activity they computed (their ``args`` then cannot be read: the drive before the ReLU
+        is not computed there); one that returns a value continues the call on the plain path
+        from that population on. Any other hook (on a convolution or norm, a pre-hook, a
+        backward hook) makes ``forward`` and ``features`` run the plain strategy until it is
+        removed (``mnc_backends.torch.fast.hooks``).
         """
         key = population_key(population)
         if key not in self.populations:

@@ -6,6 +6,9 @@ A file is a dict of plain containers written with ``torch.save`` and read back w
     {"format": "mnc.torch-model", "format_version": 1, "mnc_version": str,
      "content_hash": str, "ir_json": str, "state_dict": {name: tensor}}
 
+or the same entries as a safetensors file (``safetensors_io``: the tensors, the rest as
+header metadata), which ``load_model`` recognises by its content.
+
 Training checkpoints add optimizer and progress entries under "format": "mnc.torch-checkpoint".
 The IR travels with the weights, so a file describes its own network, and weights are only
 ever loaded into a network whose IR has the same content hash. The format and its checks are
@@ -38,7 +41,7 @@ from mnc.lowering.weights_format import (
 )
 from mnc.masks import check_file_masks
 from mnc_backends.torch.module import MouseNet
-from mnc_backends.torch.safe_load import load_tensors
+from mnc_backends.torch.safetensors_io import SUFFIX, read_payload, save_safetensors
 
 __all__ = ["CHECKPOINT_FORMAT", "FORMAT_VERSION", "MODEL_FORMAT", "ir_from_payload",
            "load_model", "load_state", "load_state_dict", "load_weights", "model_payload",
@@ -54,8 +57,13 @@ def model_payload(model: MouseNet) -> dict[str, Any]:
 
 
 def save_model(model: MouseNet, path: str | Path) -> None:
-    """Write the model atomically: readers see the old file or the complete new one."""
+    """Write the model atomically: readers see the old file or the complete new one. A path
+    ending in ``.safetensors`` gets a safetensors file (``safetensors_io``), any other a
+    ``torch.save`` one."""
     payload = model_payload(model)
+    if Path(path).suffix == SUFFIX:
+        save_safetensors(payload, path)
+        return
     with atomic_path(path) as temporary:
         torch.save(payload, temporary)
 
@@ -65,8 +73,9 @@ def read_weights_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UserFileError(f"{path}: no such file (expected a model saved by "
-                            f"`mnc compile --backend torch -o FILE.pt` or a training checkpoint)")
-    return check_header(load_tensors(path, "mnc weights file"), str(path))
+                            f"`mnc compile --backend torch -o FILE.pt` (or FILE.safetensors) "
+                            f"or a training checkpoint)")
+    return check_header(read_payload(path, "mnc weights file"), str(path))
 
 
 def load_state_dict(model: MouseNet, state: Mapping[str, Any], origin: str) -> None:

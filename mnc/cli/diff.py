@@ -12,6 +12,9 @@ NAME = "diff"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("left", help="first spec (YAML)")
     parser.add_argument("right", help="second spec (YAML)")
+    parser.add_argument("--exit-code", action="store_true",
+                        help="exit with status 1 when the networks differ, 0 when they are "
+                             "the same (as git diff --exit-code)")
     add_json_flag(parser)
 
 
@@ -24,4 +27,4 @@ def run(args: argparse.Namespace) -> int:
         print_json(difference)
     else:
         print(render_diff(difference))
-    return 0
+    return 1 if args.exit_code and not difference["identical"] else 0

@@ -46,6 +46,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+COMMAND_PARSERS: dict[str, argparse.ArgumentParser] = {}
+"""Each command's parser, from the last ``build_parser``: a bad flag gets its usage."""
+
+EXIT_STATUSES = {0: "success", 1: "`mnc diff --exit-code`: the networks differ",
+                 2: "usage error: a bad flag or argument, or a file or value that cannot be used",
+                 3: "invalid spec: the spec cannot be read or describes no valid network",
+                 130: "stopped by SIGINT (Ctrl-C)", 143: "stopped by SIGTERM"}
+"""What each exit status of ``mnc`` means (README, ``mnc --help``)."""
+
+
 def build_parser(
     selected: str | None = None, argv: Sequence[str] = ()
 ) -> argparse.ArgumentParser:
@@ -57,6 +67,8 @@ def build_parser(
         prog="mnc",
         description="MouseNet compiler: anatomical measurements (YAML) -> validated IR -> "
         "trainable networks.",
+        epilog="exit statuses: " + "; ".join(f"{code} {meaning}"
+                                             for code, meaning in EXIT_STATUSES.items()),
     )
     parser.add_argument(
         "--verbose", action="store_true", help="show the full traceback of errors (for bug reports)"
@@ -68,6 +80,10 @@ def build_parser(
     for name, (module_name, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         sub.set_defaults(_module=module_name)
+        # also after the command; SUPPRESS keeps a --verbose given before it
+        sub.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="show the full traceback of errors (for bug reports)")
+        COMMAND_PARSERS[name] = sub
         if name == selected:
             module = importlib.import_module(module_name)
             module.add_arguments(sub)
@@ -88,7 +104,10 @@ def _selected_command(argv: Sequence[str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_selected_command(argv), argv)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # the command's own usage, not the top-level one
+        command = COMMAND_PARSERS.get(getattr(args, "command", None) or "", parser)
+        command.error(f"unrecognized arguments: {' '.join(unknown)}")
     if not getattr(args, "_module", None):
         parser.print_help()
         return 2

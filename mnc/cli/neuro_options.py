@@ -15,7 +15,8 @@ from mnc.neuro.model_features import STEP_WORDS
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", nargs="?",
-                        help="spec file (YAML), e.g. specs/mouse.yaml (not with --model)")
+                        help="shipped spec name (mouse, tiny, ...) or spec file (YAML); not "
+                             "with --model")
     parser.add_argument("--weights", required=True,
                         help="trained weights (saved model or training checkpoint), a run "
                              "folder of mnc train --keep-checkpoints (scores every kept "

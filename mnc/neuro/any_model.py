@@ -7,7 +7,8 @@ nothing. Models are named by a spec string:
 
 - ``torchvision:NAME`` -- ``torchvision.models.NAME()`` (optional dependency; never downloads:
   pretrained weights come from a local file),
-- ``module:package.module:factory`` -- any importable callable returning a module.
+- ``module:package.module:factory`` -- any importable callable returning a module (a module
+  in the working folder is found too).
 
 Weights files are read with ``torch.load(weights_only=True)`` (after the archive's size check
 of ``mnc_backends.torch.safe_load``): a state dict, or a dict holding one under
@@ -16,9 +17,12 @@ of ``mnc_backends.torch.safe_load``): a state dict, or a dict holding one under
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
-from collections.abc import Sequence
+import os
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +115,22 @@ def wrap_module(module: Any, layers: Sequence[str], *, label: str | None = None,
                        preprocess=preprocess if preprocess is not None else Preprocess())
 
 
+@contextlib.contextmanager
+def _working_folder_importable() -> Iterator[None]:
+    """Let ``module:NAME:factory`` find NAME.py in the working folder, as ``python -c``
+    would, whether mnc runs as ``mnc`` or ``python -m mnc``; installed packages come
+    first."""
+    folder = os.getcwd()
+    added = folder not in sys.path and "" not in sys.path
+    if added:
+        sys.path.append(folder)
+    try:
+        yield
+    finally:
+        if added and folder in sys.path:
+            sys.path.remove(folder)
+
+
 def build_module(spec: str) -> Any:
     """``torchvision:vgg16`` or ``module:pkg.mod:factory`` -> a freshly initialised module."""
     kind, _, rest = spec.partition(":")
@@ -126,14 +146,21 @@ def build_module(spec: str) -> Any:
                                 f"(pip install torchvision), or name a factory with "
                                 f"module:package.module:factory") from None
         factory = getattr(models, rest, None)
-        if not callable(factory) or rest.startswith("_"):
-            raise UserFileError(f"--model {spec}: torchvision.models has no model {rest!r}")
+        # only registered model builders (not helpers such as get_weight or list_models)
+        builders = models.list_models() if hasattr(models, "list_models") else None
+        if (not callable(factory) or rest.startswith("_")
+                or (builders is not None and rest not in builders)):
+            shown = f"; its models include {', '.join(sorted(builders)[:12])} ..." \
+                if builders else ""
+            raise UserFileError(f"--model {spec}: torchvision.models has no model "
+                                f"{rest!r}{shown}")
         return factory(weights=None)
     module_name, _, attribute = rest.rpartition(":")
     if not module_name or not attribute:
         raise UserFileError(f"--model {spec!r}: expected module:package.module:factory")
     try:
-        imported = importlib.import_module(module_name)
+        with _working_folder_importable():
+            imported = importlib.import_module(module_name)
     except ImportError as error:
         raise UserFileError(f"--model {spec}: cannot import {module_name} ({error})") from None
     factory = getattr(imported, attribute, None)
@@ -199,7 +226,9 @@ def compare_model(module: Any, layers: Sequence[str], recordings: Any, *,
                   selection: Any = None, options: Any = None, analysis: str = "rsa") -> Any:
     """RSA (or ``analysis="physiology"``) of any module's ``layers`` against recordings.
 
-    ``recordings``: ``NeuralData``, a recordings file or an Allen cache folder.
+    ``recordings``: ``NeuralData``, a recordings file or an Allen cache folder, an
+    ``xarray.Dataset`` or an ``rsatoolbox.data.Dataset`` (``mnc.neuro.interop``). The module's
+    train/eval mode (of every submodule) is as it was afterwards.
     ``preprocess``: a callable (grey images (N, H, W) 0-255 -> (N, C, H, W) float32) or a
     ``Preprocess`` (size, mean, std); default 224 x 224 with ImageNet statistics. Returns the
     ``Report`` of ``run_rsa``/``run_physiology``: DataFrames with the model's label in the
@@ -209,7 +238,12 @@ def compare_model(module: Any, layers: Sequence[str], recordings: Any, *,
 
     if analysis not in ("rsa", "physiology"):
         raise UserFileError(f"analysis: expected 'rsa' or 'physiology', got {analysis!r}")
-    loaded = wrap_module(module, layers, label=label, preprocess=preprocess)
-    run = run_rsa if analysis == "rsa" else run_physiology
-    return run(loaded, recordings, output_dir, cache_dir, selection or NeuralSelection(),
-               options or AnalysisOptions())
+    modes = [(part, part.training) for part in getattr(module, "modules", list)()]
+    try:
+        loaded = wrap_module(module, layers, label=label, preprocess=preprocess)
+        run = run_rsa if analysis == "rsa" else run_physiology
+        return run(loaded, recordings, output_dir, cache_dir, selection or NeuralSelection(),
+                   options or AnalysisOptions())
+    finally:  # the comparison runs in eval mode; the user's module goes back as it was
+        for part, training in modes:
+            part.training = training

@@ -33,6 +33,7 @@ from mnc.neuro.cache import (
     read_cached_json,
     stable_key,
 )
+from mnc.neuro.interop import as_recordings
 from mnc.neuro.jackknife import interval as jackknife_interval
 from mnc.neuro.jackknife import jackknife_se
 from mnc.neuro.layers import cell_class, cre_short_name
@@ -126,10 +127,27 @@ class Report:
                 "tables": {name: records(table) for name, table in self.tables.items()}}
 
     def rdms(self) -> Any:
-        """xarray Dataset of the model's RDMs (population, image, image) and the regions'."""
+        """xarray Dataset of the model's RDMs (population, image, image) and the regions',
+        the images' stimulus index as coordinates, the dissimilarity in the attrs."""
         from mnc.neuro.arrays import rdm_dataset
 
-        return rdm_dataset(self.summaries, self.regions)
+        return rdm_dataset(self.summaries, self.regions, self.label)
+
+    def to_rsatoolbox(self) -> Any:
+        """The same RDMs as one ``rsatoolbox.rdm.RDMs`` (descriptors ``name``, ``kind``:
+        model or neural, ``model``; pattern descriptor ``stimulus``), for rsatoolbox's own
+        comparisons, inference and plots."""
+        from mnc.neuro.interop import report_rdms
+
+        return report_rdms(self.summaries, self.regions, self.label)
+
+    @property
+    def label(self) -> str:
+        """The model's label (the ``model`` column of every table)."""
+        for table in self.tables.values():
+            if "model" in table.columns and len(table):
+                return str(table["model"].iloc[0])
+        return "model"
 
 
 def records(table: pd.DataFrame) -> list[dict[str, Any]]:
@@ -167,7 +185,10 @@ NeuralSource = NeuralData | str | Path
 
 def load_neural(source: NeuralSource, selection: NeuralSelection,
                 cache_root: Path | None) -> tuple[NeuralData, list[Region]]:
-    """The selected cells of ``source`` and their regions (each with ``min_cells`` or more)."""
+    """The selected cells of ``source`` and their regions (each with ``min_cells`` or more).
+    ``source`` may also be an ``xarray.Dataset`` or ``rsatoolbox.data.Dataset``
+    (``mnc.neuro.interop``)."""
+    source = as_recordings(source)
     if isinstance(source, NeuralData) or is_recordings_file(source):
         data = source if isinstance(source, NeuralData) else load_recordings(source)
         data = data.select(selection.areas, selection.cre_lines, selection.depths_um)

@@ -25,10 +25,13 @@ def _xarray() -> Any:
     return xarray
 
 
-def rdm_dataset(summaries: Mapping[str, FeatureSummary], regions: Sequence[Region]) -> Any:
+def rdm_dataset(summaries: Mapping[str, FeatureSummary], regions: Sequence[Region],
+                label: str = "model") -> Any:
     """xarray Dataset with ``model`` (population, image, image2) and ``neural`` (region, ...).
 
-    Dissimilarity is 1 - Pearson correlation between the patterns two images evoke.
+    Dissimilarity is 1 - Pearson correlation between the patterns two images evoke
+    (rsatoolbox's ``correlation``); ``image`` and ``image2`` are the images' stimulus
+    indices, and every DataArray says what it holds in its attrs.
     """
     xarray = _xarray()
     names = list(summaries)
@@ -41,9 +44,17 @@ def rdm_dataset(summaries: Mapping[str, FeatureSummary], regions: Sequence[Regio
             correlation = np.corrcoef(responses)
         neural.append(1.0 - np.nan_to_num(correlation, nan=0.0))
     images = np.arange(model.shape[1] if names else (neural[0].shape[0] if neural else 0))
-    data = {"model": (("population", "image", "image2"), model)}
+    common = {"dissimilarity": "correlation", "units": "1 - Pearson r", "model": label}
+    data = {"model": (("population", "image", "image2"), model,
+                      {**common, "long_name": "model RDM of each population's responses"})}
     if neural:
-        data["neural"] = (("region", "image", "image2"), np.stack(neural))
-    return xarray.Dataset(data, coords={"population": names, "image": images,
-                                        "image2": images,
-                                        "region": [r.label for r in regions]})
+        data["neural"] = (("region", "image", "image2"), np.stack(neural),
+                          {**common, "long_name": "neural RDM of each region's trial-averaged "
+                                                  "responses"})
+    dataset = xarray.Dataset(data, coords={"population": names, "image": images,
+                                           "image2": images,
+                                           "region": [r.label for r in regions]},
+                             attrs={**common, "title": f"RDMs of {label} and recorded regions"})
+    dataset["image"].attrs["long_name"] = "stimulus index (row)"
+    dataset["image2"].attrs["long_name"] = "stimulus index (column)"
+    return dataset

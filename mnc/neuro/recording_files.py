@@ -192,33 +192,40 @@ def load_netcdf(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> NeuralD
     except (OSError, RuntimeError, KeyError) as error:
         raise UserFileError(f"{source}: not a readable NetCDF file ({error})") from None
     with dataset:
-        dims = {"images": ("stimulus", "y", "x"), "responses": ("stimulus", "trial", "cell")}
-        total = 0
-        arrays: dict[str, np.ndarray] = {}
-        for name in ARRAY_NAMES:
-            if name not in dataset.variables:
-                if name in REQUIRED:
-                    raise UserFileError(f"{source}: missing variable {name!r}; expected "
-                                        f"{', '.join(REQUIRED)} (and layer or cre_line)")
-                continue
-            variable = dataset.variables[name]
-            expected = dims.get(name, ("cell",))
-            if tuple(variable.dims) != expected:
-                raise UserFileError(f"{source}: variable {name!r}: expected dimensions "
-                                    f"{expected}, got {tuple(variable.dims)}")
-            itemsize = max(int(variable.dtype.itemsize), 8 if variable.dtype.kind == "O" else 1)
-            declared = int(np.prod(variable.shape, dtype=object)) * itemsize
-            total += declared
-            if declared > max_bytes or total > max_bytes:
-                raise UserFileError(f"{source}: variable {name!r} declares shape "
-                                    f"{variable.shape} ({declared:,} bytes); the limit for "
-                                    f"all arrays is {max_bytes:,} bytes")
-            try:
-                values = np.asarray(variable.values)
-            except (OSError, RuntimeError, ValueError) as error:
-                raise UserFileError(f"{source}: variable {name!r} cannot be read ({error})"
-                                    ) from None
-            arrays[name] = _netcdf_values(values, name, source)
+        return from_xarray(dataset, source, max_bytes)
+
+
+def from_xarray(dataset: Any, source: str = "<xarray.Dataset>",  # noqa: ANN401
+                max_bytes: int = DEFAULT_MAX_BYTES) -> NeuralData:
+    """Recordings from an ``xarray.Dataset`` (open or in memory) with the NetCDF layout in
+    the module docstring; ``source`` starts every error message."""
+    dims = {"images": ("stimulus", "y", "x"), "responses": ("stimulus", "trial", "cell")}
+    total = 0
+    arrays: dict[str, np.ndarray] = {}
+    for name in ARRAY_NAMES:
+        if name not in dataset.variables:
+            if name in REQUIRED:
+                raise UserFileError(f"{source}: missing variable {name!r}; expected "
+                                    f"{', '.join(REQUIRED)} (and layer or cre_line)")
+            continue
+        variable = dataset.variables[name]
+        expected = dims.get(name, ("cell",))
+        if tuple(variable.dims) != expected:
+            raise UserFileError(f"{source}: variable {name!r}: expected dimensions "
+                                f"{expected}, got {tuple(variable.dims)}")
+        itemsize = max(int(variable.dtype.itemsize), 8 if variable.dtype.kind == "O" else 1)
+        declared = int(np.prod(variable.shape, dtype=object)) * itemsize
+        total += declared
+        if declared > max_bytes or total > max_bytes:
+            raise UserFileError(f"{source}: variable {name!r} declares shape "
+                                f"{variable.shape} ({declared:,} bytes); the limit for "
+                                f"all arrays is {max_bytes:,} bytes")
+        try:
+            values = np.asarray(variable.values)
+        except (OSError, RuntimeError, ValueError) as error:
+            raise UserFileError(f"{source}: variable {name!r} cannot be read ({error})"
+                                ) from None
+        arrays[name] = _netcdf_values(values, name, source)
     return _from_fields(arrays, source)
 
 

@@ -83,6 +83,13 @@ class NeuralData:
     fingerprint: str = ""
     """Content hash keying result caches; computed from the arrays when left empty."""
 
+    def __repr__(self) -> str:
+        """One line: the arrays' sizes, not their contents."""
+        areas = ", ".join(sorted(set(self.area.tolist()))[:8])
+        return (f"NeuralData({self.n_stimuli} stimuli x {self.n_trials} trials x "
+                f"{self.n_cells} cells; areas {areas or 'none'}; "
+                f"{len(self.sessions)} session(s); source {self.source!r})")
+
     def __post_init__(self) -> None:
         _check(self)
         if not self.fingerprint:

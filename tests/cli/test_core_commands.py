@@ -22,7 +22,7 @@ def test_validate_ok_and_json():
 def test_validate_reports_error_without_traceback(write_variant):
     path = write_variant({"readout": {"populations": ["VISp55"]}})
     result = run_mnc("validate", str(path))
-    assert result.returncode == 2
+    assert result.returncode == 3  # an invalid spec
     assert "Traceback" not in result.stderr
     assert f"{path}:" in result.stderr and "did you mean 'VISp5'" in result.stderr
     data = json.loads(run_mnc("validate", str(path), "--json").stdout)
@@ -126,4 +126,4 @@ def test_bad_argument_exits_2():
 
 def test_missing_spec_file():
     result = run_mnc("summary", "specs/nope.yaml")
-    assert result.returncode == 2 and "specs/nope.yaml: no such file" in result.stderr
+    assert result.returncode == 3 and "specs/nope.yaml: no such file" in result.stderr

@@ -35,8 +35,8 @@ def spec_pair(tmp_path):
     return spec, base
 
 
-def _refused(capsys, argv, *expected):
-    assert main(argv) == 2
+def _refused(capsys, argv, *expected, status=2):
+    assert main(argv) == status
     err = capsys.readouterr().err
     assert "Traceback" not in err
     for text in expected:
@@ -151,7 +151,7 @@ def test_limit_environment_variables_refuse_nan_inf_and_non_positive(value, caps
 def test_deeply_nested_yaml_spec_is_one_message(tmp_path, capsys):
     spec = tmp_path / "deep.yaml"
     spec.write_text(yaml.safe_dump({"name": "x"}) + "description: " + "[" * 3000 + "]" * 3000)
-    _refused(capsys, ["validate", str(spec)], str(spec), "nested")
+    _refused(capsys, ["validate", str(spec)], str(spec), "nested", status=3)  # invalid spec
 
 
 def test_an_os_error_nobody_caught_is_still_one_message(capsys, monkeypatch):

@@ -104,7 +104,7 @@ def test_a_missing_base_is_named_with_its_unsafe_characters_escaped(tmp_path, ca
     from mnc.cli.main import main
 
     base = tmp_path / f"ab{character}cd.yaml"
-    assert main(["init", str(tmp_path / "new.yaml"), "--from", str(base)]) == 2
+    assert main(["init", str(tmp_path / "new.yaml"), "--from", str(base)]) == 3
     err = capsys.readouterr().err
     escaped = character.encode("unicode_escape").decode("ascii")
     assert f"ab{escaped}cd.yaml: no such file" in err, err
@@ -115,8 +115,8 @@ def test_a_missing_base_is_named_with_its_unsafe_characters_escaped(tmp_path, ca
 def test_messages_from_any_command_escape_unsafe_characters(tmp_path, capsys):
     from mnc.cli.main import main
 
-    assert main(["validate", str(tmp_path / "red\x1b[31m.yaml")]) == 2
-    assert main(["compile", str(tmp_path / "mirror\u2066.yaml")]) == 2
+    assert main(["validate", str(tmp_path / "red\x1b[31m.yaml")]) == 3  # no such spec
+    assert main(["compile", str(tmp_path / "mirror\u2066.yaml")]) == 3
     err = capsys.readouterr().err
     assert "red\\x1b[31m.yaml" in err and "mirror\\u2066.yaml" in err, err
     assert "\x1b" not in err and "\u2066" not in err

@@ -1,4 +1,5 @@
-"""Hostile and broken specs: one clear message, exit code 2, no traceback, bounded time/memory.
+"""Hostile and broken specs: one clear message, exit code 3 (invalid spec), no traceback,
+bounded time/memory.
 
 The corpus under tests/fuzz/corpus holds hand-made hostile files; hypothesis adds mutations
 of the default spec and random text.
@@ -40,7 +41,7 @@ def test_corpus_file_fails_cleanly(path):
                             capture_output=True, text=True, cwd=ROOT, timeout=60,
                             preexec_fn=_limit_memory)
     elapsed = time.monotonic() - started
-    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.returncode == 3, (result.stdout, result.stderr)  # an invalid spec
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("mnc validate: error: "), result.stderr
     assert str(path.name) in result.stderr or "mouse.yaml" in result.stderr

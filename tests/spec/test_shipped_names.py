@@ -84,7 +84,7 @@ def test_an_unknown_name_lists_the_shipped_ones():
 
 def test_a_missing_file_named_after_a_shipped_spec_says_how_to_write_it(tmp_path):
     result = run_mnc("validate", "mouse.yaml", cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == 3
     assert "the shipped spec of that name is written 'mouse'" in result.stderr
     assert "Traceback" not in result.stderr
 

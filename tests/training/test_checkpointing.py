@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 from mnc.io.checkpoint_index import read_index  # noqa: E402
 from mnc_backends.torch.training import checkpoint, distributed  # noqa: E402
 from mnc_backends.torch.training.checkpointing import RunCheckpoints  # noqa: E402
+from mnc_backends.torch.weights_io import load_model  # noqa: E402
 from tests.training import parts  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -56,6 +57,10 @@ def test_after_an_epoch_best_and_kept_checkpoints_follow_validation(tmp_path: Pa
     best = checkpoint.load_checkpoint(tmp_path / "best.pt")
     last = checkpoint.load_checkpoint(tmp_path / "last.pt")
     assert (best["epoch"], best["best_top1"], last["epoch"]) == (1, 0.4, 2)
+    exported = load_model(tmp_path / "best.safetensors")  # the best network's weights alone
+    assert exported.ir.content_hash == ir.content_hash
+    for name, tensor in exported.state_dict().items():
+        assert torch.equal(tensor, best["state_dict"][name]), name
     assert [(kept.epoch, kept.val_top1) for kept in read_index(tmp_path)] == [(2, 0.3)]
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["val_top1"] for line in lines] == [0.4, 0.3]

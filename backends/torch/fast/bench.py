@@ -349,12 +349,13 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] = lambda 
     exact = [row for row in result.rows if not row.strategy.endswith(AMP_SUFFIX)]
     low = [row for row in result.rows if row.strategy.endswith(AMP_SUFFIX)]
     result.summary = {
-        "eval_b64_speedup": _ratio(result.rows, "eval", large, auto_eval),
+        # keys name the batch they were measured at (b64 by default)
+        f"eval_b{large}_speedup": _ratio(result.rows, "eval", large, auto_eval),
         "eval_b1_speedup": _ratio(result.rows, "eval", 1, auto_eval),
-        "train_b64_speedup": _ratio(result.rows, "train", large, auto_train),
-        "onnx_b64_speedup": _ratio(result.rows, "onnx", large, "onnxruntime"),
-        "onnx_per_projection_b64_speedup": _ratio(result.rows, "onnx", large,
-                                                  "onnxruntime-per-projection"),
+        f"train_b{large}_speedup": _ratio(result.rows, "train", large, auto_train),
+        f"onnx_b{large}_speedup": _ratio(result.rows, "onnx", large, "onnxruntime"),
+        f"onnx_per_projection_b{large}_speedup": _ratio(result.rows, "onnx", large,
+                                                        "onnxruntime-per-projection"),
         "max_abs_diff": max((row.max_abs_diff for row in exact), default=0.0),
         "amp_max_abs_diff": max((row.max_abs_diff for row in low), default=None),
         "masked_taps_zero_gradient": zero,

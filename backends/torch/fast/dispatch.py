@@ -11,10 +11,12 @@ Strategies (all compute the same function as ``MouseNet.plain_forward``, within 
   sparse; otherwise ``merged`` on the CPU, where it is measured to be faster in inference and
   training; ``plain`` on other devices.
 
-Whatever the strategy, a call runs ``plain`` while any submodule (or every module, globally)
-has a forward or backward hook: only the plain path calls the submodules, so only it fires
-their hooks (``MouseNet.population_module``). ``features`` follows the same rules as
-``forward``. A recurrent network (``ir.is_recurrent``) runs unrolled in time by ``plain`` or
+Forward hooks on population modules (``MouseNet.population_module``) that only observe run
+on the fast strategies, which fire them with the activity they computed (``fast.hooks``); a
+call runs ``plain`` while another hook is registered (on a convolution or a norm, a pre-hook,
+a backward hook, one for every module), since only the plain path calls those submodules.
+``features`` follows the same rules as ``forward``. A recurrent network (``ir.is_recurrent``)
+runs unrolled in time by ``plain`` or
 ``merged`` (at each step, each group over its source's activity ``delay`` steps before). The
 sparse kernel runs neither it nor a network with upsampling projections (forcing it is
 refused), so ``auto`` picks ``merged`` for both on the CPU (measured faster in inference and
@@ -27,11 +29,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from mnc.errors import BackendError
 from mnc.ir.model import IR
 from mnc_backends.torch.fast import native
+from mnc_backends.torch.fast.hooks import fire, observed_populations
 from mnc_backends.torch.fast.merged import MergedExecutor
 from mnc_backends.torch.fast.prepared import PreparedCache
 from mnc_backends.torch.fast.shared import all_finite
@@ -97,7 +100,9 @@ class Dispatcher:
                                         or any(p.requires_grad for p in model.parameters())):
             return "gradients are enabled (wrap the call in torch.inference_mode() or no_grad())"
         if images.device.type != "cpu" or images.dtype != torch.float32:
-            return f"input is {images.dtype} on {images.device}, the kernel needs float32 on cpu"
+            return (f"input is {images.dtype} on {images.device}, the kernel needs float32 on "
+                    f"cpu (auto runs merged there; strategies 'merged' and 'plain' run any "
+                    f"dtype)")
         if torch.is_autocast_enabled("cpu"):
             return "autocast is on (the kernel computes in float32 only)"
         if images.dim() != 4 or tuple(images.shape[1:]) != (inp.channels, inp.height, inp.width):
@@ -114,8 +119,10 @@ class Dispatcher:
             return self._choose(images, strategy, training)
 
     def _choose(self, images: Tensor, strategy: str, training: bool | None) -> str:
-        if self.cache.hooks_registered() or images.shape[0] == 0:
+        if images.shape[0] == 0:
             return "plain"  # (an empty batch: nothing to speed up)
+        if self.cache.hooks_registered() and observed_populations(self.model) is None:
+            return "plain"  # a hook only the plain path honours (fast.hooks)
         if strategy != "auto":
             return strategy
         training = self.model.training if training is None else training
@@ -144,6 +151,13 @@ class Dispatcher:
             return "plain"  # NaN and infinity then spread exactly as the plain path spreads them
         return chosen
 
+    def _hooked(self) -> dict[str, tuple[nn.Module, ...]] | None:
+        """The population hooks a fast call fires ({}: none, but a classifier hook), or None
+        when no submodule has a hook (the fast paths then skip the bookkeeping)."""
+        if not self.cache.hooks_registered():
+            return None
+        return observed_populations(self.model) or {}
+
     def features(self, images: Tensor, names: Sequence[str], strategy: str = "auto",
                  training: bool | None = None) -> dict[str, Tensor]:
         """Activity (after ReLU) of the populations ``names`` (checked IR names), computed by
@@ -154,6 +168,10 @@ class Dispatcher:
             computed = [name for name in names if name != INPUT]
             if chosen == "plain" or not computed:
                 return self.model.plain_features(images, names)
+            hooked = self._hooked()
+            if hooked is not None:
+                per_step = self._observed_run(chosen, images, hooked, computed)
+                return self._stacked(images, per_step, names)
             if chosen == "sparse":
                 activity = self._sparse_executor().populations(images, computed)
             else:
@@ -166,10 +184,77 @@ class Dispatcher:
     def run(self, images: Tensor, strategy: str = "auto", training: bool | None = None
             ) -> Tensor:
         training = self.model.training if training is None else training
+        model = self.model
         with self.cache.call():
             chosen = self._choose_checked(images, strategy, training)
+            if chosen != "plain":
+                hooked = self._hooked()
+                if hooked is not None:
+                    keep = model.readout_populations
+                    per_step = self._observed_run(chosen, images, hooked, keep)
+                    if not model.recurrent:
+                        return model.readout(per_step[0])
+                    steps = model.ir.dynamics.readout_range
+                    return model.readout_over_steps([per_step[step] for step in steps])
             if chosen == "sparse":
                 return self._sparse_executor().forward(images)
             if chosen == "merged":
-                return self._merged.forward(self.model, images)
-        return self.model.plain_forward(images)
+                return self._merged.forward(model, images)
+        return model.plain_forward(images)
+
+    def _stacked(self, images: Tensor, per_step: list[dict[str, Tensor]], names: Sequence[str]
+                 ) -> dict[str, Tensor]:
+        """``features``' result from the activity at each step."""
+        if not self.model.recurrent:
+            return {name: images if name == INPUT else per_step[0][name] for name in names}
+        return {name: torch.stack([activity[name] for activity in per_step], dim=1)
+                for name in names}
+
+    def _observed_run(self, chosen: str, images: Tensor,
+                      hooked: dict[str, tuple[nn.Module, ...]], keep: Sequence[str]
+                      ) -> list[dict[str, Tensor]]:
+        """Every step's activity of ``keep`` and the ancestors computing it, by ``chosen``,
+        with each population's forward hooks fired on it in the plain path's order; from a
+        hook that replaces an activity on, the call continues on the plain path."""
+        model = self.model
+        order = [step.population for step in model._timed_plan(keep)]  # noqa: SLF001
+        watched = [name for name in order if name in hooked]
+        if chosen == "sparse":  # (never recurrent)
+            copies = list(dict.fromkeys([*watched, *keep]))
+            per_step = [self._sparse_executor().populations(images, copies)]
+        elif model.recurrent:
+            per_step = self._merged.unrolled(model, images, order,
+                                             range(model.ir.dynamics.steps))
+        else:
+            per_step = [self._merged.populations(model, images, keep)]
+        for activity, frame in zip(per_step, model.frames(images), strict=True):
+            activity[INPUT] = frame
+        for step, activity in enumerate(per_step):
+            for index, name in enumerate(order):
+                if name not in hooked:
+                    continue
+                replaced = fire(hooked[name], activity[name])
+                if replaced is not None:
+                    activity[name] = replaced
+                    if chosen == "sparse":  # the kernel copied out only what was watched
+                        computed = self._merged.populations(model, images, keep)
+                        per_step[0] = activity = {**computed, **activity}
+                    self._continue_plain(images, per_step, step, index, keep)
+                    return per_step
+        return per_step
+
+    def _continue_plain(self, images: Tensor, per_step: list[dict[str, Tensor]], step: int,
+                        index: int, keep: Sequence[str]) -> None:
+        """Recompute, on the plain path (its modules fire their own hooks), every population
+        after position ``index`` of the plan at ``step`` and all of every later step."""
+        model = self.model
+        plan = model._timed_plan(keep)  # noqa: SLF001
+        memory = max((delay for item in plan for _, _, delay in item.inputs), default=0)
+        frames = model.frames(images)
+        for now in range(step, len(frames)):
+            activity = per_step[now] if now == step else {INPUT: frames[now]}
+            past = [per_step[now - 1 - back] for back in range(min(now, memory))]
+            for item in plan[index + 1 if now == step else 0:]:
+                activity[item.population] = model._timed_population(  # noqa: SLF001
+                    item, activity, past)
+            per_step[now] = activity

@@ -15,7 +15,7 @@ threshold. All of it lives in one ``PreparedCache`` per model and is dropped all
   made under ``torch.inference_mode`` has none: then nothing is cached at all.
 
 The same listing of the module tree tells whether a submodule has a forward or backward hook
-(only the plain path calls the submodules, so only it can fire them).
+(``fast.hooks`` then tells which the fast strategies can fire themselves).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from mnc.lowering.weights_format import (
     MODEL_FORMAT,
     check_header,
 )
-from mnc_backends.torch.safe_load import load_tensors
+from mnc_backends.torch.safetensors_io import read_payload
 
 FORMAT = CHECKPOINT_FORMAT
 
@@ -83,7 +83,7 @@ def load_checkpoint(path: str | Path, *, training: bool = True) -> dict[str, Any
     file = Path(path)
     if not file.is_file():
         raise UserFileError(f"{file}: no such checkpoint file")
-    content = load_tensors(file, "mnc checkpoint")
+    content = read_payload(file, "mnc checkpoint")  # a saved model may be a safetensors file
     allowed = (FORMAT,) if training else (FORMAT, MODEL_FORMAT)
     header = check_header(content, str(file), allowed)
     if header["format"] == FORMAT:

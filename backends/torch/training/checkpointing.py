@@ -19,6 +19,7 @@ from mnc_backends.torch.training import checkpoint, distributed, keep, rundir
 from mnc_backends.torch.training.config import TrainConfig
 from mnc_backends.torch.training.model import unwrap
 from mnc_backends.torch.training.state import TrainingState
+from mnc_backends.torch.weights_io import save_model
 
 
 def read_last(folder: Path) -> dict[str, Any]:
@@ -82,7 +83,8 @@ class RunCheckpoints:
         distributed.barrier(self.context)
 
     def save_epoch(self, state: TrainingState, improved: bool, val: dict[str, Any]) -> None:
-        """Rank 0, after an epoch: ``last.pt``, ``best.pt`` if validation improved, the kept
+        """Rank 0, after an epoch: ``last.pt``, ``best.pt`` and ``best.safetensors`` if
+        validation improved, the kept
         checkpoint if the schedule names this epoch, and ``metrics.jsonl``."""
         if not self.context.is_main:
             return
@@ -90,6 +92,8 @@ class RunCheckpoints:
         checkpoint.save_checkpoint(self.last, content)
         if improved:
             checkpoint.save_checkpoint(self.folder / rundir.BEST, content)
+            # the same network's weights alone, as the rest of the ecosystem reads them
+            save_model(unwrap(state.model), self.folder / rundir.BEST_WEIGHTS)
         if self.schedule.keeps(state.epoch):
             self.keep(state, val)
         rundir.write_metrics(self.folder, state.history)

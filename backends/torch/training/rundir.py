@@ -9,6 +9,7 @@ Layout::
     metrics.jsonl   one JSON line per finished epoch
     last.pt         the newest checkpoint (every epoch, every N steps, on SIGINT/SIGTERM)
     best.pt         the checkpoint with the best validation top-1 so far
+    best.safetensors  its network's weights, IR and hash (safetensors: no optimizer state)
     checkpoints/    checkpoints kept along training (--keep-checkpoints), indexed by
     checkpoints.json  epoch, step, validation top-1 and file (also as checkpoints.csv)
     curves.png      written by ``mnc plot``
@@ -40,10 +41,11 @@ from mnc.spec.yaml_reader import MAX_FILE_BYTES
 
 LAST = "last.pt"
 BEST = "best.pt"
+BEST_WEIGHTS = "best.safetensors"
 METRICS = "metrics.jsonl"
 CONFIG = "config.yaml"
 MAX_METRICS_BYTES = 64 * 1024 * 1024
-RESULT_FILES = (LAST, BEST, METRICS, CONFIG, "run.json", "ir.json", "curves.png",
+RESULT_FILES = (LAST, BEST, BEST_WEIGHTS, METRICS, CONFIG, "run.json", "ir.json", "curves.png",
                 checkpoint_index.INDEX_JSON, checkpoint_index.INDEX_CSV)
 
 

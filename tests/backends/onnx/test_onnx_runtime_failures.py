@@ -93,3 +93,23 @@ def test_opset_newer_than_onnx_knows_is_one_message(tmp_path, capsys):
                  str(newest + 50)]) == 2
     err = capsys.readouterr().err
     assert "opset" in err and str(newest) in err
+
+
+def test_opset_newer_than_the_installed_onnxruntime_runs_is_refused(tmp_path, capsys):
+    from mnc_backends.onnx.graph import MIN_OPSET
+    from mnc_backends.onnx.opsets import newest_runtime_opset
+
+    runtime, version = newest_runtime_opset(MIN_OPSET)
+    assert runtime >= MIN_OPSET and version == ort.__version__
+    spec = str(write_small_spec(tmp_path))
+    if runtime < onnx.defs.onnx_opset_version():  # onnx knows opsets this runtime refuses
+        output = tmp_path / "new.onnx"
+        assert main(["compile", spec, "--backend", "onnx", "--opset", str(runtime + 1),
+                     "-o", str(output)]) == 2
+        err = capsys.readouterr().err
+        assert f"onnxruntime {version} runs (newest: {runtime})" in err
+        assert not output.exists()
+    output = tmp_path / "newest.onnx"
+    assert main(["compile", spec, "--backend", "onnx", "--opset", str(runtime),
+                 "-o", str(output)]) == 0
+    ort.InferenceSession(str(output), providers=["CPUExecutionProvider"])
