@@ -8,8 +8,6 @@ with synthetic features.
 from __future__ import annotations
 
 import hashlib
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ import numpy as np
 
 from mnc.errors import UsageError, UserFileError
 from mnc.imaging import IMAGENET_MEAN, IMAGENET_STD, channel_statistics
+from mnc.io.scratch import scratch_array, scratch_folder
 from mnc.neuro.representation import FeatureSummary, sample_columns
 
 UNTRAINED = "untrained"
@@ -267,16 +266,14 @@ def summarize_features(model: Any, images: np.ndarray, batch_size: int = 32,
     Batches are written to disk-backed arrays (one per population, removed afterwards), then
     the Gram matrix is accumulated over column chunks of at most ``chunk_bytes``.
     """
-    scratch = Path(tempfile.mkdtemp(prefix="mnc-features-", dir=scratch_dir))
-    try:
+    with scratch_folder(scratch_dir) as folder:
         stores: dict[str, np.ndarray] = {}
         n = images.shape[0]
         for start, outputs in iter_features(model, images, batch_size, populations, step):
             for name, value in outputs.items():
                 if name not in stores:
-                    stores[name] = np.lib.format.open_memmap(
-                        scratch / f"{len(stores)}.npy", mode="w+", dtype=np.float32,
-                        shape=(n, value.shape[1]))
+                    stores[name] = scratch_array(folder, f"{len(stores)}.npy",
+                                                 (n, value.shape[1]), np.float32)
                 stores[name][start:start + value.shape[0]] = value
             if progress is not None:
                 progress(min(start + batch_size, n), n)
@@ -287,8 +284,6 @@ def summarize_features(model: Any, images: np.ndarray, batch_size: int = 32,
             del store
         stores.clear()
         return summaries
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _summarize_store(store: np.ndarray, max_units: int, rng: np.random.Generator,
