@@ -28,9 +28,11 @@ from mnc.neuro.cache import (
     FeatureCache,
     ScoreCache,
     cache_miss,
+    entry_exists,
     feature_key,
     read_cached_json,
     stable_key,
+    write_cache_text,
 )
 from mnc.neuro.layers import cre_short_name
 from mnc.neuro.model_features import (
@@ -200,7 +202,7 @@ def population_summaries(loaded: LoadedModel, raw_images: np.ndarray, options: A
     key = feature_key(loaded.network_key, loaded.weights_key, model_input, settings)
     cache = FeatureCache(cache_root, key) if cache_root is not None else None
     index = cache.folder / "index.json" if cache is not None else None
-    if cache is not None and index is not None and index.is_file():
+    if cache is not None and index is not None and entry_exists(index):
         names = read_cached_json(index)
         if names is not None and (not isinstance(names, list) or
                                   not all(isinstance(name, str) for name in names)):
@@ -217,7 +219,7 @@ def population_summaries(loaded: LoadedModel, raw_images: np.ndarray, options: A
     summaries = {name: summaries[name] for name in order}
     if cache is not None and index is not None:
         cache.save(summaries)
-        write_text_atomic(index, json.dumps(order))
+        write_cache_text(cache_root, index, json.dumps(order))
     return summaries, key, False
 
 
