@@ -17,6 +17,7 @@ from pathlib import Path
 from mnc.cli.common import announce, positive_number, print_json, table
 from mnc.errors import UserFileError
 from mnc.io.outputs import output_file
+from mnc.text import shown
 
 NAME = "bench"
 HELP = "measure throughput of every execution strategy"
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.as_dict())
         return 0
-    print(f"{spec}: {result.summary['machine']}, torch {result.summary['torch_version']}")
+    print(f"{shown(spec)}: {result.summary['machine']}, torch {result.summary['torch_version']}")
     print(table(["mode", "strategy", "batch", "img/s", "ratio", "max abs diff"],
                 [[row.mode, row.strategy, row.batch, round(row.images_per_s, 1),
                   f"{row.ratio:.2f}x", f"{row.max_abs_diff:.1e}"] for row in result.rows]))
@@ -105,5 +106,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"auto picks {summary['auto_eval_strategy']!r} for inference; masked taps keep a zero "
           f"gradient: {summary['masked_taps_zero_gradient']}; onnx: {summary['onnx']}")
     if args.output is not None:
-        print(f"wrote {args.output}")
+        print(f"wrote {shown(args.output)}")
     return 0

@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from mnc.text import shown_message
+
 
 def add_spec_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -30,7 +32,7 @@ def announce(command: str, text: str) -> None:
     under torchrun only the main process (rank 0) prints.
     """
     if os.environ.get("RANK", "0") == "0":
-        print(f"mnc {command}: {text}", file=sys.stderr, flush=True)
+        print(f"mnc {command}: {shown_message(text)}", file=sys.stderr, flush=True)
 
 
 def comma_list(item: Callable[[str], Any] = str, choices: Sequence[str] | None = None
