@@ -18,12 +18,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
-
 import mnc
 from mnc.analysis.limits import check_memory
 from mnc.errors import UserFileError
-from mnc.io.atomic import atomic_path
 from mnc.ir.serialize import ir_to_json
 from mnc.lowering.weights_format import (
     CHECKPOINT_FORMAT,
@@ -39,6 +36,7 @@ from mnc.lowering.weights_format import (
 from mnc.masks import check_file_masks
 from mnc_backends.torch.module import MouseNet
 from mnc_backends.torch.safe_load import load_tensors
+from mnc_backends.torch.safe_save import save_torch_file
 
 __all__ = ["CHECKPOINT_FORMAT", "FORMAT_VERSION", "MODEL_FORMAT", "ir_from_payload",
            "load_model", "load_state", "load_state_dict", "load_weights", "model_payload",
@@ -56,8 +54,7 @@ def model_payload(model: MouseNet) -> dict[str, Any]:
 def save_model(model: MouseNet, path: str | Path) -> None:
     """Write the model atomically: readers see the old file or the complete new one."""
     payload = model_payload(model)
-    with atomic_path(path) as temporary:
-        torch.save(payload, temporary)
+    save_torch_file(payload, path)
 
 
 def read_weights_file(path: str | Path) -> dict[str, Any]:
