@@ -126,7 +126,9 @@ def read_cached_arrays(path: Path, names: tuple[str, ...] = ()) -> dict[str, np.
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else \
             type(error).__name__
-        if "pickle" in reason:  # numpy's advice to load it unsafely is not passed on
+        if "max_header_size" in reason:  # numpy's advice to trust the file is not passed on
+            reason = "its .npy header is larger than numpy reads safely"
+        elif "pickle" in reason:  # numpy's advice to load it unsafely is not passed on
             reason = "holds pickled (object) data, which is never loaded"
         cache_miss(path, reason)
     return None

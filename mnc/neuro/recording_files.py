@@ -124,8 +124,12 @@ def _npz_header(stream: Any, name: str, source: str) -> tuple[tuple[int, ...], n
         else:
             raise ValueError(f"unsupported .npy format version {version}")
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        reason = str(error)
+        if "max_header_size" in reason or "allow_pickle" in reason:
+            # numpy's advice to trust the file (allow_pickle) is never passed on
+            reason = "the header is larger than numpy reads safely (10,000 bytes)"
         raise UserFileError(f"{source}: array {name!r}: not a readable .npy header "
-                            f"({error})") from None
+                            f"({reason})") from None
     return tuple(int(n) for n in shape), dtype
 
 
