@@ -113,6 +113,12 @@ def _from_fields(arrays: dict[str, np.ndarray], source: str) -> NeuralData:
 
 # --------------------------------------------------------------------------------- npz
 
+_MEMBER_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error,
+                  NotImplementedError, RuntimeError)
+"""What zipfile and numpy raise on a damaged member (bad offsets, unknown compression,
+encryption, short data)."""
+
+
 def _npz_header(stream: Any, name: str, source: str) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype of one ``.npy`` member, from its header alone."""
     try:
@@ -142,7 +148,7 @@ def load_npz(path: str | Path, max_bytes: int | None = None) -> NeuralData:
         archive = zipfile.ZipFile(path)
     except FileNotFoundError:
         raise UserFileError(f"{source}: file not found") from None
-    except (OSError, zipfile.BadZipFile) as error:
+    except (OSError, zipfile.BadZipFile, NotImplementedError, ValueError, EOFError) as error:
         raise UserFileError(f"{source}: not an .npz archive ({error})") from None
     arrays: dict[str, np.ndarray] = {}
     with archive:
@@ -157,8 +163,12 @@ def load_npz(path: str | Path, max_bytes: int | None = None) -> NeuralData:
                                 f"{', '.join(REQUIRED)} (and layer or cre_line)")
         total = 0
         for name, info in members.items():
-            with archive.open(info) as stream:
-                shape, dtype = _npz_header(stream, name, source)
+            try:
+                with archive.open(info) as stream:
+                    shape, dtype = _npz_header(stream, name, source)
+            except _MEMBER_ERRORS as error:
+                raise UserFileError(f"{source}: array {name!r} cannot be opened (cut short or "
+                                    f"damaged: {error})") from None
             kinds, wanted = _EXPECTED_KIND[name]
             if dtype.hasobject or dtype.kind not in kinds:
                 raise UserFileError(f"{source}: array {name!r}: expected {wanted}, got dtype "
@@ -189,7 +199,7 @@ def load_npz(path: str | Path, max_bytes: int | None = None) -> NeuralData:
             try:
                 with archive.open(info) as stream:
                     arrays[name] = np.lib.format.read_array(stream, allow_pickle=False)
-            except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+            except _MEMBER_ERRORS as error:
                 raise UserFileError(f"{source}: array {name!r} cannot be read (cut short or "
                                     f"damaged: {error})") from None
     return _from_fields(arrays, source)
