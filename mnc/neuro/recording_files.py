@@ -39,6 +39,7 @@ from mnc.errors import UserFileError
 from mnc.io.atomic import atomic_open, atomic_path
 from mnc.neuro.boc_session import memory_limit_bytes
 from mnc.neuro.recordings import CELL_FIELDS, NeuralData
+from mnc.text import shown
 
 ARRAY_NAMES: tuple[str, ...] = ("images", "responses", *CELL_FIELDS)
 REQUIRED = ("images", "responses", "area")
@@ -237,8 +238,9 @@ def load_netcdf(path: str | Path, max_bytes: int | None = None) -> NeuralData:
     except ValueError as error:
         raise UserFileError(f"{source}: no installed engine reads this file ({error}); "
                             f"install one with {_NETCDF_INSTALL}") from None
-    except (OSError, RuntimeError, KeyError) as error:
-        raise UserFileError(f"{source}: not a readable NetCDF file ({error})") from None
+    except (OSError, RuntimeError, KeyError, LookupError, TypeError) as error:
+        raise UserFileError(f"{source}: not a readable NetCDF file ({shown(str(error))})"
+                            ) from None
     with dataset:
         dims = {"images": ("stimulus", "y", "x"), "responses": ("stimulus", "trial", "cell")}
         total = 0
@@ -265,9 +267,10 @@ def load_netcdf(path: str | Path, max_bytes: int | None = None) -> NeuralData:
                 check_stimulus_count(int(variable.shape[0]), max_bytes, source)
             try:
                 values = np.asarray(variable.values)
-            except (OSError, RuntimeError, ValueError) as error:
-                raise UserFileError(f"{source}: variable {name!r} cannot be read ({error})"
-                                    ) from None
+            except (OSError, RuntimeError, ValueError, LookupError, TypeError) as error:
+                # LookupError: an unknown _Encoding attribute names no codec
+                raise UserFileError(f"{source}: variable {name!r} cannot be read "
+                                    f"({shown(str(error))})") from None
             arrays[name] = _netcdf_values(values, name, source)
     return _from_fields(arrays, source)
 

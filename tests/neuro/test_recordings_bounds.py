@@ -111,3 +111,21 @@ def test_a_sound_netcdf3_file_is_read(tmp_path: Path) -> None:
                                                        engine="scipy")
     loaded = load_netcdf(path)
     np.testing.assert_array_equal(loaded.responses, data.responses)
+
+
+def test_an_unknown_text_encoding_is_named(tmp_path: Path) -> None:
+    netcdf4 = pytest.importorskip("netCDF4")
+    pytest.importorskip("xarray")
+    path = tmp_path / "encoding.nc"
+    with netcdf4.Dataset(path, "w") as nc:
+        for name, size in (("stimulus", 2), ("y", 2), ("x", 2), ("trial", 2), ("cell", 2),
+                           ("nchar", 4)):
+            nc.createDimension(name, size)
+        nc.createVariable("images", "u1", ("stimulus", "y", "x"))[:] = 0
+        nc.createVariable("responses", "f4", ("stimulus", "trial", "cell"))[:] = 0
+        for name, values in (("area", ["VISp", "VISl"]), ("layer", ["L4", "L4"])):
+            variable = nc.createVariable(name, "S1", ("cell", "nchar"))
+            variable[:] = netcdf4.stringtochar(np.array(values, "S4"))
+        nc["area"]._Encoding = "no-such-codec"
+    with pytest.raises(UserFileError, match=f"{path}: .*no-such-codec"):
+        load_netcdf(path)
