@@ -264,8 +264,10 @@ def summarize_features(model: Any, images: np.ndarray, batch_size: int = 32,
     (a recurrent network's activity at ``step``).
 
     Batches are written to disk-backed arrays (one per population, removed afterwards), then
-    the Gram matrix is accumulated over column chunks of at most ``chunk_bytes``.
+    the Gram matrix is accumulated over column chunks of at most ``chunk_bytes``. A network
+    with an IR is checked first against the memory limit (``feature_path_bytes``).
     """
+    check_feature_memory(model, images.shape[0], batch_size)
     with scratch_folder(scratch_dir) as folder:
         stores: dict[str, np.ndarray] = {}
         n = images.shape[0]
@@ -284,6 +286,38 @@ def summarize_features(model: Any, images: np.ndarray, batch_size: int = 32,
             del store
         stores.clear()
         return summaries
+
+
+def feature_path_bytes(ir: Any, n_images: int, batch_size: int) -> int:
+    """Bytes the comparison's feature path allocates at its peak: running a batch (the run
+    estimate, every step's activity of a recurrent network included), the float32 copies of
+    every population's activity at every step that ``iter_features`` makes before averaging
+    the steps, and a population's N x N Gram matrix with its chunk product."""
+    from mnc.analysis.memory import ACTIVATION_BYTES, estimate_memory, network_sizes
+
+    batch = min(batch_size, n_images)
+    sizes = network_sizes(ir)
+    copies = batch * ACTIVATION_BYTES * sizes.steps * sizes.activity_values
+    summaries = 2 * n_images * n_images * 8
+    return estimate_memory(ir, "run", batch).total_bytes + copies + summaries
+
+
+def check_feature_memory(model: Any, n_images: int, batch_size: int) -> None:
+    """Refuse before any image runs if the feature path would pass the memory limit."""
+    from mnc.analysis.limits import memory_problem
+    from mnc.errors import SizeLimitError
+    from mnc.ir.model import IR
+
+    ir = getattr(model, "ir", None)
+    if not isinstance(ir, IR) or n_images < 1:  # a module without an IR has no estimate
+        return
+
+    steps = ir.dynamics.steps
+    what = (f"comparing the features of {n_images} image(s) in batches of "
+            f"{min(batch_size, n_images)}" + (f" over {steps} steps" if steps > 1 else ""))
+    problem = memory_problem(what, feature_path_bytes(ir, n_images, batch_size))
+    if problem is not None:
+        raise SizeLimitError(problem)
 
 
 def _summarize_store(store: np.ndarray, max_units: int, rng: np.random.Generator,
