@@ -2,8 +2,8 @@
 
 Limits come from the caller, else the ones a command installed from its flags
 (``install_limits``), else the environment (MNC_MAX_PARAMETERS, MNC_MAX_ACTIVATION_MB,
-MNC_MAX_KERNEL_SIZE, MNC_MAX_MEMORY_MB), else the defaults below, which admit MouseNet at
-224x224 input with room to spare. The memory limit bounds the estimate of
+MNC_MAX_KERNEL_SIZE, MNC_MAX_MEMORY_MB, MNC_MAX_GMACS), else the defaults below, which admit
+MouseNet at 224x224 input with room to spare. The memory limit bounds the estimate of
 ``mnc.analysis.memory`` for the task at hand, and the bytes a file unpacks to.
 """
 
@@ -21,6 +21,9 @@ DEFAULT_MAX_PARAMETERS = 500_000_000
 DEFAULT_MAX_ACTIVATION_MB = 2048.0
 DEFAULT_MAX_KERNEL_SIZE = 1025
 DEFAULT_MAX_MEMORY_MB = 8192.0
+DEFAULT_MAX_GMACS = 250.0
+"""About 100 times the default network's 2.5 GMAC per image: a recurrent network of 100 steps,
+minutes per image on a CPU."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,9 @@ class Limits:
     max_kernel_size: int = DEFAULT_MAX_KERNEL_SIZE
     max_memory_mb: float = DEFAULT_MAX_MEMORY_MB
     """Bytes a build, run, training or export may allocate (``mnc.analysis.memory``)."""
+    max_gmacs: float = DEFAULT_MAX_GMACS
+    """Billions of multiply-accumulates one image may ask for, every step of a recurrent
+    network counted (``mnc predict`` on an ONNX model, ``mnc bench``)."""
 
     @property
     def max_memory_bytes(self) -> int:
@@ -60,6 +66,7 @@ class Limits:
             read("MNC_MAX_ACTIVATION_MB", DEFAULT_MAX_ACTIVATION_MB, float),
             int(read("MNC_MAX_KERNEL_SIZE", DEFAULT_MAX_KERNEL_SIZE, int)),
             read("MNC_MAX_MEMORY_MB", DEFAULT_MAX_MEMORY_MB, float),
+            read("MNC_MAX_GMACS", DEFAULT_MAX_GMACS, float),
         )
 
 
@@ -99,6 +106,16 @@ def memory_problem(what: str, needed_bytes: int, limits: Limits | None = None,
     return (f"{what} would allocate about {amount}; the limit is "
             f"{format_bytes(limits.max_memory_bytes)} "
             f"({remedy('--max-memory-mb', 'MNC_MAX_MEMORY_MB')})")
+
+
+def work_problem(what: str, macs: float, limits: Limits | None = None) -> str | None:
+    """``what asks for N GMAC per image; the limit is M (raise with MNC_MAX_GMACS)``, or None
+    if it is within the limit."""
+    limits = limits or current_limits()
+    if macs <= limits.max_gmacs * 1e9:
+        return None
+    return (f"{what} asks for {macs / 1e9:,.1f} billion multiply-accumulates per image; the "
+            f"limit is {limits.max_gmacs:g} (raise with MNC_MAX_GMACS)")
 
 
 def check_memory(ir: IR, task: Task, batch: int = 1, limits: Limits | None = None,
