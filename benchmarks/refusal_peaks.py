@@ -228,8 +228,8 @@ def cases(folder: Path) -> dict[str, tuple[str, str, dict[str, str]]]:
     spec.write_text(f"extends: {ROOT / 'specs/variants/tiny.yaml'}\ninput:\n  height_px: 010\n")
     add("spec scalar 010", "import mnc", f"mnc.compile_ir({str(spec)!r})")
     add("recurrent feature path (tiny, 100 steps, 512 images)",
-        "import numpy as np, sys\nsys.path.insert(0, %r)\n" % str(ROOT)
-        + "from tests.recurrent_irs import tiny_recurrent\nimport mnc\n"
+        f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n"
+        "from tests.recurrent_irs import tiny_recurrent\nimport mnc\n"
         "from mnc.neuro.model_features import check_feature_memory\n"
         "class M: ir = tiny_recurrent(steps=100)",
         "check_feature_memory(M(), 512, 64)", {"MNC_MAX_MEMORY_MB": "2048"})
