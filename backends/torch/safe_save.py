@@ -17,7 +17,6 @@ import torch
 
 from mnc.io.atomic import atomic_path
 
-
 _WRITE_FAILURES = ("PytorchStreamWriter", "unexpected pos", "iostream error", "file write")
 """How torch's writer words a failed write (full disk, a device refusing data)."""
 

@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_work(spec: str, batch: int, rounds: int) -> None:
+def _check_work(spec: str | Path, batch: int, rounds: int) -> None:
     """Refuse before timing a network whose images ask for more work than the limit (a
     recurrent network of many steps runs every step on every image)."""
     from mnc.analysis.cost import network_cost

@@ -61,5 +61,5 @@ def run(args: argparse.Namespace) -> int:
     print(table(["region", "cells", "median reliability", "fraction reliable"],
                 [[r["region"], r["n_cells"], r["median_reliability"], r["fraction_reliable"]]
                  for r in cells]))
-    print(f"\nwrote {len(report.files)} files to {shown(report.output_dir)}")
+    print(f"\nwrote {len(report.files)} files to {shown(str(report.output_dir))}")
     return 0

@@ -87,5 +87,5 @@ def run(args: argparse.Namespace) -> int:
                      if r["regression"] == regression]))
     cached = "features and scores from cache" if report.scores_cached else (
         "features from cache" if report.features_cached else "features computed")
-    print(f"\n{cached}; wrote {len(report.files)} files to {shown(report.output_dir)}")
+    print(f"\n{cached}; wrote {len(report.files)} files to {shown(str(report.output_dir))}")
     return 0

@@ -219,7 +219,7 @@ def population_summaries(loaded: LoadedModel, raw_images: np.ndarray, options: A
     summaries = {name: summaries[name] for name in order}
     if cache is not None and index is not None:
         cache.save(summaries)
-        write_cache_text(cache_root, index, json.dumps(order))
+        write_cache_text(cache.root, index, json.dumps(order))
     return summaries, key, False
 
 

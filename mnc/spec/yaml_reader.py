@@ -173,7 +173,7 @@ class _Converter:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, path + (index,)) for index, item in enumerate(node.value)]
-        if node.style is None:  # plain scalars only: quoted ones are text as written
+        if isinstance(node, yaml.ScalarNode) and node.style is None:  # quoted: text as written
             surprise = _yaml11_surprise(node)
             if surprise is not None:
                 raise _problem(self.file, surprise, node.start_mark)
