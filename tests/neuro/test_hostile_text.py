@@ -5,7 +5,6 @@ tables are one message (not a traceback), and messages print paths escaped."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,6 @@ import pytest
 from mnc.errors import UserFileError
 from mnc.neuro.allen import load_natural_scenes
 from mnc.neuro.recordings import NeuralData
-from mnc.neuro.synthetic import DEFAULT_SESSIONS, write_synthetic_cache
 
 pytestmark = pytest.mark.neuro
 
@@ -29,19 +27,9 @@ def test_an_area_name_with_escape_sequences_is_refused() -> None:
     assert "\x1b" not in str(error.value)
 
 
-@pytest.fixture(scope="module")
-def small_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("text_boc")
-    write_synthetic_cache(folder, sessions=DEFAULT_SESSIONS[:1], trials=3, n_images=4,
-                          image_height=6, image_width=7, noise_sd=0.0)
-    return folder
-
-
 @pytest.fixture
-def cache(small_cache: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "boc"
-    shutil.copytree(small_cache, copy)
-    return copy
+def cache(session_cache: Path) -> Path:
+    return session_cache
 
 
 def test_an_acronym_with_escape_sequences_is_refused(cache: Path) -> None:

@@ -4,7 +4,6 @@ with one message naming the file and dataset."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import h5py
@@ -14,30 +13,11 @@ import pytest
 from mnc.errors import UserFileError
 from mnc.neuro.allen import ResponseWindow, load_natural_scenes
 from mnc.neuro.boc_session import CELL_IDS, DFF_DATA, DFF_TIMESTAMPS
-from mnc.neuro.synthetic import DEFAULT_SESSIONS, write_synthetic_cache
+from tests.neuro.conftest import session_path
 
 pytestmark = pytest.mark.neuro
 
 GROUP = "stimulus/presentation/natural_scenes_stimulus"
-
-
-@pytest.fixture(scope="module")
-def small_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("reach_boc")
-    write_synthetic_cache(folder, sessions=DEFAULT_SESSIONS[:1], trials=3, n_images=4,
-                          image_height=6, image_width=7, noise_sd=0.0)
-    return folder
-
-
-@pytest.fixture
-def cache(small_cache: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "boc"
-    shutil.copytree(small_cache, copy)
-    return copy
-
-
-def _session(cache: Path) -> Path:
-    return next((cache / "ophys_experiment_data").glob("*.nwb"))
 
 
 def _outside(tmp_path: Path, values: np.ndarray) -> Path:
@@ -48,31 +28,31 @@ def _outside(tmp_path: Path, values: np.ndarray) -> Path:
     return path
 
 
-def test_an_external_link_is_refused(cache: Path, tmp_path: Path) -> None:
-    path = _session(cache)
+def test_an_external_link_is_refused(session_cache: Path, tmp_path: Path) -> None:
+    path = session_path(session_cache)
     with h5py.File(path, "a") as nwb:
         dff = nwb[DFF_DATA][()]
         outside = _outside(tmp_path, dff)
         del nwb[DFF_DATA]
         nwb[DFF_DATA] = h5py.ExternalLink(str(outside), "data")
     with pytest.raises(UserFileError, match=f"{path}: {DFF_DATA}: .*external link"):
-        load_natural_scenes(cache)
+        load_natural_scenes(session_cache)
 
 
-def test_an_external_link_to_a_group_on_the_path_is_refused(cache: Path,
+def test_an_external_link_to_a_group_on_the_path_is_refused(session_cache: Path,
                                                             tmp_path: Path) -> None:
-    path = _session(cache)
+    path = session_path(session_cache)
     group = CELL_IDS.rsplit("/", 1)[0]
     with h5py.File(path, "a") as nwb:
         outside = _outside(tmp_path, nwb[CELL_IDS][()])
         del nwb[group]
         nwb[group] = h5py.ExternalLink(str(outside), "group")
     with pytest.raises(UserFileError, match="external link"):
-        load_natural_scenes(cache)
+        load_natural_scenes(session_cache)
 
 
-def test_external_raw_storage_is_refused(cache: Path, tmp_path: Path) -> None:
-    path = _session(cache)
+def test_external_raw_storage_is_refused(session_cache: Path, tmp_path: Path) -> None:
+    path = session_path(session_cache)
     raw = tmp_path / "raw.bin"
     with h5py.File(path, "a") as nwb:
         ids = nwb[CELL_IDS][()]
@@ -81,11 +61,11 @@ def test_external_raw_storage_is_refused(cache: Path, tmp_path: Path) -> None:
         nwb.create_dataset(CELL_IDS, shape=ids.shape, dtype="<i8",
                            external=[(str(raw), 0, ids.size * 8)])
     with pytest.raises(UserFileError, match=f"{CELL_IDS}: .*external raw storage"):
-        load_natural_scenes(cache)
+        load_natural_scenes(session_cache)
 
 
-def test_a_virtual_dataset_is_refused(cache: Path, tmp_path: Path) -> None:
-    path = _session(cache)
+def test_a_virtual_dataset_is_refused(session_cache: Path, tmp_path: Path) -> None:
+    path = session_path(session_cache)
     with h5py.File(path, "a") as nwb:
         ids = nwb[CELL_IDS][()]
         outside = _outside(tmp_path, ids)
@@ -94,7 +74,7 @@ def test_a_virtual_dataset_is_refused(cache: Path, tmp_path: Path) -> None:
         del nwb[CELL_IDS]
         nwb.create_virtual_dataset(CELL_IDS, layout)
     with pytest.raises(UserFileError, match=f"{CELL_IDS}: .*virtual dataset"):
-        load_natural_scenes(cache)
+        load_natural_scenes(session_cache)
 
 
 def _replace(path: Path, name: str, value: np.ndarray) -> None:
@@ -104,47 +84,47 @@ def _replace(path: Path, name: str, value: np.ndarray) -> None:
 
 
 @pytest.mark.parametrize("index", [1e300, 2.0**62, 10**12])
-def test_an_absurd_image_index_is_refused(cache: Path, index: float) -> None:
-    path = _session(cache)
+def test_an_absurd_image_index_is_refused(session_cache: Path, index: float) -> None:
+    path = session_path(session_cache)
     with h5py.File(path, "r") as nwb:
         frames = nwb[f"{GROUP}/data"][()].astype(np.float64)
     frames[3] = index
     _replace(path, f"{GROUP}/data", frames if isinstance(index, float) else
              frames.astype(np.int64))
     with pytest.raises(UserFileError, match=f"{GROUP}/data: image index"):
-        load_natural_scenes(cache)
+        load_natural_scenes(session_cache)
 
 
-def test_tiny_frame_intervals_are_refused(cache: Path) -> None:
-    path = _session(cache)
+def test_tiny_frame_intervals_are_refused(session_cache: Path) -> None:
+    path = session_path(session_cache)
     with h5py.File(path, "r") as nwb:
         frames = nwb[DFF_TIMESTAMPS].shape[0]
     _replace(path, DFF_TIMESTAMPS, np.arange(frames) * 1e-300)
     with pytest.raises(UserFileError, match=f"{DFF_TIMESTAMPS}: .*frame interval"):
-        load_natural_scenes(cache)
+        load_natural_scenes(session_cache)
 
 
-def test_a_window_longer_than_the_recording_is_bounded(cache: Path) -> None:
+def test_a_window_longer_than_the_recording_is_bounded(session_cache: Path) -> None:
     with pytest.raises(UserFileError, match="onset lies after|longer than"):
-        load_natural_scenes(cache, window=ResponseWindow(window_s=1e300))
+        load_natural_scenes(session_cache, window=ResponseWindow(window_s=1e300))
 
 
-def test_session_data_are_held_to_the_memory_limit(cache: Path,
+def test_session_data_are_held_to_the_memory_limit(session_cache: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The dF/F is float16 on disk but becomes float64 sums: the limit counts what is made."""
-    path = _session(cache)
+    path = session_path(session_cache)
     with h5py.File(path, "r") as nwb:
         dff = nwb[DFF_DATA][()]
     _replace(path, DFF_DATA, dff.astype(np.float16))
     on_disk = dff.size * 2
     monkeypatch.setenv("MNC_MAX_MEMORY_MB", str(on_disk * 4 / 2**20))
     with pytest.raises(UserFileError, match=f"{DFF_DATA}: .*MNC_MAX_MEMORY_MB"):
-        load_natural_scenes(cache)
+        load_natural_scenes(session_cache)
 
 
-def test_a_group_name_that_is_not_utf8_is_named(cache: Path) -> None:
-    path = _session(cache)
+def test_a_group_name_that_is_not_utf8_is_named(session_cache: Path) -> None:
+    path = session_path(session_cache)
     with h5py.File(path, "a") as nwb:
         nwb["stimulus/presentation"].create_group(b"bad\xff\xfe")
-    data = load_natural_scenes(cache)
+    data = load_natural_scenes(session_cache)
     assert data.responses.shape[0] == 4
