@@ -310,7 +310,7 @@ def _cached_responses(cached: Path | None, path: Path, window: ResponseWindow,
             return stored["responses"], stored["cell_ids"]
     responses, cell_ids = read_session(path, window, max_bytes)
     if cached is not None:
-        from mnc.neuro.cache import cache_open
+        from mnc.io.cache_entries import cache_open
 
         with cache_open(cached.parent, cached) as stream:
             np.savez(stream, responses=responses, cell_ids=cell_ids)
@@ -328,7 +328,7 @@ def _cached_template(cached: Path | None, path: Path, max_bytes: int | None
             return stored[""]
     images = read_template(path, max_bytes)
     if cached is not None:
-        from mnc.neuro.cache import cache_open
+        from mnc.io.cache_entries import cache_open
 
         with cache_open(cached.parent, cached) as stream:
             np.save(stream, images)

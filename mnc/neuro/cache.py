@@ -19,29 +19,23 @@ misses the cache instead of returning stale numbers.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import hashlib
 import io
 import json
 import math
-import os
-import stat
 import warnings
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
 from mnc.analysis.limits import current_limits
-from mnc.errors import MncError, UserFileError
-from mnc.io.atomic import atomic_open
-from mnc.io.textfile import TextFileError, file_kind, parse_json
+from mnc.errors import MncError
+from mnc.io.cache_entries import cache_open, entry_exists, read_entry, write_cache_text
+from mnc.io.textfile import TextFileError, parse_json
 from mnc.ir.keys import population_key
 from mnc.neuro.representation import FeatureSummary
-from mnc.text import shown
 
 CACHE_FORMAT = 2
 """2: scores add bootstrap draws and the best population leaves out the input image."""
@@ -74,46 +68,11 @@ def cache_miss(path: Path, reason: str) -> None:
                   CacheWarning, stacklevel=3)
 
 
-def _user() -> int:
-    return os.getuid()
-
-
-def _read_entry(path: Path, limit: int) -> bytes:
-    """The bytes of a cache entry: a regular file of this user's, reached without following a
-    link and without waiting on a FIFO, at most ``limit`` bytes."""
-    try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as error:
-        if error.errno == errno.ELOOP:
-            raise TextFileError(str(path), "is a symbolic link, which a cache never follows"
-                                ) from None
-        raise TextFileError(str(path), error.strerror or str(error)) from None
-    with os.fdopen(descriptor, "rb", buffering=0) as stream:
-        status = os.fstat(descriptor)
-        if not stat.S_ISREG(status.st_mode):
-            raise TextFileError(str(path), f"is {file_kind(status.st_mode)}, not a cache file")
-        if status.st_uid != _user():
-            raise TextFileError(str(path), f"owned by another user (uid {status.st_uid}), "
-                                           "whose entries are not trusted")
-        if status.st_size > limit:
-            raise TextFileError(str(path), f"holds more than {limit:,} bytes")
-        data = stream.read(limit + 1)
-    if len(data) > limit:
-        raise TextFileError(str(path), f"holds more than {limit:,} bytes")
-    return data
-
-
-def entry_exists(path: Path) -> bool:
-    """Whether anything (a file, a link, a FIFO) has the entry's name: it is then read, and
-    anything unusable is a miss with a warning."""
-    return os.path.lexists(path)
-
-
 def read_cached_arrays(path: Path, names: tuple[str, ...] = ()) -> dict[str, np.ndarray] | None:
     """The arrays of a cached ``.npz`` or ``.npy`` file (key ``""`` for ``.npy``), read with
     the memory limit as bound and never unpickled; None with a warning if unusable."""
     try:
-        raw = _read_entry(path, current_limits().max_memory_bytes)
+        raw = read_entry(path, current_limits().max_memory_bytes)
         loaded = np.load(io.BytesIO(raw), allow_pickle=False)
         if isinstance(loaded, np.ndarray):
             return {"": loaded}
@@ -138,7 +97,7 @@ def read_cached_json(path: Path, limit: int | None = None) -> Any | None:
     """Parsed JSON of a cache file read with a bound (``MAX_SCORE_BYTES`` unless given);
     None with a warning if unusable."""
     try:
-        raw = _read_entry(path, limit or MAX_SCORE_BYTES)
+        raw = read_entry(path, limit or MAX_SCORE_BYTES)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -149,43 +108,6 @@ def read_cached_json(path: Path, limit: int | None = None) -> Any | None:
     except MncError as error:
         cache_miss(path, getattr(error, "reason", str(error)))
     return None
-
-
-def _private_folder(root: Path, folder: Path) -> None:
-    """Make ``folder`` (inside ``root``) and every folder between, refusing any that is a
-    link or belongs to another user: an entry must not land outside the cache."""
-    root = Path(root)
-    relative = folder.relative_to(root)
-    current = root
-    current.mkdir(parents=True, exist_ok=True)
-    for part in relative.parts:
-        current = current / part
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(current, 0o700)
-        status = os.lstat(current)
-        if stat.S_ISLNK(status.st_mode):
-            raise UserFileError(f"{shown(current)}: is a symbolic link inside the cache; a "
-                                "cache never writes through links (remove it)")
-        if not stat.S_ISDIR(status.st_mode):
-            raise UserFileError(f"{shown(current)}: is {file_kind(status.st_mode)}; expected "
-                                "a cache folder (remove it)")
-        if status.st_uid != _user():
-            raise UserFileError(f"{shown(current)}: cache folder owned by another user (uid "
-                                f"{status.st_uid}); use a --cache-dir of your own")
-
-
-@contextlib.contextmanager
-def cache_open(root: Path, path: Path, mode: str = "wb") -> Iterator[IO]:
-    """Write a cache entry atomically: its folders made private, and whatever has its name
-    (a link, a FIFO) replaced rather than written through."""
-    _private_folder(Path(root), path.parent)
-    with atomic_open(path, mode, follow_links=False) as stream:
-        yield stream
-
-
-def write_cache_text(root: Path, path: Path, text: str) -> None:
-    with cache_open(root, path, "w") as stream:
-        stream.write(text)
 
 
 def _file_name(population: str) -> str:

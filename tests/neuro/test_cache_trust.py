@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mnc.errors import UserFileError
-from mnc.neuro import cache as cache_module
+from mnc.io import cache_entries
 from mnc.neuro.cache import CacheWarning, FeatureCache, ScoreCache
 from mnc.neuro.representation import FeatureSummary
 
@@ -71,7 +71,7 @@ def test_an_entry_owned_by_another_user_is_a_miss(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     store = ScoreCache(tmp_path, "key")
     store.save({"rsa": [{"ssm": 0.5}]})
-    monkeypatch.setattr(cache_module, "_user", lambda: os.getuid() + 1)
+    monkeypatch.setattr(cache_entries, "_user", lambda: os.getuid() + 1)
     with pytest.warns(CacheWarning, match="owned by another user"):
         assert store.load() is None
 
@@ -116,3 +116,20 @@ def test_sound_score_tables_are_read_back(tmp_path: Path) -> None:
     store.save(tables)
     loaded = store.load()
     assert loaded is not None and loaded["predictivity"] == tables["predictivity"]
+
+
+def test_the_measure_cache_is_trusted_the_same_way(tmp_path: Path) -> None:
+    """The per-voxel cache of mnc measure: a planted link is a miss and is replaced."""
+    from mnc.measure.cache import ResultCache
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    folder = tmp_path / "measure"
+    folder.mkdir()
+    (folder / "key.npz").symlink_to(victim)
+    cache = ResultCache(folder)
+    assert cache.load("key") is None
+    cache.save("key", {"values": np.arange(3)})
+    assert victim.read_text() == "precious"
+    stored = cache.load("key")
+    assert stored is not None and list(stored["values"]) == [0, 1, 2]
