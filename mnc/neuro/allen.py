@@ -303,11 +303,14 @@ def _cached_responses(cached: Path | None, path: Path, window: ResponseWindow,
     if cached is not None and os.path.lexists(cached):
         # Imported here: this module also runs in the pinned allensdk test environment,
         # which has numpy and h5py but not the IR's pydantic that the cache module needs.
-        from mnc.neuro.cache import read_cached_arrays
+        from mnc.neuro.cache import cache_miss, read_cached_arrays
 
         stored = read_cached_arrays(cached, ("responses", "cell_ids"))
         if stored is not None:  # a damaged cache entry is computed again and replaced
-            return stored["responses"], stored["cell_ids"]
+            problem = _responses_problem(stored["responses"], stored["cell_ids"])
+            if problem is None:
+                return stored["responses"], stored["cell_ids"]
+            cache_miss(cached, problem)
     responses, cell_ids = read_session(path, window, max_bytes)
     if cached is not None:
         from mnc.io.cache_entries import cache_open
@@ -317,15 +320,33 @@ def _cached_responses(cached: Path | None, path: Path, window: ResponseWindow,
     return responses, cell_ids
 
 
+def _responses_problem(responses: np.ndarray, cell_ids: np.ndarray) -> str | None:
+    """What keeps cached arrays from being one session's responses, or None."""
+    if responses.ndim != 3 or responses.dtype.kind != "f" or 0 in responses.shape:
+        return f"responses: expected (images, trials, cells) floats, got {responses.dtype} " \
+               f"of shape {responses.shape}"
+    if cell_ids.shape != (responses.shape[2],) or cell_ids.dtype.kind not in "iu":
+        return f"cell_ids: expected {responses.shape[2]} integers, got {cell_ids.dtype} of " \
+               f"shape {cell_ids.shape}"
+    if not np.isfinite(responses).all():
+        return "responses hold NaN or infinite values"
+    return None
+
+
 def _cached_template(cached: Path | None, path: Path, max_bytes: int | None
                      ) -> np.ndarray:
     """The natural-scenes image stack, from the response cache or the session file."""
     if cached is not None and os.path.lexists(cached):
-        from mnc.neuro.cache import read_cached_arrays
+        from mnc.neuro.cache import cache_miss, read_cached_arrays
 
         stored = read_cached_arrays(cached)
         if stored is not None and "" in stored:  # a damaged entry is read again and replaced
-            return stored[""]
+            images = stored[""]
+            if images.ndim == 3 and 0 not in images.shape and images.dtype.kind in "iuf" \
+                    and np.isfinite(images).all():
+                return images
+            cache_miss(cached, f"expected a finite (images, height, width) stack, got "
+                               f"{images.dtype} of shape {images.shape}")
     images = read_template(path, max_bytes)
     if cached is not None:
         from mnc.io.cache_entries import cache_open

@@ -133,3 +133,22 @@ def test_the_measure_cache_is_trusted_the_same_way(tmp_path: Path) -> None:
     assert victim.read_text() == "precious"
     stored = cache.load("key")
     assert stored is not None and list(stored["values"]) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("arrays", [
+    {"responses": np.zeros((4, 3)), "cell_ids": np.arange(3)},
+    {"responses": np.full((4, 3, 2), np.nan), "cell_ids": np.arange(2)},
+    {"responses": np.zeros((4, 3, 2)), "cell_ids": np.arange(5)},
+])
+def test_a_wrong_response_entry_is_a_miss_and_replaced(boc_cache: Path, tmp_path: Path,
+                                                       arrays: dict) -> None:
+    from mnc.neuro.allen import load_natural_scenes
+
+    first = load_natural_scenes(boc_cache, areas=["VISl"], response_cache=tmp_path)
+    (entry,) = [path for path in tmp_path.iterdir() if not path.name.endswith("images.npy")]
+    with open(entry, "wb") as stream:
+        np.savez(stream, **arrays)
+    with pytest.warns(CacheWarning, match=str(entry)):
+        again = load_natural_scenes(boc_cache, areas=["VISl"], response_cache=tmp_path)
+    np.testing.assert_array_equal(first.responses, again.responses)
+    assert load_natural_scenes(boc_cache, areas=["VISl"], response_cache=tmp_path) is not None
