@@ -48,14 +48,16 @@ CHILD = textwrap.dedent("""
 def run_child(imports: str, call: str, env: dict[str, str] | None = None) -> dict:
     code = CHILD.replace("IMPORTS", imports).replace("CALL", call)
     environment = {**os.environ, "PYTHONPATH": f"{ROOT / '.shim'}:{ROOT}", **(env or {})}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=environment, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=environment, timeout=600
+    )
     if done.returncode != 0:
         return {"after_imports": 0, "peak": 0, "outcome": "CRASH " + done.stderr[-300:]}
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 # ----------------------------------------------------------------------------- files
+
 
 def _npy_header(shape: tuple[int, ...], dtype: str) -> bytes:
     header = {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape}
@@ -96,9 +98,12 @@ def many_stimuli(folder: Path) -> Path:
 
     rng = np.random.default_rng(0)
     count = 25_000
-    data = NeuralData.from_arrays(rng.integers(0, 255, (count, 1, 1)).astype(np.uint8),
-                                  rng.standard_normal((count, 2, 1)).astype(np.float32),
-                                  np.array(["VISp"]), layer=np.array(["L4"]))
+    data = NeuralData.from_arrays(
+        rng.integers(0, 255, (count, 1, 1)).astype(np.uint8),
+        rng.standard_normal((count, 2, 1)).astype(np.float32),
+        np.array(["VISp"]),
+        layer=np.array(["L4"]),
+    )
     path = folder / "many.npz"
     save_npz(data, path)
     return path
@@ -106,6 +111,7 @@ def many_stimuli(folder: Path) -> Path:
 
 def patched_netcdf(folder: Path) -> Path:
     """A NetCDF 3 header whose one global attribute declares 2**31 - 8 characters."""
+
     def name(text: str) -> bytes:
         raw = text.encode()
         return struct.pack(">i", len(raw)) + raw + b"\0" * (-len(raw) % 4)
@@ -123,8 +129,15 @@ def boc_cache(folder: Path) -> Path:
     from mnc.neuro.synthetic import DEFAULT_SESSIONS, write_synthetic_cache
 
     cache = folder / "boc"
-    write_synthetic_cache(cache, sessions=DEFAULT_SESSIONS[:1], trials=3, n_images=4,
-                          image_height=6, image_width=7, noise_sd=0.0)
+    write_synthetic_cache(
+        cache,
+        sessions=DEFAULT_SESSIONS[:1],
+        trials=3,
+        n_images=4,
+        image_height=6,
+        image_width=7,
+        noise_sd=0.0,
+    )
     return cache
 
 
@@ -148,8 +161,9 @@ def session_edit(folder: Path, edit: str) -> Path:
             raw = folder / "raw.bin"
             raw.write_bytes(ids.astype("<i8").tobytes())
             del nwb[CELL_IDS]
-            nwb.create_dataset(CELL_IDS, shape=ids.shape, dtype="<i8",
-                               external=[(str(raw), 0, ids.size * 8)])
+            nwb.create_dataset(
+                CELL_IDS, shape=ids.shape, dtype="<i8", external=[(str(raw), 0, ids.size * 8)]
+            )
         elif edit == "virtual":
             ids = nwb[CELL_IDS][()]
             outside = folder / "virtual-source.h5"
@@ -171,68 +185,124 @@ def session_edit(folder: Path, edit: str) -> Path:
         elif edit == "float16_dff":
             # 50 KB on disk: a chunked, compressed float16 dF/F declaring 1,000 x 2,000,000
             del nwb[DFF_DATA]
-            nwb.create_dataset(DFF_DATA, shape=(1000, 2_000_000), dtype="f2",
-                               chunks=(10, 100_000), compression="gzip", fillvalue=0.5)
+            nwb.create_dataset(
+                DFF_DATA,
+                shape=(1000, 2_000_000),
+                dtype="f2",
+                chunks=(10, 100_000),
+                compression="gzip",
+                fillvalue=0.5,
+            )
             del nwb[DFF_TIMESTAMPS]
-            nwb.create_dataset(DFF_TIMESTAMPS, shape=(2_000_000,), dtype="f8",
-                               chunks=(100_000,), compression="gzip")
+            nwb.create_dataset(
+                DFF_TIMESTAMPS,
+                shape=(2_000_000,),
+                dtype="f8",
+                chunks=(100_000,),
+                compression="gzip",
+            )
     return path
 
 
 # ----------------------------------------------------------------------------- cases
 
+
 def cases(folder: Path) -> dict[str, tuple[str, str, dict[str, str]]]:
     """name -> (imports, call, environment) of the child."""
     recording = "from mnc.neuro.recording_files import load_recordings"
-    session = ("from mnc.neuro.allen import read_session, read_template, ResponseWindow\n"
-               "from pathlib import Path")
+    session = (
+        "from mnc.neuro.allen import read_session, read_template, ResponseWindow\n"
+        "from pathlib import Path"
+    )
     built: dict[str, tuple[str, str, dict[str, str]]] = {}
 
     def add(name: str, imports: str, call: str, env: dict[str, str] | None = None) -> None:
         built[name] = (imports, call, env or {})
 
-    add("npz deflate bomb (2 GiB declared)", recording,
-        f"load_recordings({str(deflate_bomb(folder))!r})")
+    add(
+        "npz deflate bomb (2 GiB declared)",
+        recording,
+        f"load_recordings({str(deflate_bomb(folder))!r})",
+    )
     add("npz 25,000 1x1 stimuli", recording, f"load_recordings({str(many_stimuli(folder))!r})")
-    add("NetCDF attribute length patched to 2 GiB", recording,
-        f"load_recordings({str(patched_netcdf(folder))!r})")
-    for edit in ("external_link", "external_storage", "virtual", "image_index",
-                 "frame_interval", "float16_dff"):
+    add(
+        "NetCDF attribute length patched to 2 GiB",
+        recording,
+        f"load_recordings({str(patched_netcdf(folder))!r})",
+    )
+    for edit in (
+        "external_link",
+        "external_storage",
+        "virtual",
+        "image_index",
+        "frame_interval",
+        "float16_dff",
+    ):
         path = session_edit(folder / edit, edit)
         add(f"session {edit}", session, f"read_session(Path({str(path)!r}), ResponseWindow())")
     cache = folder / "cache"
     (cache / "scores").mkdir(parents=True)
     os.mkfifo(cache / "scores" / "key.json")
-    add("cache FIFO entry", "from mnc.neuro.cache import ScoreCache",
-        f"ScoreCache({str(cache)!r}, 'key').load()")
+    add(
+        "cache FIFO entry",
+        "from mnc.neuro.cache import ScoreCache",
+        f"ScoreCache({str(cache)!r}, 'key').load()",
+    )
     feature = folder / "features"
     (feature / "features" / "key").mkdir(parents=True)
     (feature / "features" / "key" / "VISp.npz").symlink_to("/etc/passwd")
-    add("cache link entry", "from mnc.neuro.cache import FeatureCache",
-        f"FeatureCache({str(feature)!r}, 'key').load(['VISp'])")
+    add(
+        "cache link entry",
+        "from mnc.neuro.cache import FeatureCache",
+        f"FeatureCache({str(feature)!r}, 'key').load(['VISp'])",
+    )
     nan_gram = folder / "nan"
     (nan_gram / "features" / "key").mkdir(parents=True)
     with open(nan_gram / "features" / "key" / "VISp.npz", "wb") as stream:
-        np.savez(stream, gram=np.full((3, 3), np.nan), row_sums=np.zeros(3),
-                 n_units=np.int64(2), unit_sample=np.zeros((3, 2), np.float32))
-    add("cache NaN Gram matrix", "from mnc.neuro.cache import FeatureCache",
-        f"FeatureCache({str(nan_gram)!r}, 'key').load(['VISp'])")
+        np.savez(
+            stream,
+            gram=np.full((3, 3), np.nan),
+            row_sums=np.zeros(3),
+            n_units=np.int64(2),
+            unit_sample=np.zeros((3, 2), np.float32),
+        )
+    add(
+        "cache NaN Gram matrix",
+        "from mnc.neuro.cache import FeatureCache",
+        f"FeatureCache({str(nan_gram)!r}, 'key').load(['VISp'])",
+    )
     run = folder / "run"
     run.mkdir()
-    (run / "checkpoints.json").write_text(json.dumps([{
-        "epoch": float("inf"), "step": 1, "val_top1": 0.1, "val_top5": 0.5,
-        "file": "checkpoints/epoch-0001.pt"}]).replace("Infinity", "1e400"))
-    add("checkpoints.json epoch 1e400", "from mnc.io.checkpoint_index import read_index",
-        f"read_index({str(run)!r})")
+    (run / "checkpoints.json").write_text(
+        json.dumps(
+            [
+                {
+                    "epoch": float("inf"),
+                    "step": 1,
+                    "val_top1": 0.1,
+                    "val_top5": 0.5,
+                    "file": "checkpoints/epoch-0001.pt",
+                }
+            ]
+        ).replace("Infinity", "1e400")
+    )
+    add(
+        "checkpoints.json epoch 1e400",
+        "from mnc.io.checkpoint_index import read_index",
+        f"read_index({str(run)!r})",
+    )
     spec = folder / "octal.yaml"
     spec.write_text(f"extends: {ROOT / 'specs/variants/tiny.yaml'}\ninput:\n  height_px: 010\n")
     add("spec scalar 010", "import mnc", f"mnc.compile_ir({str(spec)!r})")
-    add("recurrent feature path (tiny, 100 steps, 512 images)",
+    add(
+        "recurrent feature path (tiny, 100 steps, 512 images)",
         f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n"
         "from tests.recurrent_irs import tiny_recurrent\nimport mnc\n"
         "from mnc.neuro.model_features import check_feature_memory\n"
         "class M: ir = tiny_recurrent(steps=100)",
-        "check_feature_memory(M(), 512, 64)", {"MNC_MAX_MEMORY_MB": "2048"})
+        "check_feature_memory(M(), 512, 64)",
+        {"MNC_MAX_MEMORY_MB": "2048"},
+    )
     return built
 
 
@@ -242,9 +312,11 @@ def main(selected: list[str]) -> None:
             if selected and not any(word in name for word in selected):
                 continue
             result = run_child(imports, call, env)
-            print(f"{name}: peak {result['peak'] / 2**20:.0f} MiB (after imports "
-                  f"{result['after_imports'] / 2**20:.0f} MiB): {result['outcome']}",
-                  flush=True)
+            print(
+                f"{name}: peak {result['peak'] / 2**20:.0f} MiB (after imports "
+                f"{result['after_imports'] / 2**20:.0f} MiB): {result['outcome']}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -78,8 +78,10 @@ def test_predict_and_training_see_the_same_sixteen_bit_image(tmp_path: Path) -> 
     preprocessing = Preprocessing(height=8, width=8)
     expected = load_image(path, preprocessing)
     assert abs(float(expected[0, 0, 0]) * 0.229 + 0.485 - 128 / 255) < 1e-3
-    dataset = ImageFolderDataset(tmp_path / "data", ["cat"],
-                                 ViewSettings(size=(8, 8), channels=3,
-                                              eval_crop_fraction=0.875, augmentation=None))
+    dataset = ImageFolderDataset(
+        tmp_path / "data",
+        ["cat"],
+        ViewSettings(size=(8, 8), channels=3, eval_crop_fraction=0.875, augmentation=None),
+    )
     image, _ = dataset[0]
     torch.testing.assert_close(image, torch.from_numpy(expected))

@@ -20,8 +20,10 @@ BIG_PER_OPERATION = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 def graph_macs(model: onnx.ModelProto) -> int:
     """Multiply-accumulates of one image (batch dimension counted as 1)."""
     inferred = shape_inference.infer_shapes(model, strict_mode=False)
-    shapes = {value.name: _dims(value.type) for value in (
-        *inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output)}
+    shapes = {
+        value.name: _dims(value.type)
+        for value in (*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output)
+    }
     shapes.update({tensor.name: list(tensor.dims) for tensor in model.graph.initializer})
     total = 0
     for node in inferred.graph.node:

@@ -34,16 +34,19 @@ def read_entry(path: Path, limit: int) -> bytes:
         descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as error:
         if error.errno == errno.ELOOP:
-            raise TextFileError(str(path), "is a symbolic link, which a cache never follows"
-                                ) from None
+            raise TextFileError(
+                str(path), "is a symbolic link, which a cache never follows"
+            ) from None
         raise TextFileError(str(path), error.strerror or str(error)) from None
     with os.fdopen(descriptor, "rb", buffering=0) as stream:
         status = os.fstat(descriptor)
         if not stat.S_ISREG(status.st_mode):
             raise TextFileError(str(path), f"is {file_kind(status.st_mode)}, not a cache file")
         if status.st_uid != _user():
-            raise TextFileError(str(path), f"owned by another user (uid {status.st_uid}), "
-                                           "whose entries are not trusted")
+            raise TextFileError(
+                str(path),
+                f"owned by another user (uid {status.st_uid}), whose entries are not trusted",
+            )
         if status.st_size > limit:
             raise TextFileError(str(path), f"holds more than {limit:,} bytes")
         data = stream.read(limit + 1)
@@ -71,14 +74,20 @@ def _private_folder(root: Path, folder: Path) -> None:
             os.mkdir(current, 0o700)
         status = os.lstat(current)
         if stat.S_ISLNK(status.st_mode):
-            raise UserFileError(f"{shown(current)}: is a symbolic link inside the cache; a "
-                                "cache never writes through links (remove it)")
+            raise UserFileError(
+                f"{shown(current)}: is a symbolic link inside the cache; a "
+                "cache never writes through links (remove it)"
+            )
         if not stat.S_ISDIR(status.st_mode):
-            raise UserFileError(f"{shown(current)}: is {file_kind(status.st_mode)}; expected "
-                                "a cache folder (remove it)")
+            raise UserFileError(
+                f"{shown(current)}: is {file_kind(status.st_mode)}; expected "
+                "a cache folder (remove it)"
+            )
         if status.st_uid != _user():
-            raise UserFileError(f"{shown(current)}: cache folder owned by another user (uid "
-                                f"{status.st_uid}); use a --cache-dir of your own")
+            raise UserFileError(
+                f"{shown(current)}: cache folder owned by another user (uid "
+                f"{status.st_uid}); use a --cache-dir of your own"
+            )
 
 
 @contextlib.contextmanager

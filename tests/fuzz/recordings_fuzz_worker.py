@@ -33,12 +33,12 @@ def _mutate_bytes(data: bytes, rng: np.random.Generator) -> bytes:
         elif action == 1:
             array[at:at] = bytes(rng.integers(0, 256, int(rng.integers(1, 16)), dtype=np.uint8))
         elif action == 2 and array:
-            del array[at:at + int(rng.integers(1, 64))]
+            del array[at : at + int(rng.integers(1, 64))]
         elif action == 3 and rng.random() < 0.2:
             del array[at:]
         if rng.random() < 0.5 and len(array) > 8:  # a large number where a length may be
             spot = int(rng.integers(len(array) - 8))
-            array[spot:spot + 8] = int(rng.integers(0, 2**63)).to_bytes(8, "little")
+            array[spot : spot + 8] = int(rng.integers(0, 2**63)).to_bytes(8, "little")
     return bytes(array)
 
 
@@ -50,15 +50,25 @@ def _seed_files(folder: Path, kind: str) -> tuple[Path, object]:
     rng = np.random.default_rng(0)
     data = NeuralData.from_arrays(
         rng.integers(0, 255, (6, 5, 5)).astype(np.uint8),
-        rng.standard_normal((6, 3, 4)).astype(np.float32), np.array(["VISp"] * 4),
-        layer=np.array(["L4", "L4", "L2/3", "L5"]), cell_id=np.arange(4))
+        rng.standard_normal((6, 3, 4)).astype(np.float32),
+        np.array(["VISp"] * 4),
+        layer=np.array(["L4", "L4", "L2/3", "L5"]),
+        cell_id=np.arange(4),
+    )
     if kind == "session":
         from mnc.neuro.allen import ResponseWindow, read_session, read_template
         from mnc.neuro.synthetic import DEFAULT_SESSIONS, write_synthetic_cache
 
         cache = folder / "boc"
-        write_synthetic_cache(cache, sessions=DEFAULT_SESSIONS[:1], trials=3, n_images=4,
-                              image_height=6, image_width=7, noise_sd=0.1)
+        write_synthetic_cache(
+            cache,
+            sessions=DEFAULT_SESSIONS[:1],
+            trials=3,
+            n_images=4,
+            image_height=6,
+            image_width=7,
+            noise_sd=0.1,
+        )
         seed = next((cache / "ophys_experiment_data").glob("*.nwb"))
 
         def read(path: Path) -> None:
@@ -73,11 +83,13 @@ def _seed_files(folder: Path, kind: str) -> tuple[Path, object]:
     import xarray
 
     seed = folder / "seed.nc"
-    xarray.Dataset({"images": (("stimulus", "y", "x"), data.images.astype(np.int16)),
-                    "responses": (("stimulus", "trial", "cell"), data.responses)},
-                   coords={"area": ("cell", data.area.astype("S")),
-                           "layer": ("cell", data.layer.astype("S"))}
-                   ).to_netcdf(seed, format="NETCDF3_64BIT", engine="scipy")
+    xarray.Dataset(
+        {
+            "images": (("stimulus", "y", "x"), data.images.astype(np.int16)),
+            "responses": (("stimulus", "trial", "cell"), data.responses),
+        },
+        coords={"area": ("cell", data.area.astype("S")), "layer": ("cell", data.layer.astype("S"))},
+    ).to_netcdf(seed, format="NETCDF3_64BIT", engine="scipy")
     return seed, load_netcdf
 
 

@@ -33,11 +33,21 @@ def test_mutated_files_load_or_are_refused_clearly(kind: str, tmp_path: Path) ->
     if kind == "netcdf":
         pytest.importorskip("xarray")
         pytest.importorskip("scipy")
-    env = {**os.environ, "MNC_MAX_MEMORY_MB": "256", "PYTHONPATH": os.pathsep.join(
-        [str(ROOT / ".shim"), str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run([sys.executable, str(WORKER), kind, "20261207", str(SECONDS),
-                             str(tmp_path)], capture_output=True, text=True, env=env,
-                            timeout=120, preexec_fn=_cap)
+    env = {
+        **os.environ,
+        "MNC_MAX_MEMORY_MB": "256",
+        "PYTHONPATH": os.pathsep.join(
+            [str(ROOT / ".shim"), str(ROOT), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
+    result = subprocess.run(
+        [sys.executable, str(WORKER), kind, "20261207", str(SECONDS), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        preexec_fn=_cap,
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     counts = dict(part.split("=") for part in result.stdout.split()[-3:])
     assert int(counts["cases"]) >= 20, result.stdout

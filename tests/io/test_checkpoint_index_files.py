@@ -13,8 +13,14 @@ from mnc.io.checkpoint_index import read_index
 
 
 def _index(run: Path, **entry: object) -> None:
-    values = {"epoch": 1, "step": 2, "val_top1": 0.5, "val_top5": 1.0,
-              "file": "checkpoints/epoch-0001.pt", **entry}
+    values = {
+        "epoch": 1,
+        "step": 2,
+        "val_top1": 0.5,
+        "val_top5": 1.0,
+        "file": "checkpoints/epoch-0001.pt",
+        **entry,
+    }
     (run / "checkpoints.json").write_text(json.dumps([values]))
 
 

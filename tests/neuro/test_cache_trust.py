@@ -67,8 +67,9 @@ def test_a_planted_fifo_neither_hangs_reading_nor_writing(tmp_path: Path) -> Non
     assert store.path.is_file() and store.load() == {"rsa": [{"ssm": 0.5}]}
 
 
-def test_an_entry_owned_by_another_user_is_a_miss(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_entry_owned_by_another_user_is_a_miss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = ScoreCache(tmp_path, "key")
     store.save({"rsa": [{"ssm": 0.5}]})
     monkeypatch.setattr(cache_entries, "_user", lambda: os.getuid() + 1)
@@ -81,9 +82,16 @@ def test_a_nan_gram_matrix_is_a_miss(tmp_path: Path) -> None:
     summary = _summary()
     gram = summary.gram.copy()
     gram[1, 2] = np.nan
-    cache.save({"VISp4": FeatureSummary(gram=gram, row_sums=summary.row_sums,
-                                        n_units=summary.n_units,
-                                        unit_sample=summary.unit_sample)})
+    cache.save(
+        {
+            "VISp4": FeatureSummary(
+                gram=gram,
+                row_sums=summary.row_sums,
+                n_units=summary.n_units,
+                unit_sample=summary.unit_sample,
+            )
+        }
+    )
     with pytest.warns(CacheWarning, match="NaN or infinite"):
         assert cache.load(["VISp4"]) is None
 
@@ -91,16 +99,31 @@ def test_a_nan_gram_matrix_is_a_miss(tmp_path: Path) -> None:
 def test_a_gram_matrix_that_is_not_one_is_a_miss(tmp_path: Path) -> None:
     cache = FeatureCache(tmp_path, "key")
     summary = _summary()
-    cache.save({"VISp4": FeatureSummary(gram=-np.abs(summary.gram), row_sums=summary.row_sums,
-                                        n_units=summary.n_units,
-                                        unit_sample=summary.unit_sample)})
+    cache.save(
+        {
+            "VISp4": FeatureSummary(
+                gram=-np.abs(summary.gram),
+                row_sums=summary.row_sums,
+                n_units=summary.n_units,
+                unit_sample=summary.unit_sample,
+            )
+        }
+    )
     with pytest.warns(CacheWarning, match="not a Gram matrix"):
         assert cache.load(["VISp4"]) is None
 
 
-@pytest.mark.parametrize("row", [{"ssm": 7.0}, {"ssm": float("inf")}, {"nc_upper": -3.0},
-                                 {"n_cells": -1}, {"population": {"a": 1}},
-                                 {"samples": [0.1, "x"]}])
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"ssm": 7.0},
+        {"ssm": float("inf")},
+        {"nc_upper": -3.0},
+        {"n_cells": -1},
+        {"population": {"a": 1}},
+        {"samples": [0.1, "x"]},
+    ],
+)
 def test_score_tables_with_impossible_values_are_a_miss(tmp_path: Path, row: dict) -> None:
     store = ScoreCache(tmp_path, "key")
     store.save({"rsa": [row]})
@@ -109,9 +132,19 @@ def test_score_tables_with_impossible_values_are_a_miss(tmp_path: Path, row: dic
 
 
 def test_sound_score_tables_are_read_back(tmp_path: Path) -> None:
-    tables = {"rsa": [{"ssm": 0.5, "ssm_std": float("nan"), "n_cells": 3, "region": "VISp",
-                       "ir_mapped": True, "samples": [0.1, -0.2]}],
-              "predictivity": [{"score": 1.3, "median_r": 0.4}]}
+    tables = {
+        "rsa": [
+            {
+                "ssm": 0.5,
+                "ssm_std": float("nan"),
+                "n_cells": 3,
+                "region": "VISp",
+                "ir_mapped": True,
+                "samples": [0.1, -0.2],
+            }
+        ],
+        "predictivity": [{"score": 1.3, "median_r": 0.4}],
+    }
     store = ScoreCache(tmp_path, "key")
     store.save(tables)
     loaded = store.load()
@@ -135,13 +168,17 @@ def test_the_measure_cache_is_trusted_the_same_way(tmp_path: Path) -> None:
     assert stored is not None and list(stored["values"]) == [0, 1, 2]
 
 
-@pytest.mark.parametrize("arrays", [
-    {"responses": np.zeros((4, 3)), "cell_ids": np.arange(3)},
-    {"responses": np.full((4, 3, 2), np.nan), "cell_ids": np.arange(2)},
-    {"responses": np.zeros((4, 3, 2)), "cell_ids": np.arange(5)},
-])
-def test_a_wrong_response_entry_is_a_miss_and_replaced(boc_cache: Path, tmp_path: Path,
-                                                       arrays: dict) -> None:
+@pytest.mark.parametrize(
+    "arrays",
+    [
+        {"responses": np.zeros((4, 3)), "cell_ids": np.arange(3)},
+        {"responses": np.full((4, 3, 2), np.nan), "cell_ids": np.arange(2)},
+        {"responses": np.zeros((4, 3, 2)), "cell_ids": np.arange(5)},
+    ],
+)
+def test_a_wrong_response_entry_is_a_miss_and_replaced(
+    boc_cache: Path, tmp_path: Path, arrays: dict
+) -> None:
     from mnc.neuro.allen import load_natural_scenes
 
     first = load_natural_scenes(boc_cache, areas=["VISl"], response_cache=tmp_path)

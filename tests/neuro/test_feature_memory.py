@@ -30,33 +30,33 @@ def _images(count: int, ir) -> np.ndarray:  # noqa: ANN001
 
 
 def test_a_recurrent_feature_path_over_the_limit_is_refused_before_running(
-        recurrent_model, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    recurrent_model, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: ANN001
     ir = recurrent_model.ir
     run = estimate_memory(ir, "run", 4).total_bytes
     needed = feature_path_bytes(ir, 8, 4)
     assert needed > 1.25 * run  # every step's activity, copied before the steps are averaged
     monkeypatch.setenv("MNC_MAX_MEMORY_MB", str((run + needed) / 2 / 2**20))
     called: list[int] = []
-    monkeypatch.setattr(recurrent_model, "features",
-                        lambda *args, **kwargs: called.append(1))
+    monkeypatch.setattr(recurrent_model, "features", lambda *args, **kwargs: called.append(1))
     with pytest.raises(SizeLimitError, match="comparing the features of 8 image.*4 steps"):
         summarize_features(recurrent_model, _images(8, ir), batch_size=4)
     assert called == []
 
 
 def test_many_images_are_refused_for_their_gram_matrices(
-        recurrent_model, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    recurrent_model, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: ANN001
     ir = recurrent_model.ir
     monkeypatch.setenv("MNC_MAX_MEMORY_MB", str(feature_path_bytes(ir, 100, 4) / 2**20))
     assert feature_path_bytes(ir, 20_000, 4) > feature_path_bytes(ir, 100, 4)
     with pytest.raises(SizeLimitError, match="20000 image"):
-        summarize_features(recurrent_model, np.zeros((20_000, 1, 1, 1), np.float32),
-                           batch_size=4)
+        summarize_features(recurrent_model, np.zeros((20_000, 1, 1, 1), np.float32), batch_size=4)
 
 
-def test_within_the_limit_the_features_are_computed(recurrent_model,
-                                                     monkeypatch: pytest.MonkeyPatch
-                                                     ) -> None:  # noqa: ANN001
+def test_within_the_limit_the_features_are_computed(
+    recurrent_model, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: ANN001
     ir = recurrent_model.ir
     monkeypatch.setenv("MNC_MAX_MEMORY_MB", str(2 * feature_path_bytes(ir, 3, 2) / 2**20))
     summaries = summarize_features(recurrent_model, _images(3, ir), batch_size=2)

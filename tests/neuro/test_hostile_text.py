@@ -21,9 +21,13 @@ ESCAPE = "VISp\x1b[2J\x1b]0;owned\x07"
 
 def test_an_area_name_with_escape_sequences_is_refused() -> None:
     with pytest.raises(UserFileError, match=r"recordings.npz: area\[1\]: .*control") as error:
-        NeuralData.from_arrays(np.zeros((4, 3, 3)), np.zeros((4, 2, 2)),
-                               np.array(["VISp", ESCAPE]), layer=np.array(["L4", "L4"]),
-                               source="recordings.npz")
+        NeuralData.from_arrays(
+            np.zeros((4, 3, 3)),
+            np.zeros((4, 2, 2)),
+            np.array(["VISp", ESCAPE]),
+            layer=np.array(["L4", "L4"]),
+            source="recordings.npz",
+        )
     assert "\x1b" not in str(error.value)
 
 
@@ -52,9 +56,9 @@ def test_non_finite_numbers_in_tables_are_one_message(cache: Path, value: str) -
         load_natural_scenes(cache)
 
 
-def test_messages_of_commands_escape_the_paths_they_print(tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture[str]
-                                                          ) -> None:
+def test_messages_of_commands_escape_the_paths_they_print(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from mnc.cli.common import announce
     from mnc.cli.main import main
 

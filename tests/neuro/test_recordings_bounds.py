@@ -24,7 +24,9 @@ def _data(stimuli: int = 6, height: int = 5) -> NeuralData:
     return NeuralData.from_arrays(
         rng.integers(0, 255, (stimuli, height, height)).astype(np.uint8),
         rng.standard_normal((stimuli, 4, 3)).astype(np.float32),
-        np.array(["VISp"] * 3), layer=np.array(["L4"] * 3))
+        np.array(["VISp"] * 3),
+        layer=np.array(["L4"] * 3),
+    )
 
 
 def _npy(array: np.ndarray) -> bytes:
@@ -33,8 +35,9 @@ def _npy(array: np.ndarray) -> bytes:
     return stream.getvalue()
 
 
-def test_recordings_are_held_to_the_memory_limit(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_recordings_are_held_to_the_memory_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "r.npz"
     save_npz(_data(height=200), path)
     monkeypatch.setenv("MNC_MAX_MEMORY_MB", str(100_000 / 2**20))
@@ -55,9 +58,9 @@ def test_a_deflate_bomb_is_refused_before_inflating(tmp_path: Path) -> None:
         load_npz(path)
 
 
-def test_too_many_stimuli_for_their_matrices_are_refused(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch
-                                                         ) -> None:
+def test_too_many_stimuli_for_their_matrices_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Each stimulus is tiny, but N x N Gram matrices and RDMs grow with N squared."""
     path = tmp_path / "many.npz"
     save_npz(_data(stimuli=3000, height=1), path)
@@ -69,14 +72,14 @@ def test_too_many_stimuli_for_their_matrices_are_refused(tmp_path: Path,
 def _netcdf_classic(attribute_length: int) -> bytes:
     """A NetCDF 3 header with one global text attribute declaring ``attribute_length``
     characters, whatever it holds."""
+
     def name(text: str) -> bytes:
         raw = text.encode()
         return struct.pack(">i", len(raw)) + raw + b"\0" * (-len(raw) % 4)
 
     header = b"CDF\x01" + struct.pack(">i", 0)
     header += struct.pack(">ii", 0x0A, 1) + name("cell") + struct.pack(">i", 3)
-    header += struct.pack(">ii", 0x0C, 1) + name("title") + struct.pack(">ii", 2,
-                                                                         attribute_length)
+    header += struct.pack(">ii", 0x0C, 1) + name("title") + struct.pack(">ii", 2, attribute_length)
     header += b"abcd"
     header += struct.pack(">ii", 0, 0)
     return header
@@ -103,12 +106,14 @@ def test_a_sound_netcdf3_file_is_read(tmp_path: Path) -> None:
     pytest.importorskip("scipy")
     data = _data()
     path = tmp_path / "ok.nc"
-    xarray.Dataset({"images": (("stimulus", "y", "x"), data.images.astype(np.int16)),
-                    "responses": (("stimulus", "trial", "cell"), data.responses)},
-                   coords={"area": ("cell", data.area.astype("S")),
-                           "layer": ("cell", data.layer.astype("S"))},
-                   attrs={"title": "x" * 5}).to_netcdf(path, format="NETCDF3_64BIT",
-                                                       engine="scipy")
+    xarray.Dataset(
+        {
+            "images": (("stimulus", "y", "x"), data.images.astype(np.int16)),
+            "responses": (("stimulus", "trial", "cell"), data.responses),
+        },
+        coords={"area": ("cell", data.area.astype("S")), "layer": ("cell", data.layer.astype("S"))},
+        attrs={"title": "x" * 5},
+    ).to_netcdf(path, format="NETCDF3_64BIT", engine="scipy")
     loaded = load_netcdf(path)
     np.testing.assert_array_equal(loaded.responses, data.responses)
 
@@ -118,8 +123,14 @@ def test_an_unknown_text_encoding_is_named(tmp_path: Path) -> None:
     pytest.importorskip("xarray")
     path = tmp_path / "encoding.nc"
     with netcdf4.Dataset(path, "w") as nc:
-        for name, size in (("stimulus", 2), ("y", 2), ("x", 2), ("trial", 2), ("cell", 2),
-                           ("nchar", 4)):
+        for name, size in (
+            ("stimulus", 2),
+            ("y", 2),
+            ("x", 2),
+            ("trial", 2),
+            ("cell", 2),
+            ("nchar", 4),
+        ):
             nc.createDimension(name, size)
         nc.createVariable("images", "u1", ("stimulus", "y", "x"))[:] = 0
         nc.createVariable("responses", "f4", ("stimulus", "trial", "cell"))[:] = 0

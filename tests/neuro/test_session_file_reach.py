@@ -39,8 +39,9 @@ def test_an_external_link_is_refused(session_cache: Path, tmp_path: Path) -> Non
         load_natural_scenes(session_cache)
 
 
-def test_an_external_link_to_a_group_on_the_path_is_refused(session_cache: Path,
-                                                            tmp_path: Path) -> None:
+def test_an_external_link_to_a_group_on_the_path_is_refused(
+    session_cache: Path, tmp_path: Path
+) -> None:
     path = session_path(session_cache)
     group = CELL_IDS.rsplit("/", 1)[0]
     with h5py.File(path, "a") as nwb:
@@ -58,8 +59,9 @@ def test_external_raw_storage_is_refused(session_cache: Path, tmp_path: Path) ->
         ids = nwb[CELL_IDS][()]
         raw.write_bytes(ids.astype("<i8").tobytes())
         del nwb[CELL_IDS]
-        nwb.create_dataset(CELL_IDS, shape=ids.shape, dtype="<i8",
-                           external=[(str(raw), 0, ids.size * 8)])
+        nwb.create_dataset(
+            CELL_IDS, shape=ids.shape, dtype="<i8", external=[(str(raw), 0, ids.size * 8)]
+        )
     with pytest.raises(UserFileError, match=f"{CELL_IDS}: .*external raw storage"):
         load_natural_scenes(session_cache)
 
@@ -89,8 +91,7 @@ def test_an_absurd_image_index_is_refused(session_cache: Path, index: float) -> 
     with h5py.File(path, "r") as nwb:
         frames = nwb[f"{GROUP}/data"][()].astype(np.float64)
     frames[3] = index
-    _replace(path, f"{GROUP}/data", frames if isinstance(index, float) else
-             frames.astype(np.int64))
+    _replace(path, f"{GROUP}/data", frames if isinstance(index, float) else frames.astype(np.int64))
     with pytest.raises(UserFileError, match=f"{GROUP}/data: image index"):
         load_natural_scenes(session_cache)
 
@@ -109,8 +110,9 @@ def test_a_window_longer_than_the_recording_is_bounded(session_cache: Path) -> N
         load_natural_scenes(session_cache, window=ResponseWindow(window_s=1e300))
 
 
-def test_session_data_are_held_to_the_memory_limit(session_cache: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_session_data_are_held_to_the_memory_limit(
+    session_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The dF/F is float16 on disk but becomes float64 sums: the limit counts what is made."""
     path = session_path(session_cache)
     with h5py.File(path, "r") as nwb:

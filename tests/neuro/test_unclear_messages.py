@@ -18,15 +18,30 @@ from mnc.neuro.recording_files import load_npz
 pytestmark = pytest.mark.neuro
 
 
-@pytest.mark.parametrize(("flag", "value"), [("--seed", "-1"), ("--baseline", "nan"),
-                                             ("--baseline", "-0.5"), ("--window", "inf")])
-def test_bad_numbers_are_refused_by_the_parser(flag: str, value: str,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--seed", "-1"), ("--baseline", "nan"), ("--baseline", "-0.5"), ("--window", "inf")],
+)
+def test_bad_numbers_are_refused_by_the_parser(
+    flag: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     from mnc.cli.main import main
 
     with pytest.raises(SystemExit) as stop:
-        main(["rsa", "tiny", "--weights", "untrained", "--recordings", "r.npz", "-o", "out",
-              flag, value])
+        main(
+            [
+                "rsa",
+                "tiny",
+                "--weights",
+                "untrained",
+                "--recordings",
+                "r.npz",
+                "-o",
+                "out",
+                flag,
+                value,
+            ]
+        )
     assert stop.value.code == 2
     assert f"{flag}: expected" in capsys.readouterr().err
 
@@ -60,10 +75,13 @@ def test_torchvision_names_only_model_builders(monkeypatch: pytest.MonkeyPatch) 
     torch = pytest.importorskip("torch")
     called: list[str] = []
     _fake_module(monkeypatch, "torchvision")
-    _fake_module(monkeypatch, "torchvision.models",
-                 list_models=lambda: ["tiny_net"],
-                 tiny_net=lambda weights=None: torch.nn.Linear(2, 2),
-                 download=lambda **kwargs: called.append("download"))
+    _fake_module(
+        monkeypatch,
+        "torchvision.models",
+        list_models=lambda: ["tiny_net"],
+        tiny_net=lambda weights=None: torch.nn.Linear(2, 2),
+        download=lambda **kwargs: called.append("download"),
+    )
     assert isinstance(build_module("torchvision:tiny_net"), torch.nn.Module)
     with pytest.raises(UserFileError, match="no model builder 'download'"):
         build_module("torchvision:download")

@@ -20,12 +20,20 @@ def _spec(tmp_path: Path, value: str, field: str = "height_px") -> Path:
     return path
 
 
-@pytest.mark.parametrize(("value", "words"), [
-    ("010", "octal"), ("0017", "octal"), ("1:30", "base-60"), ("0x20", "decimal"),
-    ("1_000", "decimal"), ("+64", "decimal"),
-])
-def test_integers_yaml_1_1_reads_differently_are_refused(tmp_path: Path, value: str,
-                                                         words: str) -> None:
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("010", "octal"),
+        ("0017", "octal"),
+        ("1:30", "base-60"),
+        ("0x20", "decimal"),
+        ("1_000", "decimal"),
+        ("+64", "decimal"),
+    ],
+)
+def test_integers_yaml_1_1_reads_differently_are_refused(
+    tmp_path: Path, value: str, words: str
+) -> None:
     path = _spec(tmp_path, value)
     with pytest.raises(SpecError, match=f"{path}:3:.*{re.escape(value)}.*{words}"):
         mnc.compile_ir(path)

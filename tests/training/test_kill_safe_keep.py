@@ -24,7 +24,8 @@ class _Killed(BaseException):
 
 
 def test_a_kill_while_keeping_leaves_the_epoch_to_train_again(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = tmp_path / "run"
     real_keep = checkpointing.keep.keep_model
 
@@ -43,7 +44,8 @@ def test_a_kill_while_keeping_leaves_the_epoch_to_train_again(
 
 
 def test_resume_writes_again_the_kept_checkpoint_an_old_run_lost(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = tmp_path / "run"
     train_small(folder, epochs=2, keep_checkpoints="1,2")
     # An earlier version wrote last.pt first: a kill then left epoch 2 out of the index.
@@ -58,8 +60,9 @@ def test_resume_writes_again_the_kept_checkpoint_an_old_run_lost(
     assert stored["epoch"] == 2
 
 
-def test_resume_reports_a_gap_it_cannot_fill(tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_resume_reports_a_gap_it_cannot_fill(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = tmp_path / "run"
     train_small(folder, epochs=2, keep_checkpoints="1,2")
     index = json.loads((folder / "checkpoints.json").read_text())

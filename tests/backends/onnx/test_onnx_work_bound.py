@@ -39,18 +39,21 @@ def test_the_count_follows_the_steps(recurrent_file: tuple[Path, int]) -> None:
 
 
 def test_a_model_asking_too_much_work_is_refused_before_a_session(
-        recurrent_file: tuple[Path, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    recurrent_file: tuple[Path, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
     path, dense = recurrent_file
     monkeypatch.setenv("MNC_MAX_GMACS", str(dense / 2 / 1e9))
-    with pytest.raises(SizeLimitError, match=f"{path}: the model asks for .* per image.*"
-                                             "MNC_MAX_GMACS"):
+    with pytest.raises(
+        SizeLimitError, match=f"{path}: the model asks for .* per image.*MNC_MAX_GMACS"
+    ):
         open_model(path, "cpu")
     monkeypatch.setenv("MNC_MAX_GMACS", str(dense * 2 / 1e9))
     assert open_model(path, "cpu").path == path
 
 
-def test_bench_refuses_before_timing(monkeypatch: pytest.MonkeyPatch,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_refuses_before_timing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from mnc.cli.main import main
 
     monkeypatch.setenv("MNC_MAX_GMACS", "0.001")

@@ -24,16 +24,19 @@ def test_writing_to_a_full_device_is_one_message() -> None:
         save_torch_file({"weight": torch.ones(1000)}, "/dev/full")
 
 
-def test_a_full_disk_keeps_the_previous_file(tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_full_disk_keeps_the_previous_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "last.pt"
     save_torch_file({"epoch": 1}, path)
     before = path.read_bytes()
 
     def failing_save(content: object, target: object) -> None:
         Path(str(target)).write_bytes(b"half")
-        raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 64 vs "
-                           "0: PytorchStreamWriter failed writing file data/0: file write failed")
+        raise RuntimeError(
+            "[enforce fail at inline_container.cc:664] . unexpected pos 64 vs "
+            "0: PytorchStreamWriter failed writing file data/0: file write failed"
+        )
 
     monkeypatch.setattr(safe_save.torch, "save", failing_save)
     monkeypatch.setattr(safe_save, "_disk_full", lambda path: True)
