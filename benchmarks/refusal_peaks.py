@@ -126,19 +126,10 @@ def patched_netcdf(folder: Path) -> Path:
 
 
 def boc_cache(folder: Path) -> Path:
-    from mnc.neuro.synthetic import DEFAULT_SESSIONS, write_synthetic_cache
+    from mnc.neuro.synthetic import write_one_session_cache
 
-    cache = folder / "boc"
-    write_synthetic_cache(
-        cache,
-        sessions=DEFAULT_SESSIONS[:1],
-        trials=3,
-        n_images=4,
-        image_height=6,
-        image_width=7,
-        noise_sd=0.0,
-    )
-    return cache
+    write_one_session_cache(folder / "boc")
+    return folder / "boc"
 
 
 def session_edit(folder: Path, edit: str) -> Path:

@@ -57,19 +57,9 @@ def _seed_files(folder: Path, kind: str) -> tuple[Path, object]:
     )
     if kind == "session":
         from mnc.neuro.allen import ResponseWindow, read_session, read_template
-        from mnc.neuro.synthetic import DEFAULT_SESSIONS, write_synthetic_cache
+        from mnc.neuro.synthetic import write_one_session_cache
 
-        cache = folder / "boc"
-        write_synthetic_cache(
-            cache,
-            sessions=DEFAULT_SESSIONS[:1],
-            trials=3,
-            n_images=4,
-            image_height=6,
-            image_width=7,
-            noise_sd=0.1,
-        )
-        seed = next((cache / "ophys_experiment_data").glob("*.nwb"))
+        seed = write_one_session_cache(folder / "boc", noise_sd=0.1)
 
         def read(path: Path) -> None:
             read_session(path, ResponseWindow())

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mnc.neuro.synthetic import DEFAULT_SESSIONS, write_synthetic_cache
+from mnc.neuro.synthetic import write_one_session_cache, write_synthetic_cache
 
 
 @pytest.fixture(scope="session")
@@ -29,8 +29,7 @@ def boc_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def one_session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One small noiseless session (4 images of 6 x 7, 3 trials): a file to damage."""
     folder = tmp_path_factory.mktemp("one_session_boc")
-    write_synthetic_cache(folder, sessions=DEFAULT_SESSIONS[:1], trials=3, n_images=4,
-                          image_height=6, image_width=7, noise_sd=0.0)
+    write_one_session_cache(folder)
     return folder
 
 
