@@ -98,15 +98,42 @@ def preprocess(image: Image.Image, preprocessing: Preprocessing) -> np.ndarray:
     return np.ascontiguousarray(((pixels - mean) / std).transpose(2, 0, 1), dtype=np.float32)
 
 
+def eight_bit(image: Image.Image) -> Image.Image:
+    """``image`` as 8-bit grey ("L") or colour ("RGB") with its information kept.
+
+    Pillow's own ``convert`` clips 16-bit grey to white and drops transparency to whatever
+    colour hides under it: 16-bit values are scaled (65535 -> 255), palettes expanded,
+    transparent pixels shown over white (as a viewer shows them), CMYK converted to RGB.
+    """
+    mode = image.mode
+    if mode in ("L", "RGB"):
+        return image
+    if mode.startswith("I"):  # 16-bit grey (PNG): I;16, I;16B or I, values 0-65535
+        values = np.asarray(image, dtype=np.float64) * (255.0 / 65535.0)
+        return Image.fromarray(np.clip(np.round(values), 0, 255).astype(np.uint8), "L")
+    if mode == "1":
+        return image.convert("L")
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode == "PA":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "RGBa", "La"):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        flat = Image.alpha_composite(background, image.convert("RGBA"))
+        return flat.convert("L" if image.mode.startswith("L") else "RGB")
+    return image.convert("RGB")  # CMYK, YCbCr, LAB, HSV
+
+
 def read_image(path: str | Path) -> Image.Image:
-    """Decode an image file fully (EXIF rotation applied); UserFileError naming it if it can't."""
+    """Decode an image file fully (EXIF rotation applied) as 8-bit grey or RGB (``eight_bit``);
+    UserFileError naming it if it can't."""
     path = Path(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path, formats=IMAGE_FORMATS) as opened:
                 opened.load()
-                return ImageOps.exif_transpose(opened)
+                return eight_bit(ImageOps.exif_transpose(opened))
     except FileNotFoundError:
         raise UserFileError(f"{path}: no such image file") from None
     except UnidentifiedImageError:

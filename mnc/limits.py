@@ -3,10 +3,10 @@ come from.
 
 Limits come from the caller, else the ones a command installed from its flags
 (``install_limits``), else the environment (MNC_MAX_PARAMETERS, MNC_MAX_ACTIVATION_MB,
-MNC_MAX_KERNEL_SIZE, MNC_MAX_MEMORY_MB), else the defaults below, which admit MouseNet at
-224x224 input with room to spare. This module knows nothing of networks, so the lowest layers
-(file readers) can hold what they read to the memory limit; the checks of a network against
-the limits are in ``mnc.analysis.limits``.
+MNC_MAX_KERNEL_SIZE, MNC_MAX_MEMORY_MB, MNC_MAX_GMACS), else the defaults below, which
+admit MouseNet at 224x224 input with room to spare. This module knows nothing of networks,
+so the lowest layers (file readers) can hold what they read to the memory limit; the checks
+of a network against the limits are in ``mnc.analysis.limits``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ DEFAULT_MAX_PARAMETERS = 500_000_000
 DEFAULT_MAX_ACTIVATION_MB = 2048.0
 DEFAULT_MAX_KERNEL_SIZE = 1025
 DEFAULT_MAX_MEMORY_MB = 8192.0
+DEFAULT_MAX_GMACS = 250.0
+"""About 100 times the default network's 2.5 GMAC per image: a recurrent network of 100 steps,
+minutes per image on a CPU."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,9 @@ class Limits:
     max_kernel_size: int = DEFAULT_MAX_KERNEL_SIZE
     max_memory_mb: float = DEFAULT_MAX_MEMORY_MB
     """Bytes a build, run, training or export may allocate (``mnc.analysis.memory``)."""
+    max_gmacs: float = DEFAULT_MAX_GMACS
+    """Billions of multiply-accumulates one image may ask for, every step of a recurrent
+    network counted (``mnc predict`` on an ONNX model, ``mnc bench``)."""
 
     @property
     def max_memory_bytes(self) -> int:
@@ -69,6 +75,7 @@ class Limits:
             read("MNC_MAX_ACTIVATION_MB", DEFAULT_MAX_ACTIVATION_MB, float),
             int(read("MNC_MAX_KERNEL_SIZE", DEFAULT_MAX_KERNEL_SIZE, int)),
             read("MNC_MAX_MEMORY_MB", DEFAULT_MAX_MEMORY_MB, float),
+            read("MNC_MAX_GMACS", DEFAULT_MAX_GMACS, float),
         )
 
 

@@ -9,7 +9,11 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from mnc.errors import UserFileError
+from mnc.text import shown
+
 INPUT_NAME = "image"
+FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 
 @dataclass
@@ -25,8 +29,21 @@ class Builder:
         return np.float16 if self.float16 else np.float32
 
     def constant(self, name: str, array: np.ndarray) -> str:
-        """An initialiser in the graph's precision."""
-        return self.exact(name, np.asarray(array).astype(self.dtype))
+        """An initialiser in the graph's precision; in float16, a finite value beyond its
+        range (65504) is refused, naming the tensor: it would become an infinity and every
+        prediction NaN."""
+        array = np.asarray(array)
+        if self.float16:
+            finite = np.abs(array[np.isfinite(array)]) if array.size else array
+            if finite.size and float(finite.max()) > FLOAT16_MAX:
+                count = int(np.count_nonzero(finite > FLOAT16_MAX))
+                raise UserFileError(
+                    f"--fp16: tensor {shown(name)} holds {count} value(s) beyond float16's "
+                    f"range (largest magnitude {float(finite.max()):.4g}, float16 holds at "
+                    f"most {FLOAT16_MAX:g}); export in float32 (without --fp16)")
+            with np.errstate(over="ignore"):
+                return self.exact(name, array.astype(self.dtype))
+        return self.exact(name, array.astype(self.dtype))
 
     def exact(self, name: str, array: np.ndarray) -> str:
         """An initialiser kept in its own dtype (indices, shapes, scales)."""

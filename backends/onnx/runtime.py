@@ -21,7 +21,7 @@ import onnx
 import onnxruntime as ort
 from google.protobuf.message import DecodeError
 
-from mnc.analysis.limits import memory_problem
+from mnc.analysis.limits import memory_problem, work_problem
 from mnc.errors import SizeLimitError, UserFileError
 from mnc.imaging import (
     EVAL_CROP_FRACTION,
@@ -33,6 +33,7 @@ from mnc.imaging import (
 )
 from mnc.io.textfile import TextFileError, parse_json
 from mnc.text import unsafe_character
+from mnc_backends.onnx.work import graph_macs
 
 from .external_data import load_bounded
 from .graph import INPUT_NAME, LOGITS_NAME
@@ -113,6 +114,9 @@ def open_model(path: str | Path, device: Device = "auto", threads: int = 0) -> D
     """Check the file, create a session (CUDA if it starts, else CPU) and read the metadata."""
     path = Path(path)
     model = read_model(path)
+    problem = work_problem("the model", graph_macs(model))
+    if problem is not None:  # before a session: a model of 1000 steps runs for minutes
+        raise SizeLimitError(f"{path}: {problem}")
     options = ort.SessionOptions()
     options.log_severity_level = 3
     if threads:

@@ -21,12 +21,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
-
 import mnc
 from mnc.analysis.limits import check_memory
 from mnc.errors import UserFileError
-from mnc.io.atomic import atomic_path
 from mnc.ir.serialize import ir_to_json
 from mnc.lowering.weights_format import (
     CHECKPOINT_FORMAT,
@@ -41,6 +38,7 @@ from mnc.lowering.weights_format import (
 )
 from mnc.masks import check_file_masks
 from mnc_backends.torch.module import MouseNet
+from mnc_backends.torch.safe_save import save_torch_file
 from mnc_backends.torch.safetensors_io import SUFFIX, read_payload, save_safetensors
 
 __all__ = ["CHECKPOINT_FORMAT", "FORMAT_VERSION", "MODEL_FORMAT", "ir_from_payload",
@@ -64,8 +62,7 @@ def save_model(model: MouseNet, path: str | Path) -> None:
     if Path(path).suffix == SUFFIX:
         save_safetensors(payload, path)
         return
-    with atomic_path(path) as temporary:
-        torch.save(payload, temporary)
+    save_torch_file(payload, path)
 
 
 def read_weights_file(path: str | Path) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from mnc.errors import SizeLimitError
 from mnc.ir.model import IR
 from mnc.limits import (  # noqa: F401 - the policy, importable from here as before
     DEFAULT_MAX_ACTIVATION_MB,
+    DEFAULT_MAX_GMACS,
     DEFAULT_MAX_KERNEL_SIZE,
     DEFAULT_MAX_MEMORY_MB,
     DEFAULT_MAX_PARAMETERS,
@@ -20,6 +21,16 @@ from mnc.limits import (  # noqa: F401 - the policy, importable from here as bef
     memory_problem,
     remedy,
 )
+
+
+def work_problem(what: str, macs: float, limits: Limits | None = None) -> str | None:
+    """``what asks for N GMAC per image; the limit is M (raise with MNC_MAX_GMACS)``, or None
+    if it is within the limit."""
+    limits = limits or current_limits()
+    if macs <= limits.max_gmacs * 1e9:
+        return None
+    return (f"{what} asks for {macs / 1e9:,.1f} billion multiply-accumulates per image; the "
+            f"limit is {limits.max_gmacs:g} (raise with MNC_MAX_GMACS)")
 
 
 def check_memory(ir: IR, task: Task, batch: int = 1, limits: Limits | None = None,

@@ -17,6 +17,7 @@ from pathlib import Path
 from mnc.cli.common import announce, positive_number, print_json, table
 from mnc.errors import UserFileError
 from mnc.io.outputs import output_file
+from mnc.text import shown
 
 NAME = "bench"
 HELP = "measure throughput of every execution strategy"
@@ -84,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if batch < 1 or rounds < 1:
         raise UserFileError(f"--batch and --rounds must be at least 1 (got {batch}, {rounds})")
     refuse_output_over_inputs(args.output, read_merged(spec)[2])  # before minutes of timing
+    _check_work(spec, batch, rounds)
     config = BenchConfig(spec=spec, large_batch=batch, rounds=rounds, onnx=not args.no_onnx,
                          device=args.device, amp=args.amp)
     announce(NAME, f"timing every strategy on {spec}: batches 1 and {batch}, {rounds} "
@@ -97,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.as_dict())
         return 0
-    print(f"{spec}: {result.summary['machine']}, torch {result.summary['torch_version']}")
+    print(f"{shown(spec)}: {result.summary['machine']}, torch {result.summary['torch_version']}")
     print(table(["mode", "strategy", "batch", "img/s", "ratio", "max abs diff"],
                 [[row.mode, row.strategy, row.batch, round(row.images_per_s, 1),
                   f"{row.ratio:.2f}x", f"{row.max_abs_diff:.1e}"] for row in result.rows]))
@@ -105,5 +107,21 @@ def run(args: argparse.Namespace) -> int:
     print(f"auto picks {summary['auto_eval_strategy']!r} for inference; masked taps keep a zero "
           f"gradient: {summary['masked_taps_zero_gradient']}; onnx: {summary['onnx']}")
     if args.output is not None:
-        print(f"wrote {args.output}")
+        print(f"wrote {shown(args.output)}")
     return 0
+
+
+def _check_work(spec: str | Path, batch: int, rounds: int) -> None:
+    """Refuse before timing a network whose images ask for more work than the limit (a
+    recurrent network of many steps runs every step on every image)."""
+    from mnc.analysis.cost import network_cost
+    from mnc.analysis.limits import work_problem
+    from mnc.compiler import compile_ir
+    from mnc.errors import SizeLimitError
+
+    ir = compile_ir(spec)
+    problem = work_problem(f"{shown(spec)} ({ir.dynamics.steps} step(s))",
+                           network_cost(ir).dense_macs_total)
+    if problem is not None:
+        raise SizeLimitError(f"{problem}; mnc bench runs batches of 1 and {batch}, {rounds} "
+                             "round(s) each")

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mnc.text import format_bytes, human_count  # noqa: F401 - importable from here as before
+from mnc.text import format_bytes, human_count, shown_message  # noqa: F401 - importable from here as before
 
 
 def add_spec_argument(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +31,7 @@ def announce(command: str, text: str) -> None:
     under torchrun only the main process (rank 0) prints.
     """
     if os.environ.get("RANK", "0") == "0":
-        print(f"mnc {command}: {text}", file=sys.stderr, flush=True)
+        print(f"mnc {command}: {shown_message(text)}", file=sys.stderr, flush=True)
 
 
 def comma_list(item: Callable[[str], Any] = str, choices: Sequence[str] | None = None
@@ -57,8 +57,9 @@ def comma_list(item: Callable[[str], Any] = str, choices: Sequence[str] | None =
     return parse
 
 
-def positive_number(kind: type = float) -> Callable[[str], Any]:
-    """argparse type for a limit: a finite number above zero (0, nan and inf refused)."""
+def positive_number(kind: type = float, zero_allowed: bool = False) -> Callable[[str], Any]:
+    """argparse type for a limit: a finite number above zero (0, nan and inf refused);
+    ``zero_allowed``: zero is accepted too (a seed, a baseline of 0 s)."""
 
     def parse(text: str) -> Any:
         try:
@@ -66,8 +67,9 @@ def positive_number(kind: type = float) -> Callable[[str], Any]:
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"expected a positive {kind.__name__}, not {text!r}") from None
-        if not math.isfinite(value) or value <= 0:
-            raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}")
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero_allowed):
+            least = "zero or more" if zero_allowed else "a positive number"
+            raise argparse.ArgumentTypeError(f"expected {least}, not {text!r}")
         return value
 
     return parse

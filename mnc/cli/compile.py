@@ -8,6 +8,7 @@ from pathlib import Path
 
 from mnc.cli.common import add_limit_flags, add_spec_argument, install_flag_limits
 from mnc.io.outputs import output_file
+from mnc.text import shown
 
 NAME = "compile"
 DEFAULT_BACKEND = "torch"
@@ -120,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(text + "\n")
         else:
             write_text_atomic(args.output, text + "\n")
-            print(f"wrote IR of {ir.name} ({ir.short_hash}) to {args.output}")
+            print(f"wrote IR of {ir.name} ({ir.short_hash}) to {shown(args.output)}")
         return 0
     if args.weights is not None and not args.weights.is_file():
         raise UserFileError(f"{args.weights}: no such weights file")
@@ -152,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{backend.name}: {backend.describe(artifact)}")
     if args.output is not None:
         backend.save(artifact, args.output, options)
-        print(f"wrote {args.output}")
+        print(f"wrote {shown(args.output)}")
     else:
         print(f"(nothing written; add -o FILE{backend.suffix} to save)")
     return 0

@@ -6,6 +6,7 @@ import argparse
 
 from mnc.cli.common import add_spec_argument
 from mnc.io.outputs import output_file
+from mnc.text import shown
 
 NAME = "draw"
 
@@ -29,5 +30,5 @@ def run(args: argparse.Namespace) -> int:
     ir = compile_ir(args.spec)
     refuse_output_over_inputs(args.output, ir.provenance.spec_files)
     draw(ir, args.output)
-    print(f"wrote {args.output}")
+    print(f"wrote {shown(args.output)}")
     return 0

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mnc.cli.common import add_limit_flags, announce, install_flag_limits, print_json
 from mnc.cli.train import add_hyperparameter_flags, hyperparameter_values
+from mnc.text import shown
 
 NAME = "evaluate"
 HELP = "top-1 / top-5 accuracy of a checkpoint or saved model on a data set"
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result)
     else:
-        print(f"{result['checkpoint']} on {result['data']} ({result['split']}, "
+        print(f"{shown(result['checkpoint'])} on {shown(result['data'])} ({result['split']}, "
               f"{result['images']} images): top-1 {result['top1']:.2%}  "
               f"top-5 {result['top5']:.2%}  loss {result['loss']:.4f}")
         if result.get("skipped_images"):

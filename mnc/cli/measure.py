@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mnc.cli.common import positive_number
 from mnc.io.outputs import output_file
+from mnc.text import shown
 
 NAME = "measure"
 HELP = "derive interareal widths/strengths and surface areas from the voxel connectome"
@@ -135,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{row['projection']:<22} {row['strength']:>9.4f} {sigma:>9} {used:>9}")
             if measurement.cache_hits:
                 print(f"{measurement.cache_hits} of {len(rows)} projections read from the cache")
-            print(f"wrote {args.output}")
+            print(f"wrote {shown(args.output)}")
         return 0
     announce("measure surface", f"surface areas of {args.populations} from the flat map of "
              f"{args.voxel_model} ({args.hemisphere} hemisphere); writing {args.output}")
@@ -148,5 +149,5 @@ def run(args: argparse.Namespace) -> int:
     else:
         for population, value in surfaces.values_mm2.items():
             print(f"{population:<12} {value:9.4f} mm2  ({surfaces.voxels[population]} voxels)")
-        print(f"wrote {args.output}")
+        print(f"wrote {shown(args.output)}")
     return 0

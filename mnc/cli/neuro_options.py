@@ -24,7 +24,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                              "(checkpoints of a --model), or 'untrained' for the spec's "
                              "freshly initialised network; comma-separate several (seeds of "
                              "one model: instances.csv, or trajectories tested across seeds)")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=positive_number(int, zero_allowed=True), default=0,
                         help="seed of untrained weights and splits (default 0)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--boc-cache", metavar="DIR",
@@ -49,7 +49,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="at most N natural-scenes sessions per area and Cre line")
     parser.add_argument("--window", type=positive_number(float), default=0.5, metavar="S",
                         help="response window after image onset in seconds (default 0.5)")
-    parser.add_argument("--baseline", type=float, default=0.0, metavar="S",
+    parser.add_argument("--baseline", type=positive_number(float, zero_allowed=True),
+                        default=0.0, metavar="S",
                         help="subtract the mean dF/F of this long before onset (default 0)")
     parser.add_argument("--download", action="store_true",
                         help="let allensdk download missing tables and sessions")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from mnc.text import shown
+
 NAME = "physiology"
 HELP = ("compare sparseness and reliability distributions of model units with Allen Brain "
         "Observatory cells (Kolmogorov-Smirnov)")
@@ -72,5 +74,5 @@ def run(args: argparse.Namespace) -> int:
                 [[r["region"], r["n_cells"], r["median_split_half_reliability"],
                   r["fraction_reliable"], r["noise_fraction"]]
                  for r in cells]))
-    print(f"\nwrote {len(report.files)} files to {report.output_dir}")
+    print(f"\nwrote {len(report.files)} files to {shown(str(report.output_dir))}")
     return 0

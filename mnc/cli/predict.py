@@ -12,6 +12,7 @@ from mnc.cli.common import add_limit_flags, announce, install_flag_limits, posit
 from mnc.errors import UserFileError
 from mnc.imaging import find_images
 from mnc.io.outputs import output_file, refuse_output_over_inputs
+from mnc.text import shown, shown_message
 
 NAME = "predict"
 HELP = "run an exported ONNX model on images: top-k classes or population features"
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     announce(NAME, f"{args.model} on {len(files)} image(s), {model.provider}")
 
     def report_skip(path: Path, reason: str) -> None:
-        print(f"skipped {reason}", file=sys.stderr)
+        print(f"skipped {shown_message(reason)}", file=sys.stderr)
 
     result = predict(model, files, features, batch_size=args.batch_size, on_skip=report_skip)
     if result.skipped:
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         _write_npz(args.output, result)
         saved = "".join(f", {name} {tuple(value.shape)}"
                         for name, value in result.features.items())
-        print(f"wrote {args.output}: {len(result.files)} image(s), logits{saved}",
+        print(f"wrote {shown(args.output)}: {len(result.files)} image(s), logits{saved}",
               file=sys.stderr)
     rows: list[dict[str, Any]] = []
     if top:
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         for row in rows:
             ranked = ", ".join(f"{entry.get('name', entry['class'])} {entry['probability']:.3f}"
                                for entry in row["top"])
-            print(f"{row['file']}: {ranked}")
+            print(f"{shown(row['file'])}: {shown_message(ranked)}")
     return 0
 
 

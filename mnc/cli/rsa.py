@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from mnc.text import shown
+
 NAME = "rsa"
 HELP = ("compare every model population with Allen Brain Observatory recordings: RDMs, SSM "
         "with noise ceilings, predictivity")
@@ -98,5 +100,5 @@ def run(args: argparse.Namespace) -> int:
                      if r["regression"] == regression]))
     cached = "features and scores from cache" if report.scores_cached else (
         "features from cache" if report.features_cached else "features computed")
-    print(f"\n{cached}; wrote {len(report.files)} files to {report.output_dir}")
+    print(f"\n{cached}; wrote {len(report.files)} files to {shown(str(report.output_dir))}")
     return 0

@@ -26,7 +26,7 @@ PART_NAME_BYTES = 200
 
 
 @contextlib.contextmanager
-def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(destination: str | os.PathLike[str], follow_links: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``destination``; on success it replaces ``destination``.
 
     The temporary file lives in the same folder so the final ``os.replace`` is atomic on POSIX.
@@ -35,11 +35,14 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
     temporary file until it is in place, which is how other writers tell a live writer's file
     from a dead one's (process ids say nothing across PID namespaces). An OSError about the
     file (read-only folder, full disk, name too long) becomes one UserFileError naming it.
+
+    ``follow_links=False`` (cache entries, in folders others may write to): whatever has the
+    name (a symbolic link, a FIFO, a device) is replaced, never written through or into.
     """
     final = Path(destination)
-    if os.path.isdir(final):
+    if os.path.isdir(final) and (follow_links or not os.path.islink(final)):
         raise UserFileError(f"{final}: is a folder; expected the name of a file to write")
-    kind = _special_kind(final)
+    kind = _special_kind(final) if follow_links else None
     if kind is not None:
         # A device or pipe (/dev/null, /dev/stdout, a FIFO) is written in place: replacing it
         # would swap the device for a regular file. A block device is a disk: never written.
@@ -50,7 +53,7 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
         except OSError as error:
             raise UserFileError(f"{final}: cannot write ({_reason(error)})") from None
         return
-    if os.path.islink(final):  # replace the file the link names, not the link itself
+    if follow_links and os.path.islink(final):  # replace the file the link names
         final = Path(os.path.realpath(final))
     temporary: Path | None = None
     handle = -1
@@ -63,7 +66,11 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
         _lock_part(handle)
         temporary = Path(temporary_name)
         # mkstemp creates 0600; give the file the mode a plain open() would (or the old file's).
-        mode = final.stat().st_mode & 0o777 if os.path.exists(final) else 0o666 & ~_current_umask()
+        mode = (
+            final.stat().st_mode & 0o777
+            if follow_links and os.path.exists(final)
+            else 0o666 & ~_current_umask()
+        )
         os.chmod(temporary, mode)
         yield temporary
         with open(temporary, "rb") as written:
@@ -103,8 +110,7 @@ def _remove(temporary: Path | None) -> None:
 def _about_output(name: str, final: Path) -> bool:
     """Whether an error's file is the output, its temporary file or a folder above them."""
     path = Path(name)
-    return (path == final or path.name.startswith(_part_prefix(final))
-            or path in final.parents)
+    return path == final or path.name.startswith(_part_prefix(final)) or path in final.parents
 
 
 def _reason(error: OSError) -> str:
@@ -179,12 +185,18 @@ def glob_escape(text: str) -> str:
 
 @contextlib.contextmanager
 def atomic_open(
-    destination: str | os.PathLike[str], mode: str = "w", encoding: str | None = None
+    destination: str | os.PathLike[str],
+    mode: str = "w",
+    encoding: str | None = None,
+    follow_links: bool = True,
 ) -> Iterator[IO]:
     """Open a file for writing that appears at ``destination`` only once it is complete."""
     if "b" not in mode and encoding is None:
         encoding = "utf-8"
-    with atomic_path(destination) as temporary, open(temporary, mode, encoding=encoding) as stream:
+    with (
+        atomic_path(destination, follow_links) as temporary,
+        open(temporary, mode, encoding=encoding) as stream,
+    ):
         yield stream
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from mnc.errors import UserFileError
 from mnc.io.atomic import write_text_atomic
 from mnc.io.textfile import TextFileError, read_json_file
+from mnc.text import shown
 
 FOLDER = "checkpoints"
 INDEX_JSON = "checkpoints.json"
@@ -75,17 +76,38 @@ def read_index(run: str | Path) -> list[KeptCheckpoint]:
         missing = [key for key in COLUMNS if not isinstance(entry, dict) or key not in entry]
         if missing:
             raise UserFileError(f"{path}: entry {number}: missing {', '.join(missing)}")
+        where = f"{shown(path)}: entry {number}"
         try:
-            item = KeptCheckpoint(epoch=int(entry["epoch"]), step=int(entry["step"]),
+            item = KeptCheckpoint(epoch=_count(entry["epoch"], f"{where}: epoch"),
+                                  step=_count(entry["step"], f"{where}: step"),
                                   val_top1=float(entry["val_top1"]),
                                   val_top5=float(entry["val_top5"]), file=str(entry["file"]))
-        except (TypeError, ValueError) as error:
-            raise UserFileError(f"{path}: entry {number}: {error}") from None
+        except (TypeError, ValueError, OverflowError) as error:
+            raise UserFileError(f"{where}: {error}") from None
+        if not all(math.isnan(v) or 0 <= v <= 1 for v in (item.val_top1, item.val_top5)):
+            raise UserFileError(f"{where}: val_top1 and val_top5 must be fractions from 0 to 1 "
+                                f"(or NaN), got {item.val_top1!r}, {item.val_top5!r}")
         if Path(item.file).is_absolute() or ".." in Path(item.file).parts:
-            raise UserFileError(f"{path}: entry {number}: file {item.file!r} must be a path "
+            raise UserFileError(f"{where}: file {shown(item.file)!r} must be a path "
                                 f"inside the run folder")
+        inside = folder.resolve()
+        target = (folder / item.file).resolve()
+        if not target.is_relative_to(inside):
+            raise UserFileError(f"{where}: file {shown(item.file)!r} leads out of the run "
+                                f"folder (to {shown(str(target))}) through a symbolic link")
         kept.append(item)
     return sorted(kept, key=lambda item: item.epoch)
+
+
+def _count(value: object, where: str) -> int:
+    """A whole number of at least 0 from JSON (``3`` or ``3.0``; not true, 1.5, NaN or inf)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserFileError(f"{where}: expected a whole number, got {value!r}")
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise UserFileError(f"{where}: expected a whole number, got {value!r}")
+    if value < 0:
+        raise UserFileError(f"{where}: expected a whole number of at least 0, got {value!r}")
+    return int(value)
 
 
 def write_index(run: str | Path, kept: list[KeptCheckpoint]) -> None:

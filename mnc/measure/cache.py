@@ -3,19 +3,25 @@
 Entries are .npz files named by a hash of everything the result depends on: the weights of
 the block analysed, the source voxels' flat-map positions, the settings and a format version.
 Keying by content rather than by file names means a new model release can never be served
-stale results.
+stale results. The folder is trusted like any other (``mnc.io.cache_entries``): links, FIFOs
+and other users' files are misses, entries are read within the memory limit and never
+unpickled, and written by replacing their name.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from mnc.io.atomic import atomic_open
+from mnc.analysis.limits import current_limits
+from mnc.io.cache_entries import cache_open, entry_exists, read_entry
+from mnc.io.textfile import TextFileError
 
 FORMAT_VERSION = 1
 
@@ -48,17 +54,20 @@ class ResultCache:
         if self.directory is None:
             return None
         path = self.directory / f"{key}.npz"
+        if not entry_exists(path):
+            return None
         try:
-            with np.load(path, allow_pickle=False) as stored:
+            raw = read_entry(path, current_limits().max_memory_bytes)
+            with np.load(io.BytesIO(raw), allow_pickle=False) as stored:
                 arrays = {name: stored[name] for name in stored.files}
-        except (OSError, ValueError, KeyError, EOFError):
-            return None  # missing or unreadable: recompute and overwrite
+        except (TextFileError, OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return None  # unusable: recompute and replace
         self.hits += 1
         return arrays
 
     def save(self, key: str, arrays: dict[str, np.ndarray]) -> None:
         if self.directory is None:
             return
-        with atomic_open(self.directory / f"{key}.npz", "wb") as stream:
+        with cache_open(self.directory, self.directory / f"{key}.npz") as stream:
             # numpy's stubs read ** as possibly naming allow_pickle; our keys never do
             np.savez_compressed(stream, **arrays)  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,8 +25,7 @@ from typing import Any
 import numpy as np
 
 from mnc.errors import UserFileError
-from mnc.io.atomic import atomic_open
-from mnc.neuro.boc_session import DEFAULT_MAX_BYTES, SessionFile, StimulusTable
+from mnc.neuro.boc_session import SessionFile, StimulusTable
 from mnc.neuro.boc_tables import (
     MANIFEST_NAME,
     CacheLayout,
@@ -143,8 +143,16 @@ def trial_responses(timestamps: np.ndarray, dff: np.ndarray, table: StimulusTabl
     if len(timestamps) < 2:
         raise UserFileError(f"{where}: dF/F has fewer than 2 timestamps")
     frame_s = float(np.median(np.diff(timestamps)))
-    window_frames = max(1, int(round(window.window_s / frame_s)))
-    baseline_frames = int(round(window.baseline_s / frame_s))
+    duration = float(timestamps[-1] - timestamps[0])
+    for name, seconds in (("window", window.window_s), ("baseline", window.baseline_s)):
+        if not 0 <= seconds <= duration:
+            raise UserFileError(f"{where}: --{name} {seconds:g} s: expected from 0 to the "
+                                f"recording's length ({duration:.6g} s); it is longer than "
+                                "the recording or not a number")
+    # At most the whole recording: a window of 1e300 s must not overflow frame arithmetic.
+    n_samples = dff.shape[1]
+    window_frames = int(min(n_samples, max(1, round(window.window_s / frame_s))))
+    baseline_frames = int(min(n_samples, max(0, round(window.baseline_s / frame_s))))
     cumulative = np.zeros((dff.shape[0], dff.shape[1] + 1), dtype=np.float64)
     np.cumsum(dff, axis=1, out=cumulative[:, 1:])
     frames = np.asarray(table.frame, dtype=np.int64)
@@ -168,6 +176,10 @@ def trial_responses(timestamps: np.ndarray, dff: np.ndarray, table: StimulusTabl
         raise UserFileError(f"{where}: dF/F holds NaN or infinite values inside a response "
                             "window")
     n_images = int(frames.max()) + 1
+    if n_images > frames.size // 2:  # some image is then shown fewer than twice
+        raise UserFileError(f"{where}: image index {n_images - 1} among {frames.size} "
+                            "presentations; split-half analyses need every image from 0 up "
+                            "shown at least 2 trials")
     counts = np.bincount(frames, minlength=n_images)
     if counts.min() < 2:
         lacking = int(np.argmin(counts))
@@ -182,7 +194,7 @@ def trial_responses(timestamps: np.ndarray, dff: np.ndarray, table: StimulusTabl
 
 
 def read_session(path: Path, window: ResponseWindow,
-                 max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[np.ndarray, np.ndarray]:
+                 max_bytes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(responses (images, trials, cells), cell ids (cells,)) of one session file."""
     with SessionFile(path, max_bytes) as session:
         timestamps, dff = session.dff()
@@ -194,7 +206,7 @@ def read_session(path: Path, window: ResponseWindow,
     return trial_responses(timestamps, dff, table, window, str(path)), cell_ids
 
 
-def read_template(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> np.ndarray:
+def read_template(path: Path, max_bytes: int | None = None) -> np.ndarray:
     with SessionFile(path, max_bytes) as session:
         return session.template()
 
@@ -227,7 +239,7 @@ def load_natural_scenes(cache_dir: str | Path, areas: Sequence[str] | None = Non
                         max_per_group: int | None = None, allow_download: bool = False,
                         skip_missing: bool = False,
                         response_cache: str | Path | None = None,
-                        max_bytes: int = DEFAULT_MAX_BYTES) -> NeuralData:
+                        max_bytes: int | None = None) -> NeuralData:
     """Trial responses of every matching natural-scenes session and the images shown.
 
     Sessions are the natural-scenes sessions of passing containers matching ``areas``,
@@ -287,32 +299,58 @@ def load_natural_scenes(cache_dir: str | Path, areas: Sequence[str] | None = Non
 
 
 def _cached_responses(cached: Path | None, path: Path, window: ResponseWindow,
-                      max_bytes: int) -> tuple[np.ndarray, np.ndarray]:
-    if cached is not None and cached.is_file():
+                      max_bytes: int | None) -> tuple[np.ndarray, np.ndarray]:
+    if cached is not None and os.path.lexists(cached):
         # Imported here: this module also runs in the pinned allensdk test environment,
         # which has numpy and h5py but not the IR's pydantic that the cache module needs.
-        from mnc.neuro.cache import read_cached_arrays
+        from mnc.neuro.cache import cache_miss, read_cached_arrays
 
         stored = read_cached_arrays(cached, ("responses", "cell_ids"))
         if stored is not None:  # a damaged cache entry is computed again and replaced
-            return stored["responses"], stored["cell_ids"]
+            problem = _responses_problem(stored["responses"], stored["cell_ids"])
+            if problem is None:
+                return stored["responses"], stored["cell_ids"]
+            cache_miss(cached, problem)
     responses, cell_ids = read_session(path, window, max_bytes)
     if cached is not None:
-        with atomic_open(cached, "wb") as stream:
+        from mnc.io.cache_entries import cache_open
+
+        with cache_open(cached.parent, cached) as stream:
             np.savez(stream, responses=responses, cell_ids=cell_ids)
     return responses, cell_ids
 
 
-def _cached_template(cached: Path | None, path: Path, max_bytes: int) -> np.ndarray:
+def _responses_problem(responses: np.ndarray, cell_ids: np.ndarray) -> str | None:
+    """What keeps cached arrays from being one session's responses, or None."""
+    if responses.ndim != 3 or responses.dtype.kind != "f" or 0 in responses.shape:
+        return f"responses: expected (images, trials, cells) floats, got {responses.dtype} " \
+               f"of shape {responses.shape}"
+    if cell_ids.shape != (responses.shape[2],) or cell_ids.dtype.kind not in "iu":
+        return f"cell_ids: expected {responses.shape[2]} integers, got {cell_ids.dtype} of " \
+               f"shape {cell_ids.shape}"
+    if not np.isfinite(responses).all():
+        return "responses hold NaN or infinite values"
+    return None
+
+
+def _cached_template(cached: Path | None, path: Path, max_bytes: int | None
+                     ) -> np.ndarray:
     """The natural-scenes image stack, from the response cache or the session file."""
-    if cached is not None and cached.is_file():
-        from mnc.neuro.cache import read_cached_arrays
+    if cached is not None and os.path.lexists(cached):
+        from mnc.neuro.cache import cache_miss, read_cached_arrays
 
         stored = read_cached_arrays(cached)
         if stored is not None and "" in stored:  # a damaged entry is read again and replaced
-            return stored[""]
+            images = stored[""]
+            if images.ndim == 3 and 0 not in images.shape and images.dtype.kind in "iuf" \
+                    and np.isfinite(images).all():
+                return images
+            cache_miss(cached, f"expected a finite (images, height, width) stack, got "
+                               f"{images.dtype} of shape {images.shape}")
     images = read_template(path, max_bytes)
     if cached is not None:
-        with atomic_open(cached, "wb") as stream:
+        from mnc.io.cache_entries import cache_open
+
+        with cache_open(cached.parent, cached) as stream:
             np.save(stream, images)
     return images

@@ -28,6 +28,7 @@ from typing import Any
 
 from mnc.errors import UserFileError
 from mnc.neuro.model_features import UNTRAINED, LoadedModel, Preprocessor, file_sha256
+from mnc.text import shown, suggest
 
 MODEL_KINDS = ("torchvision", "module")
 
@@ -145,16 +146,12 @@ def build_module(spec: str) -> Any:
                                 f"install the torchvision build matching your torch "
                                 f"(pip install torchvision), or name a factory with "
                                 f"module:package.module:factory") from None
+        builders = _torchvision_builders(models)
         factory = getattr(models, rest, None)
-        # only registered model builders (not helpers such as get_weight or list_models)
-        builders = models.list_models() if hasattr(models, "list_models") else None
-        if (not callable(factory) or rest.startswith("_")
-                or (builders is not None and rest not in builders)):
-            shown = f"; its models include {', '.join(sorted(builders)[:12])} ..." \
-                if builders else ""
-            raise UserFileError(f"--model {spec}: torchvision.models has no model "
-                                f"{rest!r}{shown}")
-        return factory(weights=None)
+        if not callable(factory) or rest.startswith("_") or rest not in builders:
+            raise UserFileError(f"--model {shown(spec)}: torchvision.models has no model "
+                                f"builder {shown(rest)!r}{suggest(rest, builders)}")
+        return _checked_module(factory(weights=None), spec)
     module_name, _, attribute = rest.rpartition(":")
     if not module_name or not attribute:
         raise UserFileError(f"--model {spec!r}: expected module:package.module:factory")
@@ -166,7 +163,28 @@ def build_module(spec: str) -> Any:
     factory = getattr(imported, attribute, None)
     if not callable(factory):
         raise UserFileError(f"--model {spec}: {module_name} has no callable {attribute!r}")
-    return factory()
+    return _checked_module(factory(), spec)
+
+
+def _torchvision_builders(models: Any) -> list[str]:
+    """Names of torchvision's model builders (its registry; older versions: lower-case
+    public callables, which are its builders)."""
+    listing = getattr(models, "list_models", None)
+    if callable(listing):
+        return sorted(str(name) for name in listing())
+    return sorted(name for name in dir(models) if not name.startswith("_") and name.islower()
+                  and callable(getattr(models, name)))
+
+
+def _checked_module(built: Any, spec: str) -> Any:
+    """What a factory returned, if it is a torch module; one message otherwise."""
+    import torch  # lazy: the model side needs torch
+
+    if not isinstance(built, torch.nn.Module):
+        raise UserFileError(f"--model {shown(spec)}: the factory returned "
+                            f"{type(built).__name__}, not a torch.nn.Module; name a callable "
+                            "that builds the network")
+    return built
 
 
 def load_weights(module: Any, path: str | Path) -> str:

@@ -29,9 +29,11 @@ from mnc.neuro.cache import (
     FeatureCache,
     ScoreCache,
     cache_miss,
+    entry_exists,
     feature_key,
     read_cached_json,
     stable_key,
+    write_cache_text,
 )
 from mnc.neuro.interop import as_recordings
 from mnc.neuro.jackknife import interval as jackknife_interval
@@ -228,7 +230,7 @@ def population_summaries(loaded: LoadedModel, raw_images: np.ndarray, options: A
     key = feature_key(loaded.network_key, loaded.weights_key, model_input, settings)
     cache = FeatureCache(cache_root, key) if cache_root is not None else None
     index = cache.folder / "index.json" if cache is not None else None
-    if cache is not None and index is not None and index.is_file():
+    if cache is not None and index is not None and entry_exists(index):
         names = read_cached_json(index)
         if names is not None and (not isinstance(names, list) or
                                   not all(isinstance(name, str) for name in names)):
@@ -245,7 +247,7 @@ def population_summaries(loaded: LoadedModel, raw_images: np.ndarray, options: A
     summaries = {name: summaries[name] for name in order}
     if cache is not None and index is not None:
         cache.save(summaries)
-        write_text_atomic(index, json.dumps(order))
+        write_cache_text(cache.root, index, json.dumps(order))
     return summaries, key, False
 
 

@@ -20,7 +20,12 @@ The ``natural_scenes_stimulus`` (or ``natural_scenes``) group may sit at any dep
 ``stimulus/presentation``; exactly one must exist. Presentations are returned sorted by start
 frame, then end frame. A file that is not HDF5, is cut short, or lacks a dataset or has one
 of the wrong shape or type raises ``UserFileError`` naming the file, the dataset and what was
-expected. Each dataset's declared size is checked against ``max_bytes`` before it is read.
+expected. Each dataset's declared size is checked against ``max_bytes`` (the memory limit,
+``MNC_MAX_MEMORY_MB``, unless given) before it is read.
+
+A session file is read from itself alone: a dataset reached through an external link, one
+stored in external raw files, or a virtual dataset is refused before any of it is read, so
+the file cannot make mnc read (or hang on) files outside the cache.
 """
 
 from __future__ import annotations
@@ -42,7 +47,25 @@ PRESENTATIONS = "stimulus/presentation"
 NATURAL_SCENES_GROUPS = ("natural_scenes", "natural_scenes_stimulus")
 TEMPLATE = "stimulus/templates/natural_scenes_image_stack/data"
 DEFAULT_MAX_BYTES = 8 * 2**30
-"""Largest dataset read (8 GiB); a full session's dF/F is a few hundred MB."""
+"""Largest dataset read (8 GiB) where the memory limit is unknown; a full session's dF/F is a
+few hundred MB."""
+MAX_IMAGE_INDEX = 2**31 - 1
+"""Image indices beyond this are no index: the survey shows 118 images."""
+MIN_FRAME_INTERVAL_S = 1e-4
+"""Two-photon frames come at about 30 Hz; an interval below 0.1 ms is no acquisition."""
+SUMS_BYTES_PER_SAMPLE = 16
+"""Bytes per dF/F sample that the response computation makes (float64 values and sums)."""
+LIMIT_ADVICE = "raise --max-memory-mb or MNC_MAX_MEMORY_MB if the file is genuine"
+
+
+def memory_limit_bytes() -> int:
+    """The run's memory limit (``MNC_MAX_MEMORY_MB``); 8 GiB where mnc's limits module cannot
+    be imported (the pinned allensdk environment reads session files without pydantic)."""
+    try:
+        from mnc.analysis.limits import current_limits
+    except ImportError:
+        return DEFAULT_MAX_BYTES
+    return current_limits().max_memory_bytes
 
 
 @dataclass(frozen=True)
@@ -60,9 +83,9 @@ class StimulusTable:
 class SessionFile:
     """A session file opened for reading: ``with SessionFile(path) as session: ...``."""
 
-    def __init__(self, path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES):
+    def __init__(self, path: str | Path, max_bytes: int | None = None):
         self.path = Path(path)
-        self.max_bytes = max_bytes
+        self.max_bytes = memory_limit_bytes() if max_bytes is None else max_bytes
         self._file: Any = None
 
     def __enter__(self) -> SessionFile:
@@ -85,7 +108,8 @@ class SessionFile:
 
     def dff(self) -> tuple[np.ndarray, np.ndarray]:
         """(timestamps (frames,), dF/F (cells, frames))."""
-        traces = self._read(DFF_DATA, "a (cells, frames) float array", ndim=2, kinds="f")
+        traces = self._read(DFF_DATA, "a (cells, frames) float array", ndim=2, kinds="f",
+                            bytes_per_item=SUMS_BYTES_PER_SAMPLE)
         timestamps = self._read(DFF_TIMESTAMPS, "a (frames,) float array", ndim=1, kinds="fiu")
         if timestamps.shape[0] != traces.shape[1]:
             raise UserFileError(f"{self.path}: {DFF_TIMESTAMPS}: {timestamps.shape[0]} "
@@ -96,6 +120,11 @@ class SessionFile:
         if not np.isfinite(timestamps).all() or np.any(np.diff(timestamps) <= 0):
             raise UserFileError(f"{self.path}: {DFF_TIMESTAMPS}: expected finite, increasing "
                                 "times")
+        if timestamps.size > 1 and np.median(np.diff(timestamps)) < MIN_FRAME_INTERVAL_S:
+            raise UserFileError(f"{self.path}: {DFF_TIMESTAMPS}: median frame interval "
+                                f"{float(np.median(np.diff(timestamps))):.3g} s; expected "
+                                f"seconds of a two-photon recording (at least "
+                                f"{MIN_FRAME_INTERVAL_S:g} s per frame)")
         return timestamps.astype(np.float64), traces
 
     def cell_ids(self) -> np.ndarray:
@@ -125,6 +154,10 @@ class SessionFile:
         if not np.isfinite(durations).all():
             raise UserFileError(f"{self.path}: {duration_name}: contains NaN or infinite "
                                 "frames")
+        if frames.size and frames.max() > MAX_IMAGE_INDEX:
+            raise UserFileError(f"{self.path}: {data_name}: image index {frames.max():.6g}; "
+                                f"expected -1 (blank) or an image number up to "
+                                f"{MAX_IMAGE_INDEX:,}")
         if frames.size and frames.min() < -1:
             raise UserFileError(f"{self.path}: {data_name}: image index {int(frames.min())}; "
                                 "expected -1 (blank) or an image number >= 0")
@@ -154,7 +187,9 @@ class SessionFile:
                                 "stimulus presentations of a Brain Observatory session")
         found: list[str] = []
 
-        def visit(name: str, item: Any) -> None:
+        def visit(name: str | bytes, item: Any) -> None:
+            if isinstance(name, bytes):  # not UTF-8: cannot be one of the names looked for
+                return
             if isinstance(item, h5py.Group) and name.rsplit("/", 1)[-1] in NATURAL_SCENES_GROUPS:
                 found.append(f"{PRESENTATIONS}/{name}")
 
@@ -171,9 +206,27 @@ class SessionFile:
                                 f"({', '.join(found)}); expected exactly one")
         return found[0]
 
-    def _read(self, name: str, expected: str, ndim: int | None, kinds: str) -> np.ndarray:
+    def _check_reach(self, name: str) -> None:
+        """Refuse a path that passes through an external link (or a soft link to one)."""
         import h5py
 
+        parts = [part for part in name.split("/") if part]
+        for depth in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:depth])
+            try:
+                link = self._file.get(prefix, getlink=True)
+            except (OSError, RuntimeError, KeyError):
+                return  # reported by the caller when it opens the dataset
+            if isinstance(link, h5py.ExternalLink):
+                raise UserFileError(f"{self.path}: {name}: {prefix} is an external link to "
+                                    f"{link.filename!r}; a session file is read from itself "
+                                    "alone")
+
+    def _read(self, name: str, expected: str, ndim: int | None, kinds: str,
+              bytes_per_item: int = 0) -> np.ndarray:
+        import h5py
+
+        self._check_reach(name)
         try:
             dataset = self._file.get(name)
         except (OSError, RuntimeError, KeyError) as error:
@@ -185,10 +238,24 @@ class SessionFile:
         if (ndim is not None and dataset.ndim != ndim) or dataset.dtype.kind not in kinds:
             raise UserFileError(f"{self.path}: {name}: expected {expected}, got "
                                 f"{dataset.dtype} with shape {dataset.shape}")
-        declared = int(np.prod(dataset.shape, dtype=np.float64)) * dataset.dtype.itemsize
+        if dataset.is_virtual:
+            raise UserFileError(f"{self.path}: {name}: is a virtual dataset (made of other "
+                                "files); a session file is read from itself alone")
+        if dataset.external:
+            raise UserFileError(f"{self.path}: {name}: keeps its values in external raw "
+                                f"storage ({dataset.external[0][0]!r}); a session file is "
+                                "read from itself alone")
+        items = int(np.prod(dataset.shape, dtype=np.float64))
+        declared = items * dataset.dtype.itemsize
         if declared > self.max_bytes:
             raise UserFileError(f"{self.path}: {name}: declares {declared:,} bytes (shape "
-                                f"{dataset.shape}); the limit is {self.max_bytes:,} bytes")
+                                f"{dataset.shape}); the limit is {self.max_bytes:,} bytes "
+                                f"({LIMIT_ADVICE})")
+        needed = items * (dataset.dtype.itemsize + bytes_per_item)
+        if needed > self.max_bytes:
+            raise UserFileError(f"{self.path}: {name}: shape {dataset.shape} needs "
+                                f"{needed:,} bytes to compute responses; the limit is "
+                                f"{self.max_bytes:,} bytes ({LIMIT_ADVICE})")
         try:
             return np.asarray(dataset[()])
         except (OSError, RuntimeError, ValueError) as error:

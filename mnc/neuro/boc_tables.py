@@ -25,6 +25,7 @@ field.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import Any
 
 from mnc.errors import UserFileError
 from mnc.io.textfile import read_bounded_text
+from mnc.text import shown, unsafe_character
 
 MANIFEST_NAME = "manifest.json"
 CONTAINERS_KEY = "EXPERIMENT_CONTAINERS"
@@ -178,12 +180,18 @@ def natural_scenes_experiments(layout: CacheLayout, areas: Sequence[str] | None 
 def _read_json(path: Path) -> Any:
     text = read_bounded_text(path, MAX_TABLE_BYTES, "Brain Observatory table (JSON)")
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
+        return json.loads(text, parse_constant=_no_constant)
+    except ValueError as error:
+        if not isinstance(error, json.JSONDecodeError):
+            raise UserFileError(f"{path}: {error}") from None
         raise UserFileError(f"{path}:{error.lineno}:{error.colno}: not valid JSON "
                             f"({error.msg})") from None
     except RecursionError:
         raise UserFileError(f"{path}: JSON nested too deeply") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"holds {name}, which is not JSON; expected finite numbers")
 
 
 def _records(path: Path) -> list[tuple[dict[str, Any], str]]:
@@ -208,7 +216,10 @@ def _field(record: dict[str, Any], name: str, place: str, kind: Any) -> Any:
     value = record[name]
     if not isinstance(value, kind):
         raise UserFileError(f"{place}: field {name!r}: expected {_kind_name(kind)}, got "
-                            f"{type(value).__name__} {value!r:.60}")
+                            f"{type(value).__name__} {shown(repr(value))[:60]}")
+    if isinstance(value, str) and unsafe_character(value) is not None:
+        raise UserFileError(f"{place}: field {name!r}: {shown(value)[:80]!r} holds control "
+                            "or bidirectional characters; expected plain text")
     return value
 
 
@@ -219,7 +230,7 @@ def _kind_name(kind: Any) -> str:
 
 def _integer(record: dict[str, Any], name: str, place: str) -> int:
     value = _field(record, name, place, int | float)
-    if isinstance(value, bool) or value != int(value):
+    if isinstance(value, bool) or not math.isfinite(value) or value != int(value):
         raise UserFileError(f"{place}: field {name!r}: expected an integer, got {value!r}")
     return int(value)
 

@@ -6,6 +6,12 @@ Layout under the cache folder::
     scores/<score key>.json                    analysis results (RSA, predictivity, physiology)
     responses/<session>-<file key>.npz         per-session trial responses (see allen.py)
 
+Anyone who can write to the folder is not trusted: entries are opened without following
+links or blocking on FIFOs, and only regular files owned by the current user count (another
+user's entry is a miss); entries are written by replacing the name, never through a link, into
+subfolders that must be real folders of the current user. Values are checked (finite Gram
+matrices that are Gram matrices, score tables of plain finite-or-NaN values in range).
+
 The feature key hashes the IR content hash, the weights key (file sha256 or untrained + seed),
 the exact model input (resized images) and the extraction settings, so a change to any of them
 misses the cache instead of returning stale numbers.
@@ -16,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import warnings
 import zipfile
 from pathlib import Path
@@ -25,8 +32,8 @@ import numpy as np
 
 from mnc.analysis.limits import current_limits
 from mnc.errors import MncError
-from mnc.io.atomic import atomic_open, write_text_atomic
-from mnc.io.textfile import TextFileError, parse_json, read_bounded_bytes, read_bounded_text
+from mnc.io.cache_entries import cache_open, entry_exists, read_entry, write_cache_text
+from mnc.io.textfile import TextFileError, parse_json
 from mnc.ir.keys import population_key
 from mnc.neuro.representation import FeatureSummary
 
@@ -65,7 +72,7 @@ def read_cached_arrays(path: Path, names: tuple[str, ...] = ()) -> dict[str, np.
     """The arrays of a cached ``.npz`` or ``.npy`` file (key ``""`` for ``.npy``), read with
     the memory limit as bound and never unpickled; None with a warning if unusable."""
     try:
-        raw = read_bounded_bytes(path, current_limits().max_memory_bytes, "cache file")
+        raw = read_entry(path, current_limits().max_memory_bytes)
         loaded = np.load(io.BytesIO(raw), allow_pickle=False)
         if isinstance(loaded, np.ndarray):
             return {"": loaded}
@@ -78,7 +85,9 @@ def read_cached_arrays(path: Path, names: tuple[str, ...] = ()) -> dict[str, np.
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else \
             type(error).__name__
-        if "pickle" in reason:  # numpy's advice to load it unsafely is not passed on
+        if "max_header_size" in reason:  # numpy's advice to trust the file is not passed on
+            reason = "its .npy header is larger than numpy reads safely"
+        elif "pickle" in reason:  # numpy's advice to load it unsafely is not passed on
             reason = "holds pickled (object) data, which is never loaded"
         cache_miss(path, reason)
     return None
@@ -88,7 +97,13 @@ def read_cached_json(path: Path, limit: int | None = None) -> Any | None:
     """Parsed JSON of a cache file read with a bound (``MAX_SCORE_BYTES`` unless given);
     None with a warning if unusable."""
     try:
-        text = read_bounded_text(path, limit or MAX_SCORE_BYTES, "cache file")
+        raw = read_entry(path, limit or MAX_SCORE_BYTES)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise TextFileError(str(path), "not UTF-8 text") from None
+        if "\x00" in text:
+            raise TextFileError(str(path), "contains NUL bytes")
         return parse_json(text, str(path))
     except MncError as error:
         cache_miss(path, getattr(error, "reason", str(error)))
@@ -103,14 +118,15 @@ class FeatureCache:
     """Per-population ``FeatureSummary`` files of one feature key."""
 
     def __init__(self, root: Path, key: str):
-        self.folder = Path(root) / "features" / key
+        self.root = Path(root)
+        self.folder = self.root / "features" / key
 
     def load(self, populations: list[str]) -> dict[str, FeatureSummary] | None:
         """All requested summaries, or None if any is missing."""
         summaries = {}
         for name in populations:
             path = self.folder / _file_name(name)
-            if not path.is_file():
+            if not entry_exists(path):
                 return None
             stored = read_cached_arrays(path, ("gram", "row_sums", "n_units", "unit_sample"))
             if stored is None:
@@ -126,7 +142,7 @@ class FeatureCache:
 
     def save(self, summaries: dict[str, FeatureSummary]) -> None:
         for name, summary in summaries.items():
-            with atomic_open(self.folder / _file_name(name), "wb") as stream:
+            with cache_open(self.root, self.folder / _file_name(name)) as stream:
                 np.savez(stream, gram=summary.gram, row_sums=summary.row_sums,
                          n_units=np.int64(summary.n_units), unit_sample=summary.unit_sample)
 
@@ -144,26 +160,80 @@ def _summary_problem(stored: dict[str, np.ndarray]) -> str | None:
         return f"n_units {n_units!r} is not a whole number of at least {sample.shape[1]}"
     if not all(array.dtype.kind == "f" for array in (gram, row_sums, sample)):
         return "gram, row_sums and unit_sample must hold floating-point numbers"
+    if not all(np.isfinite(array).all() for array in (gram, row_sums, sample)):
+        return "gram, row_sums or unit_sample hold NaN or infinite values"
+    return _gram_problem(gram)
+
+
+def _gram_problem(gram: np.ndarray) -> str | None:
+    """A Gram matrix (pattern . pattern) is symmetric with a non-negative diagonal and keeps
+    Cauchy-Schwarz; anything else did not come from features."""
+    diagonal = np.diag(gram)
+    scale = max(float(np.abs(gram).max(initial=0.0)), 1e-300)
+    tolerance = 1e-6 * scale
+    if np.any(diagonal < -tolerance) or not np.allclose(gram, gram.T, rtol=1e-6,
+                                                         atol=tolerance):
+        return "gram is not a Gram matrix (asymmetric or negative diagonal)"
+    bound = np.sqrt(np.outer(np.maximum(diagonal, 0), np.maximum(diagonal, 0)))
+    if np.any(np.abs(gram) > bound * (1 + 1e-6) + tolerance):
+        return "gram is not a Gram matrix (an entry exceeds its diagonal's bound)"
     return None
 
 
+_CORRELATION_COLUMNS = ("ssm", "ssm_ci_low", "ssm_ci_high", "nc_lower", "nc_upper",
+                        "ir_population_ssm", "median_r")
+"""Columns holding correlations: within [-1, 1] (or NaN where undefined)."""
+_COUNT_COLUMNS = ("n_cells", "n_reliable_cells", "n_images", "n_trials")
+
+
 def tables_problem(value: Any) -> str | None:
-    """What keeps ``value`` from being analysis tables (name -> list of rows), or None."""
+    """What keeps ``value`` from being analysis tables (name -> list of rows of plain
+    values), or None. Numbers must be finite or NaN, correlations within [-1, 1], counts
+    whole and non-negative."""
     if not isinstance(value, dict) or not all(
             isinstance(name, str) and isinstance(rows, list)
             and all(isinstance(row, dict) for row in rows) for name, rows in value.items()):
         return "expected an object of tables, each a list of rows"
+    for name, rows in value.items():
+        for number, row in enumerate(rows):
+            for column, cell in row.items():
+                problem = _cell_problem(column, cell)
+                if problem is not None:
+                    return f"{name}[{number}].{column}: {problem}"
     return None
+
+
+def _cell_problem(column: str, cell: Any) -> str | None:
+    if isinstance(cell, list):
+        if not all(_plain_number(item) for item in cell):
+            return "expected a list of numbers"
+        return None
+    if cell is None or isinstance(cell, (str, bool)):
+        return None
+    if not _plain_number(cell):
+        return f"expected a number, text or true/false, got {type(cell).__name__}"
+    if math.isinf(cell):
+        return "infinite"
+    if column in _CORRELATION_COLUMNS and not math.isnan(cell) and not -1 <= cell <= 1:
+        return f"{cell} is not a correlation (expected -1 to 1)"
+    if column in _COUNT_COLUMNS and (not isinstance(cell, int) or cell < 0):
+        return f"{cell} is not a count"
+    return None
+
+
+def _plain_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class ScoreCache:
     """JSON results of one analysis, keyed by everything that determines them."""
 
     def __init__(self, root: Path, key: str):
-        self.path = Path(root) / "scores" / f"{key}.json"
+        self.root = Path(root)
+        self.path = self.root / "scores" / f"{key}.json"
 
     def load(self) -> Any | None:
-        if not self.path.is_file():
+        if not entry_exists(self.path):
             return None
         value = read_cached_json(self.path)
         if value is not None and (problem := tables_problem(value)) is not None:
@@ -172,4 +242,4 @@ class ScoreCache:
         return value
 
     def save(self, value: Any) -> None:
-        write_text_atomic(self.path, json.dumps(value, indent=1))
+        write_cache_text(self.root, self.path, json.dumps(value, indent=1))

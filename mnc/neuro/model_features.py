@@ -8,8 +8,6 @@ with synthetic features.
 from __future__ import annotations
 
 import hashlib
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ import numpy as np
 
 from mnc.errors import UsageError, UserFileError
 from mnc.imaging import IMAGENET_MEAN, IMAGENET_STD, channel_statistics
+from mnc.io.scratch import scratch_array, scratch_folder
 from mnc.neuro.representation import FeatureSummary, sample_columns
 
 UNTRAINED = "untrained"
@@ -265,18 +264,18 @@ def summarize_features(model: Any, images: np.ndarray, batch_size: int = 32,
     (a recurrent network's activity at ``step``).
 
     Batches are written to disk-backed arrays (one per population, removed afterwards), then
-    the Gram matrix is accumulated over column chunks of at most ``chunk_bytes``.
+    the Gram matrix is accumulated over column chunks of at most ``chunk_bytes``. A network
+    with an IR is checked first against the memory limit (``feature_path_bytes``).
     """
-    scratch = Path(tempfile.mkdtemp(prefix="mnc-features-", dir=scratch_dir))
-    try:
+    check_feature_memory(model, images.shape[0], batch_size)
+    with scratch_folder(scratch_dir) as folder:
         stores: dict[str, np.ndarray] = {}
         n = images.shape[0]
         for start, outputs in iter_features(model, images, batch_size, populations, step):
             for name, value in outputs.items():
                 if name not in stores:
-                    stores[name] = np.lib.format.open_memmap(
-                        scratch / f"{len(stores)}.npy", mode="w+", dtype=np.float32,
-                        shape=(n, value.shape[1]))
+                    stores[name] = scratch_array(folder, f"{len(stores)}.npy",
+                                                 (n, value.shape[1]), np.float32)
                 stores[name][start:start + value.shape[0]] = value
             if progress is not None:
                 progress(min(start + batch_size, n), n)
@@ -287,8 +286,38 @@ def summarize_features(model: Any, images: np.ndarray, batch_size: int = 32,
             del store
         stores.clear()
         return summaries
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def feature_path_bytes(ir: Any, n_images: int, batch_size: int) -> int:
+    """Bytes the comparison's feature path allocates at its peak: running a batch (the run
+    estimate, every step's activity of a recurrent network included), the float32 copies of
+    every population's activity at every step that ``iter_features`` makes before averaging
+    the steps, and a population's N x N Gram matrix with its chunk product."""
+    from mnc.analysis.memory import ACTIVATION_BYTES, estimate_memory, network_sizes
+
+    batch = min(batch_size, n_images)
+    sizes = network_sizes(ir)
+    copies = batch * ACTIVATION_BYTES * sizes.steps * sizes.activity_values
+    summaries = 2 * n_images * n_images * 8
+    return estimate_memory(ir, "run", batch).total_bytes + copies + summaries
+
+
+def check_feature_memory(model: Any, n_images: int, batch_size: int) -> None:
+    """Refuse before any image runs if the feature path would pass the memory limit."""
+    from mnc.analysis.limits import memory_problem
+    from mnc.errors import SizeLimitError
+    from mnc.ir.model import IR
+
+    ir = getattr(model, "ir", None)
+    if not isinstance(ir, IR) or n_images < 1:  # a module without an IR has no estimate
+        return
+
+    steps = ir.dynamics.steps
+    what = (f"comparing the features of {n_images} image(s) in batches of "
+            f"{min(batch_size, n_images)}" + (f" over {steps} steps" if steps > 1 else ""))
+    problem = memory_problem(what, feature_path_bytes(ir, n_images, batch_size))
+    if problem is not None:
+        raise SizeLimitError(problem)
 
 
 def _summarize_store(store: np.ndarray, max_units: int, rng: np.random.Generator,

@@ -38,6 +38,7 @@ import numpy as np
 
 from mnc.errors import UserFileError
 from mnc.neuro.layers import layer_for_recording
+from mnc.text import shown, unsafe_character
 
 CELL_FIELDS: tuple[str, ...] = ("area", "layer", "cre_line", "cell_id", "session", "depth_um")
 """Per-cell fields of ``NeuralData``, in the order they are written to files."""
@@ -242,7 +243,13 @@ def _per_cell(value: Any, cells: int, name: str, source: str, kind: type) -> np.
         if kind is str:
             if array.dtype.kind not in "UO":
                 raise ValueError("not text")
-            return np.array([str(v) for v in array], dtype=np.str_).reshape(cells)
+            text = np.array([str(v) for v in array], dtype=np.str_).reshape(cells)
+            for index, item in enumerate(text):
+                if unsafe_character(str(item)) is not None:
+                    raise UserFileError(f"{source}: {name}[{index}]: {shown(str(item))[:80]!r} "
+                                        "holds control or bidirectional characters; expected "
+                                        "plain text")
+            return text
         if kind is int:
             if array.dtype.kind not in "iu":
                 raise ValueError("not integers")

@@ -182,3 +182,11 @@ def write_synthetic_cache(cache_dir: str | Path,
     write_text_atomic(cache_dir / "experiment_containers.json", json.dumps(containers, indent=1))
     write_text_atomic(cache_dir / "ophys_experiments.json", json.dumps(experiments, indent=1))
     return ids
+
+
+def write_one_session_cache(cache_dir: str | Path, noise_sd: float = 0.0) -> Path:
+    """A cache of one small session (4 images of 6 x 7 pixels, 3 trials): a file for tests to
+    damage. Returns the session file."""
+    write_synthetic_cache(cache_dir, sessions=DEFAULT_SESSIONS[:1], trials=3, n_images=4,
+                          image_height=6, image_width=7, noise_sd=noise_sd)
+    return next((Path(cache_dir) / "ophys_experiment_data").glob("*.nwb"))

@@ -43,14 +43,17 @@ Probability = Annotated[float, Field(ge=0, le=1)]
 
 
 class SpecModel(BaseModel):
-    """Base of every spec block: unknown fields are errors, values are immutable and finite."""
+    """Base of every spec block: unknown fields are errors, values are immutable and finite.
+
+    Strict: a number is a number (``true`` or ``"10"`` where one is expected is refused, not
+    read as 1 or 10); a whole number may stand where a float is expected."""
 
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
         allow_inf_nan=False,
         use_attribute_docstrings=True,
-        strict=False,
+        strict=True,
     )
 
 
@@ -211,7 +214,9 @@ class KernelSpec(SpecModel):
 
 
 class ReadoutMean(SpecModel):
-    mean: tuple[StepIndex, StepIndex]
+    # YAML gives a list (lax tuple); the steps inside stay strict whole numbers.
+    mean: Annotated[tuple[Annotated[StepIndex, Field(strict=True)],
+                          Annotated[StepIndex, Field(strict=True)]], Field(strict=False)]
     """First and last step (counted from 0, both included) whose features are averaged."""
 
 

@@ -7,6 +7,7 @@ nesting, alias expansion beyond a budget) and record the line and column of ever
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,43 @@ def read_yaml(
     return ReadDocument(data, converter.locations, len(text.encode("utf-8")))
 
 
+_PLAIN_INT = re.compile(r"-?(0|[1-9][0-9]*)")
+_BOOLEAN_WORDS = ("true", "false")
+
+
+def _yaml11_surprise(node: yaml.ScalarNode) -> str | None:
+    """Why a plain scalar reads as something other than it looks under YAML 1.1, or None:
+    ``010`` is octal 8, ``1:30`` base-60 90, ``yes``/``on`` true, ``1_000`` 1000."""
+    value, tag = node.value, node.tag
+    shown = value if len(value) <= 40 else value[:37] + "..."
+    if tag == "tag:yaml.org,2002:int" and not _PLAIN_INT.fullmatch(value):
+        if ":" in value:
+            kind = "a base-60 (sexagesimal) number"
+        elif re.fullmatch(r"[-+]?0[0-7_]+|[-+]?0o[0-7_]+", value):
+            kind = "an octal number"
+        else:
+            kind = "a number in another notation"
+        return (f"{shown!r} is read by YAML 1.1 as {kind} "
+                f"({_read_as(node)}); write the number in plain decimal digits "
+                "(or quote it if it is text)")
+    if tag == "tag:yaml.org,2002:float" and (":" in value or "_" in value):
+        return (f"{shown!r} is read by YAML 1.1 as a base-60 or grouped number "
+                f"({_read_as(node)}); write the number in plain decimal digits (or quote "
+                "it if it is text)")
+    if tag == "tag:yaml.org,2002:bool" and value.lower() not in _BOOLEAN_WORDS:
+        return (f"{shown!r} is read by YAML 1.1 as a boolean; write true or false (or quote "
+                "it if it is text)")
+    return None
+
+
+def _read_as(node: yaml.ScalarNode) -> str:
+    """What PyYAML would make of a scalar, for messages."""
+    try:
+        return repr(yaml.constructor.SafeConstructor().construct_object(node))
+    except (yaml.constructor.ConstructorError, ValueError, OverflowError):
+        return "unreadable"
+
+
 class _Converter:
     def __init__(self, file: Path, what: str = "spec"):
         self.file = file
@@ -135,6 +173,10 @@ class _Converter:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, path + (index,)) for index, item in enumerate(node.value)]
+        if isinstance(node, yaml.ScalarNode) and node.style is None:  # quoted: text as written
+            surprise = _yaml11_surprise(node)
+            if surprise is not None:
+                raise _problem(self.file, surprise, node.start_mark)
         try:
             return self.scalars.construct_object(node)
         except (yaml.constructor.ConstructorError, ValueError, OverflowError) as error:

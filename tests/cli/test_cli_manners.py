@@ -5,13 +5,12 @@ factories found in the working folder, and only model builders behind ``torchvis
 from __future__ import annotations
 
 import sys
-import types
 from pathlib import Path
 
 import pytest
 
 from mnc.cli.main import EXIT_STATUSES, main
-from mnc.errors import SpecError, UserFileError
+from mnc.errors import SpecError
 from tests.conftest import ROOT, TINY_SPEC, run_mnc
 
 BAD_SPEC = "name: broken\nbogus: 1\n"
@@ -73,24 +72,3 @@ def test_a_factory_in_the_working_folder_is_found(tmp_path, monkeypatch):
     module = build_module("module:my_cnn_factory:make")
     assert isinstance(module, torch.nn.Sequential)
     assert str(tmp_path) not in sys.path  # the working folder is not left on the path
-
-
-def test_torchvision_names_only_model_builders(monkeypatch):
-    from mnc.neuro import any_model
-
-    fake = types.SimpleNamespace(
-        list_models=lambda: ["vgg16", "resnet18"],
-        vgg16=lambda weights=None: ("vgg16", weights),
-        get_weight=lambda name: name,
-    )
-    real = any_model.importlib.import_module
-    monkeypatch.setattr(
-        any_model.importlib,
-        "import_module",
-        lambda name: fake if name == "torchvision.models" else real(name),
-    )
-    assert any_model.build_module("torchvision:vgg16") == ("vgg16", None)
-    with pytest.raises(
-        UserFileError, match="has no model 'get_weight'; its models include resnet18, vgg16"
-    ):
-        any_model.build_module("torchvision:get_weight")

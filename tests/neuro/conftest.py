@@ -5,6 +5,7 @@ Nothing here needs allensdk: the caches are read with h5py.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mnc.neuro.synthetic import write_synthetic_cache
+from mnc.neuro.synthetic import write_one_session_cache, write_synthetic_cache
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +23,27 @@ def boc_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("boc")
     write_synthetic_cache(path, trials=10, noise_sd=0.3)
     return path
+
+
+@pytest.fixture(scope="session")
+def one_session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One small noiseless session (4 images of 6 x 7, 3 trials): a file to damage."""
+    folder = tmp_path_factory.mktemp("one_session_boc")
+    write_one_session_cache(folder)
+    return folder
+
+
+@pytest.fixture
+def session_cache(one_session_cache: Path, tmp_path: Path) -> Path:
+    """A copy of ``one_session_cache`` for a test to change."""
+    copy = tmp_path / "boc"
+    shutil.copytree(one_session_cache, copy)
+    return copy
+
+
+def session_path(cache: Path) -> Path:
+    """The (first) session file of a synthetic cache."""
+    return next((cache / "ophys_experiment_data").glob("*.nwb"))
 
 
 @pytest.fixture(scope="session")

@@ -155,5 +155,5 @@ def test_torchvision_names_select_a_builder_called_without_weights(
     monkeypatch.setitem(sys.modules, "torchvision.models", models)
     assert isinstance(build_module("torchvision:alexnet"), torch.nn.Sequential)
     assert calls == [None]  # never the pretrained default (that would download)
-    with pytest.raises(UserFileError, match="torchvision.models has no model 'vgg99'"):
+    with pytest.raises(UserFileError, match="torchvision.models has no model builder 'vgg99'"):
         build_module("torchvision:vgg99")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,25 +18,14 @@ from mnc.neuro.boc_session import (
     DFF_TIMESTAMPS,
     TEMPLATE,
 )
-from mnc.neuro.synthetic import DEFAULT_SESSIONS, write_synthetic_cache
 
 pytestmark = pytest.mark.neuro
 GROUP = "stimulus/presentation/natural_scenes_stimulus"
 
 
-@pytest.fixture(scope="module")
-def small_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("small_boc")
-    write_synthetic_cache(folder, sessions=DEFAULT_SESSIONS[:1], trials=3, n_images=4,
-                          image_height=6, image_width=7, noise_sd=0.0)
-    return folder
-
-
 @pytest.fixture
-def cache(small_cache: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "boc"
-    shutil.copytree(small_cache, copy)
-    return copy
+def cache(session_cache: Path) -> Path:
+    return session_cache
 
 
 def _session(cache: Path) -> Path:

@@ -18,7 +18,6 @@ import torch
 
 from mnc import __version__
 from mnc.errors import UserFileError
-from mnc.io.atomic import atomic_path
 from mnc.lowering.weights_format import (
     CHECKPOINT_FORMAT,
     FORMAT_VERSION,
@@ -26,6 +25,7 @@ from mnc.lowering.weights_format import (
     MODEL_FORMAT,
     check_header,
 )
+from mnc_backends.torch.safe_save import save_torch_file
 from mnc_backends.torch.safetensors_io import read_payload
 
 FORMAT = CHECKPOINT_FORMAT
@@ -74,8 +74,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     missing = [key for key in (*HEADER_KEYS, *TRAINING_KEYS) if key not in content]
     if missing:
         raise ValueError(f"checkpoint payload lacks {missing}")  # a bug, not a user error
-    with atomic_path(path) as temporary:
-        torch.save(content, temporary)
+    save_torch_file(content, path)
 
 
 def load_checkpoint(path: str | Path, *, training: bool = True) -> dict[str, Any]:

@@ -83,20 +83,48 @@ class RunCheckpoints:
         distributed.barrier(self.context)
 
     def save_epoch(self, state: TrainingState, improved: bool, val: dict[str, Any]) -> None:
-        """Rank 0, after an epoch: ``last.pt``, ``best.pt`` and ``best.safetensors`` if
-        validation improved, the kept
-        checkpoint if the schedule names this epoch, and ``metrics.jsonl``."""
+        """Rank 0, after an epoch: the kept checkpoint if the schedule names this epoch (file,
+        then index), then ``last.pt``, ``best.pt`` and ``best.safetensors`` if validation
+        improved, ``metrics.jsonl``.
+
+        The kept checkpoint comes first so that a kill at any point leaves ``last.pt`` before
+        this epoch (the epoch is trained again on resume) or the kept entry complete."""
         if not self.context.is_main:
             return
+        if self.schedule.keeps(state.epoch):
+            self.keep(state, val)
         content = self.payload(state)
         checkpoint.save_checkpoint(self.last, content)
         if improved:
             checkpoint.save_checkpoint(self.folder / rundir.BEST, content)
             # the same network's weights alone, as the rest of the ecosystem reads them
             save_model(unwrap(state.model), self.folder / rundir.BEST_WEIGHTS)
-        if self.schedule.keeps(state.epoch):
-            self.keep(state, val)
         rundir.write_metrics(self.folder, state.history)
+
+    def repair_kept(self, state: TrainingState) -> list[str]:
+        """Rank 0, on resume: scheduled epochs missing from ``checkpoints.json`` (a run of an
+        earlier version killed between ``last.pt`` and its kept checkpoint). The epoch
+        ``last.pt`` ends is kept again from it; earlier gaps cannot be recreated and are
+        reported. Returns the lines saying what was done."""
+        if not self.context.is_main or not self.schedule:
+            return []
+        present = keep.kept_epochs(self.folder)
+        missing = [epoch for epoch in range(state.epoch + 1)
+                   if self.schedule.keeps(epoch) and epoch not in present]
+        lines = []
+        history = state.history[-1] if state.history else {}
+        if (missing and missing[-1] == state.epoch and state.step_in_epoch == 0
+                and state.epoch > 0 and "val_top1" in history):
+            self.keep(state, {"top1": history["val_top1"], "top5": history.get("val_top5",
+                                                                              float("nan"))})
+            lines.append(f"{self.folder}: kept checkpoint of epoch {state.epoch} was missing "
+                         f"from checkpoints.json; written again from {rundir.LAST}")
+            missing.pop()
+        if missing:
+            lines.append(f"{self.folder}: checkpoints.json lacks scheduled epoch(s) "
+                         f"{', '.join(map(str, missing))} (a run interrupted while keeping "
+                         "them); they cannot be recreated, the comparison skips them")
+        return lines
 
     def keeps_untrained(self, state: TrainingState) -> bool:
         """Whether epoch 0 is to be kept (and the run has not taken a step yet)."""

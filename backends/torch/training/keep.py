@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from mnc.io import checkpoint_index
-from mnc.io.atomic import atomic_path
 from mnc.io.checkpoint_index import KeptCheckpoint
 
 EVERY = "every:"
@@ -71,14 +70,15 @@ def save_kept(run: Path, model_state: dict[str, Any], *, epoch: int, step: int,
     ``model_state`` is the saved-model dict (format, content_hash, ir_json, state_dict). The
     file is written before the index, so the index never names a file that is not complete.
     """
-    import torch  # lazy: the config imports this module to check schedules
 
     item = KeptCheckpoint(epoch=epoch, step=step, val_top1=float(val_top1),
                           val_top5=float(val_top5), file=checkpoint_index.file_name(epoch))
     content = {**model_state, "epoch": epoch, "step": step, "val_top1": item.val_top1,
                "val_top5": item.val_top5, "config": config}
-    with atomic_path(item.path(run)) as temporary:
-        torch.save(content, temporary)
+    # lazy: the config imports this module to check schedules, without torch
+    from mnc_backends.torch.safe_save import save_torch_file
+
+    save_torch_file(content, item.path(run))
     others = [kept for kept in (checkpoint_index.read_index(run)
                                 if checkpoint_index.has_index(run) else [])
               if kept.epoch != epoch]

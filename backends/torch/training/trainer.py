@@ -28,6 +28,7 @@ import torch
 from mnc.analysis.limits import check_memory
 from mnc.errors import MncError, UserFileError
 from mnc.ir.model import IR
+from mnc.text import shown_message
 from mnc_backends.torch.global_state import preserved_global_state
 from mnc_backends.torch.training import distributed, loaders, progress, rundir
 from mnc_backends.torch.training.checkpointing import RunCheckpoints, read_last
@@ -200,6 +201,8 @@ def _train(spec: str | Path | None, folder: Path, config: TrainConfig,
     checkpoints = RunCheckpoints(folder, ir, config, context)
     if stored is not None:
         checkpoints.resume(state, stored)
+        for line in checkpoints.repair_kept(state):
+            print(shown_message(line), file=sys.stderr, flush=True)
     checkpoints.record_start(state, resumed=stored is not None)
     _Loop.build(state, checkpoints, splits, per_rank_batch).run()
     return _summary(state, checkpoints)
