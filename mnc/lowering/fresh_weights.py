@@ -33,6 +33,7 @@ from mnc.lowering.weights_format import (
     NORM_FIELDS,
     conv_name,
     norm_name,
+    norm_shape,
     normalised_populations,
 )
 from mnc.masks import projection_mask
@@ -102,8 +103,8 @@ def fresh_weights(ir: IR, seed: int | None = None,
         name = norm_name(population.name)
         identity = {"weight": 1.0, "bias": 0.0, "running_mean": 0.0, "running_var": 1.0}
         for field in NORM_FIELDS:
-            tensors[f"{name}.{field}"] = np.full(population.channels, identity[field],
-                                                 dtype=np.float32)
+            tensors[f"{name}.{field}"] = np.full(norm_shape(ir, population, field),
+                                                 identity[field], dtype=np.float32)
         tensors[f"{name}.num_batches_tracked"] = np.array(0, dtype=np.int64)
     bound = 1.0 / math.sqrt(ir.readout.features)
     shape = (ir.readout.classes, ir.readout.features)
