@@ -41,6 +41,10 @@ class ReferenceStepNorm(nn.Module):
     """A recurrent network's BatchNorm tensors: running statistics per step ``(steps, C)``,
     one ``weight`` and ``bias``; no logic (``ReferenceMouseNet._step`` applies them)."""
 
+    running_mean: Tensor
+    running_var: Tensor
+    num_batches_tracked: Tensor
+
     def __init__(self, channels: int, steps: int) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.ones(channels))

@@ -31,6 +31,10 @@ SHARED_STATISTICS_WARNING = (
 class StepBatchNorm2d(nn.Module):
     """``forward(x, step)``: BatchNorm2d with the running statistics of ``step``."""
 
+    running_mean: Tensor
+    running_var: Tensor
+    num_batches_tracked: Tensor
+
     def __init__(
         self, num_features: int, steps: int, eps: float = 1e-5, momentum: float | None = 0.1
     ) -> None:
