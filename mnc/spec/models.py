@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from mnc.mask_modes import MaskMode
 from mnc.text import PRINTABLE_TEXT
@@ -76,14 +76,6 @@ class AreasSpec(SpecModel):
     hierarchy_score_source: Source | None = None
     """Where the regions' ``hierarchy_score`` values come from (needed when one is set)."""
 
-    @model_validator(mode="after")
-    def _scores_cited(self) -> AreasSpec:
-        scored = [name for name, region in self.regions.items()
-                  if region.hierarchy_score is not None]
-        if scored and self.hierarchy_score_source is None:
-            raise ValueError(f"regions {', '.join(scored)} set hierarchy_score: "
-                             "areas.hierarchy_score_source must say where the scores come from")
-        return self
 
 
 class LayersSpec(SpecModel):
@@ -200,12 +192,6 @@ class InterarealSpec(SpecModel):
     projections: dict[ProjectionKey, InterarealProjection]
     """Projections between areas: "SOURCE->TARGET" population names."""
 
-    @model_validator(mode="after")
-    def _share_cited(self) -> InterarealSpec:
-        if self.feedback_share is not None and self.feedback_share_source is None:
-            raise ValueError("feedback_share is set: interareal.feedback_share_source must "
-                             "say where it comes from (or ASSUMED and why)")
-        return self
 
 
 class FixedProjection(SpecModel):

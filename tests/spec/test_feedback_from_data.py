@@ -106,9 +106,12 @@ def test_spec_cites_the_measured_scores_and_calls(table):
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ("interareal: {feedback_share: 0.3}", "interareal.feedback_share_source must say"),
+        ("interareal: {feedback_share: 0.3}", "without interareal.feedback_share_source"),
         ("interareal: {feedback_share: 1, feedback_share_source: x}", "feedback_share"),
-        ("areas: {regions: {VISp: {hierarchy_score: -0.4}}}", "areas.hierarchy_score_source must"),
+        (
+            "areas: {regions: {VISp: {hierarchy_score: -0.4}}}",
+            "without areas.hierarchy_score_source",
+        ),
     ],
 )
 def test_uncited_or_bad_scores_and_shares_get_one_message(tmp_path, body, expected):
