@@ -80,30 +80,41 @@ def _timing(ir: IR, projection: Projection) -> str:
 
 
 def _in_degree_split(ir: IR, projection: Projection) -> dict[str, Any] | None:
-    """How the target's extrinsic in-degree is shared: over all its interareal inputs,
-    feed-forward and delayed (feedback) alike, in proportion to their measured strengths."""
+    """How the target's extrinsic in-degree is shared among its interareal inputs in
+    proportion to their measured strengths: by all of them alike, or, with a feedback share,
+    by the delay-0 inputs (the whole in-degree) and the delayed ones (its feedback share)."""
     profile = projection.profile
     if not isinstance(profile, InterarealProfile):
         return None
     shares = []
+    feedback_share = None
     for other in ir.projections:
         if other.target != projection.target or not isinstance(other.profile,
                                                                InterarealProfile):
             continue
+        if other.profile.feedback_share is not None:
+            feedback_share = other.profile.feedback_share
         shares.append({
             "projection": other.name,
             "delay": other.delay,
             "strength": other.profile.strength,
-            "inputs": other.profile.in_degree * other.profile.strength
-            / other.profile.strength_total,
+            "strength_total": other.profile.strength_total,
+            "inputs": other.profile.inputs,
         })
+    rule = ("each interareal input of the target, feed-forward or delayed, gets in_degree "
+            "* strength / strength_total inputs; strength_total sums the strengths of all "
+            "of them present in the model")
+    if feedback_share is not None:
+        rule = ("delay-0 inputs get in_degree * strength / strength_total (delay-0 strengths "
+                "summed); delayed (feedback) inputs get in_degree * feedback_share * strength "
+                "/ strength_total (delayed strengths summed), and start with feedback_share "
+                "of the target's drive variance")
     return {
         "target": projection.target,
         "in_degree": profile.in_degree,
         "strength_total": profile.strength_total,
-        "rule": "each interareal input of the target, feed-forward or delayed, gets in_degree "
-                "* strength / strength_total inputs; strength_total sums the strengths of all "
-                "of them present in the model",
+        "feedback_share": feedback_share,
+        "rule": rule,
         "shares": shares,
     }
 
@@ -151,15 +162,18 @@ def render_explanation(explanation: dict[str, Any]) -> str:
             lines.append(f"    {key:<26} {_show(value)}")
         split = explanation["in_degree_split"]
         if split is not None:
+            share = split["feedback_share"]
+            how = ("feed-forward and delayed alike" if share is None else
+                   f"delay-0 by strength; delayed (feedback) share {_show(share)} of it by "
+                   "strength")
             lines.append(f"  in-degree of {split['target']} ({_show(split['in_degree'])}) "
-                         f"shared by strength over its {len(split['shares'])} interareal "
-                         "input(s), feed-forward and delayed alike:")
-            for share in split["shares"]:
-                delay = f", delay {share['delay']}" if share["delay"] else ""
-                mark = "  <-" if share["projection"] == explanation["name"] else ""
-                lines.append(f"    {share['projection']:<22} strength "
-                             f"{_show(share['strength'])} / {_show(split['strength_total'])}"
-                             f" -> {share['inputs']:.4g} inputs{delay}{mark}")
+                         f"shared over its {len(split['shares'])} interareal input(s), {how}:")
+            for entry in split["shares"]:
+                delay = f", delay {entry['delay']}" if entry["delay"] else ""
+                mark = "  <-" if entry["projection"] == explanation["name"] else ""
+                lines.append(f"    {entry['projection']:<22} strength "
+                             f"{_show(entry['strength'])} / {_show(entry['strength_total'])}"
+                             f" -> {entry['inputs']:.4g} inputs{delay}{mark}")
     lines.append("  derivation:")
     cited: dict[str, str] = {}
     for step in explanation["derivations"]:

@@ -93,6 +93,10 @@ def _sources(spec: Spec) -> dict[str, str]:
         "interlaminar.mouse_scaling": laminar.mouse_scaling.source,
         "interareal": spec.interareal.source,
         "interareal.extrinsic_in_degree": spec.interareal.extrinsic_in_degree_source,
+        **({"interareal.feedback_share": spec.interareal.feedback_share_source}
+           if spec.interareal.feedback_share_source is not None else {}),
+        **({"areas.hierarchy_score": spec.areas.hierarchy_score_source}
+           if spec.areas.hierarchy_score_source is not None else {}),
         "fixed_projections": spec.fixed_projections.source,
         "kernel": spec.kernel.source,
         "readout": spec.readout.source,
@@ -195,22 +199,27 @@ def _projections(
         source, target = split_projection_key(key)
         if _kept(source, target, catalog, pruned):
             kept_interareal.append((source, target, measured))
-    totals: dict[str, float] = defaultdict(float)
+    # With a feedback share, delayed sources share their part of the in-degree apart from
+    # the delay-0 ones; without, all of a target's sources share one in-degree.
+    share = spec.interareal.feedback_share
+    totals: dict[tuple[str, bool], float] = defaultdict(float)
     for _source, target, measured in kept_interareal:
-        totals[target] += measured.strength
+        totals[(target, share is not None and measured.delay > 0)] += measured.strength
     for source, target, measured in kept_interareal:
         in_degree = spec.interareal.in_degree_per_target.get(
             target, spec.interareal.extrinsic_in_degree
         )
+        delayed = share is not None and measured.delay > 0
         result.append(
             ProjectionDraft(
                 source=source,
                 target=target,
                 profile=InterarealProfile(
                     strength=measured.strength,
-                    strength_total=totals[target],
+                    strength_total=totals[(target, delayed)],
                     sigma_mm=measured.sigma_mm,
                     in_degree=in_degree,
+                    feedback_share=share if delayed else None,
                 ),
                 delay=measured.delay,
             )

@@ -2,7 +2,9 @@
 
 Each population sums one term per incoming projection: a slice of its merged group's Conv
 (``mnc.lowering.merged``; masks and inference BatchNorm folded in by
-``mnc.lowering.batchnorm``), shared by the group's targets, then a Relu named after it. A
+``mnc.lowering.batchnorm``; with BatchNorm statistics per step, masks only, and each step's
+BatchNorm a Mul and an Add on the sum), shared by the group's targets, then a Relu named
+after it. A
 recurrent IR (``IR.is_recurrent``) is unrolled: a value per step (``VISp4@2``); a delay-d
 input reads its source's value at step t - d and is left out before step d (a population
 none of whose inputs has started rests at ReLU(BN(0))); an upsampled stride-1 input is a Conv
@@ -19,7 +21,7 @@ import numpy as np
 from onnx import TensorProto
 
 from mnc.ir.model import IR
-from mnc.lowering.batchnorm import fold_projections, population_batchnorm
+from mnc.lowering.batchnorm import fold_projections, masked_projections, population_batchnorm
 from mnc.lowering.merged import (
     Member,
     MergedGroup,
@@ -44,7 +46,12 @@ class NetworkValues:
         self.ir, self.parameters, self.builder = ir, parameters, builder
         self.groups = merged_groups(ir) if merge else single_groups(ir)
         self.incoming = groups_by_target(self.groups)
-        self.folded = fold_projections(ir, parameters)
+        # Per-step BatchNorm statistics (several steps) cannot fold into weights shared by the
+        # steps: the convolutions carry the masks only, and each population's BatchNorm of
+        # step t is a Mul and an Add on its summed drive.
+        self.per_step = ir.dynamics.steps > 1
+        self.folded = (masked_projections(ir, parameters) if self.per_step
+                       else fold_projections(ir, parameters))
         self.values: dict[tuple[str, int], str] = {}
         self.emitted: dict[tuple[Any, ...], Any] = {}
         image = INPUT_NAME
@@ -83,29 +90,46 @@ class NetworkValues:
         terms = [self._member(index, member, step) for index, member in self.incoming[name]
                  if step >= self.groups[index].delay]
         if not terms:
-            value = self._resting(name)
+            value = self._resting(name, step)
         else:
             total = terms[0] if len(terms) == 1 else builder.node(
                 "Sum", terms, self.name(f"sum:{name}", step))
+            if self.per_step:
+                total = self._normalised(name, step, total)
             value = builder.node("Relu", [total],
                                  internal_name(self.name(name, step), builder.float16))
         self.values[(name, step)] = value
         return value
 
-    def _resting(self, name: str) -> str:
+    def _normalised(self, name: str, step: int, total: str) -> str:
+        """``total * scale + shift``: the population's BatchNorm with the statistics of
+        ``step``."""
+        scale, shift = population_batchnorm(self.parameters, name, step=step)
+        label = self.name(f"norm:{name}", step)
+        builder = self.builder
+        scaled = builder.node("Mul", [total, builder.constant(
+            f"{label}:scale", scale.reshape(1, -1, 1, 1))], f"{label}:scaled")
+        return builder.node("Add", [scaled, builder.constant(
+            f"{label}:shift", shift.reshape(1, -1, 1, 1))], label)
+
+    def _resting(self, name: str, step: int) -> str:
         """ReLU(BN(0)) broadcast over the batch: a population none of whose inputs has
-        started yet (all of them delayed past this step)."""
+        started yet (all of them delayed past this step), with the statistics of ``step``
+        when they are per step."""
+        step = step if self.per_step else 0
+
         def make() -> str:
             builder, population = self.builder, self.ir.population(name)
-            shift = population_batchnorm(self.parameters, name)[1]
-            rest = builder.constant(f"rest:{name}", np.maximum(shift, 0).reshape(1, -1, 1, 1))
-            batch = builder.node("Shape", [INPUT_NAME], f"rest:{name}:batch", start=0, end=1)
-            grid = builder.exact(f"rest:{name}:grid", np.array(
+            shift = population_batchnorm(self.parameters, name, step=step)[1]
+            label = f"rest:{name}" + (f"@{step}" if self.per_step else "")
+            rest = builder.constant(label, np.maximum(shift, 0).reshape(1, -1, 1, 1))
+            batch = builder.node("Shape", [INPUT_NAME], f"{label}:batch", start=0, end=1)
+            grid = builder.exact(f"{label}:grid", np.array(
                 [population.channels, population.height, population.width], dtype=np.int64))
-            shape = builder.node("Concat", [batch, grid], f"rest:{name}:shape", axis=0)
+            shape = builder.node("Concat", [batch, grid], f"{label}:shape", axis=0)
             return builder.node("Expand", [rest, shape],
-                                internal_name(f"rest:{name}:value", builder.float16))
-        return str(self._once(("rest", name), make))
+                                internal_name(f"{label}:value", builder.float16))
+        return str(self._once(("rest", name, step), make))
 
     def _member(self, index: int, member: Member, step: int) -> str:
         group = self.groups[index]

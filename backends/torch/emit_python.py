@@ -185,8 +185,9 @@ def _layers(ir: IR) -> list[str]:
     lines.append("        self.norms = nn.ModuleDict({")
     for population in ir.populations:
         if population.name != "input":
-            lines.append(f'            "{population_key(population.name)}": '
-                         f"nn.BatchNorm2d({population.channels}),")
+            norm = (f"StepBatchNorm2d({population.channels}, STEPS)" if ir.is_recurrent
+                    else f"nn.BatchNorm2d({population.channels})")
+            lines.append(f'            "{population_key(population.name)}": {norm},')
     lines.append("        })")
     lines.append(f"        self.classifier = nn.Linear({ir.readout.features}, "
                  f"{ir.readout.classes})")
@@ -222,9 +223,9 @@ def _returned_dict(variables: dict[str, str]) -> list[str]:
 _TIME_DOC = """
 The network runs @steps@ steps on @input@.
 At step t each population sums its undelayed inputs at step t and each input with delay d
-from step t - d; a delayed input adds nothing before step d. Weights and BatchNorm are shared
-by all steps. The readout averages the pooled features of steps @first@ to @last@ before the
-Linear layer.
+from step t - d; a delayed input adds nothing before step d. Weights and BatchNorm affine maps
+are shared by all steps; each step has its own BatchNorm running statistics. The readout
+averages the pooled features of steps @first@ to @last@ before the Linear layer.
 """
 
 _FEED_FORWARD = [
@@ -246,16 +247,17 @@ _READOUT = [
     "        return self.classifier(torch.cat(pooled, dim=1))"]
 
 _RECURRENT = '''
-    def population(self, name: str, images: Tensor, drives: list[Tensor | None]) -> Tensor:
+    def population(self, name: str, images: Tensor, step: int,
+                   drives: list[Tensor | None]) -> Tensor:
         """Sum the inputs present at this step (a drive of zeros while none is), then
-        BatchNorm2d and ReLU."""
+        BatchNorm (this step's statistics) and ReLU."""
         present = [drive for drive in drives if drive is not None]
         if not present:
             present = [images.new_zeros(images.shape[0], *SHAPES[name])]
         total = present[0]
         for drive in present[1:]:
             total = total + drive
-        return F.relu(self.norms[name](total))
+        return F.relu(self.norms[name](total, step))
 
     def delayed(self, key: str, source: str, delay: int,
                 before: list[dict[str, Tensor]]) -> Tensor | None:
@@ -305,7 +307,7 @@ def _step(ir: IR) -> list[str]:
             continue
         variable = _variable(population.name, taken)
         lines.append(f'        {variable} = self.population("{population_key(population.name)}"'
-                     f", images, [")
+                     f", images, len(before), [")
         for q in ir.projections:
             if q.target != population.name:
                 continue
@@ -331,6 +333,30 @@ def _recurrent(ir: IR) -> list[str]:
     run = _fill(_RUN, expected=repr(expected), described=described,
                 frames="images.unbind(dim=1)" if clip else "[images] * STEPS")
     return [*_RECURRENT.splitlines(), *_step(ir), *run.rstrip().splitlines()]
+
+
+_STEP_NORM = '''
+
+class StepBatchNorm2d(nn.Module):
+    """BatchNorm2d with running statistics per step and one affine map for all steps."""
+
+    def __init__(self, num_features: int, steps: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        shape = (steps, num_features) if steps > 1 else (num_features,)
+        self.register_buffer("running_mean", torch.zeros(shape))
+        self.register_buffer("running_var", torch.ones(shape))
+        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+
+    def forward(self, x: Tensor, step: int) -> Tensor:
+        if self.training and step == 0:
+            self.num_batches_tracked.add_(1)
+        mean, var = self.running_mean, self.running_var
+        if mean.dim() == 2:
+            mean, var = mean[step], var[step]
+        return F.batch_norm(x, mean, var, self.weight, self.bias, self.training, 0.1, 1e-5)
+'''
 
 
 def _time_constants(ir: IR) -> str:
@@ -359,7 +385,7 @@ def emit_python(ir: IR) -> str:
         classes=ir.readout.classes, pool=ir.readout.pool_size, content_hash=ir.content_hash,
         mask_mode=ir.mask.mode, seed=ir.mask.seed, readout=repr(tuple(ir.readout.populations)))
     if recurrent:
-        header += _time_constants(ir)
+        header += _time_constants(ir) + _STEP_NORM
     body = ["", "", "class MouseNet(nn.Module):",
             f'    """{ir.name} (IR {ir.short_hash}): {len(ir.populations)} populations, '
             f'{len(ir.projections)} projections."""',

@@ -11,7 +11,8 @@ areas.
 A recurrent IR (``ir.is_recurrent``: several steps or delayed projections) is unrolled in
 time by a plan of its own (``TimedStep``): at step ``t`` each population sums its delay-0
 inputs at ``t`` and its delay-``d`` inputs at ``t - d`` (a delayed input is absent, adds
-nothing, before step ``d``); the same convolutions, BatchNorms and ReLUs serve every step.
+nothing, before step ``d``); the same convolutions, BatchNorm affine maps and ReLUs serve every
+step, and each step has its own BatchNorm running statistics (``StepBatchNorm2d``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from mnc.lowering.fresh_weights import fresh_weights
 from mnc.masks import all_masks
 from mnc_backends.torch.masked_conv import LearnableMaskConv2d, MaskedConv2d
 from mnc_backends.torch.names import population_key, projection_key
+from mnc_backends.torch.step_norm import StepBatchNorm2d
 
 INPUT = "input"
 """The population that is the image itself (no convolution, BatchNorm or ReLU)."""
@@ -167,8 +169,12 @@ class MouseNet(nn.Module):
                     sigma_px=projection.sigma_px)
             else:
                 self.convs[key] = MaskedConv2d(**arguments)
+        # A recurrent network normalises each step by its own running statistics (one affine
+        # map for all steps): see StepBatchNorm2d.
+        steps = ir.dynamics.steps
         self.norms = nn.ModuleDict({
-            population_key(p.name): nn.BatchNorm2d(p.channels)
+            population_key(p.name): StepBatchNorm2d(p.channels, steps) if ir.is_recurrent
+            else nn.BatchNorm2d(p.channels)
             for p in ir.populations if p.name != INPUT})
         # Parameter-free, so the state dict keeps the weights contract's names; a module per
         # population gives hooks and feature extractors (torch.fx) a place to see activity.
@@ -278,7 +284,7 @@ class MouseNet(nn.Module):
         return activity
 
     def _timed_population(self, step: TimedStep, activity: Mapping[str, Tensor],
-                          past: Sequence[Mapping[str, Tensor]]) -> Tensor:
+                          past: Sequence[Mapping[str, Tensor]], index: int) -> Tensor:
         drive: Tensor | None = None
         for key, source, delay in step.inputs:
             if delay > len(past):
@@ -288,7 +294,11 @@ class MouseNet(nn.Module):
         if drive is None:  # only delayed inputs, none present yet: the population rests
             frame = activity[INPUT]
             drive = frame.new_zeros(frame.shape[0], *step.shape)
-        return self.populations[step.norm](self.norms[step.norm](drive))
+        norm = self.norms[step.norm]
+        # a recurrent network's BatchNorm keeps statistics per step; a feed-forward one (run
+        # through this path when a hook hands a call over) has one plain BatchNorm
+        normed = norm(drive, index) if isinstance(norm, StepBatchNorm2d) else norm(drive)
+        return self.populations[step.norm](normed)
 
     def frames(self, images: Tensor) -> list[Tensor]:
         """The ``(N, C, H, W)`` image of each step of a recurrent network: a ``still`` image
@@ -321,7 +331,7 @@ class MouseNet(nn.Module):
         for index, frame in enumerate(self.frames(images)):
             activity = {INPUT: frame}
             for step in plan:
-                activity[step.population] = self._timed_population(step, activity, past)
+                activity[step.population] = self._timed_population(step, activity, past, index)
             if index in steps:
                 kept.append({name: activity[name] for name in keep})
             if memory:

@@ -8,7 +8,8 @@ against it. Keep it slow and obvious.
 
 A recurrent IR is run step after step, keeping every step's activity: a projection with
 delay ``d`` reads its source's activity ``d`` steps back and adds nothing before step ``d``;
-a population with no input present yet gets a drive of zeros. A projection with ``upsample``
+a population with no input present yet gets a drive of zeros; each step has its own BatchNorm
+running statistics (one affine map). A projection with ``upsample``
 repeats each source pixel that many times along both axes before padding.
 """
 
@@ -36,6 +37,24 @@ class ReferenceConv(nn.Module):
         self.register_buffer("mask", torch.ones(shape))
 
 
+class ReferenceStepNorm(nn.Module):
+    """A recurrent network's BatchNorm tensors: running statistics per step ``(steps, C)``,
+    one ``weight`` and ``bias``; no logic (``ReferenceMouseNet._step`` applies them)."""
+
+    running_mean: Tensor
+    running_var: Tensor
+    num_batches_tracked: Tensor
+
+    def __init__(self, channels: int, steps: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        shape = (steps, channels) if steps > 1 else (channels,)
+        self.register_buffer("running_mean", torch.zeros(shape))
+        self.register_buffer("running_var", torch.ones(shape))
+        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+
+
 class ReferenceMouseNet(nn.Module):
     """Same state-dict names as ``MouseNet``; load its ``state_dict()`` before use."""
 
@@ -49,8 +68,11 @@ class ReferenceMouseNet(nn.Module):
             projection_key(q.source, q.target): ReferenceConv(q.out_channels, q.in_channels,
                                                               q.kernel_size)
             for q in ir.projections})
-        self.norms = nn.ModuleDict({population_key(p.name): nn.BatchNorm2d(p.channels)
-                                    for p in ir.populations if p.name != "input"})
+        steps = ir.dynamics.steps
+        self.norms = nn.ModuleDict({
+            population_key(p.name): ReferenceStepNorm(p.channels, steps) if ir.is_recurrent
+            else nn.BatchNorm2d(p.channels)
+            for p in ir.populations if p.name != "input"})
         self.classifier = nn.Linear(ir.readout.features, ir.readout.classes)
 
     def _convolve(self, projection: Projection, source: Tensor) -> Tensor:
@@ -82,7 +104,18 @@ class ReferenceMouseNet(nn.Module):
                 elif now - projection.delay >= 0:
                     source = history[now - projection.delay][projection.source]
                     total = total + self._convolve(projection, source)
-            activity[population.name] = F.relu(self.norms[population_key(population.name)](total))
+            norm = self.norms[population_key(population.name)]
+            if isinstance(norm, ReferenceStepNorm):  # this step's running statistics
+                if self.training and now == 0:  # a run counts as one batch
+                    norm.num_batches_tracked.add_(1)
+                mean, var = norm.running_mean, norm.running_var
+                if mean.dim() == 2:
+                    mean, var = mean[now], var[now]
+                total = F.batch_norm(total, mean, var, norm.weight, norm.bias, self.training,
+                                     0.1, 1e-5)
+            else:
+                total = norm(total)
+            activity[population.name] = F.relu(total)
         return activity
 
     def populations(self, images: Tensor) -> dict[str, Tensor]:

@@ -136,6 +136,16 @@ class InterarealProfile(IRModel):
     """Sum of the strengths of every source of the target present in the model."""
     sigma_mm: float
     in_degree: float
+    feedback_share: float | None = None
+    """Set on a delayed projection when the spec gives ``interareal.feedback_share``: the
+    target's delayed sources share ``in_degree * feedback_share`` inputs (``strength_total``
+    then sums the delayed sources only)."""
+
+    @property
+    def inputs(self) -> float:
+        """Expected inputs per target neuron from this source."""
+        share = 1.0 if self.feedback_share is None else self.feedback_share
+        return self.in_degree * share * self.strength / self.strength_total
 
 
 Profile = Annotated[

@@ -6,7 +6,9 @@ A saved model or training checkpoint is a dict of plain containers::
      "mnc_version": str, "content_hash": str, "ir_json": str, "state_dict": {name: tensor}}
 
 Tensor names (the weights contract): ``convs.<source>__<target>.{weight,bias,mask}``,
-``norms.<population>.{weight,bias,running_mean,running_var,num_batches_tracked}``,
+``norms.<population>.{weight,bias,running_mean,running_var,num_batches_tracked}`` (a
+recurrent network's running statistics ``(steps, C)``, one row per step; files with ``(C,)``
+rows shared by the steps, the earlier format, still load),
 ``classifier.{weight,bias}``, and in the ``learnable`` mask mode also
 ``convs.<key>.{log_peak,log_sigma}``; the keys come from ``mnc.ir.keys``. Everything here works
 on names and shapes (numpy arrays, tensors or anything with ``.shape``), so the torch loader,
@@ -77,12 +79,28 @@ def payload_schema(ir: IR) -> dict[str, TensorSpec]:
     for population in normalised_populations(ir):
         name = norm_name(population.name)
         for field in NORM_FIELDS:
-            schema[f"{name}.{field}"] = TensorSpec((population.channels,), "float32", True)
+            schema[f"{name}.{field}"] = TensorSpec(norm_shape(ir, population, field), "float32",
+                                                   True)
         schema[f"{name}.num_batches_tracked"] = TensorSpec((), "int64", False)
     schema["classifier.weight"] = TensorSpec((ir.readout.classes, ir.readout.features),
                                              "float32", True)
     schema["classifier.bias"] = TensorSpec((ir.readout.classes,), "float32", True)
     return schema
+
+
+def norm_shape(ir: IR, population: Population, field: str) -> tuple[int, ...]:
+    """A BatchNorm tensor's shape: ``(C,)``, but ``(steps, C)`` for the running statistics of
+    a network of several steps (one row per step; one affine map for all)."""
+    if ir.dynamics.steps > 1 and field.startswith("running_"):
+        return (ir.dynamics.steps, population.channels)
+    return (population.channels,)
+
+
+def shared_statistics(ir: IR, name: str, shape: tuple[int, ...]) -> bool:
+    """Whether ``shape`` is the earlier format of the tensor ``name``: running statistics of a
+    recurrent network shared by all steps, ``(C,)``; they load copied to every step."""
+    return (ir.dynamics.steps > 1 and name.startswith("norms.") and ".running_" in name
+            and len(shape) == 1)
 
 
 def strip_wrappers(state: Mapping[str, Any]) -> dict[str, Any]:
@@ -124,7 +142,8 @@ def check_state(ir: IR, state: Mapping[str, Any], origin: str, *, strict: bool) 
             raise BackendError(f"{origin}: entry {name!r} is a {type(value).__name__}, not a "
                                f"tensor of shape {spec.shape}")
         found = tuple(int(size) for size in value.shape)
-        if found != spec.shape:
+        if found != spec.shape and not (shared_statistics(ir, name, found)
+                                        and found == spec.shape[1:]):
             raise BackendError(f"{origin}: tensor {name!r} has shape {found} in the file, the "
                                f"network needs {spec.shape}")
     extra = [name for name in state if name not in schema]

@@ -33,7 +33,9 @@ class SetPeakProbabilities(Pass):
       the lateral offset extrapolated to zero offset;
     - interareal: inputs / (source_channels * G), with inputs = in_degree * strength /
       (sum of strengths of the target's sources in the model) and G the Gaussian summed over
-      the kernel grid, so that the expected number of inputs matches the measured share;
+      the kernel grid, so that the expected number of inputs matches the measured share; with
+      a feedback share, a delayed source gets in_degree * feedback_share * strength / (sum of
+      the strengths of the target's delayed sources);
     - fixed: as given.
     A peak above 1 acts as 1 when masks are drawn; the IR keeps the derived value.
     """
@@ -84,13 +86,16 @@ class SetPeakProbabilities(Pass):
         else:
             assert isinstance(profile, InterarealProfile)
             assert projection.kernel_size and projection.sigma_px and projection.in_channels
-            inputs = profile.in_degree * profile.strength / profile.strength_total
+            inputs = profile.inputs
             grid_sum = gaussian_kernel_sum(projection.kernel_size, projection.sigma_px)
+            shared = profile.feedback_share is not None
             derivation = Derivation(
-                formula="in_degree * strength / strength_total / (in_channels * G); "
+                formula=("in_degree * feedback_share" if shared else "in_degree")
+                + " * strength / strength_total / (in_channels * G); "
                 "G = sum over kernel grid of exp(-(x^2 + y^2) / (2 sigma_px^2))",
                 inputs={
                     "in_degree": profile.in_degree,
+                    **({"feedback_share": profile.feedback_share} if shared else {}),
                     "strength": profile.strength,
                     "strength_total": profile.strength_total,
                     "inputs_from_source": inputs,
@@ -100,7 +105,11 @@ class SetPeakProbabilities(Pass):
                     "G": grid_sum,
                 },
                 value=inputs / (projection.in_channels * grid_sum),
-                sources=["interareal", "interareal.extrinsic_in_degree"],
+                sources=[
+                    "interareal",
+                    "interareal.extrinsic_in_degree",
+                    *(["interareal.feedback_share"] if shared else []),
+                ],
             )
         assert isinstance(derivation.value, float | int)
         return projection.model_copy(

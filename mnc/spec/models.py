@@ -77,6 +77,9 @@ class Region(SpecModel):
     """Grid resolution of this area's populations; grid side = input side * ratio to the input."""
     laminar: bool = True
     """True for a cortical area with one population per layer; False for a single population."""
+    hierarchy_score: Annotated[float, Field(ge=-100, le=100)] | None = None
+    """Measured hierarchy score of the area (higher = higher in the hierarchy, e.g. Harris et
+    al. 2019); informative, cited by ``areas.hierarchy_score_source``."""
 
 
 class AreasSpec(SpecModel):
@@ -85,6 +88,9 @@ class AreasSpec(SpecModel):
     regions: dict[Name, Region]
     """Areas of the model by name. Set an area to null in a variant to remove it and every
     projection from or to it."""
+    hierarchy_score_source: Source | None = None
+    """Where the regions' ``hierarchy_score`` values come from (needed when one is set)."""
+
 
 
 class LayersSpec(SpecModel):
@@ -187,8 +193,17 @@ class InterarealSpec(SpecModel):
         default_factory=dict
     )
     """Optional per-target override of ``extrinsic_in_degree`` (population name -> value)."""
+    feedback_share: Annotated[float, Field(gt=0, lt=1)] | None = None
+    """Share of a target's inputs that its delayed interareal (feedback) projections supply:
+    they share ``feedback_share * extrinsic_in_degree`` inputs among themselves by strength
+    (its delay-0 sources keep the whole in-degree), and their initial weights give them this
+    share of the target's drive variance (see ``mnc.lowering.fresh_weights``). Null: delayed
+    and delay-0 sources share one in-degree by strength and start like any projection."""
+    feedback_share_source: Source | None = None
+    """Where ``feedback_share`` comes from, or ASSUMED and why (needed when it is set)."""
     projections: dict[ProjectionKey, InterarealProjection]
     """Projections between areas: "SOURCE->TARGET" population names."""
+
 
 
 class FixedProjection(SpecModel):

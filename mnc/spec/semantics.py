@@ -59,6 +59,7 @@ def check_semantics(loaded: LoadedSpec) -> list[SpecProblem]:
     _check_module_keys(catalog, edges, problems)
     _check_readout(loaded, catalog, problems)
     _check_dynamics(loaded, problems)
+    _check_citations(loaded, problems)
     if not problems.items:
         _check_graph(loaded, catalog, edges, problems)
     return problems.items
@@ -313,6 +314,22 @@ def _check_dynamics(loaded: LoadedSpec, problems: _Problems) -> None:
                          f"expected [first, last] with 0 <= first <= last < {dynamics.steps} "
                          f"(steps are counted from 0 and dynamics.steps is {dynamics.steps}), "
                          f"got [{first}, {last}]")
+
+
+def _check_citations(loaded: LoadedSpec, problems: _Problems) -> None:
+    """Measured hierarchy scores and the feedback share need their sources."""
+    spec = loaded.spec
+    if spec.areas.hierarchy_score_source is None:
+        for area, region in spec.areas.regions.items():
+            if region.hierarchy_score is not None:
+                problems.add(("areas", "regions", area, "hierarchy_score"),
+                             "hierarchy_score is set without areas.hierarchy_score_source: "
+                             "cite where the scores come from")
+    interareal = spec.interareal
+    if interareal.feedback_share is not None and interareal.feedback_share_source is None:
+        problems.add(("interareal", "feedback_share"),
+                     "feedback_share is set without interareal.feedback_share_source: cite "
+                     "where it comes from, or write ASSUMED and why")
 
 
 def _level(spec: Spec, catalog: PopulationCatalog, name: str) -> int:

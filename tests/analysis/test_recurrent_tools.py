@@ -102,8 +102,8 @@ def test_summary_counts_recurrent_projections(capsys: pytest.CaptureFixture[str]
     assert main(["summary", "tiny-feedback"]) == 0
     out = capsys.readouterr().out
     cost = network_cost(ir)
-    assert "3 steps (still input, readout steps 1-2); 13 recurrent projections (12 feedback, " \
-           "1 lateral)" in out
+    assert "3 steps (still input, readout steps 1-2); 71 recurrent projections (64 feedback, " \
+           "1 lateral, 6 delayed forward)" in out
     assert f"dense MACs / step   {cost.dense_macs:,}" in out
     assert f"dense MACs / image  {cost.dense_macs_total:,}" in out
     # Every delayed projection has delay 1: it computes at 2 of the 3 steps.
@@ -116,17 +116,17 @@ def test_summary_counts_recurrent_projections(capsys: pytest.CaptureFixture[str]
     assert main(["summary", "tiny-feedback", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["masked_macs_per_image"] == round(cost.masked_macs_total)
-    assert data["recurrent_projections"] == 13 and data["steps"] == 3
+    assert data["recurrent_projections"] == 71 and data["steps"] == 3
 
 
 def test_diff_of_the_shipped_variants(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["diff", "tiny", "tiny-feedback", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert len(data["delays"]["added"]) == 13 and "VISpor5->VISp5" in data["delays"]["added"]
+    assert len(data["delays"]["added"]) == 71 and "VISpor5->VISp5" in data["delays"]["added"]
     assert data["dynamics"] == {"steps": [1, 3], "readout_steps": [[0, 0], [1, 2]]}
     assert main(["diff", "tiny", "tiny-feedback"]) == 0
     text = capsys.readouterr().out
-    assert "delays: 13 added, 0 removed, 0 changed" in text
+    assert "delays: 71 added, 0 removed, 0 changed" in text
     assert "+ projection VISl5->VISp2/3" in text
 
 

@@ -99,10 +99,14 @@ def test_a_feedback_fragment_merges_over_the_delay_of_its_base(measured, tmp_pat
     fragment.write_text(text)
     derived = yaml.safe_load(text)["interareal"]["projections"]["VISl5->VISp2/3"]
     spec = tmp_path / "measured.yaml"
-    head = f"extends: [{SPECS / 'variants' / 'feedback.yaml'}, fragment.yaml]\n"
+    base = tmp_path / "base.yaml"  # the feedback variant without VISl2/3 -> VISp2/3
+    base.write_text(f"extends: {SPECS / 'variants' / 'feedback.yaml'}\ninterareal:\n"
+                    '  projections: {"VISl2/3->VISp2/3": null}\n')
+    head = "extends: [base.yaml, fragment.yaml]\n"
     spec.write_text(head)
     # VISl2/3 -> VISp2/3 is new: the fragment has no delay for it, the spec must add one
-    with pytest.raises(SpecError, match=r"fragment\.yaml:\d+:5: interareal\.projections\."
+    # (the place named is the base's deleted entry: locations survive a null in a merge)
+    with pytest.raises(SpecError, match=r"\.yaml:\d+:\d+: interareal\.projections\."
                                         r"VISl2/3->VISp2/3\.delay: .* is feedback"):
         compile_ir(spec)
     spec.write_text(head + 'interareal:\n  projections:\n    "VISl2/3->VISp2/3": {delay: 1}\n')

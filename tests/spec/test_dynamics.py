@@ -194,21 +194,29 @@ def test_feedback_variant_compiles_with_delays_and_upsampling(feedback):
     assert feedback.is_recurrent and ir_problems(feedback) == []
     assert (feedback.dynamics.steps, feedback.dynamics.readout_steps) == (4, (1, 3))
     delayed = {q.name: q for q in feedback.projections if q.delay}
-    higher = ["VISl", "VISrl", "VISli", "VISpl", "VISal", "VISpor"]
-    assert set(delayed) == {"VISp2/3->VISp2/3"} | {
-        f"{area}5->VISp{layer}" for area in higher for layer in ("2/3", "5")}
     assert all(q.delay == 1 for q in delayed.values())
     lateral = delayed.pop("VISp2/3->VISp2/3")
     assert (lateral.upsample, lateral.stride, lateral.kernel_size) == (1, 1, 9)
-    for projection in delayed.values():  # 32x32 onto 64x64: repeated twice, stride 1
+    # feedback (which pairs: tests/spec/test_feedback_from_data.py) lands on layers 2/3 and 5
+    assert {feedback.population(q.target).layer for q in delayed.values()} == {"2/3", "5"}
+    onto_visp = [q for q in delayed.values() if q.target.startswith("VISp")
+                 and feedback.population(q.target).area == "VISp"]
+    assert len(onto_visp) == 2 * 12
+    for projection in onto_visp:  # 32x32 onto 64x64: repeated twice, stride 1
         assert (projection.upsample, projection.stride) == (2, 1)
         total = projection.kernel_size - 1
         assert sum(projection.padding_lrtb[:2]) == sum(projection.padding_lrtb[2:]) == total
-    one = feedback.projection("VISl5->VISp2/3")
-    assert one.sigma_px == pytest.approx(0.1 * 1000 * 2 * (20826 / 20) ** 0.5
-                                         / (0.9279**0.5 * 1000))
-    # the feed-forward part is the default network, populations in the same order
+    assert all(q.upsample == 1 for q in delayed.values() if q not in onto_visp)
+    # the width rule: the reverse projection's width in visual angle (1 px per degree on VISp)
     default = compile_ir(DEFAULT_SPEC)
+    for name, reverse in [("VISl5->VISp2/3", "VISp5->VISl4"),
+                          ("VISpor2/3->VISl5", "VISl2/3->VISpor4")]:
+        degrees = default.projection(reverse).sigma_px / default.population(
+            reverse.split("->")[0]).pixels_per_degree
+        target = feedback.population(name.split("->")[1])
+        assert feedback.projection(name).sigma_px == pytest.approx(
+            degrees * target.pixels_per_degree, rel=1e-4)
+    # the feed-forward part is the default network, populations in the same order
     assert feedback.population_names() == default.population_names()
     forward = [q for q in feedback.projections if not q.delay]
     assert [(q.name, q.kernel_size, q.peak_probability) for q in forward] == [
@@ -243,8 +251,10 @@ def test_explain_shows_delays_and_the_split(feedback):
     text = render_explanation(explain(feedback, "VISl5->VISp2/3"))
     assert "delay             1" in text and "upsample          2" in text
     assert "reads VISl5 at step t - 1" in text
-    assert "VISpor5->VISp2/3       strength 1 / 6 -> 166.7 inputs, delay 1" in text
-    assert "[interareal.projections.VISl5->VISp2/3] ASSUMED" in text
+    assert "delayed (feedback) share 0.3 of it by strength" in text
+    assert "VISpl5->VISp2/3        strength 1 / 4.999997 -> 60 inputs, delay 1" in text
+    assert "[interareal.projections.VISl5->VISp2/3] direction and source layer: Harris" in text
+    assert "[interareal.feedback_share] ASSUMED" in text
     population = render_explanation(explain(feedback, "VISp2/3"))
     assert "VISl5->VISp2/3 (delay 1)" in population
     assert "VISp2/3->VISp2/3 (delay 1)" in population

@@ -105,8 +105,9 @@ def randomise_statistics(model: MouseNet, seed: int) -> None:
             size = norm.running_mean.shape
             norm.running_mean.copy_(0.1 * torch.randn(size, generator=generator))
             norm.running_var.copy_(0.5 + torch.rand(size, generator=generator))
-            norm.weight.copy_(0.5 + torch.rand(size, generator=generator))
-            norm.bias.copy_(0.1 * torch.randn(size, generator=generator))
+            channels = norm.weight.shape  # a recurrent network's statistics are per step
+            norm.weight.copy_(0.5 + torch.rand(channels, generator=generator))
+            norm.bias.copy_(0.1 * torch.randn(channels, generator=generator))
         for conv in model.convs.values():
             conv.bias.copy_(0.05 * torch.randn(conv.bias.shape, generator=generator))
 

@@ -256,5 +256,5 @@ class Dispatcher:
             past = [per_step[now - 1 - back] for back in range(min(now, memory))]
             for item in plan[index + 1 if now == step else 0:]:
                 activity[item.population] = model._timed_population(  # noqa: SLF001
-                    item, activity, past)
+                    item, activity, past, now)
             per_step[now] = activity

@@ -145,10 +145,13 @@ class MergedExecutor:
         self.cache = PreparedCache(model) if cache is None else cache
         self._needed: dict[frozenset[str], frozenset[str]] = {}
 
-    def _eval_weights(self, model: MouseNet, device: torch.device, dtype: torch.dtype
-                      ) -> list[tuple[Tensor, Tensor]]:
+    def _eval_weights(self, model: MouseNet, device: torch.device, dtype: torch.dtype,
+                      step: int = 0) -> list[tuple[Tensor, Tensor]]:
+        """The folded group weights with the BatchNorm statistics of ``step`` (a recurrent
+        network's differ per step)."""
         def build() -> list[tuple[Tensor, Tensor]]:
-            folded = self.cache.get("folded", lambda: folded_projections(model))
+            key = "folded" if step == 0 else ("folded", step)  # step 0's is the sparse one's
+            folded = self.cache.get(key, lambda: folded_projections(model, step))
             weights = {name: projection.weight for name, projection in folded.items()}
             biases = {name: projection.bias for name, projection in folded.items()}
             boxes = []
@@ -164,20 +167,23 @@ class MergedExecutor:
                 boxes.append((weight, torch.from_numpy(bias).to(device, dtype)))
             return boxes
 
-        return self.cache.get(("merged", device, dtype, self.channels_last), build)
+        return self.cache.get(("merged", device, dtype, self.channels_last, step), build)
 
     def _foldable(self, model: MouseNet) -> bool:
         return all(not norm.training and norm.running_mean is not None
                    for norm in model.norms.values())
 
-    def _weights(self, model: MouseNet, images: Tensor
-                 ) -> tuple[bool, list[tuple[Tensor, Tensor]]]:
-        """(folded, each group's weight and bias) for a call on ``images``."""
+    def _weights(self, model: MouseNet, images: Tensor, steps: int = 1
+                 ) -> tuple[bool, list[list[tuple[Tensor, Tensor]]]]:
+        """(folded, per step each group's weight and bias) for a call on ``images``; unfolded
+        weights serve every step."""
         fold = self._foldable(model) and not (torch.is_grad_enabled() and any(
             p.requires_grad for p in model.parameters()))
-        weights = (self._eval_weights(model, images.device, images.dtype) if fold
-                   else [merged_weight(model, group) for group in self.schedule.groups])
-        return fold, weights
+        if fold:
+            return fold, [self._eval_weights(model, images.device, images.dtype, step)
+                          for step in range(steps)]
+        weights = [merged_weight(model, group) for group in self.schedule.groups]
+        return fold, [weights] * steps
 
     def _launch(self, index: int, x: Tensor, weights: Sequence[tuple[Tensor, Tensor]],
                 fold: bool, partial: dict[str, Tensor]) -> None:
@@ -194,10 +200,14 @@ class MergedExecutor:
             previous = partial.get(member.target)
             partial[member.target] = part if previous is None else previous + part
 
-    def _activity(self, model: MouseNet, name: str, drive: Tensor, fold: bool) -> Tensor:
+    def _activity(self, model: MouseNet, name: str, drive: Tensor, fold: bool,
+                  step: int | None = None) -> Tensor:
+        """ReLU of the drive (BatchNorm folded in), else of its BatchNorm (of ``step`` in a
+        recurrent network)."""
         if fold:
             return F.relu(drive)
-        return F.relu(model.norms[population_key(name)](drive))
+        norm = model.norms[population_key(name)]
+        return F.relu(norm(drive) if step is None else norm(drive, step))
 
     def populations(self, model: MouseNet, images: Tensor,
                     keep: Sequence[str] | None = None) -> dict[str, Tensor]:
@@ -211,7 +221,7 @@ class MergedExecutor:
             return {name: torch.stack([activity[name] for activity in per_step], dim=1)
                     for name in computed}
         needed = None if keep is None else {step.population for step in build_plan(model.ir, keep)}
-        fold, weights = self._weights(model, images)
+        fold, [weights] = self._weights(model, images)
         if self.channels_last and images.dim() == 4:
             images = images.contiguous(memory_format=torch.channels_last)
         activity: dict[str, Tensor] = {INPUT: images}
@@ -238,7 +248,7 @@ class MergedExecutor:
         if needed is None:
             needed = frozenset(step.population for step in build_timed_plan(model.ir, keep))
             self._needed[key] = needed
-        fold, weights = self._weights(model, images)
+        fold, per_step = self._weights(model, images, model.ir.dynamics.steps)
         groups = self.schedule.groups
         delayed = [index for index in self.schedule.delayed if groups[index].source in needed
                    or groups[index].source == INPUT]
@@ -246,6 +256,7 @@ class MergedExecutor:
         past: list[Mapping[str, Tensor]] = []  # past[d - 1]: the activity d steps ago
         kept = []
         for index, frame in enumerate(model.frames(images)):
+            weights = per_step[index]
             if self.channels_last:
                 frame = frame.contiguous(memory_format=torch.channels_last)
             activity: dict[str, Tensor] = {INPUT: frame}
@@ -264,9 +275,9 @@ class MergedExecutor:
                 if drive is None:  # only delayed inputs, none present yet: it rests
                     channels, height, width = _shape(model.ir, name)
                     drive = frame.new_zeros(frame.shape[0], channels, height, width)
-                    activity[name] = F.relu(model.norms[population_key(name)](drive))
+                    activity[name] = F.relu(model.norms[population_key(name)](drive, index))
                 else:
-                    activity[name] = self._activity(model, name, drive, fold)
+                    activity[name] = self._activity(model, name, drive, fold, index)
                 for group in self.schedule.after.get(name, ()):
                     self._launch(group, activity[name], weights, fold, partial)
             if index in steps:

@@ -36,10 +36,11 @@ def _array(tensor: Tensor) -> np.ndarray:
     return tensor.detach().to("cpu", torch.float64).numpy()
 
 
-def folded_projections(model: MouseNet) -> dict[str, FoldedProjection]:
+def folded_projections(model: MouseNet, step: int = 0) -> dict[str, FoldedProjection]:
     """Every projection's weight, times its effective mask (a learnable profile included) and
     its target's eval BatchNorm scale, and its bias, with the shift on the target's carrier:
-    ``mnc.lowering.batchnorm.fold_projections`` over the module's tensors (float64)."""
+    ``mnc.lowering.batchnorm.fold_projections`` over the module's tensors (float64), with the
+    running statistics of ``step`` (a recurrent network keeps them per step)."""
     ir = model.ir
     tensors: dict[str, np.ndarray] = {}
     with torch.no_grad():
@@ -62,4 +63,4 @@ def folded_projections(model: MouseNet) -> dict[str, FoldedProjection]:
             tensors[f"{name}.running_var"] = (_array(var).astype(np.float64)
                                               + (norm.eps - BATCH_NORM_EPS))
     with np.errstate(invalid="ignore"):  # a NaN or infinite weight stays NaN, quietly
-        return fold_projections(ir, tensors)
+        return fold_projections(ir, tensors, step=step)

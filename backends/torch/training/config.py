@@ -86,7 +86,8 @@ class TrainConfig(BaseModel):
     channels_last: bool | None = None
     """channels_last memory format; None: on for CUDA."""
     sync_batchnorm: bool = False
-    """Synchronise BatchNorm statistics across DDP processes."""
+    """Synchronise BatchNorm statistics across DDP processes (feed-forward networks; the
+    per-step BatchNorm of a recurrent network keeps each process's own batch statistics)."""
     strategy: Literal["auto", "plain", "merged"] = "auto"
     """Execution strategy (``mnc_backends.torch.fast``): ``auto`` (merged on CPU, plain on
     other devices; the sparse kernel for no-gradient evaluation on CPU), ``plain`` (one masked

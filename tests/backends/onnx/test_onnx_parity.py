@@ -30,8 +30,9 @@ def randomise_batchnorm(model, seed: int) -> None:
             channels = norm.num_features
             norm.weight.copy_(0.5 + torch.rand(channels, generator=generator))
             norm.bias.copy_(0.4 * torch.rand(channels, generator=generator) - 0.2)
-            norm.running_mean.copy_(0.6 * torch.rand(channels, generator=generator) - 0.3)
-            norm.running_var.copy_(0.3 + 1.7 * torch.rand(channels, generator=generator))
+            shape = norm.running_mean.shape  # (steps, C) in a network of several steps
+            norm.running_mean.copy_(0.6 * torch.rand(shape, generator=generator) - 0.3)
+            norm.running_var.copy_(0.3 + 1.7 * torch.rand(shape, generator=generator))
 
 
 @pytest.mark.slow

@@ -38,9 +38,11 @@ def test_unrolled_network_equals_the_reference_in_training_and_eval(tiny_ir, whi
     images = inputs_for(ir)
     torch.testing.assert_close(model.train()(images), reference.train()(images),
                                rtol=0, atol=TOLERANCE)
-    for name, buffer in reference.state_dict().items():  # statistics moved once per step
+    for name, buffer in reference.state_dict().items():  # each step's statistics moved once
         torch.testing.assert_close(model.state_dict()[name], buffer, rtol=1e-4, atol=1e-5)
-    assert int(model.norms["VISp4"].num_batches_tracked) == ir.dynamics.steps
+    norm = model.norms["VISp4"]
+    assert int(norm.num_batches_tracked) == 1  # one batch, every step's row updated once
+    assert norm.running_mean.shape[0] == ir.dynamics.steps
     assert f"time: {ir.dynamics.steps} steps" in repr(model)
     with torch.no_grad():
         torch.testing.assert_close(model.eval()(images), reference.eval()(images),
