@@ -150,7 +150,8 @@ def options_from_args(args: argparse.Namespace, **extra: object) -> AnalysisOpti
 
 
 def progress_bar(description: str) -> Callable[[int, int], None]:
-    """A bar fed with (done, total); shown on a terminal or in a notebook."""
+    """A bar fed with (done, total); a bar on a terminal or in a notebook, a line every few
+    seconds in a log."""
     from typing import Any
 
     from mnc import progress
@@ -159,8 +160,7 @@ def progress_bar(description: str) -> Callable[[int, int], None]:
 
     def update(done: int, total: int) -> None:
         if "bar" not in bar:
-            bar["bar"] = progress.bar(total=total, desc=description, unit="img",
-                                      disable=not progress.interactive())
+            bar["bar"] = progress.bar(total=total, desc=description, unit="img")
         bar["bar"].n = done
         bar["bar"].refresh()
         if done >= total:

@@ -8,10 +8,10 @@ from mnc import progress
 
 
 def bar(total: int, description: str, enabled: bool | None, initial: int = 0) -> Any:
-    """A bar counted in images; ``enabled=None`` shows it on a terminal or in a notebook."""
+    """A bar counted in images; ``enabled=None`` shows a bar on a terminal or in a notebook
+    and a line every few seconds in a log, ``False`` nothing."""
     return progress.bar(total=total, initial=initial, desc=description, unit="img",
-                        unit_scale=True, dynamic_ncols=True, leave=False,
-                        disable=not progress.wanted(enabled))
+                        unit_scale=True, dynamic_ncols=True, leave=False, show=enabled)
 
 
 def epoch_line(entry: dict[str, Any]) -> str:
