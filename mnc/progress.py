@@ -82,9 +82,17 @@ class LogBar:
 
     disable = False
 
-    def __init__(self, iterable: Any = None, *, total: float | None = None, desc: str = "",
-                 unit: str = "it", initial: float = 0, file: Any = None,
-                 **_ignored: Any) -> None:
+    def __init__(
+        self,
+        iterable: Any = None,
+        *,
+        total: float | None = None,
+        desc: str = "",
+        unit: str = "it",
+        initial: float = 0,
+        file: Any = None,
+        **_ignored: Any,
+    ) -> None:
         self.iterable = iterable
         if total is None and iterable is not None and hasattr(iterable, "__len__"):
             total = len(iterable)

@@ -35,8 +35,9 @@ def test_a_log_file_gets_no_bars(in_a_log_file):
     assert progress.wanted(True)
 
 
-def test_a_log_file_gets_a_line_every_few_seconds_with_rate_and_time_left(in_a_log_file,
-                                                                          monkeypatch):
+def test_a_log_file_gets_a_line_every_few_seconds_with_rate_and_time_left(
+    in_a_log_file, monkeypatch
+):
     clock = [100.0]
     monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
     bar = progress.bar(total=1000, desc="epoch 1/2", unit="img", file=in_a_log_file)
@@ -65,15 +66,19 @@ def test_work_shorter_than_the_interval_prints_nothing_and_off_means_off(in_a_lo
     assert in_a_log_file.getvalue() == ""
 
 
-def test_a_notebook_without_ipywidgets_gets_text_bars_and_no_warning(in_a_notebook,
-                                                                     monkeypatch, recwarn):
+def test_a_notebook_without_ipywidgets_gets_text_bars_and_no_warning(
+    in_a_notebook, monkeypatch, recwarn
+):
     import importlib.util
 
     import tqdm
 
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: None
-                        if name == "ipywidgets" else real_find_spec(name, *rest))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *rest: None if name == "ipywidgets" else real_find_spec(name, *rest),
+    )
     bar = progress.bar(total=5, desc="epoch 1/1")
     bar.update(5)
     bar.close()
