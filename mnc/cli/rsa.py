@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mnc.extras import require
+
+    require("neuro", "mnc rsa")  # before any output folder or cache is made
     from mnc.cli.common import print_json, table
     from mnc.neuro.api import records, run_rsa
     from mnc.neuro.cli_models import is_trajectory, model_from_args, run_trajectory

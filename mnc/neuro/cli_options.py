@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from mnc.cli.common import comma_list, positive_number
 from mnc.errors import UsageError
 from mnc.neuro.allen import ResponseWindow
-from mnc.neuro.api import AnalysisOptions, NeuralSelection
 from mnc.neuro.layers import ALLEN_AREAS
 from mnc.neuro.model_features import STEP_WORDS
+
+if TYPE_CHECKING:  # the analyses need pandas (neuro extra); --help must not
+    from mnc.neuro.api import AnalysisOptions, NeuralSelection
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -132,6 +135,8 @@ def announce_comparison(command: str, args: argparse.Namespace) -> None:
 
 
 def selection_from_args(args: argparse.Namespace) -> NeuralSelection:
+    from mnc.neuro.api import NeuralSelection
+
     return NeuralSelection(
         areas=tuple(args.areas) if args.areas else None,
         cre_lines=tuple(args.cre_lines) if args.cre_lines else None,
@@ -142,6 +147,8 @@ def selection_from_args(args: argparse.Namespace) -> NeuralSelection:
 
 
 def options_from_args(args: argparse.Namespace, **extra: object) -> AnalysisOptions:
+    from mnc.neuro.api import AnalysisOptions
+
     return AnalysisOptions(
         n_splits=args.splits, seed=args.seed, batch_size=args.batch_size,
         max_units=args.max_units, normalize=args.normalize,

@@ -8,10 +8,12 @@ from pathlib import Path
 import torch
 
 from mnc.errors import UserFileError
+from mnc.extras import require
 from mnc_backends.torch.training import datasets
 from mnc_backends.torch.training.config import TrainConfig
 
 DIGITS = "digits"
+DATASET = "dataset"
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,9 @@ class DataSplits:
 
 def detect_format(data: str, requested: str) -> str:
     """``auto`` -> digits, imagefolder (train/ val/ class folders) or downsampled-imagenet."""
+    if requested == DATASET:
+        raise UserFileError(f"{data}: a data set handed to mnc.train from Python; give the data "
+                            f"again (--data) to use it here")
     if requested != "auto":
         if requested != DIGITS and not Path(data).is_dir():
             raise UserFileError(f"{data}: no such data folder (format {requested})")
@@ -44,6 +49,14 @@ def detect_format(data: str, requested: str) -> str:
     raise UserFileError(f"{data}: cannot tell the layout: expected train/ and val/ class folders "
                         f"(ImageFolder) or train_data_batch_<n> and val_data files (Downsampled "
                         f"ImageNet); pass --format to say which")
+
+
+def check_data(config: TrainConfig, command: str) -> str:
+    """The layout of ``config.data``, checked (and its extra found) before anything is made."""
+    data_format = detect_format(config.data, config.format)
+    if data_format == DIGITS:
+        require("digits", command, ("sklearn",))
+    return data_format
 
 
 def default_augmentation(config: TrainConfig, data_format: str) -> TrainConfig:
