@@ -228,6 +228,14 @@ def _region_fields(region: Region) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------ RSA
 
+def _each_region(regions: Sequence[Region], analysis: str) -> Any:
+    """The regions, counted on a bar (or a line every few seconds in a log): the analyses
+    take minutes on large recordings."""
+    from mnc import progress
+
+    return progress.bar(regions, desc=analysis, unit="region", leave=False)
+
+
 def rsa_tables(summaries: Mapping[str, FeatureSummary], regions: Sequence[Region],
                ir_populations: Sequence[Any], options: AnalysisOptions
                ) -> dict[str, list[dict[str, Any]]]:
@@ -239,7 +247,7 @@ def rsa_tables(summaries: Mapping[str, FeatureSummary], regions: Sequence[Region
     rows: list[dict[str, Any]] = []
     best: list[dict[str, Any]] = []
     samples: list[dict[str, Any]] = []
-    for region_index, region in enumerate(regions):
+    for region_index, region in enumerate(_each_region(regions, "RSA")):
         rng = np.random.default_rng(options.seed + region_index)
         halves = [region.split_halves(rng) for _ in range(options.n_splits)]
         half_rdms = rsa.split_half_rdms(halves)
@@ -290,7 +298,7 @@ def predictivity_tables(summaries: Mapping[str, FeatureSummary], regions: Sequen
     rows: list[dict[str, Any]] = []
     summary: list[dict[str, Any]] = []
     embeddings = {name: s.regression_embedding() for name, s in summaries.items()}
-    for region_index, region in enumerate(regions):
+    for region_index, region in enumerate(_each_region(regions, "predictivity")):
         reliability = split_half_reliability(region, options.n_splits,
                                              seed=options.seed + region_index)
         mapped = region.model_population(ir_populations)
