@@ -45,3 +45,16 @@ def suggest(name: str, candidates: Iterable[str]) -> str:
     """' (did you mean X?)' for a misspelt name, or ''."""
     matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean {matches[0]!r}?)" if matches else ""
+
+
+PROBABILITY_CAP = 1.0
+"""A tap is kept with probability min(1, peak * exp(...)): a peak above 1 is capped there."""
+
+
+def peak_probability_text(value: float) -> str:
+    """A projection's peak probability as the mask uses it: ``0.42``, or ``4.36 (capped at 1)``
+    when the value is above the cap (its central taps are always kept)."""
+    shown_value = f"{value:.4g}"
+    if value > PROBABILITY_CAP:
+        return f"{shown_value} (capped at {PROBABILITY_CAP:g})"
+    return shown_value
