@@ -156,9 +156,9 @@ class LogBar:
             done += f" {self.unit}"
         parts = [done, f"{rate:.3g} {self.unit}/s"]
         if final:
-            parts.append(f"done in {_duration(elapsed)}")
+            parts.append(f"done in {duration(elapsed)}")
         elif self.total and rate > 0:
-            parts.append(f"{_duration(max(self.total - self.n, 0) / rate)} left")
+            parts.append(f"{duration(max(self.total - self.n, 0) / rate)} left")
         if self._postfix:
             parts.append(self._postfix)
         prefix = f"{self.desc}: " if self.desc else ""
@@ -176,7 +176,8 @@ def _count(value: float) -> str:
     return f"{int(value)}" if float(value).is_integer() else f"{value:.1f}"
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """``42 s``, ``3 min 05 s``, ``2 h 10 min``."""
     seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds} s"

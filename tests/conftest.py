@@ -50,3 +50,15 @@ def run_mnc(
         env={**os.environ, **(env or {})},
         timeout=timeout,
     )
+
+
+def cap_memory(limit_bytes: int) -> None:
+    """Cap this process's data memory (heap and anonymous mappings: what a runaway reader or
+    allocation grows), for ``subprocess.run(preexec_fn=...)``.
+
+    Not the address space (RLIMIT_AS): the CUDA build of torch maps gigabytes of library code
+    at import, so under a 2 GiB address-space cap it cannot even be imported, GPU or not.
+    """
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_DATA, (limit_bytes, limit_bytes))

@@ -112,3 +112,23 @@ def test_the_neural_comparison_bar_shows_in_a_notebook(in_a_notebook, monkeypatc
     update(0, 4)
     update(4, 4)
     assert len(made) == 1 and made[0].get("show") is None and made[0]["total"] == 4
+
+
+def test_the_epoch_line_says_how_long_the_run_has_left():
+    pytest.importorskip("torch")
+    from mnc_backends.torch.training.progress import epoch_line
+
+    entry = {
+        "epoch": 2,
+        "train_loss": 1.0,
+        "train_top1": 0.5,
+        "val_loss": 1.0,
+        "val_top1": 0.5,
+        "val_top5": 0.9,
+        "lr": 0.01,
+        "train_images_per_s": 100.0,
+        "data_wait_fraction": 0.0,
+        "epoch_seconds": 90.0,
+    }
+    assert epoch_line(entry, epochs=90).endswith("(about 2 h 12 min left for 88 more epochs)")
+    assert "left" not in epoch_line({**entry, "epoch": 90}, epochs=90)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -20,13 +19,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ROOT, TINY_SPEC
+from tests.conftest import ROOT, TINY_SPEC, cap_memory
 
 MEMORY_LIMIT = 2 * 2**30
 
 
 def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    cap_memory(MEMORY_LIMIT)
 
 
 def run_bounded(*args: str, stdin: bytes | None = None, timeout: float = 30):

@@ -7,7 +7,6 @@ of the default spec and random text.
 from __future__ import annotations
 
 import copy
-import resource
 import subprocess
 import sys
 import tempfile
@@ -23,14 +22,14 @@ from hypothesis import strategies as st
 from mnc.compiler import compile_ir
 from mnc.errors import MncError
 from mnc.spec.yaml_reader import read_yaml
-from tests.conftest import DEFAULT_SPEC, ROOT
+from tests.conftest import DEFAULT_SPEC, ROOT, cap_memory
 
 CORPUS = sorted((Path(__file__).parent / "corpus").iterdir())
 MEMORY_LIMIT = 2 * 2**30
 
 
 def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    cap_memory(MEMORY_LIMIT)
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=[path.name for path in CORPUS])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mnc import progress
+from mnc.progress import duration
 
 
 def bar(total: int, description: str, enabled: bool | None, initial: int = 0) -> Any:
@@ -14,7 +15,9 @@ def bar(total: int, description: str, enabled: bool | None, initial: int = 0) ->
                         unit_scale=True, dynamic_ncols=True, leave=False, show=enabled)
 
 
-def epoch_line(entry: dict[str, Any]) -> str:
+def epoch_line(entry: dict[str, Any], epochs: int | None = None) -> str:
+    """The summary of a finished epoch; with ``epochs`` (the run's total) also the time the
+    run has left at this epoch's pace."""
     line = (f"epoch {entry['epoch']:>3}  train loss {entry['train_loss']:.4f} "
             f"top-1 {entry['train_top1']:.2%}  val loss {entry['val_loss']:.4f} "
             f"top-1 {entry['val_top1']:.2%} top-5 {entry['val_top5']:.2%}  "
@@ -25,6 +28,10 @@ def epoch_line(entry: dict[str, Any]) -> str:
     if train or val:
         line += (f"  skipped {train + val} unreadable image(s): {train} in training, {val} "
                  f"in validation")
+    left = (epochs or 0) - int(entry["epoch"])
+    if left > 0:
+        line += f"  (about {duration(left * float(entry['epoch_seconds']))} left for " \
+                f"{left} more epoch{'s' if left > 1 else ''})"
     return line
 
 

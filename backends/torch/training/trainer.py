@@ -288,7 +288,8 @@ class _Loop:
         improved = state.end_epoch(entry)
         self.checkpoints.save_epoch(state, improved, val)
         if context.is_main:
-            print(progress.epoch_line(entry), file=sys.stderr, flush=True)
+            print(progress.epoch_line(entry, self.parts.config.epochs), file=sys.stderr,
+                  flush=True)
         distributed.barrier(context)
         if self.stop.requested() and state.epoch < self.parts.config.epochs:
             raise self.stop.after_epoch(state.epoch)
