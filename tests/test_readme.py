@@ -139,3 +139,22 @@ def test_every_command_and_flag_the_readme_shows_exists():
         known = {option for action in actions for option in action.option_strings}
         unknown += [f"{text}: {command} has no {flag}" for flag in flags if flag not in known]
     assert not unknown, "\n".join(unknown)
+
+
+@pytest.mark.slow
+def test_python_api_example_runs_as_written(monkeypatch, tmp_path):
+    torch = pytest.importorskip("torch")
+    section = _section("Python API")
+    code = re.search(r"^```python\n(.*?)^```", section, flags=re.MULTILINE | re.DOTALL)
+    assert code is not None
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        exec(compile(code.group(1), "README.md", "exec"), namespace)  # noqa: S102 - our README
+    finally:
+        torch.set_num_threads(threads)
+    assert isinstance(namespace["model"], torch.nn.Module)
+    assert set(namespace["result"]) >= {"top1", "top5", "loss"}  # type: ignore[arg-type]
+    assert (tmp_path / "tiny.pt").is_file()
