@@ -76,6 +76,15 @@ def check_items(dataset: Dataset, ir: IR, name: str) -> None:
                          f"{classes} classes (labels 0 to {classes - 1})")
 
 
+def _class_names(data: Any, ir: IR) -> tuple[str, ...] | None:
+    """The ``classes`` list a data set names (torchvision's data sets do), if it fits."""
+    dataset = getattr(data, "dataset", data)
+    names = getattr(dataset, "classes", None)
+    if isinstance(names, list | tuple) and len(names) == ir.readout.classes:
+        return tuple(str(name) for name in names)
+    return None
+
+
 def _held_out(dataset: Dataset, fraction: float, seed: int = 0) -> tuple[Subset, Subset]:
     """A fixed random split: (train, held-out ``fraction``), the same for every call."""
     size = len(dataset)  # type: ignore[arg-type]
@@ -131,7 +140,7 @@ def train(model_or_spec: Any, train_data: Any, val_data: Any = None, *,
         overrides.update(data=f"{type(train_set).__name__} of {len(train_set)} items",
                          format=DATASET)
         splits = DataSplits(UserData(train_set, "train_data"), UserData(val_set, "val_data"),
-                            ir.readout.classes, DATASET)
+                            ir.readout.classes, DATASET, _class_names(train_data, ir))
     with tempfile.TemporaryDirectory(prefix="mnc-train-") as scratch:
         folder = Path(output) if output is not None else Path(scratch) / "run"
         trainer.train(network, folder, overrides=overrides, announce=_announce, data=splits,

@@ -220,7 +220,7 @@ def _train(spec: str | Path | IR | None, folder: Path, config: TrainConfig,
     state = TrainingState.create(ir, config, context)
     if initial_weights is not None:
         load_state(state.model, initial_weights, "the model given to train")
-    checkpoints = RunCheckpoints(folder, ir, config, context)
+    checkpoints = RunCheckpoints(folder, ir, config, context, splits.names)
     if stored is not None:
         checkpoints.resume(state, stored)
     checkpoints.record_start(state, resumed=stored is not None)
