@@ -125,6 +125,8 @@ class LogBar:
 
     def update(self, count: float = 1) -> None:
         self.n += count
+        if self.total and self.n >= self.total and self._printed:
+            return  # finished: ``close`` prints the closing line
         self.refresh(only_when_due=True)
 
     def set_postfix(self, **values: Any) -> None:

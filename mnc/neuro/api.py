@@ -613,5 +613,6 @@ def _physiology_figure(path: Path, summaries: Mapping[str, FeatureSummary],
                        "series": [(metric_values(metric, summaries[name].unit_sample),
                                    f"{name} units (KS {ks:.2f})"),
                                   (metric_values(metric, responses),
-                                   f"{cre_short_name(region.cre_line)} cells")]})
+                                   f"{cre_short_name(region.cre_line)} cells"
+                                   if region.cre_line else "recorded cells")]})
     figures.distribution_panels(panels, path, columns=2)

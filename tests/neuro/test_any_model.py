@@ -6,8 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
+
+pytest.importorskip("rsatoolbox", reason="needs the neuro extra (rsatoolbox)")
+
+import pandas as pd
 
 from mnc.cli.main import main
 from mnc.errors import UserFileError
@@ -16,7 +19,6 @@ from mnc.neuro.recording_files import save_recordings
 from tests.neuro.small_models import build, small_recordings
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("rsatoolbox", reason="needs the neuro extra (rsatoolbox)")
 
 from mnc.neuro import compare_model  # noqa: E402
 from mnc.neuro.any_model import (  # noqa: E402
