@@ -46,8 +46,8 @@ def _capped_line(ir: Any) -> str:
     if not capped:
         return ""
     highest = max(capped, key=lambda q: q.peak_probability)
-    return (f"\n  peak probability capped at {PROBABILITY_CAP:g} in {len(capped)} projection(s), "
-            f"e.g. {highest.name} {peak_probability_text(highest.peak_probability)}")
+    return (f"; peak probability capped at {PROBABILITY_CAP:g} in {len(capped)} "
+            f"projection(s), e.g. {highest.name} {peak_probability_text(highest.peak_probability)}")
 
 
 def ir_html(ir: Any) -> str:
