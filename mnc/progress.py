@@ -125,7 +125,7 @@ class LogBar:
 
     def update(self, count: float = 1) -> None:
         self.n += count
-        if self.total and self.n >= self.total and self._printed:
+        if self.total and self.n >= self.total:
             return  # finished: ``close`` prints the closing line
         self.refresh(only_when_due=True)
 
@@ -145,8 +145,9 @@ class LogBar:
         if self._closed:
             return
         self._closed = True
-        if self._printed:
-            self._print(time.monotonic(), final=True)
+        now = time.monotonic()
+        if self._printed or now - self._start >= self.interval:
+            self._print(now, final=True)
 
     def line(self, now: float, final: bool = False) -> str:
         elapsed = max(now - self._start, 1e-9)

@@ -92,3 +92,25 @@ def test_the_command_line_also_checks_the_extra_first(monkeypatch, tmp_path, cap
     code = main(["train", "tiny", "--data", "digits", "-o", str(tmp_path / "run")])
     assert code != 0 and "mnc[digits]" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_digits_without_epochs_says_it_runs_the_imagenet_recipe(monkeypatch, tmp_path):
+    pytest.importorskip("sklearn", reason="digits needs scikit-learn (the digits extra)")
+    from mnc_backends.torch.training import trainer
+
+    class Started(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Started
+
+    monkeypatch.setattr(trainer, "_train", stop)
+    said: list[str] = []
+    with pytest.raises(Started):
+        trainer.train("tiny", tmp_path / "a", overrides={"data": "digits"}, announce=said.append)
+    assert "ImageNet recipe's 90 epochs unless --epochs" in said[-1]
+    said.clear()
+    with pytest.raises(Started):
+        trainer.train("tiny", tmp_path / "b", overrides={"data": "digits", "epochs": 3},
+                      announce=said.append)
+    assert len(said) == 1 and "3 epochs" in said[0]

@@ -44,6 +44,13 @@ def start_line(spec: Any, folder: Any, config: Any, device: Any, world_size: int
             f"{config.batch_size}, device {device}, {processes}; run folder {folder}")
 
 
+def small_data_hint(config: Any) -> str:
+    """Said when digits runs with the ImageNet recipe's epochs because none were given."""
+    return (f"{config.data} trains with the ImageNet recipe's {config.epochs} epochs unless "
+            f"--epochs says otherwise (a few epochs reach most of its accuracy); each epoch "
+            f"line says how long the run has left")
+
+
 def resume_line(origin: Any, stored: dict[str, Any], epochs: int) -> str:
     """Where a resumed run continues: the checkpoint file, epoch and step."""
     epoch, step = int(stored["epoch"]), int(stored["step"])

@@ -39,6 +39,7 @@ from mnc_backends.torch.training.config import (
     load_config_file,
 )
 from mnc_backends.torch.training.data import (
+    DIGITS,
     DataSplits,
     build_splits,
     check_data,
@@ -149,6 +150,9 @@ def train(spec: str | Path | IR | None, output: str | Path | None, *,
                                          config, context.device, context.world_size))
             if stored is not None:
                 announce(progress.resume_line(folder / rundir.LAST, stored, config.epochs))
+            elif config.data == DIGITS and "epochs" not in {**file_values, **{
+                    key: value for key, value in overrides.items() if value is not None}}:
+                announce(progress.small_data_hint(config))
         with preserved_global_state():
             return _train(spec, folder, config, stored, force, context, data,
                           initial_weights)
