@@ -159,7 +159,8 @@ class LogBar:
             done += f" {self.unit}"
         parts = [done, f"{rate:.3g} {self.unit}/s"]
         if final:
-            parts.append(f"done in {duration(elapsed)}")
+            finished = not self.total or self.n >= self.total
+            parts.append(f"{'done in' if finished else 'stopped after'} {duration(elapsed)}")
         elif self.total and rate > 0:
             parts.append(f"{duration(max(self.total - self.n, 0) / rate)} left")
         if self._postfix:

@@ -54,7 +54,8 @@ def test_a_log_file_gets_a_line_every_few_seconds_with_rate_and_time_left(
     lines = in_a_log_file.getvalue().splitlines()
     assert lines[0] == "epoch 1/2: 250/1000 img (25%), 50 img/s, 15 s left"
     assert lines[1].startswith("epoch 1/2: 400/1000 img (40%), 36.4 img/s, 16 s left")
-    assert lines[2].startswith("epoch 1/2: 400/1000 img (40%)") and "done in 11 s" in lines[2]
+    # closed before the total: an interrupted run, not a finished one
+    assert lines[2].startswith("epoch 1/2: 400/1000 img (40%)") and "stopped after 11 s" in lines[2]
     assert len(lines) == 3
 
 
