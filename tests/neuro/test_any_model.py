@@ -89,7 +89,11 @@ def test_cli_scores_a_module_from_a_factory_and_a_weights_file(tmp_path: Path, c
     status = main(["rsa", "--model", "module:tests.neuro.small_models:build", "--layers",
                    "1,4", "--input-size", "16,16", "--weights", str(weights),
                    "-o", str(tmp_path / "out"), *common])
-    assert status == 0, capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert status == 0, printed.err
+    # a baseline maps no population to a region: no "IR population" columns of "-" and nan
+    assert "IR population" not in printed.out and "nan" not in printed.out
+    assert " to " in printed.out.splitlines()[2]  # noise ceiling "0.412 to 0.803"
     table = pd.read_csv(tmp_path / "out" / "rsa.csv")
     assert set(table["model"]) == {"build"} and set(table["population"].astype(str)) == \
         {"1", "4"}
