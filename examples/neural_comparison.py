@@ -36,7 +36,7 @@ def main() -> None:
     loaded = load_model(args.spec, args.weights)
     options = AnalysisOptions(n_boot=50)
     rsa = run_rsa(loaded, cache, args.out / "rsa", options=options)
-    print(f"{'region':18} {'best population':16} {'SSM':>6} {'+-':>6} {'ceiling':>11}"
+    print(f"{'region':18} {'best population':16} {'SSM':>6} {'+-':>6} {'ceiling':>14}"
           f"  IR population (SSM)")
     for row in rsa.tables["rsa_best"].to_dict(orient="records"):  # a pandas DataFrame
         if row["method"] != "spearman":
@@ -44,7 +44,7 @@ def main() -> None:
         mapped = (f"{row['ir_population']} ({row['ir_population_ssm']:.3f})"
                   if row["ir_population"] else "-")
         print(f"{row['region']:18} {row['population']:16} {row['ssm']:6.3f} "
-              f"{row['ssm_std']:6.3f} {row['nc_lower']:5.3f}-{row['nc_upper']:5.3f}  {mapped}")
+              f"{row['ssm_std']:6.3f} {row['nc_lower']:5.3f} to {row['nc_upper']:5.3f}  {mapped}")
     physiology = run_physiology(loaded, cache, args.out / "physiology", options=options)
     written = sorted(set(rsa.files.values()) | set(physiology.files.values()))
     print("\nfigures and tables:\n  " + "\n  ".join(written))

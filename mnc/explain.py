@@ -6,7 +6,7 @@ from typing import Any
 
 from mnc.errors import UsageError
 from mnc.ir.model import IR, Derivation, InterarealProfile, Projection
-from mnc.text import suggest
+from mnc.text import PROBABILITY_CAP, suggest
 
 
 def explain(ir: IR, name: str) -> dict[str, Any]:
@@ -33,6 +33,8 @@ def explain(ir: IR, name: str) -> dict[str, Any]:
             )
         }
         fields["padding_lrtb"] = list(projection.padding_lrtb)
+        if projection.peak_probability > PROBABILITY_CAP:  # the mask uses min(1, ...)
+            fields["peak_probability_capped_at"] = PROBABILITY_CAP
         explanation = {
             "kind": "projection",
             "name": name,
@@ -153,8 +155,14 @@ def render_explanation(explanation: dict[str, Any]) -> str:
     lines = [f"{explanation['kind']} {explanation['name']}"]
     if explanation["kind"] == "projection":
         lines[0] += f" ({explanation['profile']} profile)"
-    for key, value in explanation["fields"].items():
-        lines.append(f"  {key:<17} {_show(value)}")
+    fields = dict(explanation["fields"])
+    cap = fields.pop("peak_probability_capped_at", None)
+    for key, value in fields.items():
+        shown_value = _show(value)
+        if key == "peak_probability" and cap is not None:
+            shown_value += (f" (capped at {cap:g}: taps whose probability reaches {cap:g} are "
+                            f"always kept)")
+        lines.append(f"  {key:<17} {shown_value}")
     if explanation["kind"] == "projection":
         lines.append(f"  timing:           {explanation['timing']}")
         lines.append("  measured inputs:")

@@ -65,3 +65,18 @@ def missing_extra(error: ModuleNotFoundError, command: str | None = None,
     return MissingExtraError(
         f"{what} is not installed; install the extra: pip install 'mnc[{extra}]'"
     )
+
+
+def require(extra: str, command: str, modules: tuple[str, ...] | None = None) -> None:
+    """Stop before ``command`` reads or creates anything if ``extra`` is not installed.
+
+    ``modules``: the ones this use needs (default: every module of the extra). Finding a
+    module does not import it, so the check costs milliseconds.
+    """
+    missing = [module for module in (modules or EXTRA_MODULES[extra])
+               if importlib.util.find_spec(module) is None]
+    if missing:
+        which = "is" if len(missing) == 1 else "are"
+        raise MissingExtraError(
+            f"{command} needs {', '.join(missing)}, which {which} not installed; install the "
+            f"extra: pip install 'mnc[{extra}]'")

@@ -61,3 +61,16 @@ def format_bytes(value: float) -> str:
         if abs(value) >= size:
             return f"{value / size:.3g} {unit}"
     return f"{value:.0f} B"
+
+
+PROBABILITY_CAP = 1.0
+"""A tap is kept with probability min(1, peak * exp(...)): a peak above 1 is capped there."""
+
+
+def peak_probability_text(value: float) -> str:
+    """A projection's peak probability as the mask uses it: ``0.42``, or ``4.36 (capped at 1)``
+    when the value is above the cap (its central taps are always kept)."""
+    shown_value = f"{value:.4g}"
+    if value > PROBABILITY_CAP:
+        return f"{shown_value} (capped at {PROBABILITY_CAP:g})"
+    return shown_value

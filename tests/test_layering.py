@@ -13,11 +13,15 @@ import networkx as nx
 
 from tests.conftest import ROOT
 
+FACADE = "mnc"
+"""The package itself (mnc/__init__.py); matched exactly, never as a prefix."""
+
 # Lowest first. A module belongs to the longest prefix listed; a layer may import its own and
 # lower layers only.
 LAYERS: list[tuple[str, ...]] = [
     # Leaves every layer may use: message rules, errors, progress, extras, limits policy.
-    ("mnc.text", "mnc.errors", "mnc.progress", "mnc.extras", "mnc.limits", "mnc.mask_modes"),
+    ("mnc.text", "mnc.errors", "mnc.progress", "mnc.extras", "mnc.limits", "mnc.mask_modes",
+     "mnc.version", "mnc.class_names"),
     # Files: atomic writes, bounded readers, output folders.
     ("mnc.io",),
     # The intermediate representation: models, field ranges, invariants, JSON.
@@ -28,11 +32,14 @@ LAYERS: list[tuple[str, ...]] = [
     ("mnc.lowering", "mnc.analysis", "mnc.masks", "mnc.imaging"),
     # The compiler and the public Python API.
     ("mnc.passes", "mnc.frontend", "mnc.compiler", "mnc.backend", "mnc.api", "mnc.schema",
-     "mnc.catalog", "mnc.diff", "mnc.explain", "mnc.draw", "mnc"),
+     "mnc.catalog", "mnc.diff", "mnc.explain", "mnc.draw", "mnc.model_card"),
     # Backends: torch (module, fast strategies, weights) and ONNX.
     ("mnc_backends",),
     # Applications built on compiled networks.
     ("mnc.neuro", "mnc.measure", "mnc_backends.torch.training"),
+    # The package's facade: ``import mnc`` offers a call for every command (compile, train,
+    # evaluate, ...), so it sits above what it offers; nothing below imports it.
+    (FACADE,),
     # The command line.
     ("mnc.cli", "mnc.__main__"),
 ]
@@ -110,7 +117,8 @@ def _imports(module: str, path: Path) -> set[str]:
 
 def _layer(module: str) -> int:
     matches = [(len(prefix), index) for index, prefixes in enumerate(LAYERS)
-               for prefix in prefixes if module == prefix or module.startswith(prefix + ".")]
+               for prefix in prefixes if module == prefix
+               or (prefix != FACADE and module.startswith(prefix + "."))]
     assert matches, f"{module} is in no layer: add it to LAYERS"
     return max(matches)[1]
 

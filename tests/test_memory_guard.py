@@ -1,14 +1,13 @@
 """The memory guard: what a build, run, training or export allocates is estimated from the IR
 and refused above the limit before anything is allocated, for specs and for files.
 
-Commands that must be refused run in a subprocess whose address space is capped (6 GiB), so a
+Commands that must be refused run in a subprocess whose data memory is capped (6 GiB), so a
 guard that does not fire fails the test instead of exhausting the machine; the refusal itself
 must stay far below that (peak RSS under 1 GiB).
 """
 
 from __future__ import annotations
 
-import resource
 import subprocess
 import sys
 import textwrap
@@ -23,7 +22,7 @@ from mnc.analysis.memory import estimate_memory, network_sizes
 from mnc.compiler import compile_ir
 from mnc.errors import SizeLimitError
 from mnc.io.torch_archive import torch_archive_problem
-from tests.conftest import DEFAULT_SPEC, ROOT, TINY_SPEC
+from tests.conftest import DEFAULT_SPEC, ROOT, TINY_SPEC, cap_memory
 
 ADDRESS_SPACE_CAP = 6 * 2**30
 PEAK_RSS_BOUND = 2**30
@@ -56,7 +55,7 @@ CLI = PEAK_RSS + textwrap.dedent("""
 
 
 def _cap_address_space() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_CAP, ADDRESS_SPACE_CAP))
+    cap_memory(ADDRESS_SPACE_CAP)
 
 
 def run_capped(*args: str, code: str = CLI) -> tuple[int, str, int]:

@@ -4,6 +4,7 @@ the working directory does not hide."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -98,8 +99,21 @@ WHEEL_MUST_HOLD = [
     "mnc/specs/variants/tiny.yaml", "mnc/specs/variants/visp-only.yaml",
     "mnc/schemas/spec.schema.json", "mnc/schemas/ir.schema.json",
     "mnc_backends/torch/fast/native.py", "mnc-0.1.0.dist-info/licenses/LICENSE",
-    "mnc-0.1.0.dist-info/entry_points.txt",
+    "mnc-0.1.0.dist-info/entry_points.txt", "mnc/data/imagenet_classes.txt",
+    "mnc/neuro/synthetic.py",
 ]
+
+# The README's Python API from an empty folder: a user's own TensorDataset trained for one step.
+WHEEL_PYTHON_API = """
+import torch, mnc
+ir = mnc.compile("tiny", backend="ir")
+shape = (ir.input.channels, ir.input.height, ir.input.width)
+data = torch.utils.data.TensorDataset(torch.randint(0, 256, (16, *shape), dtype=torch.uint8),
+                                      torch.randint(0, ir.readout.classes, (16,)))
+model = mnc.train("tiny", data, epochs=1, batch_size=8, max_steps_per_epoch=1, device="cpu")
+print(mnc.evaluate(model, data)["images"], mnc.save(model, "mine.pt"),
+      type(mnc.load("mine.pt")).__name__)
+"""
 
 
 @pytest.mark.slow
@@ -161,6 +175,12 @@ def test_the_wheel_works_outside_the_source_tree(tmp_path):
         for script, args in [("alternative_connectome.py", ["--output-dir", str(empty)]),
                              ("compile_and_inspect.py", [])]:
             assert run(str(ROOT / "examples" / script), *args).stdout.strip()
+        assert run("-c", WHEEL_PYTHON_API).stdout.split() == ["16", "mine.pt", "MouseNet"]
+        if importlib.util.find_spec("rsatoolbox") is not None:  # the neuro extra
+            rsa = run("-m", "mnc", "rsa", "tiny", "--weights", "untrained", "--recordings",
+                      "synthetic", "-o", "rsa", "--bootstrap", "2", "--regressions", "none",
+                      "--splits", "2", "--max-units", "50", "--areas", "VISp")
+            assert "VISp Cux2 L2/3" in rsa.stdout and (empty / "rsa" / "summary.json").is_file()
         output, errors = bench.communicate(timeout=600)
     finally:
         if bench.poll() is None:  # a step above failed: stop the benchmark too

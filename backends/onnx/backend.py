@@ -12,13 +12,14 @@ from pydantic import BaseModel
 
 from mnc.analysis.limits import check_memory
 from mnc.backend import Backend, BackendOptions, read_options
+from mnc.class_names import default_class_names
 from mnc.errors import BackendError
 from mnc.io.atomic import write_bytes_atomic
 from mnc.ir.model import IR
 
 from .graph import INPUT_NAME, build_model
 from .options import OnnxOptions
-from .parameters import check_parameters, fresh_parameters, load_parameters
+from .parameters import check_parameters, fresh_parameters, load_parameters_and_names
 
 
 class OnnxBackend(Backend):
@@ -39,8 +40,9 @@ class OnnxBackend(Backend):
         state = settings.state_dict
         if options.weights is not None and state is not None:
             raise BackendError("give either a weights file or a state_dict, not both")
+        recorded_names = None
         if options.weights is not None:
-            parameters = load_parameters(ir, Path(options.weights))
+            parameters, recorded_names = load_parameters_and_names(ir, Path(options.weights))
             weights = f"file {Path(options.weights).name} (sha256 {_digest(options.weights)})"
         elif state is not None:
             parameters = check_parameters(ir, state, "state_dict")
@@ -49,7 +51,9 @@ class OnnxBackend(Backend):
             parameters = fresh_parameters(ir)
             weights = f"fresh, drawn from seed {ir.mask.seed} (untrained)"
         metadata = {"mnc.weights": weights}
-        class_names = settings.class_names
+        # given, else those the training data had, else ImageNet's for a 1000-class readout
+        class_names = settings.class_names or recorded_names or \
+            default_class_names(ir.readout.classes)
         if class_names is not None:
             names = [str(name) for name in class_names]
             if len(names) != ir.readout.classes:

@@ -24,10 +24,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-import mnc
 from mnc.errors import BackendError
 from mnc.imaging import Preprocessing
 from mnc.ir.model import IR
+from mnc.version import __version__
 
 from .builder import INPUT_NAME, Builder, internal_name
 from .network import NetworkValues
@@ -97,9 +97,9 @@ def build_model(ir: IR, parameters: Parameters, outputs: tuple[str, ...] = (), *
         output_infos, builder.initializers)
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(graph, opset_imports=opsets, producer_name="mnc",
-                              producer_version=mnc.__version__,
+                              producer_version=__version__,
                               ir_version=helper.find_min_ir_version_for(opsets),
-                              doc_string=f"{ir.name} compiled by mnc {mnc.__version__} "
+                              doc_string=f"{ir.name} compiled by mnc {__version__} "
                                          f"(content hash {ir.short_hash})")
     helper.set_model_props(model, {**model_metadata(ir, exported, float16), **(metadata or {})})
     return finish(model)
@@ -169,7 +169,7 @@ def model_metadata(ir: IR, exported: list[str], float16: bool) -> dict[str, str]
                                   channels=ir.input.channels)
     return {
         "mnc.content_hash": ir.content_hash,
-        "mnc.version": mnc.__version__,
+        "mnc.version": __version__,
         "mnc.spec_name": ir.name,
         "mnc.provenance": json.dumps(ir.provenance.model_dump(mode="json"), sort_keys=True),
         "mnc.outputs": json.dumps([LOGITS_NAME, *exported]),

@@ -32,19 +32,37 @@ from mnc.lowering.weights_format import (
 from mnc.masks import check_file_masks, learned_mask, projection_mask
 
 __all__ = ["Parameters", "check_parameters", "conv_name", "fresh_parameters", "graph_tensors",
-           "load_parameters", "norm_name", "normalised_populations", "read_weights_file"]
+           "load_parameters", "load_parameters_and_names", "norm_name", "normalised_populations",
+           "read_weights_file"]
 
 Parameters = dict[str, np.ndarray]
 
 
 def read_weights_file(path: Path) -> tuple[dict[str, Any], str]:
     """(state_dict, content_hash) of a saved model or checkpoint, read weights-only."""
+    payload = _read_payload(path)
+    return dict(payload["state_dict"]), str(payload["content_hash"])
+
+
+def _read_payload(path: Path) -> dict[str, Any]:
     from mnc_backends.torch.safetensors_io import read_payload
 
     if not path.is_file():
         raise UserFileError(f"{path}: no such weights file")
-    payload = check_header(read_payload(path, "weights file"), str(path))
-    return dict(payload["state_dict"]), str(payload["content_hash"])
+    return check_header(read_payload(path, "weights file"), str(path))
+
+
+def load_parameters_and_names(ir: IR, path: Path) -> tuple[Parameters, list[str] | None]:
+    """The graph's tensors from a weights file, and the class names a training checkpoint
+    records (None when the file has none or they do not fit the readout)."""
+    payload = _read_payload(path)
+    parameters = check_parameters(ir, dict(payload["state_dict"]), str(path),
+                                  str(payload["content_hash"]))
+    names = payload.get("class_names")
+    if not (isinstance(names, list | tuple) and len(names) == ir.readout.classes
+            and all(isinstance(name, str) for name in names)):
+        names = None
+    return parameters, list(names) if names is not None else None
 
 
 def fresh_parameters(ir: IR) -> Parameters:

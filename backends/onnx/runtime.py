@@ -254,7 +254,7 @@ def predict(model: DeployedModel, files: Sequence[Path], features: Sequence[str]
     results: dict[str, list[np.ndarray]] = {name: [] for name in wanted}
     read: list[Path] = []
     skipped: list[tuple[Path, str]] = []
-    bar = bars.bar(total=len(files), unit="image", disable=not bars.wanted(progress))
+    bar = bars.bar(total=len(files), unit="image", desc="predict", show=progress)
     with bar:
         for start in range(0, len(files), batch_size):
             arrays, names = [], []

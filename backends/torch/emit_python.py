@@ -12,8 +12,8 @@ from __future__ import annotations
 import keyword
 import re
 
-import mnc
 from mnc.ir.model import IR
+from mnc.version import __version__
 from mnc_backends.torch.names import population_key, projection_key
 
 _HEADER = '''\
@@ -380,7 +380,7 @@ def emit_python(ir: IR) -> str:
                  else "a clip (N, T, C, H, W), frame t at step t") if recurrent else ""
     header = _fill(
         _HEADER, title=f"{ir.name}: a MouseNet-style network as plain PyTorch.",
-        version=mnc.__version__, spec=repr(ir.provenance.spec_name), short_hash=ir.short_hash,
+        version=__version__, spec=repr(ir.provenance.spec_name), short_hash=ir.short_hash,
         input_shape=f"(N, {shape})", time=time,
         classes=ir.readout.classes, pool=ir.readout.pool_size, content_hash=ir.content_hash,
         mask_mode=ir.mask.mode, seed=ir.mask.seed, readout=repr(tuple(ir.readout.populations)))

@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import mnc
 from mnc.analysis.limits import check_memory
 from mnc.errors import UserFileError
 from mnc.ir.serialize import ir_to_json
@@ -37,6 +36,7 @@ from mnc.lowering.weights_format import (
     strip_wrappers,
 )
 from mnc.masks import check_file_masks
+from mnc.version import __version__
 from mnc_backends.torch.module import MouseNet
 from mnc_backends.torch.safe_save import save_torch_file
 from mnc_backends.torch.safetensors_io import SUFFIX, read_payload, save_safetensors
@@ -50,7 +50,7 @@ def model_payload(model: MouseNet) -> dict[str, Any]:
     """The saved-model dict of a network (tensors copied to the CPU)."""
     state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
     return {"format": MODEL_FORMAT, "format_version": FORMAT_VERSION,
-            "mnc_version": mnc.__version__, "content_hash": model.ir.content_hash,
+            "mnc_version": __version__, "content_hash": model.ir.content_hash,
             "ir_json": ir_to_json(model.ir), "state_dict": state}
 
 

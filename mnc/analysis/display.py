@@ -13,7 +13,7 @@ from typing import Any
 
 from mnc.analysis.cost import network_cost, population_totals
 from mnc.analysis.recurrence import describe_recurrence
-from mnc.text import human_count
+from mnc.text import PROBABILITY_CAP, human_count, peak_probability_text
 
 
 def ir_text(ir: Any) -> str:
@@ -29,6 +29,7 @@ def ir_text(ir: Any) -> str:
         return f"DraftIR {ir.name!r} (derived sizes not filled in yet)\n  {counts}\n  {readout}"
     cost = network_cost(ir)
     header = f"IR {ir.name!r} (content hash {ir.short_hash})\n  {counts}\n"
+    readout += _capped_line(ir)
     if not ir.is_recurrent:
         return (f"{header}  {cost.parameters:,} parameters; {human_count(cost.dense_macs)} "
                 f"dense, {human_count(cost.masked_macs)} masked MACs per image\n  {readout}")
@@ -36,6 +37,16 @@ def ir_text(ir: Any) -> str:
             f"  {cost.parameters:,} parameters; {human_count(cost.dense_macs)} dense, "
             f"{human_count(cost.masked_macs)} masked MACs per step, "
             f"{human_count(cost.masked_macs_total)} masked per image\n  {readout}")
+
+
+def _capped_line(ir: Any) -> str:
+    """A line naming the projections whose peak probability is above 1 (capped there)."""
+    capped = [q for q in ir.projections if q.peak_probability > PROBABILITY_CAP]
+    if not capped:
+        return ""
+    highest = max(capped, key=lambda q: q.peak_probability)
+    return (f"; peak probability capped at {PROBABILITY_CAP:g} in {len(capped)} "
+            f"projection(s), e.g. {highest.name} {peak_probability_text(highest.peak_probability)}")
 
 
 def ir_html(ir: Any) -> str:

@@ -102,6 +102,9 @@ def _input_files(args: argparse.Namespace) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mnc.extras import require
+
+    require("measure", "mnc measure")  # before any output or cache folder is made
     from mnc.cli.common import announce
     from mnc.io.outputs import refuse_output_over_inputs
     from mnc.measure import ProfileSettings, derive_interareal, derive_surfaces

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from mnc.cli.common import comma_list, positive_number
 from mnc.errors import UsageError
 from mnc.neuro.allen import ResponseWindow
-from mnc.neuro.api import AnalysisOptions, NeuralSelection
 from mnc.neuro.layers import ALLEN_AREAS
 from mnc.neuro.model_features import STEP_WORDS
+from mnc.neuro.synthetic import SYNTHETIC
+
+if TYPE_CHECKING:  # the analyses need pandas (neuro extra); --help must not
+    from mnc.neuro.api import AnalysisOptions, NeuralSelection
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +36,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--recordings", metavar="FILE",
                         help="recordings file instead of a cache: .npz or NetCDF (.nc) with "
                              "images, responses (stimuli, trials, cells) and per-cell area "
-                             "and layer or Cre line (see the README)")
+                             "and layer or Cre line (see the README); 'synthetic': built-in "
+                             "synthetic cells with a known answer, to try the comparison")
     parser.add_argument("-o", "--output", required=True, metavar="DIR",
                         help="folder for tables, figures and summary.json")
     parser.add_argument("--cache-dir", metavar="DIR",
@@ -100,14 +105,25 @@ _CACHE_ONLY = (("download", "--download"), ("skip_missing", "--skip-missing"),
                ("max_sessions", "--max-sessions"))
 
 
-def neural_source(args: argparse.Namespace) -> str:
-    """The recordings file or Brain Observatory cache folder the command reads."""
+def neural_source(args: argparse.Namespace) -> Any:
+    """The recordings file or Brain Observatory cache folder the command reads, or the
+    synthetic recordings (``--recordings synthetic``) themselves."""
     if args.recordings is None:
         return str(args.boc_cache)
     given = [flag for name, flag in _CACHE_ONLY if getattr(args, name)]
     if given:
         raise UsageError(f"{', '.join(given)}: only with --boc-cache, not with --recordings")
+    if args.recordings == SYNTHETIC:
+        from mnc.neuro.synthetic import synthetic_recordings
+
+        return synthetic_recordings(seed=args.seed)
     return str(args.recordings)
+
+
+def _source_text(args: argparse.Namespace) -> str:
+    if args.recordings == SYNTHETIC:
+        return f"synthetic recordings (seed {args.seed})"
+    return str(args.boc_cache if args.recordings is None else args.recordings)
 
 
 def refuse_output_over_inputs(args: argparse.Namespace) -> None:
@@ -120,7 +136,7 @@ def refuse_output_over_inputs(args: argparse.Namespace) -> None:
     refuse_output_folder_over_inputs(
         args.output,
         [("the spec", args.spec), *weights, ("--boc-cache", args.boc_cache),
-         ("--recordings", args.recordings)],
+         ("--recordings", None if args.recordings == SYNTHETIC else args.recordings)],
         may_lie_inside=[("--cache-dir", args.cache_dir)])
 
 
@@ -135,12 +151,14 @@ def announce_comparison(command: str, args: argparse.Namespace) -> None:
     sessions = f", at most {args.max_sessions} sessions per area and Cre line" \
         if getattr(args, "max_sessions", None) else ""
     announce(command, f"comparing {shown(args.spec or args.model)} (weights "
-                      f"{shown(args.weights)}) with {shown(neural_source(args))}: areas "
+                      f"{shown(args.weights)}) with {shown(_source_text(args))}: areas "
                       f"{shown(listed(args.areas))}, Cre lines {shown(listed(args.cre_lines))}, "
                       f"depths {listed(args.depths)}{sessions}; writing to {shown(args.output)}")
 
 
 def selection_from_args(args: argparse.Namespace) -> NeuralSelection:
+    from mnc.neuro.api import NeuralSelection
+
     return NeuralSelection(
         areas=tuple(args.areas) if args.areas else None,
         cre_lines=tuple(args.cre_lines) if args.cre_lines else None,
@@ -151,6 +169,8 @@ def selection_from_args(args: argparse.Namespace) -> NeuralSelection:
 
 
 def options_from_args(args: argparse.Namespace, **extra: object) -> AnalysisOptions:
+    from mnc.neuro.api import AnalysisOptions
+
     return AnalysisOptions(
         n_splits=args.splits, seed=args.seed, batch_size=args.batch_size,
         max_units=args.max_units, normalize=args.normalize,
@@ -160,8 +180,8 @@ def options_from_args(args: argparse.Namespace, **extra: object) -> AnalysisOpti
 
 
 def progress_bar(description: str) -> Callable[[int, int], None]:
-    """A bar fed with (done, total); shown on a terminal or in a notebook."""
-    from typing import Any
+    """A bar fed with (done, total); a bar on a terminal or in a notebook, a line every few
+    seconds in a log."""
 
     from mnc import progress
 
@@ -169,8 +189,7 @@ def progress_bar(description: str) -> Callable[[int, int], None]:
 
     def update(done: int, total: int) -> None:
         if "bar" not in bar:
-            bar["bar"] = progress.bar(total=total, desc=description, unit="img",
-                                      disable=not progress.interactive())
+            bar["bar"] = progress.bar(total=total, desc=description, unit="img")
         bar["bar"].n = done
         bar["bar"].refresh()
         if done >= total:

@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mnc.extras import require
+
+    require("neuro", "mnc physiology")  # before any output folder or cache is made
     from mnc.cli.common import print_json, table
     from mnc.cli.neuro_models import (
         is_trajectory,

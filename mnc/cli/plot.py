@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mnc.extras import require
+
+    require("plot", "mnc plot")
     from mnc_backends.torch.training.plot import plot_run
 
     print(plot_run(args.run, args.output))

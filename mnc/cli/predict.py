@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mnc.class_names import default_class_names
 from mnc.cli.common import add_limit_flags, announce, install_flag_limits, positive_number
 from mnc.errors import UserFileError
 from mnc.imaging import find_images
@@ -39,8 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mnc_backends.onnx.runtime import open_model, predict, top_k
-
     install_flag_limits(args)
     features = [name.strip() for name in args.features.split(",") if name.strip()]
     if features and args.output is None:
@@ -50,8 +49,11 @@ def run(args: argparse.Namespace) -> int:
     top = args.top if args.top is not None else (5 if args.output is None else 0)
     files = find_images(args.images)
     refuse_output_over_inputs(args.output, [args.model, *files])
+    # said before onnx and onnxruntime load (seconds), so a log shows at once what runs
+    announce(NAME, f"{args.model} on {len(files)} image(s), device {args.device}")
+    from mnc_backends.onnx.runtime import open_model, predict, top_k
+
     model = open_model(args.model, args.device)
-    announce(NAME, f"{args.model} on {len(files)} image(s), {model.provider}")
 
     def report_skip(path: Path, reason: str) -> None:
         print(f"skipped {shown_message(reason)}", file=sys.stderr)
@@ -69,9 +71,10 @@ def run(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     if top:
         indices, probabilities = top_k(result.logits, top)
+        names = model.class_names or default_class_names(result.logits.shape[1])
         for path, row, chances in zip(result.files, indices, probabilities, strict=True):
             rows.append({"file": str(path), "top": [
-                _entry(int(index), float(chance), model.class_names)
+                _entry(int(index), float(chance), names)
                 for index, chance in zip(row, chances, strict=True)]})
     if args.json:
         print(json.dumps({"model": str(args.model), "provider": model.provider,

@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mnc.extras import require
+
+    require("neuro", "mnc rsa")  # before any output folder or cache is made
     from mnc.cli.common import print_json, table
     from mnc.cli.neuro_models import (
         is_trajectory,
@@ -85,17 +88,23 @@ def run(args: argparse.Namespace) -> int:
         return 0
     primary = options.methods[0]
     rows = [r for r in records(report.tables["rsa_best"]) if r["method"] == primary]
+    # A model without an IR (--model, a baseline) maps no population: no columns of "-"/nan
+    mapped = any(r["ir_population"] for r in rows)
     print(table(["region", "cells", "best population", f"SSM ({primary})", "+-",
-                 "noise ceiling", "IR population", "its SSM"],
+                 "noise ceiling", *(["IR population", "its SSM"] if mapped else [])],
                 [[r["region"], r["n_cells"], r["population"], r["ssm"], r["ssm_std"],
-                  f"{r['nc_lower']:.3f}-{r['nc_upper']:.3f}", r["ir_population"] or None,
-                  r["ir_population_ssm"]] for r in rows]))
+                  f"{r['nc_lower']:.3f} to {r['nc_upper']:.3f}",
+                  *([r["ir_population"] or None, r["ir_population_ssm"]] if mapped else [])]
+                 for r in rows]))
     for regression in options.regressions:
         print()
-        print(table([f"region ({regression})", "reliable cells", "IR population", "score",
+        print(table([f"region ({regression})", "reliable cells",
+                     *(["IR population", "score"] if mapped else []),
                      "best population", "best score"],
-                    [[r["region"], r["n_reliable_cells"], r["ir_population"] or None,
-                      r["ir_population_score"], r["best_population"], r["best_score"]]
+                    [[r["region"], r["n_reliable_cells"],
+                      *([r["ir_population"] or None, r["ir_population_score"]] if mapped
+                        else []),
+                      r["best_population"], r["best_score"]]
                      for r in records(report.tables["predictivity_best"])
                      if r["regression"] == regression]))
     cached = "features and scores from cache" if report.scores_cached else (

@@ -16,6 +16,7 @@ from mnc.cli.common import (
     print_json,
     table,
 )
+from mnc.text import peak_probability_text
 
 NAME = "summary"
 
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
                     q.kernel_size,
                     q.stride,
                     q.sigma_px,
-                    q.peak_probability,
+                    peak_probability_text(q.peak_probability),
                     projection_costs[q.name].parameters,
                     human_count(projection_costs[q.name].dense_macs),
                     human_count(projection_costs[q.name].masked_macs),

@@ -173,8 +173,8 @@ def check_header(payload: object, origin: str,
                                                    for value in payload.values()):
         raise UserFileError(f"{origin}: a bare state dict (tensors without the IR they belong "
                             f"to); mnc reads saved models and training checkpoints, which carry "
-                            f"their network's IR (`mnc compile SPEC --backend torch -o FILE.pt` "
-                            f"writes one)")
+                            f"their network's IR: save with mnc.save(model, FILE) in Python or "
+                            f"`mnc compile SPEC --backend torch -o FILE.pt`)")
     found = payload.get("format")
     if found not in formats:
         raise UserFileError(f"{origin}: format is {found!r}, expected "

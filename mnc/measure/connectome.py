@@ -78,10 +78,9 @@ def measure_connectome(connectivity: VoxelConnectivity, atlas: Atlas, sources: S
                        progress: bool | None = None) -> ConnectomeMeasurement:
     """Measure every SOURCE->TARGET pair; sources and targets are population acronyms.
 
-    ``progress``: show bars (``None``: on a terminal or in a notebook)."""
+    ``progress``: show bars (``None``: on a terminal or in a notebook, lines in a log)."""
     from mnc import progress as bars
 
-    progress = bars.wanted(progress)
     settings = settings or ProfileSettings()
     cache = cache or ResultCache(None)
     pairs = [(source, target) for target in targets for source in sources]
@@ -91,7 +90,7 @@ def measure_connectome(connectivity: VoxelConnectivity, atlas: Atlas, sources: S
     selected_targets = {target: _target_selection(connectivity, atlas, target, hemisphere)
                         for target in targets}
     for source, target in bars.bar(pairs, desc="projections", unit="projection",
-                                   disable=not progress):
+                                   show=progress):
         rows, positions, unmapped = selected_sources[source]
         columns = selected_targets[target]
         weights = connectivity.block(rows, columns)

@@ -17,9 +17,15 @@
 
 Install with ``pip install 'mnc[neuro]'``; rsatoolbox is imported lazily, so the rest of mnc
 works without it. allensdk (``pip install 'mnc[allen]'``) is needed only to download.
+
+To try the comparison without data: ``mnc.neuro.synthetic_recordings()`` (or
+``mnc rsa tiny --weights untrained --recordings synthetic -o out``) gives synthetic cells whose
+responses are a known function of the images.
 """
 
 from typing import Any
+
+__all__ = ["compare_model", "compare_trajectory", "synthetic_recordings"]
 
 
 def compare_model(module: Any, layers: Any, recordings: Any, **options: Any) -> Any:
@@ -34,3 +40,10 @@ def compare_trajectory(checkpoints: Any, layers: Any, recordings: Any, **options
     from mnc.neuro.trajectory import compare_trajectory as compare
 
     return compare(checkpoints, layers, recordings, **options)
+
+
+def synthetic_recordings(**options: Any) -> Any:
+    """Synthetic ``NeuralData`` with a known answer (see ``mnc.neuro.synthetic``)."""
+    from mnc.neuro.synthetic import synthetic_recordings as make
+
+    return make(**options)

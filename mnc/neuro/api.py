@@ -259,6 +259,14 @@ def _region_fields(region: Region) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------ RSA
 
+def _each_region(regions: Sequence[Region], analysis: str) -> Any:
+    """The regions, counted on a bar (or a line every few seconds in a log): the analyses
+    take minutes on large recordings."""
+    from mnc import progress
+
+    return progress.bar(regions, desc=analysis, unit="region", leave=False)
+
+
 def rsa_tables(summaries: Mapping[str, FeatureSummary], regions: Sequence[Region],
                ir_populations: Sequence[Any], options: AnalysisOptions
                ) -> dict[str, list[dict[str, Any]]]:
@@ -275,7 +283,7 @@ def rsa_tables(summaries: Mapping[str, FeatureSummary], regions: Sequence[Region
     model = rsa.model_rdms(summaries)
     candidates = [i for i, n in enumerate(names) if n != PIXELS] or list(range(len(names)))
     region_halves = []
-    for region_index, region in enumerate(regions):
+    for region_index, region in enumerate(_each_region(regions, "RSA")):
         rng = np.random.default_rng(options.seed + region_index)
         region_halves.append(rsa.split_half_rdms(
             [region.split_halves(rng) for _ in range(options.n_splits)]))
@@ -335,7 +343,7 @@ def predictivity_tables(summaries: Mapping[str, FeatureSummary], regions: Sequen
     rows: list[dict[str, Any]] = []
     summary: list[dict[str, Any]] = []
     embeddings = {name: s.regression_embedding() for name, s in summaries.items()}
-    for region_index, region in enumerate(regions):
+    for region_index, region in enumerate(_each_region(regions, "predictivity")):
         reliability = split_half_reliability(region, options.n_splits,
                                              seed=options.seed + region_index)
         mapped = region.model_population(ir_populations, options.map_inhibitory)
@@ -657,5 +665,6 @@ def _physiology_figure(path: Path, summaries: Mapping[str, FeatureSummary],
                        "series": [(metric_values(metric, summaries[name].unit_sample),
                                    f"{name} units (KS {ks:.2f})"),
                                   (metric_values(metric, responses),
-                                   f"{cre_short_name(region.cre_line)} cells")]})
+                                   f"{cre_short_name(region.cre_line)} cells"
+                                   if region.cre_line else "recorded cells")]})
     figures.distribution_panels(panels, path, columns=2)

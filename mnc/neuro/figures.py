@@ -52,8 +52,8 @@ def ssm_heatmap(ssm: np.ndarray, populations: Sequence[str], regions: Sequence[s
         gridspec_kw={"height_ratios": [1.1, max(len(populations), 1)]})
     top.imshow(np.zeros((1, len(regions))), cmap="Greys", vmin=0, vmax=1, aspect="auto")
     for column, (lower, upper) in enumerate(ceilings):
-        top.text(column, 0, f"{lower:.2f}\n-{upper:.2f}", ha="center", va="center",
-                 fontsize=7)
+        # "0.16 to 0.76": a dash before the upper bound would read as a minus sign
+        top.text(column, 0, ceiling_text(lower, upper), ha="center", va="center", fontsize=7)
     top.set_yticks([0], ["noise\nceiling"], fontsize=8)
     top.tick_params(axis="x", length=0)
     image = main.imshow(ssm, cmap="viridis", vmin=low, vmax=high, aspect="auto")
@@ -76,6 +76,11 @@ def ssm_heatmap(ssm: np.ndarray, populations: Sequence[str], regions: Sequence[s
         else ""
     top.set_title(f"RDM similarity, {model} x brain ({method}){outlined}", fontsize=9)
     _save(figure, path)
+
+
+def ceiling_text(lower: float, upper: float) -> str:
+    """A noise ceiling's bounds on two lines, written so neither reads as negative."""
+    return f"{lower:.2f} to\n{upper:.2f}"
 
 
 def rdm_images(rdms: Mapping[str, np.ndarray], path: Path, columns: int = 4) -> None:
@@ -119,12 +124,16 @@ def best_population_bars(rows: Sequence[Mapping[str, Any]], method: str, path: P
     axis.bar(x, values, yerr=np.nan_to_num(errors), color="tab:blue", capsize=3,
              label=f"best {model} population")
     for index, row in enumerate(rows):
+        # An outlined, hatched box over the bar: a filled grey one would darken the bar where
+        # they overlap and read as a third quantity.
         axis.add_patch(plt.Rectangle((index - 0.4, row["nc_lower"]), 0.8,
                                      max(row["nc_upper"] - row["nc_lower"], 0.004),
-                                     color="grey", alpha=0.45, linewidth=0))
+                                     fill=False, edgecolor="dimgrey", hatch="////",
+                                     linewidth=0.8, zorder=3))
         axis.text(index, max(values[index], 0) + np.nan_to_num(errors[index]) + 0.02,
                   row["population"], ha="center", va="bottom", fontsize=7, rotation=90)
-    axis.plot([], [], color="grey", alpha=0.45, linewidth=6, label="noise ceiling")
+    axis.add_patch(plt.Rectangle((0, 0), 0, 0, fill=False, edgecolor="dimgrey", hatch="////",
+                                 linewidth=0.8, label="noise ceiling (lower to upper bound)"))
     axis.set_xticks(x, [r["region"] for r in rows], rotation=45, ha="right", fontsize=7)
     axis.set_xlabel("brain region")
     axis.set_ylabel(f"SSM ({method})")

@@ -117,20 +117,22 @@ def load_model(spec: str | Path, weights: str, seed: int = 0) -> LoadedModel:
 
     Trained weights must belong to the network the spec compiles to (same IR content hash).
     """
-    import mnc
+    from mnc.api import compile as compile_spec
+    from mnc.api import load
+    from mnc.compiler import compile_ir
 
     if weights == UNTRAINED:
         # The spec's seed alone draws the untrained weights; torch's global generator is the
         # caller's and stays untouched.
-        model = mnc.compile(str(spec), backend="torch")
+        model = compile_spec(str(spec), backend="torch")
         model.eval()
         return LoadedModel(model=model, weights_key=f"{UNTRAINED}-seed{seed}")
     path = Path(weights).expanduser()
     if not path.is_file():
         raise UserFileError(f"{path}: weights file not found (give a saved model or training "
                             f"checkpoint, or --weights {UNTRAINED})")
-    model = mnc.load(str(path))
-    expected = mnc.compile_ir(str(spec)).content_hash
+    model = load(str(path))
+    expected = compile_ir(str(spec)).content_hash
     if model.ir.content_hash != expected:
         raise UserFileError(
             f"{path}: weights belong to a network with IR hash {model.ir.content_hash[:12]}, "

@@ -1,4 +1,6 @@
-"""Small synthetic Brain Observatory caches in the layout of the real ones (tests, examples).
+"""Synthetic recordings with a known answer: in memory (``synthetic_recordings``, what
+``mnc rsa SPEC --recordings synthetic`` compares with) or as a small Brain Observatory cache in
+the layout of the real one (``write_synthetic_cache``; tests, examples).
 
 Each session is an HDF5 file laid out like a Brain Observatory NWB file (dF/F traces, cell ids,
 the natural-scenes presentation table and image template, string metadata as fixed-length
@@ -13,6 +15,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -76,6 +79,42 @@ def synthetic_rates(images: np.ndarray, cells: int, seed: int) -> np.ndarray:
     pooled = _pooled(images)
     weights = rng.standard_normal((pooled.shape[1], cells)) / np.sqrt(pooled.shape[1])
     return np.maximum(pooled @ weights, 0.0) * 0.5
+
+
+SYNTHETIC = "synthetic"
+"""The ``--recordings`` value that names ``synthetic_recordings()`` instead of a file."""
+
+
+def synthetic_recordings(sessions: Sequence[SyntheticSession] = DEFAULT_SESSIONS,
+                         trials: int = 10, noise_sd: float = 0.3, n_images: int = 118,
+                         image_height: int = 46, image_width: int = 59,
+                         seed: int = 0) -> Any:
+    """``NeuralData`` of synthetic cells: one block of ``cells`` per session entry, each cell
+    answering image ``i`` with ``relu(w_c . pooled(image_i))`` plus Gaussian trial noise.
+
+    The same responses ``write_synthetic_cache`` writes (same seeds), without the files: a
+    data set to try ``mnc rsa``/``mnc physiology`` and ``mnc.neuro.compare_model`` on, whose
+    cells are known to depend on the images. Not a stand-in for real recordings.
+    """
+    from mnc.neuro.recordings import NeuralData
+
+    images = synthetic_images(n_images, image_height, image_width, seed)
+    blocks, areas, cres, depths, names, ids = [], [], [], [], [], []
+    for index, session in enumerate(sessions):
+        rates = synthetic_rates(images, session.cells, seed=seed * 1000 + index + 1)
+        rng = np.random.default_rng(seed * 1000 + index + 500)
+        noise = rng.standard_normal((n_images, trials, session.cells)) * noise_sd
+        blocks.append(rates[:, None, :] + noise)
+        cells = session.cells
+        areas += [session.area] * cells
+        cres += [_CRE_FULL.get(session.cre, session.cre)] * cells
+        depths += [float(session.depth_um)] * cells
+        names += [f"synthetic-{index}"] * cells
+        ids += list((_EXPERIMENT_BASE + index) * 100 + np.arange(cells))
+    return NeuralData.from_arrays(
+        images, np.concatenate(blocks, axis=2).astype(np.float32), np.array(areas),
+        cre_line=np.array(cres), depth_um=np.array(depths), session=np.array(names),
+        cell_id=np.array(ids, dtype=np.int64), source=f"synthetic recordings (seed {seed})")
 
 
 def _bytes(text: str) -> np.bytes_:

@@ -94,6 +94,7 @@ def test_a_bad_plug_in_option_is_one_message_naming_the_flag(installed, capsys):
 
 
 def test_an_option_of_another_backend_says_whose_it_is(tmp_path, capsys):
+    pytest.importorskip("onnx", reason="--class-names belongs to the onnx backend (onnx extra)")
     names = tmp_path / "names.txt"
     names.write_text("a\n")
     assert main(["compile", str(TINY_SPEC), "--class-names", str(names)]) == 2

@@ -59,6 +59,7 @@ def test_compile_output_onto_the_spec_or_its_base_is_refused(spec_pair, tmp_path
 
 
 def test_compile_output_onto_the_weights_or_class_names_is_refused(spec_pair, tmp_path, capsys):
+    pytest.importorskip("onnx", reason="--class-names belongs to the onnx backend (onnx extra)")
     spec, _ = spec_pair
     names = tmp_path / "names.txt"
     names.write_text("\n".join(str(digit) for digit in range(10)) + "\n")

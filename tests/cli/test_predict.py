@@ -44,7 +44,8 @@ def test_top_k_is_printed_per_image(model_path, photos, capsys):
     assert main(["predict", str(model_path), str(photos), "--top", "3"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3 and lines[0].startswith(f"{photos / 'photo0.png'}: ")
-    probabilities = [float(item.split()[1]) for item in lines[0].split(": ", 1)[1].split(", ")]
+    probabilities = [float(item.rsplit(" ", 1)[1])
+                     for item in lines[0].split(": ", 1)[1].split(", ")]
     assert len(probabilities) == 3 and probabilities == sorted(probabilities, reverse=True)
 
 
@@ -96,3 +97,32 @@ def test_unreadable_model_is_named(tmp_path, photos, capsys):
     model.write_bytes(b"\x00\x01\x02 not protobuf")
     assert main(["predict", str(model), str(photos)]) == 2
     assert f"{model}: not a readable ONNX model" in capsys.readouterr().err
+
+
+def test_a_1000_class_model_names_imagenet_classes_and_digits_runs_name_their_own(
+        tmp_path, photos, capsys):
+    """ImageNet's names ship with mnc; a network trained on digits records "0".."9" in its
+    checkpoints and the ONNX export carries them."""
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    from mnc.class_names import imagenet_class_names
+    from mnc_backends.torch.training import train
+    from tests.conftest import TINY_SPEC
+
+    names = imagenet_class_names()
+    assert len(set(names)) == 1000 and names[0] == "tench" and names[999] == "toilet tissue"
+    assert main(["compile", "mouse", "--backend", "onnx", "-o", str(tmp_path / "m.onnx")]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "m.onnx"), str(photos), "--json"]) == 0
+    top = json.loads(capsys.readouterr().out)["predictions"][0]["top"]
+    assert all(entry["name"] == names[entry["class"]] for entry in top)
+
+    train(TINY_SPEC, tmp_path / "run", overrides={
+        "data": "digits", "epochs": 1, "batch_size": 8, "max_steps_per_epoch": 1,
+        "device": "cpu", "workers": 0, "progress": False})
+    assert main(["compile", str(TINY_SPEC), "--backend", "onnx", "--weights",
+                 str(tmp_path / "run" / "best.pt"), "-o", str(tmp_path / "d.onnx")]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "d.onnx"), str(photos), "--json"]) == 0
+    top = json.loads(capsys.readouterr().out)["predictions"][0]["top"]
+    assert all(entry["name"] == str(entry["class"]) for entry in top)

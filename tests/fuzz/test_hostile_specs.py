@@ -1,37 +1,27 @@
 """Hostile and broken specs: one clear message, exit code 3 (invalid spec), no traceback,
 bounded time/memory.
 
-The corpus under tests/fuzz/corpus holds hand-made hostile files; hypothesis adds mutations
-of the default spec and random text.
+The corpus under tests/fuzz/corpus holds hand-made hostile files; test_spec_mutations.py adds
+mutations of the default spec and random text (hypothesis).
 """
 
 from __future__ import annotations
 
-import copy
-import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from mnc.compiler import compile_ir
-from mnc.errors import MncError
-from mnc.spec.yaml_reader import read_yaml
-from tests.conftest import DEFAULT_SPEC, ROOT
+from tests.conftest import ROOT, cap_memory
 
 CORPUS = sorted((Path(__file__).parent / "corpus").iterdir())
 MEMORY_LIMIT = 2 * 2**30
 
 
 def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    cap_memory(MEMORY_LIMIT)
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=[path.name for path in CORPUS])
@@ -47,79 +37,3 @@ def test_corpus_file_fails_cleanly(path):
     assert str(path.name) in result.stderr or "mouse.yaml" in result.stderr
     assert elapsed < 20
     assert not Path("/tmp/mnc-pwned").exists()
-
-
-SPEC_DATA = yaml.safe_load(DEFAULT_SPEC.read_text())
-scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30))
-values = st.recursive(scalars, lambda children: st.one_of(
-    st.lists(children, max_size=4), st.dictionaries(st.text(max_size=10), children, max_size=4)),
-    max_leaves=10)
-
-
-def _paths(data: Any, prefix: tuple = ()) -> list[tuple]:
-    found = [prefix]
-    if isinstance(data, dict):
-        for key, value in data.items():
-            found += _paths(value, prefix + (key,))
-    elif isinstance(data, list):
-        for index, value in enumerate(data):
-            found += _paths(value, prefix + (index,))
-    return found
-
-
-ALL_PATHS = [path for path in _paths(SPEC_DATA) if path]
-
-
-def _mutate(data: Any, path: tuple, value: Any, delete: bool) -> Any:
-    mutated = copy.deepcopy(data)
-    holder = mutated
-    for part in path[:-1]:
-        holder = holder[part]
-    if delete and isinstance(holder, dict):
-        del holder[path[-1]]
-    else:
-        holder[path[-1]] = value
-    return mutated
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(path=st.sampled_from(ALL_PATHS), value=values, delete=st.booleans())
-def test_mutated_spec_compiles_or_fails_with_a_located_message(path, value, delete):
-    mutated = _mutate(SPEC_DATA, path, value, delete)
-    with tempfile.TemporaryDirectory() as folder:
-        spec = Path(folder) / "mutated.yaml"
-        spec.write_text(yaml.safe_dump(mutated, allow_unicode=True))
-        try:
-            ir = compile_ir(spec)
-        except MncError as error:
-            message = str(error)
-            assert message and "Traceback" not in message
-            assert str(spec) in message or "too large" in message
-        else:
-            assert ir.populations and ir.projections
-
-
-@settings(max_examples=200, deadline=None)
-@given(text=st.text(max_size=400))
-def test_random_text_is_read_or_refused(text):
-    with tempfile.TemporaryDirectory() as folder:
-        spec = Path(folder) / "random.yaml"
-        spec.write_text(text, encoding="utf-8", errors="surrogatepass")
-        try:
-            read_yaml(spec)
-        except MncError as error:
-            assert str(spec) in str(error)
-
-
-@settings(max_examples=100, deadline=None)
-@given(data=st.binary(max_size=400))
-def test_random_bytes_are_read_or_refused(data):
-    with tempfile.TemporaryDirectory() as folder:
-        spec = Path(folder) / "random.yaml"
-        spec.write_bytes(data)
-        try:
-            read_yaml(spec)
-        except MncError as error:
-            assert str(spec) in str(error)

@@ -11,9 +11,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import pytest
+
+pytest.importorskip("h5py", reason="needs the neuro extra (h5py)")
+
+import h5py
 
 pytest.importorskip("allensdk", reason="the agreement check needs allensdk (mnc[allen])")
 

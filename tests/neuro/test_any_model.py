@@ -6,8 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
+
+pytest.importorskip("rsatoolbox", reason="needs the neuro extra (rsatoolbox)")
+
+import pandas as pd
 
 from mnc.cli.main import main
 from mnc.errors import UserFileError
@@ -16,7 +19,6 @@ from mnc.neuro.recording_files import save_recordings
 from tests.neuro.small_models import build, small_recordings
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("rsatoolbox", reason="needs the neuro extra (rsatoolbox)")
 
 from mnc.neuro import compare_model  # noqa: E402
 from mnc.neuro.any_model import (  # noqa: E402
@@ -87,7 +89,11 @@ def test_cli_scores_a_module_from_a_factory_and_a_weights_file(tmp_path: Path, c
     status = main(["rsa", "--model", "module:tests.neuro.small_models:build", "--layers",
                    "1,4", "--input-size", "16,16", "--weights", str(weights),
                    "-o", str(tmp_path / "out"), *common])
-    assert status == 0, capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert status == 0, printed.err
+    # a baseline maps no population to a region: no "IR population" columns of "-" and nan
+    assert "IR population" not in printed.out and "nan" not in printed.out
+    assert " to " in printed.out.splitlines()[2]  # noise ceiling "0.412 to 0.803"
     table = pd.read_csv(tmp_path / "out" / "rsa.csv")
     assert set(table["model"]) == {"build"} and set(table["population"].astype(str)) == \
         {"1", "4"}

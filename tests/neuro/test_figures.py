@@ -28,7 +28,7 @@ def test_ssm_heatmap_scales_colours_to_the_data(captured: list[Any], tmp_path: P
     top, main = captured[0].axes[:2]
     assert main.images[0].get_clim() == pytest.approx((0.01, 0.05))
     ceiling_text = [text.get_text() for text in top.texts]
-    assert ceiling_text == ["0.50\n-0.90", "0.40\n-0.80"]
+    assert ceiling_text == ["0.50 to\n0.90", "0.40 to\n0.80"]  # no "-0.90" to misread
     assert all(text.get_fontsize() >= 7 for text in top.texts)
 
 
@@ -66,3 +66,15 @@ def test_rdm_panel_titles_do_not_overlap(captured: list[Any], tmp_path: Path) ->
     for index, first in enumerate(boxes):
         for second in boxes[index + 1:]:
             assert not first.overlaps(second)
+
+
+def test_the_noise_ceiling_box_does_not_darken_the_bar_it_overlaps(captured: list[Any],
+                                                                   tmp_path: Path) -> None:
+    rows = [{"region": "VISp", "population": "VISp4", "ssm": 0.9, "ssm_std": 0.05,
+             "nc_lower": 0.8, "nc_upper": 0.95}]
+    figures.best_population_bars(rows, "spearman", tmp_path / "b.png")
+    axis = captured[0].axes[0]
+    boxes = [patch for patch in axis.patches if patch.get_hatch()]
+    assert boxes and not any(box.get_fill() for box in boxes)
+    assert "noise ceiling (lower to upper bound)" in [
+        text.get_text() for text in axis.get_legend().get_texts()]

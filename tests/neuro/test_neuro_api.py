@@ -6,8 +6,11 @@ import csv
 import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
+
+pytest.importorskip("rsatoolbox", reason="needs the neuro extra (rsatoolbox)")
+
+import pandas as pd
 
 from mnc.neuro.allen import load_natural_scenes
 from mnc.neuro.api import (
@@ -21,7 +24,6 @@ from mnc.neuro.model_features import LoadedModel
 from tests.neuro.conftest import FakeModel
 
 pytestmark = pytest.mark.neuro
-pytest.importorskip("rsatoolbox", reason="needs the neuro extra (rsatoolbox)")
 
 FAST = AnalysisOptions(n_boot=8, n_splits=2, n_folds=3, min_reliability=0.2)
 REGIONS = ["VISal Rbp4 L5", "VISam Cux2 L2/3", "VISl Cux2 L2/3", "VISp Cux2 L2/3",

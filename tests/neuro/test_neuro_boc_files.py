@@ -6,9 +6,12 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
+
+pytest.importorskip("h5py", reason="needs the neuro extra (h5py)")
+
+import h5py
 
 from mnc.errors import UserFileError
 from mnc.neuro.allen import load_natural_scenes

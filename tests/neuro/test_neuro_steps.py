@@ -11,6 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+pytest.importorskip("rsatoolbox", reason="needs the neuro extra (rsatoolbox)")
+
+
 from mnc.cli import rsa as rsa_command
 from mnc.errors import UsageError
 from mnc.ir import Dynamics
@@ -19,7 +22,6 @@ from mnc.neuro.model_features import LoadedModel, extract_features
 from tests.neuro.conftest import FakeModel
 
 pytestmark = pytest.mark.neuro
-pytest.importorskip("rsatoolbox", reason="needs the neuro extra (rsatoolbox)")
 
 STEPS = 3
 

@@ -7,8 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
+
+pytest.importorskip("rsatoolbox", reason="needs the neuro extra (rsatoolbox)")
+
+import pandas as pd
 
 from mnc.cli.main import main
 from mnc.neuro.recording_files import save_recordings
@@ -17,7 +20,6 @@ from tests.conftest import TINY_SPEC
 from tests.neuro.small_models import small_recordings
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("rsatoolbox", reason="needs the neuro extra (rsatoolbox)")
 
 pytestmark = pytest.mark.neuro
 @pytest.fixture(scope="module")

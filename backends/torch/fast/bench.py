@@ -271,11 +271,11 @@ def bench_onnx(model: MouseNet, reference: ReferenceMouseNet, ir: IR, batch: int
     """onnxruntime (CPU) on the ONNX backend's graph, against the baseline."""
     import onnxruntime as ort
 
-    import mnc
+    from mnc.api import compile as compile_spec
 
     state = {key: value.detach().cpu().numpy() for key, value in model.state_dict().items()}
-    graphs = {"onnxruntime": mnc.compile(ir, backend="onnx", state_dict=state),
-              "onnxruntime-per-projection": mnc.compile(ir, backend="onnx", state_dict=state,
+    graphs = {"onnxruntime": compile_spec(ir, backend="onnx", state_dict=state),
+              "onnxruntime-per-projection": compile_spec(ir, backend="onnx", state_dict=state,
                                                         merge_convolutions=False)}
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from mnc import __version__
 from mnc.errors import UserFileError
 from mnc.lowering.weights_format import (
     CHECKPOINT_FORMAT,
@@ -25,6 +24,7 @@ from mnc.lowering.weights_format import (
     MODEL_FORMAT,
     check_header,
 )
+from mnc.version import __version__
 from mnc_backends.torch.safe_save import save_torch_file
 from mnc_backends.torch.safetensors_io import read_payload
 

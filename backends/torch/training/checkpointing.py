@@ -35,6 +35,8 @@ class RunCheckpoints:
     ir: IR
     config: TrainConfig
     context: distributed.Context
+    class_names: tuple[str, ...] | None = None
+    """Names of the readout's classes (the training data's), recorded in every checkpoint."""
     schedule: keep.KeepSchedule = field(init=False)
     _ir_json: str = field(init=False, repr=False)
 
@@ -48,9 +50,10 @@ class RunCheckpoints:
 
     def payload(self, state: TrainingState) -> dict[str, Any]:
         """The whole checkpoint of ``state``: the IR, the training state, config, world size."""
+        names = {"class_names": list(self.class_names)} if self.class_names else {}
         return {"content_hash": self.ir.content_hash, "ir_json": self._ir_json,
                 **state.state_dict(), "config": self.config.model_dump(mode="json"),
-                "world_size": self.context.world_size}
+                "world_size": self.context.world_size, **names}
 
     def resume(self, state: TrainingState, stored: dict[str, Any]) -> None:
         """Continue from ``stored`` (read from ``last.pt``)."""

@@ -24,7 +24,8 @@ from mnc.imaging import IMAGENET_MEAN, IMAGENET_STD
 from mnc.spec.yaml_reader import read_yaml
 from mnc_backends.torch.training.keep import parse_schedule
 
-DataFormat = Literal["auto", "imagefolder", "downsampled-imagenet", "digits"]
+DataFormat = Literal["auto", "imagefolder", "downsampled-imagenet", "digits", "dataset"]
+"""``dataset``: a torch Dataset handed to ``mnc.train`` from Python (recorded, not re-read)."""
 Schedule = Literal["step", "cosine", "constant"]
 PositiveInt = Annotated[int, Field(ge=1)]
 

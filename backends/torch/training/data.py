@@ -7,11 +7,14 @@ from pathlib import Path
 
 import torch
 
+from mnc.class_names import imagenet_class_names
 from mnc.errors import UserFileError
+from mnc.extras import require
 from mnc_backends.torch.training import datasets
 from mnc_backends.torch.training.config import TrainConfig
 
 DIGITS = "digits"
+DATASET = "dataset"
 
 
 @dataclass(frozen=True)
@@ -21,10 +24,15 @@ class DataSplits:
     """Either split is None when it was not asked for (``mnc evaluate --split``)."""
     classes: int
     format: str
+    names: tuple[str, ...] | None = None
+    """The classes' names in label order, recorded in checkpoints (and ONNX exports)."""
 
 
 def detect_format(data: str, requested: str) -> str:
     """``auto`` -> digits, imagefolder (train/ val/ class folders) or downsampled-imagenet."""
+    if requested == DATASET:
+        raise UserFileError(f"{data}: a data set handed to mnc.train from Python; give the data "
+                            f"again (--data) to use it here")
     if requested != "auto":
         if requested != DIGITS and not Path(data).is_dir():
             raise UserFileError(f"{data}: no such data folder (format {requested})")
@@ -44,6 +52,14 @@ def detect_format(data: str, requested: str) -> str:
     raise UserFileError(f"{data}: cannot tell the layout: expected train/ and val/ class folders "
                         f"(ImageFolder) or train_data_batch_<n> and val_data files (Downsampled "
                         f"ImageNet); pass --format to say which")
+
+
+def check_data(config: TrainConfig, command: str) -> str:
+    """The layout of ``config.data``, checked (and its extra found) before anything is made."""
+    data_format = detect_format(config.data, config.format)
+    if data_format == DIGITS:
+        require("digits", command, ("sklearn",))
+    return data_format
 
 
 def default_augmentation(config: TrainConfig, data_format: str) -> TrainConfig:
@@ -72,7 +88,9 @@ def build_splits(config: TrainConfig, size: tuple[int, int], channels: int,
     data_format = detect_format(config.data, config.format)
     config = default_augmentation(config, data_format)
     built: dict[str, torch.utils.data.Dataset] = {}
+    names: tuple[str, ...] | None = None
     if data_format == DIGITS:
+        names = tuple(str(digit) for digit in range(10))
         arrays = datasets.digits_split(size, config.val_fraction)
         classes = 10
         for split in splits:
@@ -86,20 +104,22 @@ def build_splits(config: TrainConfig, size: tuple[int, int], channels: int,
                 Path(config.data), split, _view(config, size, channels, split == "train"),
                 classes=1000)
         classes = 1000
+        names = imagenet_class_names()
     else:
         root = Path(config.data)
-        names = datasets.image_folder_classes(root)
-        classes = len(names)
+        folders = datasets.image_folder_classes(root)
+        names = tuple(folders)
+        classes = len(folders)
         for split in splits:
             folder = root / split
             if not folder.is_dir():
                 raise UserFileError(f"{folder}: missing; an ImageFolder data set needs "
                                     f"{root}/train/<class>/ and {root}/val/<class>/")
             built[split] = datasets.ImageFolderDataset(
-                folder, names, _view(config, size, channels, split == "train"))
+                folder, folders, _view(config, size, channels, split == "train"))
     if classes != model_classes:
         raise UserFileError(
             f"{config.data}: the data set has {classes} classes but the model's readout has "
             f"{model_classes} (readout.classes in the spec); use a spec whose readout matches "
             f"the data")
-    return DataSplits(built.get("train"), built.get("val"), classes, data_format)
+    return DataSplits(built.get("train"), built.get("val"), classes, data_format, names)

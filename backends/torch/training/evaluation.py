@@ -25,15 +25,17 @@ from mnc_backends.torch.training.transforms import normalize_batch
 def evaluate_loader(model: torch.nn.Module, loader: torch.utils.data.DataLoader,
                     context: distributed.Context, config: TrainConfig,
                     amp_dtype: torch.dtype = torch.bfloat16,
-                    show_progress: bool | None = False) -> dict[str, float]:
+                    show_progress: bool | None = False,
+                    description: str = "evaluate") -> dict[str, float]:
     """Mean loss, top-1 and top-5 over every readable item of the loader's data set (all
-    ranks); ``skipped_images`` counts the image files that could not be read."""
+    ranks); ``skipped_images`` counts the image files that could not be read.
+    ``show_progress`` as in ``progress.bar`` (``None``: a bar or log lines)."""
     was_training = model.training
     model.eval()
     sums = torch.zeros(4, device=context.device, dtype=torch.float64)
     skipped = torch.zeros(1, device=context.device, dtype=torch.float64)
     total = len(loader.sampler) * context.world_size  # type: ignore[arg-type]
-    bar = progress.bar(total, "evaluate", show_progress if context.is_main else False)
+    bar = progress.bar(total, description, show_progress if context.is_main else False)
     for images, labels in loader:
         images, labels, unreadable = drop_unreadable(images, labels)
         skipped += unreadable

@@ -79,8 +79,10 @@ def default_workers(requested: int | None, device: torch.device, world_size: int
                     data_format: str) -> int:
     if requested is not None:
         return requested
-    if device.type == "cpu" and data_format == "digits":
-        return 0  # in-memory and tiny: worker start-up would cost more than it saves
+    if device.type == "cpu" and data_format in ("digits", "dataset"):
+        # in memory and small (a user's Dataset may not even pickle): worker start-up would
+        # cost more than it saves
+        return 0
     import os
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

@@ -16,11 +16,11 @@ __all__ = ["build_model", "fingerprint", "ir_of", "load_state", "network_input",
 
 
 def build_model(ir: IR, strategy: str = "auto") -> torch.nn.Module:
-    """``mnc.compile(ir, backend="torch")``: the same module every other command gets, with
+    """``compile_spec(ir, backend="torch")``: the same module every other command gets, with
     the execution strategy ``strategy``."""
-    import mnc
+    from mnc.api import compile as compile_spec
 
-    model = mnc.compile(ir, backend="torch", strategy=strategy)
+    model = compile_spec(ir, backend="torch", strategy=strategy)
     if not isinstance(model, torch.nn.Module):
         raise BackendError(f"the torch backend returned {type(model).__name__}, not a Module")
     return model

@@ -14,7 +14,7 @@ Layout::
     checkpoints.json  epoch, step, validation top-1 and file (also as checkpoints.csv)
     curves.png      written by ``mnc plot``
     manifest.json   the files above that this run writes: ``--force`` deletes only those
-    .mnc-train.lock locked by the one process writing to the folder
+    .mnc-train.lock locked by the one process writing to the folder (removed at its end)
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from typing import IO, Any
 import torch
 import yaml
 
-from mnc import __version__
 from mnc.errors import UserFileError
 from mnc.io import checkpoint_index
 from mnc.io.atomic import remove_stale_parts, write_text_atomic
@@ -38,6 +37,7 @@ from mnc.io.textfile import TextFileError, parse_json, read_bounded_text, read_j
 from mnc.ir.model import IR
 from mnc.ir.serialize import ir_to_json
 from mnc.spec.yaml_reader import MAX_FILE_BYTES
+from mnc.version import __version__
 
 LAST = "last.pt"
 BEST = "best.pt"
@@ -79,22 +79,42 @@ def lock(folder: Path) -> None:
                          f"holds {folder / LOCK}); wait for it to end or choose another -o")
     if key in _held_locks:
         raise busy
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        handle = open(folder / LOCK, "a", encoding="utf-8")
-    except OSError as error:
-        raise UserFileError(f"{folder}: cannot use as a run folder ({error.strerror})") from None
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise busy from None
+    while True:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            handle = open(folder / LOCK, "a", encoding="utf-8")
+        except OSError as error:
+            raise UserFileError(f"{folder}: cannot use as a run folder "
+                                f"({error.strerror})") from None
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise busy from None
+        if _names_open_file(folder / LOCK, handle):
+            break
+        handle.close()  # the run before removed the file while we waited: take a fresh one
     _held_locks[key] = handle
 
 
+def _names_open_file(path: Path, handle: IO[str]) -> bool:
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(handle.fileno()))
+    except FileNotFoundError:
+        return False
+
+
 def unlock(folder: Path) -> None:
+    """Release the lock and remove its file, so no lock file outlives its run.
+
+    The file is removed while still locked; a run that opened it meanwhile sees, once it gets
+    the lock, that the name no longer leads to its file and takes a fresh one.
+    """
     handle = _held_locks.pop(os.path.realpath(folder), None)
     if handle is not None:
+        with contextlib.suppress(OSError):
+            if _names_open_file(folder / LOCK, handle):
+                os.unlink(folder / LOCK)
         handle.close()
 
 

@@ -39,14 +39,20 @@ from mnc_backends.torch.training.config import (
     config_from_plain,
     load_config_file,
 )
-from mnc_backends.torch.training.data import DataSplits, build_splits, default_augmentation
+from mnc_backends.torch.training.data import (
+    DIGITS,
+    DataSplits,
+    build_splits,
+    check_data,
+    default_augmentation,
+)
 from mnc_backends.torch.training.epoch import (
     EpochSums,
     StepParts,
     epoch_record,
     train_one_epoch,
 )
-from mnc_backends.torch.training.model import fingerprint, ir_of
+from mnc_backends.torch.training.model import fingerprint, ir_of, load_state
 from mnc_backends.torch.training.state import TrainingState, lr_factor
 from mnc_backends.torch.training.stopping import StopCheck, StopFlag, TrainingInterrupted
 from mnc_backends.torch.training.validation import validate, validate_untrained
@@ -96,11 +102,17 @@ def _per_rank_batch(config: TrainConfig, world_size: int) -> int:
     return config.batch_size // world_size
 
 
-def train(spec: str | Path | None, output: str | Path | None, *,
+def train(spec: str | Path | IR | None, output: str | Path | None, *,
           config_file: str | Path | None = None, overrides: dict[str, Any] | None = None,
           resume: str | Path | None = None, force: bool = False,
-          announce: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Train the network a spec compiles to; return the final metrics and the run folder.
+          announce: Callable[[str], None] | None = None, data: DataSplits | None = None,
+          initial_weights: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+    """Train the network a spec (or an IR) compiles to; return the final metrics and the run
+    folder.
+
+    ``data``: data sets built by the caller (``mnc.train`` on a user's Dataset) instead of the
+    one ``config.data`` names; ``initial_weights``: a state dict to start from instead of
+    fresh weights.
 
     ``overrides`` are command-line values (``None`` means not given). With ``resume`` the run
     continues from ``<resume>/last.pt``, with its stored config (only a few fields, such as
@@ -129,37 +141,49 @@ def train(spec: str | Path | None, output: str | Path | None, *,
         folder = Path(output)
         config = build_config(file_values, overrides)
     rundir.check_inputs(folder, _input_files(spec, config_file))
+    if data is None:
+        check_data(config, "mnc train")  # before the run folder or its lock is made
 
     context = distributed.setup(config.device)
     try:
         if announce is not None and context.is_main:
-            announce(progress.start_line(spec, folder, config, context.device,
-                                         context.world_size))
+            announce(progress.start_line(spec.name if isinstance(spec, IR) else spec, folder,
+                                         config, context.device, context.world_size))
             if stored is not None:
                 announce(progress.resume_line(folder / rundir.LAST, stored, config.epochs))
+            elif config.data == DIGITS and "epochs" not in {**file_values, **{
+                    key: value for key, value in overrides.items() if value is not None}}:
+                announce(progress.small_data_hint(config))
         with preserved_global_state():
-            return _train(spec, folder, config, stored, force, context)
+            return _train(spec, folder, config, stored, force, context, data,
+                          initial_weights)
     finally:
         rundir.unlock(folder)
         distributed.teardown()
 
 
-def _input_files(spec: str | Path | None, config_file: str | Path | None) -> list[Path]:
+def _input_files(spec: str | Path | IR | None,
+                 config_file: str | Path | None) -> list[Path]:
     """The files this run reads from the user: the config, the spec and the bases it extends."""
     from mnc.spec.loader import read_merged
 
     files = [Path(config_file)] if config_file else []
+    if isinstance(spec, IR):
+        return files + [Path(name) for name in spec.provenance.spec_files]
     return files + list(read_merged(spec)[2] if spec is not None else ())
 
 
-def _compile_ir(spec: str | Path | None, stored: dict[str, Any] | None, origin: Path) -> IR:
-    import mnc
+def _compile_ir(spec: str | Path | IR | None, stored: dict[str, Any] | None,
+                origin: Path) -> IR:
+    from mnc.compiler import compile_ir
 
+    if isinstance(spec, IR) and stored is None:
+        return spec
     if stored is None:
-        return mnc.compile_ir(spec)
+        return compile_ir(spec)
     ir = ir_of(stored, str(origin))
     if spec is not None:
-        given = mnc.compile_ir(spec)
+        given = spec if isinstance(spec, IR) else compile_ir(spec)
         if given.content_hash != ir.content_hash:
             raise UserFileError(f"{spec} compiles to network {given.short_hash} but {origin} "
                                 f"was trained on {ir.short_hash}; resume with the same spec "
@@ -184,21 +208,24 @@ def _prepare_folder(folder: Path, resumed: bool, force: bool,
     _agree(error, context)
 
 
-def _train(spec: str | Path | None, folder: Path, config: TrainConfig,
-           stored: dict[str, Any] | None, force: bool,
-           context: distributed.Context) -> dict[str, Any]:
+def _train(spec: str | Path | IR | None, folder: Path, config: TrainConfig,
+           stored: dict[str, Any] | None, force: bool, context: distributed.Context,
+           data: DataSplits | None = None,
+           initial_weights: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
     _prepare_folder(folder, stored is not None, force, context)
     _seed_everything(config.seed, config.deterministic)
     ir = _compile_ir(spec, stored, folder / rundir.LAST)
     size = (ir.input.height, ir.input.width)
-    splits = build_splits(config, size, ir.input.channels, ir.readout.classes)
+    splits = data or build_splits(config, size, ir.input.channels, ir.readout.classes)
     config = _resolve(config, context.device, context.world_size, splits.format)
     per_rank_batch = _per_rank_batch(config, context.world_size)
     check_memory(ir, "train", batch=min(per_rank_batch, len(splits.train or [])),
-                 origin=str(folder / rundir.LAST) if stored is not None else str(spec))
+                 origin=str(folder / rundir.LAST) if stored is not None else ir.name)
 
     state = TrainingState.create(ir, config, context)
-    checkpoints = RunCheckpoints(folder, ir, config, context)
+    if initial_weights is not None:
+        load_state(state.model, initial_weights, "the model given to train")
+    checkpoints = RunCheckpoints(folder, ir, config, context, splits.names)
     if stored is not None:
         checkpoints.resume(state, stored)
         for line in checkpoints.repair_kept(state):
@@ -268,7 +295,8 @@ class _Loop:
         improved = state.end_epoch(entry)
         self.checkpoints.save_epoch(state, improved, val)
         if context.is_main:
-            print(progress.epoch_line(entry), file=sys.stderr, flush=True)
+            print(progress.epoch_line(entry, self.parts.config.epochs), file=sys.stderr,
+                  flush=True)
         distributed.barrier(context)
         if self.stop.requested() and state.epoch < self.parts.config.epochs:
             raise self.stop.after_epoch(state.epoch)

@@ -19,7 +19,7 @@ from mnc_backends.torch.training.evaluation import evaluate_loader
 def validate(parts: StepParts, loader: torch.utils.data.DataLoader) -> dict[str, Any]:
     """Mean loss, top-1, top-5, images and unreadable images over the whole split."""
     return evaluate_loader(parts.trained, loader, parts.context, parts.config,
-                           parts.amp_dtype)
+                           parts.amp_dtype, parts.config.progress, "validate")
 
 
 def validate_untrained(parts: StepParts, loader: torch.utils.data.DataLoader) -> dict[str, Any]:
