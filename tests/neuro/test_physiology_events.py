@@ -166,3 +166,20 @@ def test_events_files_are_read_as_warily_as_session_files(session_cache, tmp_pat
     np.savez(path, ev=np.zeros((12, frames)))
     with pytest.raises(UserFileError, match="the limit is"):
         read_events_file(path, 12, frames, max_bytes=12 * frames * 8 + 1000)
+
+
+def test_events_are_kept_only_where_every_session_has_them() -> None:
+    from mnc.neuro.recordings import SessionRecording
+
+    responses = np.ones((4, 2, 3), np.float32)
+
+    def session(name: str, events: np.ndarray | None) -> SessionRecording:
+        return SessionRecording(session=name, area="VISp", cre_line="Cux2-CreERT2",
+                                depth_um=175.0, layer="2/3", cell_ids=np.arange(3),
+                                responses=responses, events=events)
+
+    images = np.zeros((4, 8, 8), np.uint8)
+    both = NeuralData.from_sessions(images, [session("a", responses), session("b", responses)])
+    assert both.response_measure == "events" and both.events.shape == (4, 2, 6)
+    one = NeuralData.from_sessions(images, [session("a", responses), session("b", None)])
+    assert one.response_measure == "dff" and one.events is None
