@@ -7,6 +7,10 @@ named in one error together with the command that fetches it.
 
 Each session becomes ``(images, trials, cells)`` responses: the mean dF/F of each cell over a
 window after each presentation's onset (``ResponseWindow``), optionally minus a baseline.
+Where the cache also holds the session's detected events
+(``ophys_experiment_events/<id>_events.npz``, ``boc_events``), the mean event magnitude over
+the same window (no baseline: events are already relative to it) becomes ``events``; the
+recordings then hold events only if every chosen session has its events file.
 """
 
 from __future__ import annotations
@@ -206,6 +210,22 @@ def read_session(path: Path, window: ResponseWindow,
     return trial_responses(timestamps, dff, table, window, str(path)), cell_ids
 
 
+def read_session_events(path: Path, events_path: Path, window: ResponseWindow,
+                        max_bytes: int | None = None) -> np.ndarray:
+    """(images, trials, cells) mean event magnitude in each presentation's response window,
+    from the session's events file and the frame times and stimulus table of its session file."""
+    from mnc.neuro.boc_events import read_events_file
+
+    with SessionFile(path, max_bytes) as session:
+        timestamps = session.frame_times()
+        cells = session.cell_ids().shape[0]
+        table = session.natural_scenes_table()
+        limit = session.max_bytes
+    events = read_events_file(events_path, cells, timestamps.shape[0], limit)
+    return trial_responses(timestamps, events, table, ResponseWindow(window.window_s, 0.0),
+                           str(events_path))
+
+
 def read_template(path: Path, max_bytes: int | None = None) -> np.ndarray:
     with SessionFile(path, max_bytes) as session:
         return session.template()
@@ -281,6 +301,14 @@ def load_natural_scenes(cache_dir: str | Path, areas: Sequence[str] | None = Non
         keys.append(f"{experiment.id}:{key}")
         cached = store / f"{experiment.id}-{key}.npz" if store else None
         responses, cell_ids = _cached_responses(cached, path, window, max_bytes)
+        events = None
+        events_path = layout.events_file(experiment.id)
+        if os.path.lexists(events_path):  # a link is refused by the reader, not passed over
+            events_key = _file_key(events_path, window)
+            keys[-1] += f":events:{events_key}"
+            events = _cached_events(store / f"{experiment.id}-{key}-{events_key}-events.npz"
+                                    if store else None, path, events_path, window,
+                                    responses.shape, max_bytes)
         if images is None:
             images = _cached_template(store / f"{experiment.id}-{key}-images.npy"
                                       if store else None, path, max_bytes)
@@ -291,7 +319,7 @@ def load_natural_scenes(cache_dir: str | Path, areas: Sequence[str] | None = Non
             session=str(experiment.id), area=experiment.area, cre_line=experiment.cre_line,
             depth_um=float(experiment.depth_um),
             layer=layer_for_recording(experiment.cre_line, experiment.depth_um),
-            cell_ids=cell_ids, responses=responses))
+            cell_ids=cell_ids, responses=responses, events=events))
     assert images is not None  # experiments is non-empty
     fingerprint = hashlib.sha256(json.dumps(keys).encode()).hexdigest()[:16]
     return NeuralData.from_sessions(images, recordings, source=str(cache_dir),
@@ -318,6 +346,32 @@ def _cached_responses(cached: Path | None, path: Path, window: ResponseWindow,
         with cache_open(cached.parent, cached) as stream:
             np.savez(stream, responses=responses, cell_ids=cell_ids)
     return responses, cell_ids
+
+
+def _cached_events(cached: Path | None, path: Path, events_path: Path, window: ResponseWindow,
+                   shape: tuple[int, ...], max_bytes: int | None) -> np.ndarray:
+    """The session's per-trial events, from the response cache or the events file."""
+    if cached is not None and os.path.lexists(cached):
+        from mnc.neuro.cache import cache_miss, read_cached_arrays
+
+        stored = read_cached_arrays(cached, ("events",))
+        if stored is not None:  # a damaged cache entry is computed again and replaced
+            events = stored["events"]
+            if events.shape == shape and events.dtype.kind == "f" and \
+                    np.isfinite(events).all() and not (events < 0).any():
+                return events
+            cache_miss(cached, f"events: expected finite magnitudes >= 0 of shape {shape}, "
+                               f"got {events.dtype} of shape {events.shape}")
+    events = read_session_events(path, events_path, window, max_bytes)
+    if events.shape != shape:
+        raise UserFileError(f"{events_path}: events give {events.shape} (images, trials, cells) "
+                            f"but the session's dF/F gives {shape}")
+    if cached is not None:
+        from mnc.io.cache_entries import cache_open
+
+        with cache_open(cached.parent, cached) as stream:
+            np.savez(stream, events=events)
+    return events
 
 
 def _responses_problem(responses: np.ndarray, cell_ids: np.ndarray) -> str | None:

@@ -378,7 +378,10 @@ def physiology_tables(summaries: Mapping[str, FeatureSummary], regions: Sequence
                       ) -> dict[str, list[dict[str, Any]]]:
     """KS comparison of sparseness distributions for every population x region (noise-free
     model units and, ``*_noise_matched``, units given the region's trial-noise fraction), and
-    each region's cells: split-half reliability and noise fraction."""
+    each region's cells: split-half reliability and noise fraction.
+
+    Cells' statistics use detected events where the recordings hold them, else dF/F; every
+    row says which (``response_measure``)."""
     from mnc.neuro.noise_matched import noise_fraction, with_noise
     from mnc.neuro.physiology import compare_distributions
     from mnc.neuro.predictivity import split_half_reliability
@@ -388,14 +391,16 @@ def physiology_tables(summaries: Mapping[str, FeatureSummary], regions: Sequence
                    for name, s in summaries.items()}
     rows: list[dict[str, Any]] = []
     cells: list[dict[str, Any]] = []
-    for region_index, region in enumerate(regions):
+    for region_index, recorded in enumerate(regions):
+        region = recorded.physiology_view()
+        measure = {"response_measure": region.response_measure}
         responses = region.mean_responses()
         neural_stats = {metric: metric_values(metric, responses)
                         for metric in PHYSIOLOGY_METRICS}
         reliability = split_half_reliability(region, options.n_splits,
                                              seed=options.seed + region_index)
         fraction = noise_fraction(region)
-        cells.append({**_region_fields(region),
+        cells.append({**_region_fields(region), **measure,
                       "median_split_half_reliability": float(np.nanmedian(reliability)),
                       "fraction_reliable": float(np.mean(
                           np.nan_to_num(reliability, nan=-1) >= options.min_reliability)),
@@ -411,7 +416,7 @@ def physiology_tables(summaries: Mapping[str, FeatureSummary], regions: Sequence
             for metric, model_values in {**stats, **matched}.items():
                 neural = neural_stats[metric.removesuffix("_noise_matched")]
                 result = compare_distributions(model_values, neural)
-                rows.append({**_region_fields(region), "population": name,
+                rows.append({**_region_fields(region), **measure, "population": name,
                              "ir_mapped": name == mapped, "metric": metric,
                              **dataclasses.asdict(result)})
     return {"physiology": rows, "physiology_cells": cells}
@@ -592,7 +597,7 @@ def run_physiology(loaded: LoadedModel, source: Any, output_dir: str | Path | No
         loaded, source, output_dir, cache_dir, selection, options, progress)
     populations = loaded.populations
     tables, report.scores_cached = _cached_tables(
-        cache_root, "physiology", report.feature_key, data, selection, options,
+        cache_root, PHYSIOLOGY_TABLES_KIND, report.feature_key, data, selection, options,
         lambda: physiology_tables(summaries, regions, populations, options))
     report.tables = _frames(tables, loaded.label)
     if out is None:
@@ -603,7 +608,8 @@ def run_physiology(loaded: LoadedModel, source: Any, output_dir: str | Path | No
     report.files["physiology_figure"] = str(out / "physiology.png")
     closest = closest_populations(tables["physiology"])
     write_text_atomic(out / "summary.json", strict_json.dumps(
-        {**_run_info(loaded, data, regions, report, options), "closest": closest,
+        {**_run_info(loaded, data, regions, report, options),
+         "response_measure": data.response_measure, "closest": closest,
          "cells": records(report.tables["physiology_cells"])}, indent=1))
     report.files["summary"] = str(out / "summary.json")
     return report
@@ -628,6 +634,9 @@ def closest_populations(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
 
 
 PHYSIOLOGY_METRICS = ("lifetime_sparseness", "population_sparseness")
+PHYSIOLOGY_TABLES_KIND = "physiology-measure"
+"""Score-cache kind of the physiology tables; renamed when their columns change, so tables
+stored before the ``response_measure`` column are computed again."""
 
 
 def metric_values(metric: str, responses: np.ndarray) -> np.ndarray:
@@ -642,7 +651,8 @@ def physiology_panel_choices(regions: Sequence[Region], rows: Sequence[Mapping[s
     """(region, its mean responses, metric, population, IR-mapped?) for each physiology panel:
     the population the IR maps to the region, else the closest one, for the first regions."""
     closest = {(c["region"], c["metric"]): c for c in closest_populations(rows)}
-    for region in regions[:limit]:
+    for recorded in regions[:limit]:
+        region = recorded.physiology_view()
         responses = region.mean_responses()
         for metric in PHYSIOLOGY_METRICS:
             choice = closest.get((region.label, metric))
@@ -665,6 +675,7 @@ def _physiology_figure(path: Path, summaries: Mapping[str, FeatureSummary],
                        "series": [(metric_values(metric, summaries[name].unit_sample),
                                    f"{name} units (KS {ks:.2f})"),
                                   (metric_values(metric, responses),
-                                   f"{cre_short_name(region.cre_line)} cells"
-                                   if region.cre_line else "recorded cells")]})
+                                   (f"{cre_short_name(region.cre_line)} cells"
+                                    if region.cre_line else "recorded cells")
+                                   + f" ({region.response_measure})")]})
     figures.distribution_panels(panels, path, columns=2)

@@ -110,13 +110,18 @@ class SessionFile:
         """(timestamps (frames,), dF/F (cells, frames))."""
         traces = self._read(DFF_DATA, "a (cells, frames) float array", ndim=2, kinds="f",
                             bytes_per_item=SUMS_BYTES_PER_SAMPLE)
-        timestamps = self._read(DFF_TIMESTAMPS, "a (frames,) float array", ndim=1, kinds="fiu")
+        timestamps = self.frame_times()
         if timestamps.shape[0] != traces.shape[1]:
             raise UserFileError(f"{self.path}: {DFF_TIMESTAMPS}: {timestamps.shape[0]} "
                                 f"timestamps for {traces.shape[1]} dF/F frames; expected one "
                                 "per frame")
         if traces.shape[0] == 0:
             raise UserFileError(f"{self.path}: {DFF_DATA}: no cells (shape {traces.shape})")
+        return timestamps, traces
+
+    def frame_times(self) -> np.ndarray:
+        """(frames,) acquisition times in seconds: finite, increasing, a two-photon rate."""
+        timestamps = self._read(DFF_TIMESTAMPS, "a (frames,) float array", ndim=1, kinds="fiu")
         if not np.isfinite(timestamps).all() or np.any(np.diff(timestamps) <= 0):
             raise UserFileError(f"{self.path}: {DFF_TIMESTAMPS}: expected finite, increasing "
                                 "times")
@@ -125,7 +130,7 @@ class SessionFile:
                                 f"{float(np.median(np.diff(timestamps))):.3g} s; expected "
                                 f"seconds of a two-photon recording (at least "
                                 f"{MIN_FRAME_INTERVAL_S:g} s per frame)")
-        return timestamps.astype(np.float64), traces
+        return timestamps.astype(np.float64)
 
     def cell_ids(self) -> np.ndarray:
         """(cells,) int64 cell specimen ids, in the row order of the dF/F traces."""

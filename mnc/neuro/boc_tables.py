@@ -6,12 +6,14 @@ Layout of a cache folder (as allensdk's ``BrainObservatoryCache`` writes it)::
     experiment_containers.json         list of container records
     ophys_experiments.json             list of session (experiment) records
     ophys_experiment_data/<id>.nwb     one session file (see boc_session.py)
+    ophys_experiment_events/<id>_events.npz   optional: the session's detected events
+                                              (see boc_events.py)
 
 ``manifest.json`` holds ``{"manifest": [{"key", "type", "spec", "parent_key"?}, ...]}``
 (entries whose type is neither ``dir`` nor ``file`` are skipped); the keys
-``EXPERIMENT_CONTAINERS``, ``EXPERIMENTS`` and ``EXPERIMENT_DATA`` (a path with ``%d`` for the
-session id) are used, each ``spec`` relative to its parent's path and the root relative to
-the manifest's folder. Without a manifest the default names above apply.
+``EXPERIMENT_CONTAINERS``, ``EXPERIMENTS``, ``EXPERIMENT_DATA`` and ``EVENTS_DATA`` (paths with
+``%d`` for the session id) are used, each ``spec`` relative to its parent's path and the root
+relative to the manifest's folder. Without a manifest the default names above apply.
 
 Fields read from each record: ``id``, ``imaging_depth``, ``targeted_structure.acronym``,
 ``specimen.donor.transgenic_lines[].name`` and ``.transgenic_line_type_name`` (the Cre line
@@ -39,9 +41,11 @@ MANIFEST_NAME = "manifest.json"
 CONTAINERS_KEY = "EXPERIMENT_CONTAINERS"
 EXPERIMENTS_KEY = "EXPERIMENTS"
 SESSION_FILE_KEY = "EXPERIMENT_DATA"
+EVENTS_FILE_KEY = "EVENTS_DATA"
 DEFAULT_PATHS = {CONTAINERS_KEY: "experiment_containers.json",
                  EXPERIMENTS_KEY: "ophys_experiments.json",
-                 SESSION_FILE_KEY: "ophys_experiment_data/%d.nwb"}
+                 SESSION_FILE_KEY: "ophys_experiment_data/%d.nwb",
+                 EVENTS_FILE_KEY: "ophys_experiment_events/%d_events.npz"}
 NATURAL_SCENES_SESSION_TYPES = frozenset({"three_session_B"})
 """Session types that show the natural scenes (the Brain Observatory's session B)."""
 MAX_TABLE_BYTES = 512 * 2**20
@@ -57,9 +61,15 @@ class CacheLayout:
     experiments: Path
     session_pattern: str
     """Session file path with ``%d`` standing for the session id."""
+    events_pattern: str = str(Path(DEFAULT_PATHS[EVENTS_FILE_KEY]))
+    """Events file path with ``%d`` standing for the session id."""
 
     def session_file(self, experiment_id: int) -> Path:
         return Path(self.session_pattern.replace("%d", str(int(experiment_id))))
+
+    def events_file(self, experiment_id: int) -> Path:
+        """Where the session's detected events would be (the file is often absent)."""
+        return Path(self.events_pattern.replace("%d", str(int(experiment_id))))
 
 
 @dataclass(frozen=True)
@@ -96,7 +106,8 @@ def cache_layout(cache_dir: str | Path) -> CacheLayout:
         paths.update(_manifest_paths(manifest, set(DEFAULT_PATHS)))
     return CacheLayout(folder=folder, containers=Path(paths[CONTAINERS_KEY]),
                        experiments=Path(paths[EXPERIMENTS_KEY]),
-                       session_pattern=paths[SESSION_FILE_KEY])
+                       session_pattern=paths[SESSION_FILE_KEY],
+                       events_pattern=paths[EVENTS_FILE_KEY])
 
 
 def _manifest_paths(manifest: Path, wanted: set[str]) -> dict[str, str]:

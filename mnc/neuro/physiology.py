@@ -8,7 +8,9 @@
   corrected). Model units are deterministic, so theirs is 1 by construction and not compared.
 
 ``api.physiology_tables`` also compares model units given the recordings' trial noise
-(``noise_matched``). Responses are rectified first (mean dF/F can be negative; model units
+(``noise_matched``). Cells' statistics use detected events where the recordings hold them
+and dF/F otherwise (``Region.physiology_view``; the tables' ``response_measure`` column says
+which). Responses are rectified first (mean dF/F can be negative; model units
 are ReLU outputs), as the formula assumes non-negative rates. Distributions are compared
 with the two-sample Kolmogorov-Smirnov statistic (the largest gap between the two
 cumulative distributions).

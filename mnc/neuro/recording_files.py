@@ -10,6 +10,8 @@
     cell_id     (cells,)                   integers                                optional
     session     (cells,)                   unicode strings                         optional
     depth_um    (cells,)                   floats (NaN = unknown)                  optional
+    events      (stimuli, trials, cells)   floats >= 0, NaN where responses are    optional
+                                           (detected event magnitude per trial)
 
 Arrays are read with ``allow_pickle=False`` (object arrays are refused), and every array's
 declared size is checked against ``max_bytes`` (the memory limit, ``MNC_MAX_MEMORY_MB``,
@@ -20,9 +22,10 @@ the comparison's N x N matrices leave room for.
 NetCDF: the header of a NetCDF 3 file is walked by ``check_netcdf_header`` (every count and
 length within the file) before the C library reads it. Dimensions ``stimulus``, ``trial``,
 ``cell``, ``y``, ``x``; data variables
-``images (stimulus, y, x)`` and ``responses (stimulus, trial, cell)``; the per-cell fields
-above as coordinates along ``cell``. Reading needs xarray and a NetCDF engine (netCDF4,
-h5netcdf, or scipy for NetCDF 3 files); writing needs xarray with netCDF4 or h5netcdf.
+``images (stimulus, y, x)``, ``responses (stimulus, trial, cell)`` and optionally
+``events (stimulus, trial, cell)``; the per-cell fields above as coordinates along ``cell``.
+Reading needs xarray and a NetCDF engine (netCDF4, h5netcdf, or scipy for NetCDF 3 files);
+writing needs xarray with netCDF4 or h5netcdf.
 """
 
 from __future__ import annotations
@@ -41,15 +44,16 @@ from mnc.neuro.boc_session import memory_limit_bytes
 from mnc.neuro.recordings import CELL_FIELDS, NeuralData
 from mnc.text import shown
 
-ARRAY_NAMES: tuple[str, ...] = ("images", "responses", *CELL_FIELDS)
+ARRAY_NAMES: tuple[str, ...] = ("images", "responses", *CELL_FIELDS, "events")
 REQUIRED = ("images", "responses", "area")
 NPZ_SUFFIXES = (".npz",)
 NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf")
 _EXPECTED_KIND = {"images": ("iuf", "numbers"), "responses": ("iuf", "numbers"),
                   "area": ("U", "unicode strings"), "layer": ("U", "unicode strings"),
                   "cre_line": ("U", "unicode strings"), "session": ("U", "unicode strings"),
-                  "cell_id": ("iu", "integers"), "depth_um": ("iuf", "numbers")}
-_EXPECTED_NDIM = {"images": 3, "responses": 3}
+                  "cell_id": ("iu", "integers"), "depth_um": ("iuf", "numbers"),
+                  "events": ("iuf", "numbers")}
+_EXPECTED_NDIM = {"images": 3, "responses": 3, "events": 3}
 _NETCDF_INSTALL = "pip install xarray netCDF4"
 MAX_COMPRESSION = 1000
 """Largest ratio of an ``.npz`` member's size to its compressed size; numbers from
@@ -109,7 +113,8 @@ def _from_fields(arrays: dict[str, np.ndarray], source: str) -> NeuralData:
     return NeuralData.from_arrays(
         arrays["images"], arrays["responses"], arrays["area"], layer=arrays.get("layer"),
         cre_line=arrays.get("cre_line"), cell_id=arrays.get("cell_id"),
-        session=arrays.get("session"), depth_um=arrays.get("depth_um"), source=source)
+        session=arrays.get("session"), depth_um=arrays.get("depth_um"), source=source,
+        events=arrays.get("events"))
 
 
 # --------------------------------------------------------------------------------- npz
@@ -120,7 +125,7 @@ _MEMBER_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error,
 encryption, short data)."""
 
 
-def _npz_header(stream: Any, name: str, source: str) -> tuple[tuple[int, ...], np.dtype]:
+def npy_member_header(stream: Any, name: str, source: str) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype of one ``.npy`` member, from its header alone."""
     try:
         version = np.lib.format.read_magic(stream)
@@ -166,7 +171,7 @@ def load_npz(path: str | Path, max_bytes: int | None = None) -> NeuralData:
         for name, info in members.items():
             try:
                 with archive.open(info) as stream:
-                    shape, dtype = _npz_header(stream, name, source)
+                    shape, dtype = npy_member_header(stream, name, source)
             except _MEMBER_ERRORS as error:
                 raise UserFileError(f"{source}: array {name!r} cannot be opened (cut short or "
                                     f"damaged: {error})") from None
@@ -208,7 +213,8 @@ def load_npz(path: str | Path, max_bytes: int | None = None) -> NeuralData:
 
 def save_npz(data: NeuralData, path: str | Path) -> None:
     """Write ``data`` as an uncompressed ``.npz`` (atomic: no half-written file on failure)."""
-    arrays = {name: getattr(data, name) for name in ARRAY_NAMES}
+    arrays = {name: getattr(data, name) for name in ARRAY_NAMES
+              if getattr(data, name) is not None}
     with atomic_open(Path(path).expanduser(), "wb") as stream:
         np.savez(stream, **arrays)
 
@@ -251,7 +257,8 @@ def from_xarray(dataset: Any, source: str = "<xarray.Dataset>",  # noqa: ANN401
     the module docstring; ``source`` starts every error message. ``max_bytes``: the memory
     limit by default."""
     max_bytes = memory_limit_bytes() if max_bytes is None else max_bytes
-    dims = {"images": ("stimulus", "y", "x"), "responses": ("stimulus", "trial", "cell")}
+    dims = {"images": ("stimulus", "y", "x"), "responses": ("stimulus", "trial", "cell"),
+            "events": ("stimulus", "trial", "cell")}
     total = 0
     arrays: dict[str, np.ndarray] = {}
     for name in ARRAY_NAMES:
@@ -418,9 +425,12 @@ def to_xarray(data: NeuralData) -> Any:
     """The recordings as an ``xarray.Dataset`` with the NetCDF layout described above."""
     xarray = _xarray("writing")
     coords = {name: ("cell", getattr(data, name)) for name in CELL_FIELDS}
+    variables = {"images": (("stimulus", "y", "x"), data.images),
+                 "responses": (("stimulus", "trial", "cell"), data.responses)}
+    if data.events is not None:
+        variables["events"] = (("stimulus", "trial", "cell"), data.events)
     return xarray.Dataset(
-        {"images": (("stimulus", "y", "x"), data.images),
-         "responses": (("stimulus", "trial", "cell"), data.responses)},
+        variables,
         coords=coords, attrs={"source": data.source, "fingerprint": data.fingerprint})
 
 

@@ -15,11 +15,18 @@ field           shape                      dtype      meaning
 ``cell_id``     (cells,)                   int64      cell identifier
 ``session``     (cells,)                   str        recording session of each cell
 ``depth_um``    (cells,)                   float64    imaging depth in um, NaN where unknown
+``events``      (stimuli, trials, cells)   float32    optional: detected calcium-event
+                                                      magnitude in the same window, >= 0, NaN
+                                                      exactly where ``responses`` is NaN
 ==============  =========================  =========  ========================================
 
 Trial padding: sessions repeat the stimuli different numbers of times. Cell ``c`` has
 ``trial_counts[c]`` valid trials; they come first and are finite for every stimulus, and the
 trials after them are NaN for every stimulus. No other value may be NaN or infinite.
+
+``events``: where the recordings hold detected events (the L0 events the Brain Observatory
+distributes, or any event magnitudes a lab supplies), physiology statistics use them instead
+of dF/F (``response_measure``), as de Vries et al. 2020 computed them.
 
 ``NeuralData.from_arrays`` fills optional fields and derives a missing layer from the Cre
 line and depth (``mnc.neuro.layers``); ``NeuralData.from_sessions`` pads per-session blocks
@@ -57,6 +64,8 @@ class SessionRecording:
     """(cells,) integer ids."""
     responses: np.ndarray
     """(stimuli, trials, cells) responses, all finite."""
+    events: np.ndarray | None = None
+    """(stimuli, trials, cells) event magnitudes in the same windows, or None."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,8 @@ class NeuralData:
     """Where the data came from (a file or folder); error messages start with it."""
     fingerprint: str = ""
     """Content hash keying result caches; computed from the arrays when left empty."""
+    events: np.ndarray | None = None
+    """(stimuli, trials, cells) float32 event magnitudes per presentation, or None."""
 
     def __repr__(self) -> str:
         """One line: the arrays' sizes, not their contents."""
@@ -120,6 +131,11 @@ class NeuralData:
         """Distinct sessions in the order their first cell appears."""
         return tuple(dict.fromkeys(str(s) for s in self.session))
 
+    @property
+    def response_measure(self) -> str:
+        """What the per-cell statistics are computed from: ``events`` or ``dff``."""
+        return "dff" if self.events is None else "events"
+
     # --------------------------------------------------------------------- selection
 
     def select(self, areas: Sequence[str] | None = None, cre_lines: Sequence[str] | None = None,
@@ -152,7 +168,8 @@ class NeuralData:
             images=self.images, responses=responses[:, :trials], area=self.area[cells],
             layer=self.layer[cells], cre_line=self.cre_line[cells],
             cell_id=self.cell_id[cells], session=self.session[cells],
-            depth_um=self.depth_um[cells], source=self.source, fingerprint=digest)
+            depth_um=self.depth_um[cells], source=self.source, fingerprint=digest,
+            events=None if self.events is None else self.events[:, :trials, cells])
 
     # ------------------------------------------------------------------ constructors
 
@@ -160,13 +177,14 @@ class NeuralData:
     def from_arrays(cls, images: Any, responses: Any, area: Any, layer: Any = None,
                     cre_line: Any = None, cell_id: Any = None, session: Any = None,
                     depth_um: Any = None, source: str = "<memory>",
-                    fingerprint: str = "") -> NeuralData:
+                    fingerprint: str = "", events: Any = None) -> NeuralData:
         """Build from arrays; per-cell arguments take one value for all cells or one each.
 
         A missing ``layer`` comes from ``cre_line`` and ``depth_um``; defaults: no Cre line,
-        ids 0..cells-1, one session ``"0"``, unknown depth.
+        ids 0..cells-1, one session ``"0"``, unknown depth, no events.
         """
         responses = _float_array(responses, "responses", source)
+        events = None if events is None else _float_array(events, "events", source)
         if responses.ndim != 3:
             raise UserFileError(f"{source}: responses: expected (stimuli, trials, cells), got "
                                 f"shape {responses.shape}")
@@ -188,18 +206,25 @@ class NeuralData:
         sessions = _per_cell("0" if session is None else session, cells, "session", source, str)
         return cls(images=np.asarray(images), responses=responses, area=area_values,
                    layer=layer_values, cre_line=cre_values, cell_id=ids, session=sessions,
-                   depth_um=depth_values, source=source, fingerprint=fingerprint)
+                   depth_um=depth_values, source=source, fingerprint=fingerprint,
+                   events=events)
 
     @classmethod
     def from_sessions(cls, images: np.ndarray, recordings: Sequence[SessionRecording],
                       source: str = "<memory>", fingerprint: str = "") -> NeuralData:
-        """Concatenate sessions along cells, NaN-padding those with fewer trials."""
+        """Concatenate sessions along cells, NaN-padding those with fewer trials.
+
+        Events are kept only where every session has them: one region's statistics never mix
+        events with dF/F.
+        """
         if not recordings:
             raise UserFileError(f"{source}: no recording sessions")
         n_stimuli = images.shape[0]
         trials = max(r.responses.shape[1] for r in recordings)
         cells = sum(r.responses.shape[2] for r in recordings)
         responses = np.full((n_stimuli, trials, cells), np.nan, dtype=np.float32)
+        with_events = all(r.events is not None for r in recordings)
+        events = np.full_like(responses, np.nan) if with_events else None
         start = 0
         for recording in recordings:
             block = recording.responses
@@ -207,6 +232,12 @@ class NeuralData:
                 raise UserFileError(f"{source}: session {recording.session}: responses have "
                                     f"shape {block.shape}, expected ({n_stimuli}, trials, cells)")
             responses[:, :block.shape[1], start:start + block.shape[2]] = block
+            if events is not None:
+                if recording.events is None or recording.events.shape != block.shape:
+                    raise UserFileError(f"{source}: session {recording.session}: events have "
+                                        f"shape {getattr(recording.events, 'shape', None)}, "
+                                        f"expected {block.shape} like its responses")
+                events[:, :block.shape[1], start:start + block.shape[2]] = recording.events
             start += block.shape[2]
 
         def repeat(value: Any) -> list[Any]:
@@ -220,7 +251,7 @@ class NeuralData:
                                            for r in recordings]),
                    session=np.array(repeat(lambda r: r.session), dtype=np.str_),
                    depth_um=np.array(repeat(lambda r: r.depth_um), dtype=np.float64),
-                   source=source, fingerprint=fingerprint)
+                   source=source, fingerprint=fingerprint, events=events)
 
 
 # ---------------------------------------------------------------------------- checks
@@ -327,6 +358,29 @@ def _check(data: NeuralData) -> None:
                                 f"needs its {name}")
     if np.isinf(data.depth_um).any():
         raise UserFileError(f"{where}: depth_um: contains infinite values")
+    if data.events is not None:
+        _check_events(data.events, valid, where)
+
+
+def _check_events(events: Any, valid: np.ndarray, where: str) -> None:
+    """Events: floats shaped like responses, finite and >= 0 where responses are valid and
+    NaN where they are padding."""
+    if not isinstance(events, np.ndarray) or events.dtype.kind != "f" or \
+            events.shape != valid.shape:
+        raise UserFileError(f"{where}: events: expected a float (stimuli, trials, cells) array "
+                            f"of shape {valid.shape} like responses, got "
+                            f"{getattr(events, 'dtype', type(events))} "
+                            f"{getattr(events, 'shape', '')}")
+    finite = np.isfinite(events)
+    if not (finite == valid).all():
+        stimulus, trial, cell = (int(i[0]) for i in np.nonzero(finite != valid))
+        raise UserFileError(f"{where}: events: [{stimulus}, {trial}, {cell}] is "
+                            f"{events[stimulus, trial, cell]}; expected a finite magnitude "
+                            "wherever responses hold a trial and NaN where they are padding")
+    negative = np.flatnonzero(events[valid] < 0)
+    if negative.size:
+        raise UserFileError(f"{where}: events: holds negative magnitudes (smallest "
+                            f"{float(events[valid].min()):.6g}); expected event magnitudes >= 0")
 
 
 def _content_hash(data: NeuralData) -> str:
@@ -337,4 +391,7 @@ def _content_hash(data: NeuralData) -> str:
     for name in ("area", "layer", "cre_line", "session"):
         digest.update("\x1f".join(getattr(data, name).tolist()).encode())
         digest.update(b"\x1e")
+    if data.events is not None:  # absent events leave earlier fingerprints as they were
+        digest.update(b"events")
+        digest.update(np.ascontiguousarray(data.events).tobytes())
     return digest.hexdigest()[:16]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,6 +23,8 @@ class Region:
     """(stimuli, trials, cells) responses of the region's cells, NaN-padded like NeuralData."""
     blocks: tuple[tuple[str, int, int, int], ...]
     """(session, first cell, end cell, trials): runs of cells sharing session and trial count."""
+    events: np.ndarray | None = None
+    """(stimuli, trials, cells) event magnitudes of the same cells and trials, or None."""
 
     @property
     def label(self) -> str:
@@ -34,6 +37,18 @@ class Region:
     @property
     def sessions(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(block[0] for block in self.blocks))
+
+    @property
+    def response_measure(self) -> str:
+        """``events`` where the region's cells have detected events, else ``dff``."""
+        return "dff" if self.events is None else "events"
+
+    def physiology_view(self) -> Region:
+        """The region with its events as responses, where it has events (the measure the
+        Allen analyses compute sparseness on); itself otherwise."""
+        if self.events is None:
+            return self
+        return dataclasses.replace(self, responses=self.events)
 
     def mean_responses(self) -> np.ndarray:
         """(images, cells) trial-averaged responses."""
@@ -98,8 +113,10 @@ def group_regions(data: NeuralData, min_cells: int = 1) -> list[Region]:
             continue
         members_index = np.asarray(cells)
         region_counts = counts[members_index]
-        responses = data.responses[:, :int(region_counts.max()), members_index]
+        trials = int(region_counts.max())
+        responses = data.responses[:, :trials, members_index]
+        events = None if data.events is None else data.events[:, :trials, members_index]
         regions.append(Region(area=area, cre_line=cre_line or None, layer=layer,
-                              responses=responses,
+                              responses=responses, events=events,
                               blocks=_blocks(data.session[members_index], region_counts)))
     return regions
