@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Callable
 
 from mnc.cli.common import comma_list, positive_number
+from mnc.cli.config_file import add_config_flag
 from mnc.errors import UsageError
 from mnc.neuro.allen import ResponseWindow
 from mnc.neuro.api import AnalysisOptions, NeuralSelection
@@ -79,6 +80,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                              "left unmapped, compared with every population)")
     parser.add_argument("--json", action="store_true",
                         help="print the summary as JSON instead of a table")
+    add_config_flag(parser)
 
 
 def step_choice(text: str) -> int | str:
