@@ -32,16 +32,16 @@ def add_config_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def config_path(argv: list[str]) -> str | None:
-    """The file ``--config`` names in ``argv`` (also ``--config=FILE`` and ``--conf FILE``)."""
+    """The file ``--config`` names in ``argv`` (also ``--config=FILE`` and ``--conf FILE``);
+    the last one if given twice, as argparse keeps."""
+    found = None
     for index, token in enumerate(argv):
         if token == "--":
             break
         name, equals, value = token.partition("=")
         if len(name) >= 5 and CONFIG_FLAG.startswith(name):
-            if equals:
-                return value
-            return argv[index + 1] if index + 1 < len(argv) else None
-    return None
+            found = value if equals else (argv[index + 1] if index + 1 < len(argv) else None)
+    return found
 
 
 def apply_config_file(parser: argparse.ArgumentParser, argv: list[str], command: str) -> None:

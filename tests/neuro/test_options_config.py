@@ -64,6 +64,7 @@ def test_a_config_equal_to_the_flags_parses_the_same(
     from_flags = _parse(command, *FLAGS, *extra_flags)
     assert _parse(command, "--config", str(config)) == from_flags
     assert _parse(command, f"--config={config}") == from_flags
+    assert _parse(command, "--config", "elsewhere.yaml", "--conf", str(config)) == from_flags
 
 
 def test_flags_on_the_command_line_override_the_file(tmp_path: Path) -> None:
