@@ -10,12 +10,12 @@ reference-semantics baseline measured in the same run, and the largest output di
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from mnc.cli.common import announce, positive_number, print_json, table
 from mnc.errors import UserFileError
+from mnc.io import strict_json
 from mnc.io.outputs import output_file
 from mnc.text import shown
 
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     result = run_benchmark(config, progress=lambda text: print(f"  {text} ...", file=sys.stderr)
                            if watched else None)
     if args.output is not None:
-        write_text_atomic(args.output, json.dumps(result.as_dict(), indent=1) + "\n")
+        write_text_atomic(args.output, strict_json.dumps(result.as_dict(), indent=1) + "\n")
     if args.json:
         print_json(result.as_dict())
         return 0

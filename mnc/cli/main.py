@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "compare response statistics of model units and recorded cells",
     ),
     "measure": ("mnc.cli.measure", "derive spec measurements from the voxel-scale connectome"),
+    "completion": ("mnc.cli.completion", "print a shell completion script (bash, zsh or fish)"),
 }
 
 

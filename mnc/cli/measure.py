@@ -10,10 +10,10 @@ Each writes a spec fragment to include with ``extends: [mouse.yaml, fragment.yam
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from mnc.cli.common import positive_number
+from mnc.io import strict_json
 from mnc.io.outputs import output_file
 from mnc.text import shown
 
@@ -129,8 +129,8 @@ def run(args: argparse.Namespace) -> int:
         write_fragment(args.output, text)
         rows = [projection.summary() for projection in measurement.projections]
         if args.json:
-            print(json.dumps({"output": str(args.output), "cached_projections":
-                              measurement.cache_hits, "projections": rows}, indent=2))
+            print(strict_json.dumps({"output": str(args.output), "cached_projections":
+                                     measurement.cache_hits, "projections": rows}, indent=2))
         else:
             print(f"{'projection':<22} {'strength':>9} {'sigma_mm':>9} {'used/all':>9}")
             for row in rows:
@@ -147,8 +147,9 @@ def run(args: argparse.Namespace) -> int:
                                      hemisphere=args.hemisphere, flatmap=args.flatmap)
     write_fragment(args.output, text)
     if args.json:
-        print(json.dumps({"output": str(args.output), "surface_area_mm2": surfaces.values_mm2,
-                          "voxels": surfaces.voxels}, indent=2))
+        print(strict_json.dumps({"output": str(args.output),
+                                 "surface_area_mm2": surfaces.values_mm2,
+                                 "voxels": surfaces.voxels}, indent=2))
     else:
         for population, value in surfaces.values_mm2.items():
             print(f"{population:<12} {value:9.4f} mm2  ({surfaces.voxels[population]} voxels)")

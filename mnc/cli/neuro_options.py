@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mnc.cli.common import comma_list, positive_number
+from mnc.cli.config_file import add_config_flag
 from mnc.errors import UsageError
 from mnc.neuro.allen import ResponseWindow
 from mnc.neuro.layers import ALLEN_AREAS
@@ -84,6 +85,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                              "left unmapped, compared with every population)")
     parser.add_argument("--json", action="store_true",
                         help="print the summary as JSON instead of a table")
+    add_config_flag(parser)
 
 
 def step_choice(text: str) -> int | str:

@@ -22,6 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
 
 
+def extend_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """``--config FILE.yaml``: the file's options become defaults the flags override."""
+    from mnc.cli.config_file import apply_config_file
+
+    apply_config_file(parser, argv, NAME)
+
+
 def run(args: argparse.Namespace) -> int:
     from mnc.extras import require
 

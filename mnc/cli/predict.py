@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from mnc.class_names import default_class_names
 from mnc.cli.common import add_limit_flags, announce, install_flag_limits, positive_number
 from mnc.errors import UserFileError
 from mnc.imaging import find_images
+from mnc.io import strict_json
 from mnc.io.outputs import output_file, refuse_output_over_inputs
 from mnc.text import shown, shown_message
 
@@ -77,10 +77,11 @@ def run(args: argparse.Namespace) -> int:
                 _entry(int(index), float(chance), names)
                 for index, chance in zip(row, chances, strict=True)]})
     if args.json:
-        print(json.dumps({"model": str(args.model), "provider": model.provider,
-                          "predictions": rows, "output": str(args.output) if args.output else None,
-                          "skipped": [{"file": str(path), "reason": reason}
-                                      for path, reason in result.skipped]}, indent=1))
+        print(strict_json.dumps({"model": str(args.model), "provider": model.provider,
+                                 "predictions": rows,
+                                 "output": str(args.output) if args.output else None,
+                                 "skipped": [{"file": str(path), "reason": reason}
+                                             for path, reason in result.skipped]}, indent=1))
     else:
         for row in rows:
             ranked = ", ".join(f"{entry.get('name', entry['class'])} {entry['probability']:.3f}"

@@ -40,6 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cross-validation folds over images (default 5)")
 
 
+def extend_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """``--config FILE.yaml``: the file's options become defaults the flags override."""
+    from mnc.cli.config_file import apply_config_file
+
+    apply_config_file(parser, argv, NAME)
+
+
 def run(args: argparse.Namespace) -> int:
     from mnc.extras import require
 

@@ -13,12 +13,12 @@ to score every kept checkpoint. Both sides go through this module, which needs n
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mnc.errors import UserFileError
+from mnc.io import strict_json
 from mnc.io.atomic import write_text_atomic
 from mnc.io.textfile import TextFileError, read_json_file
 from mnc.text import shown
@@ -80,8 +80,8 @@ def read_index(run: str | Path) -> list[KeptCheckpoint]:
         try:
             item = KeptCheckpoint(epoch=_count(entry["epoch"], f"{where}: epoch"),
                                   step=_count(entry["step"], f"{where}: step"),
-                                  val_top1=float(entry["val_top1"]),
-                                  val_top5=float(entry["val_top5"]), file=str(entry["file"]))
+                                  val_top1=_fraction(entry["val_top1"]),
+                                  val_top5=_fraction(entry["val_top5"]), file=str(entry["file"]))
         except (TypeError, ValueError, OverflowError) as error:
             raise UserFileError(f"{where}: {error}") from None
         if not all(math.isnan(v) or 0 <= v <= 1 for v in (item.val_top1, item.val_top5)):
@@ -97,6 +97,11 @@ def read_index(run: str | Path) -> list[KeptCheckpoint]:
                                 f"folder (to {shown(str(target))}) through a symbolic link")
         kept.append(item)
     return sorted(kept, key=lambda item: item.epoch)
+
+
+def _fraction(value: object) -> float:
+    """An accuracy from JSON; null is NaN (no validation images), as strict JSON writes it."""
+    return math.nan if value is None else float(value)  # type: ignore[arg-type]
 
 
 def _count(value: object, where: str) -> int:
@@ -115,7 +120,7 @@ def write_index(run: str | Path, kept: list[KeptCheckpoint]) -> None:
     folder = Path(run)
     ordered = sorted(kept, key=lambda item: item.epoch)
     write_text_atomic(folder / INDEX_JSON,
-                      json.dumps([asdict(item) for item in ordered], indent=1) + "\n")
+                      strict_json.dumps([asdict(item) for item in ordered], indent=1) + "\n")
     lines = [",".join(COLUMNS)]
     for item in ordered:
         values = asdict(item)

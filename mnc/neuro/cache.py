@@ -32,13 +32,19 @@ import numpy as np
 
 from mnc.analysis.limits import current_limits
 from mnc.errors import MncError
+from mnc.io import strict_json
 from mnc.io.cache_entries import cache_open, entry_exists, read_entry, write_cache_text
+from mnc.io.strict_json import non_finite_marks, restore_non_finite
 from mnc.io.textfile import TextFileError, parse_json
 from mnc.ir.keys import population_key
 from mnc.neuro.representation import FeatureSummary
 
 CACHE_FORMAT = 2
 """2: scores add bootstrap draws and the best population leaves out the input image."""
+
+
+SCORES_FORMAT = "mnc-scores-strict-1"
+"""Score entries in strict JSON with their non-finite numbers listed apart."""
 
 
 def stable_key(*parts: Any) -> str:
@@ -235,11 +241,22 @@ class ScoreCache:
     def load(self) -> Any | None:
         if not entry_exists(self.path):
             return None
-        value = read_cached_json(self.path)
+        stored = read_cached_json(self.path)
+        value = stored
+        if isinstance(stored, dict) and stored.get("format") == SCORES_FORMAT:
+            value = stored.get("tables")
+            problem = restore_non_finite(value, stored.get("non_finite"))
+            if problem is not None:
+                cache_miss(self.path, problem)
+                return None
+        # else an entry written before scores were strict JSON: NaN as written
         if value is not None and (problem := tables_problem(value)) is not None:
             cache_miss(self.path, problem)
             return None
         return value
 
     def save(self, value: Any) -> None:
-        write_cache_text(self.root, self.path, json.dumps(value, indent=1))
+        """Strict JSON (non-finite numbers as null, listed by path so that ``load`` gives back
+        exactly what was saved)."""
+        entry = {"format": SCORES_FORMAT, "tables": value, "non_finite": non_finite_marks(value)}
+        write_cache_text(self.root, self.path, strict_json.dumps(entry, indent=1))

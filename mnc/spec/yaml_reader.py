@@ -51,10 +51,10 @@ def format_field_path(path: FieldPath) -> str:
     return text
 
 
-def _problem(file: Path, message: str, mark: Any = None) -> SpecError:
+def _problem(file: Path, message: str, mark: Any = None, path: FieldPath = ()) -> SpecError:
     line = mark.line + 1 if mark is not None else None
     column = mark.column + 1 if mark is not None else None
-    return SpecError.single(file, message, line=line, column=column)
+    return SpecError.single(file, message, format_field_path(path), line=line, column=column)
 
 
 def read_yaml(
@@ -176,7 +176,7 @@ class _Converter:
         if isinstance(node, yaml.ScalarNode) and node.style is None:  # quoted: text as written
             surprise = _yaml11_surprise(node)
             if surprise is not None:
-                raise _problem(self.file, surprise, node.start_mark)
+                raise _problem(self.file, surprise, node.start_mark, path)
         try:
             return self.scalars.construct_object(node)
         except (yaml.constructor.ConstructorError, ValueError, OverflowError) as error:

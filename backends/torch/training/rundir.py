@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import platform
 from pathlib import Path
@@ -31,7 +30,7 @@ import torch
 import yaml
 
 from mnc.errors import UserFileError
-from mnc.io import checkpoint_index
+from mnc.io import checkpoint_index, strict_json
 from mnc.io.atomic import remove_stale_parts, write_text_atomic
 from mnc.io.textfile import TextFileError, parse_json, read_bounded_text, read_json_file
 from mnc.ir.model import IR
@@ -211,7 +210,7 @@ def _read_record(file: Path) -> Any:
 
 def write_manifest(folder: Path, spec_copies: list[str]) -> None:
     files = [MANIFEST, *RESULT_FILES, *spec_copies]
-    write_text_atomic(folder / MANIFEST, json.dumps(
+    write_text_atomic(folder / MANIFEST, strict_json.dumps(
         {"format": MANIFEST_FORMAT, "files": files}, indent=1) + "\n")
 
 
@@ -240,7 +239,7 @@ def record(folder: Path, config: dict[str, Any], ir: IR, spec_files: list[Path],
             "spec_files": [str(file) for file in spec_files], "spec_copies": copies,
             "mnc_version": __version__, "torch_version": torch.__version__,
             "python_version": platform.python_version(), "world_size": world_size}
-    write_text_atomic(folder / "run.json", json.dumps(info, indent=1) + "\n")
+    write_text_atomic(folder / "run.json", strict_json.dumps(info, indent=1) + "\n")
 
 
 def write_config(folder: Path, config: dict[str, Any]) -> None:
@@ -250,7 +249,8 @@ def write_config(folder: Path, config: dict[str, Any]) -> None:
 def write_metrics(folder: Path, history: list[dict[str, Any]]) -> None:
     """Rewrite metrics.jsonl from the checkpoint's history (so the two always agree)."""
     write_text_atomic(folder / METRICS,
-                      "".join(json.dumps(entry, sort_keys=True) + "\n" for entry in history))
+                      "".join(strict_json.dumps(entry, sort_keys=True) + "\n"
+                              for entry in history))
 
 
 def read_metrics(folder: Path) -> list[dict[str, Any]]:
