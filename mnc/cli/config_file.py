@@ -41,6 +41,8 @@ def config_path(argv: list[str]) -> str | None:
         name, equals, value = token.partition("=")
         if len(name) >= 5 and CONFIG_FLAG.startswith(name):
             found = value if equals else (argv[index + 1] if index + 1 < len(argv) else None)
+    if found is not None and found.startswith("-") and found != "-":
+        return None  # a flag where the file should be: argparse says what is missing
     return found
 
 
