@@ -1,0 +1,158 @@
+/* Training kernels over the kept taps, included once per instruction set by sparse_taps.c
+ * (before kernel_body.h, with the same SUFFIX, VL and TARGET defined, plus TRAIN_R: rows of
+ * one register block, undefined again at the end).
+ *
+ * Both work on whole batches of contiguous NCHW float32 planes; a "tap list" is, per output
+ * channel o, the taps starts[o] .. starts[o+1] - 1, each an offset into one image of the input
+ * (channel * in_h * in_w + dy * in_w + dx) and a weight. Python pads (and phase-splits) the
+ * input so every tap of every output pixel lies inside it: no bounds checks here.
+ *
+ * correlate: out[n, o, y, x] (+)= sum_t w[t] * in[n, offset[t] + y * in_w + x]. Forward pass, and
+ * the input gradient (the same sum over the output gradient, with the taps transposed).
+ * tap_dot: grad[t] = sum_n sum_(y, x) g[n, o, y, x] * in[n, offset[t] + y * in_w + x], the
+ * gradient of each kept weight, summed per image in float32 vectors and over images in double.
+ */
+
+#define TCAT2(a, b) a##_##b
+#define TCAT(a, b) TCAT2(a, b)
+#define TFN(name) TCAT(name, SUFFIX)
+
+typedef float TFN(tvf) __attribute__((vector_size(VL * 4)));
+typedef float TFN(tvfu) __attribute__((vector_size(VL * 4), aligned(4)));
+
+/* R rows x one vector of output from `out` (row pitch out_w), over the taps of one channel. */
+#define DEFINE_CORRELATE_BLOCK(R, KIND)                                                     \
+TARGET static void TFN(TCAT(correlate_block, KIND))(                                       \
+    const float *in, ptrdiff_t in_w, const int64_t *offsets, const float *weights,         \
+    int64_t taps, float *out, ptrdiff_t out_w, int accumulate) {                           \
+    typedef TFN(tvf) vf;                                                                    \
+    typedef TFN(tvfu) vfu;                                                                  \
+    vf acc[R];                                                                              \
+    for (int r = 0; r < R; r++)                                                             \
+        acc[r] = accumulate ? *(const vfu *)(out + r * out_w) : (vf){0};                    \
+    for (int64_t t = 0; t < taps; t++) {                                                    \
+        const float *src = in + offsets[t];                                                 \
+        const vf wv = (vf){0} + weights[t];                                                 \
+        for (int r = 0; r < R; r++) acc[r] += wv * *(const vfu *)(src + r * in_w);          \
+    }                                                                                       \
+    for (int r = 0; r < R; r++) *(vfu *)(out + r * out_w) = acc[r];                         \
+}
+
+DEFINE_CORRELATE_BLOCK(TRAIN_R, rows)
+DEFINE_CORRELATE_BLOCK(1, row)
+
+/* One block of R (or fewer) output rows from y0, every column, of one output channel
+ * (rows in_pitch and out_pitch floats apart). */
+TARGET static void TFN(correlate_rows)(const float *in, ptrdiff_t in_pitch,
+                                       const int64_t *offsets, const float *weights,
+                                       int64_t taps, float *out, ptrdiff_t out_pitch,
+                                       int out_h, int out_w, int y0, int accumulate) {
+    const int rows = out_h - y0 < TRAIN_R ? out_h - y0 : TRAIN_R;
+    int x0 = 0;
+    for (; x0 + VL <= out_w; x0 += VL) {
+        const float *base = in + (ptrdiff_t)y0 * in_pitch + x0;
+        float *dst = out + (ptrdiff_t)y0 * out_pitch + x0;
+        if (rows == TRAIN_R) {
+            TFN(correlate_block_rows)(base, in_pitch, offsets, weights, taps, dst, out_pitch,
+                                      accumulate);
+        } else {
+            for (int r = 0; r < rows; r++)
+                TFN(correlate_block_row)(base + (ptrdiff_t)r * in_pitch, in_pitch, offsets,
+                                         weights, taps, dst + (ptrdiff_t)r * out_pitch,
+                                         out_pitch, accumulate);
+        }
+    }
+    for (int r = 0; r < rows; r++) /* the columns past the last whole vector */
+        for (int x = x0; x < out_w; x++) {
+            const float *src = in + (ptrdiff_t)(y0 + r) * in_pitch + x;
+            float *dst = out + (ptrdiff_t)(y0 + r) * out_pitch + x;
+            float sum = accumulate ? *dst : 0.0f;
+            for (int64_t t = 0; t < taps; t++) sum += weights[t] * src[offsets[t]];
+            *dst = sum;
+        }
+}
+
+/* Images [0, count), split by (image, row block) among the threads; within a block, every
+ * output channel in turn, so the input rows it reads stay in cache. Strides in floats:
+ * in (row, image), out (row, channel, image). */
+TARGET static void TFN(correlate)(const float *in, int64_t count, const int64_t *in_strides,
+                                  float *out, int out_channels, int out_h, int out_w,
+                                  const int64_t *out_strides, const int64_t *starts,
+                                  const int64_t *offsets, const float *weights,
+                                  int accumulate, int threads) {
+    const int64_t blocks = (out_h + TRAIN_R - 1) / TRAIN_R;
+    const int64_t work = count * blocks;
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int64_t item = 0; item < work; item++) {
+        const int64_t n = item / blocks;
+        const int y0 = (int)(item % blocks) * TRAIN_R;
+        const float *image = in + n * in_strides[1];
+        for (int o = 0; o < out_channels; o++)
+            TFN(correlate_rows)(image, in_strides[0], offsets + starts[o], weights + starts[o],
+                                starts[o + 1] - starts[o],
+                                out + n * out_strides[2] + o * out_strides[1], out_strides[0],
+                                out_h, out_w, y0, accumulate);
+    }
+}
+
+/* sum over (y, x) of g[y, x] * in[y * in_w + x] for one image and one tap. */
+TARGET static float TFN(plane_dot)(const float *g, const float *in, int in_w, int out_h,
+                                   int out_w) {
+    typedef TFN(tvf) vf;
+    typedef TFN(tvfu) vfu;
+    vf acc0 = (vf){0}, acc1 = (vf){0};
+    float tail = 0.0f;
+    for (int y = 0; y < out_h; y++) {
+        const float *grow = g + (ptrdiff_t)y * out_w;
+        const float *irow = in + (ptrdiff_t)y * in_w;
+        int x = 0;
+        for (; x + 2 * VL <= out_w; x += 2 * VL) {
+            acc0 += *(const vfu *)(grow + x) * *(const vfu *)(irow + x);
+            acc1 += *(const vfu *)(grow + x + VL) * *(const vfu *)(irow + x + VL);
+        }
+        for (; x + VL <= out_w; x += VL) acc0 += *(const vfu *)(grow + x) * *(const vfu *)(irow + x);
+        for (; x < out_w; x++) tail += grow[x] * irow[x];
+    }
+    acc0 += acc1;
+    float sum = tail;
+    for (int i = 0; i < VL; i++) sum += acc0[i];
+    return sum;
+}
+
+/* Every output channel's taps by one thread (channels spread dynamically: their tap counts
+ * differ); per tap, each image's sum in float32 added in double. */
+TARGET static void TFN(tap_dot)(const float *grad, const float *in, int64_t count,
+                                int in_channels, int in_h, int in_w, int out_channels,
+                                int out_h, int out_w, const int64_t *starts,
+                                const int64_t *offsets, float *result, int threads) {
+    const int64_t in_image = (int64_t)in_channels * in_h * in_w;
+    const int64_t out_plane = (int64_t)out_h * out_w;
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+#endif
+    for (int o = 0; o < out_channels; o++) {
+        for (int64_t t = starts[o]; t < starts[o + 1]; t++) result[t] = 0.0f;
+        double sums[64];
+        for (int64_t first = starts[o]; first < starts[o + 1]; first += 64) {
+            const int64_t last = first + 64 < starts[o + 1] ? first + 64 : starts[o + 1];
+            for (int64_t t = first; t < last; t++) sums[t - first] = 0.0;
+            for (int64_t n = 0; n < count; n++) {
+                const float *g = grad + (n * out_channels + o) * out_plane;
+                const float *image = in + n * in_image;
+                for (int64_t t = first; t < last; t++)
+                    sums[t - first] += TFN(plane_dot)(g, image + offsets[t], in_w, out_h, out_w);
+            }
+            for (int64_t t = first; t < last; t++) result[t] = (float)sums[t - first];
+        }
+    }
+}
+
+#undef DEFINE_CORRELATE_BLOCK
+#undef TFN
+#undef TCAT
+#undef TCAT2
+#undef TRAIN_R
