@@ -157,6 +157,8 @@ class Dispatcher:
 
     def _sparse_kernel(self, images: Tensor, training: bool) -> bool:
         """Whether a ``sparse`` call runs the inference kernel (else the batch path)."""
+        if not training and not torch.is_grad_enabled():  # (the usual inference call: the
+            return True                                   # choice has checked the rest)
         return self.sparse_problem(images, training) is None
 
     def _choose_checked(self, images: Tensor, strategy: str, training: bool) -> str:

@@ -196,8 +196,9 @@ class _KeptTapDrive(torch.autograd.Function):
                 source_grads.append(None)
                 continue
             padded = F.pad(grad, tap.grad_padding)
-            # only the window over the source's own pixels: the padding's gradient is dropped
-            source_grad = torch.zeros_like(source)
+            # Only the window over the source's own pixels: the rest is the padding's gradient,
+            # which the padding's backward drops unread (so it is left uninitialised)
+            source_grad = torch.empty_like(source)
             (y0, y1), (x0, x1) = tap.window
             _correlate(padded[:, :, y0:, x0:], tap.t_starts, tap.t_channel, tap.t_dy, tap.t_dx,
                        weight[tap.t_order].contiguous(), source_grad[:, :, y0:y1, x0:x1],

@@ -72,8 +72,9 @@ TARGET static void TFN(correlate_rows)(const float *in, ptrdiff_t in_pitch,
         }
 }
 
-/* Images [0, count), split by (image, row block) among the threads; within a block, every
- * output channel in turn, so the input rows it reads stay in cache. Strides in floats:
+/* Images [0, count), split by (image, row block) among the threads, handed out one at a time
+ * (on a shared machine a thread may lose its core for a while: the others take its share);
+ * within a block, every output channel in turn, so the input rows it reads stay in cache. Strides in floats:
  * in (row, image), out (row, channel, image). */
 TARGET static void TFN(correlate)(const float *in, int64_t count, const int64_t *in_strides,
                                   float *out, int out_channels, int out_h, int out_w,
@@ -84,7 +85,7 @@ TARGET static void TFN(correlate)(const float *in, int64_t count, const int64_t 
     const int64_t work = count * blocks;
     (void)threads;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
 #endif
     for (int64_t item = 0; item < work; item++) {
         const int64_t n = item / blocks;
@@ -122,6 +123,41 @@ TARGET static float TFN(plane_dot)(const float *g, const float *in, int in_w, in
     return sum;
 }
 
+/* plane_dot of four taps at once (offsets off[0..3] from in): each load of g serves four. */
+TARGET static void TFN(plane_dot4)(const float *g, const float *in, const int64_t *off,
+                                   int in_w, int out_h, int out_w, float *sums) {
+    typedef TFN(tvf) vf;
+    typedef TFN(tvfu) vfu;
+    vf acc0 = (vf){0}, acc1 = (vf){0}, acc2 = (vf){0}, acc3 = (vf){0};
+    float tail[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    const float *in0 = in + off[0], *in1 = in + off[1], *in2 = in + off[2], *in3 = in + off[3];
+    for (int y = 0; y < out_h; y++) {
+        const float *grow = g + (ptrdiff_t)y * out_w;
+        const ptrdiff_t row = (ptrdiff_t)y * in_w;
+        int x = 0;
+        for (; x + VL <= out_w; x += VL) {
+            const vf gv = *(const vfu *)(grow + x);
+            acc0 += gv * *(const vfu *)(in0 + row + x);
+            acc1 += gv * *(const vfu *)(in1 + row + x);
+            acc2 += gv * *(const vfu *)(in2 + row + x);
+            acc3 += gv * *(const vfu *)(in3 + row + x);
+        }
+        for (; x < out_w; x++) {
+            tail[0] += grow[x] * in0[row + x];
+            tail[1] += grow[x] * in1[row + x];
+            tail[2] += grow[x] * in2[row + x];
+            tail[3] += grow[x] * in3[row + x];
+        }
+    }
+    for (int i = 0; i < VL; i++) {
+        tail[0] += acc0[i];
+        tail[1] += acc1[i];
+        tail[2] += acc2[i];
+        tail[3] += acc3[i];
+    }
+    for (int k = 0; k < 4; k++) sums[k] = tail[k];
+}
+
 /* Every output channel's taps by one thread (channels spread dynamically: their tap counts
  * differ); per tap, each image's sum in float32 added in double. */
 TARGET static void TFN(tap_dot)(const float *grad, const float *in, int64_t count,
@@ -135,15 +171,20 @@ TARGET static void TFN(tap_dot)(const float *grad, const float *in, int64_t coun
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
 #endif
     for (int o = 0; o < out_channels; o++) {
-        for (int64_t t = starts[o]; t < starts[o + 1]; t++) result[t] = 0.0f;
         double sums[64];
+        float four[4];
         for (int64_t first = starts[o]; first < starts[o + 1]; first += 64) {
             const int64_t last = first + 64 < starts[o + 1] ? first + 64 : starts[o + 1];
             for (int64_t t = first; t < last; t++) sums[t - first] = 0.0;
             for (int64_t n = 0; n < count; n++) {
                 const float *g = grad + (n * out_channels + o) * out_plane;
                 const float *image = in + n * in_image;
-                for (int64_t t = first; t < last; t++)
+                int64_t t = first;
+                for (; t + 4 <= last; t += 4) {
+                    TFN(plane_dot4)(g, image, offsets + t, in_w, out_h, out_w, four);
+                    for (int k = 0; k < 4; k++) sums[t + k - first] += four[k];
+                }
+                for (; t < last; t++)
                     sums[t - first] += TFN(plane_dot)(g, image + offsets[t], in_w, out_h, out_w);
             }
             for (int64_t t = first; t < last; t++) result[t] = (float)sums[t - first];
