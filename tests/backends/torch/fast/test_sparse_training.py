@@ -118,3 +118,36 @@ def test_sparse_training_gradient_in_eval_mode_uses_running_statistics():
     model.plain_forward(images).sum().backward()
     torch.testing.assert_close(got, images.grad, rtol=0, atol=1e-3 * float(got.abs().max()))
     model.set_strategy("auto")
+
+
+def test_without_the_kernel_training_runs_merged_and_forced_sparse_says_why(tmp_path):
+    """An install without a C compiler has no kernel: auto trains with merged, and forcing
+    sparse is a clear error."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    script = """
+import torch
+from mnc.compiler import compile_ir
+from mnc.errors import BackendError
+from mnc_backends.torch.fast import native
+from mnc_backends.torch.module import MouseNet
+assert not native.available()
+model = MouseNet(compile_ir("specs/variants/tiny.yaml")).train()
+images = torch.randn(2, 3, 32, 32)
+assert model.dispatcher().choose(images) == "merged"
+model(images).sum().backward()
+try:
+    model.set_strategy("sparse")
+except BackendError as error:
+    print("refused:", error)
+"""
+    missing = tmp_path / "no-kernel.so"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            cwd=ROOT, env={**os.environ, "MNC_SPARSE_LIBRARY": str(missing)},
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "refused: strategy 'sparse' needs the native kernel" in result.stdout
