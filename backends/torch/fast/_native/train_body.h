@@ -19,23 +19,38 @@
 
 typedef float TFN(tvf) __attribute__((vector_size(VL * 4)));
 typedef float TFN(tvfu) __attribute__((vector_size(VL * 4), aligned(4)));
+typedef double TFN(tvd) __attribute__((vector_size(VL * 8)));
 
-/* R rows x one vector of output from `out` (row pitch out_w), over the taps of one channel. */
+/* R rows x one vector of output from `out` (row pitch out_w), over the taps of one channel.
+ * A channel sums thousands of taps (the transposed taps of the input gradient: every output
+ * channel's); summed one after another in float32, the error grows with their count, and
+ * training-mode BatchNorm's backward amplifies it (4x plain's gradient error on the default
+ * spec). So each run of TAP_RUN taps is summed in float32 registers and the runs in double. */
+#define TAP_RUN 16
 #define DEFINE_CORRELATE_BLOCK(R, KIND)                                                     \
-TARGET static void TFN(TCAT(correlate_block, KIND))(                                       \
+TARGET static void TFN(TCAT(correlate_block, KIND))(                                      \
     const float *in, ptrdiff_t in_w, const int64_t *offsets, const float *weights,         \
     int64_t taps, float *out, ptrdiff_t out_w, int accumulate) {                           \
     typedef TFN(tvf) vf;                                                                    \
     typedef TFN(tvfu) vfu;                                                                  \
-    vf acc[R];                                                                              \
+    typedef TFN(tvd) vd;                                                                    \
+    vd acc[R];                                                                              \
     for (int r = 0; r < R; r++)                                                             \
-        acc[r] = accumulate ? *(const vfu *)(out + r * out_w) : (vf){0};                    \
-    for (int64_t t = 0; t < taps; t++) {                                                    \
-        const float *src = in + offsets[t];                                                 \
-        const vf wv = (vf){0} + weights[t];                                                 \
-        for (int r = 0; r < R; r++) acc[r] += wv * *(const vfu *)(src + r * in_w);          \
+        acc[r] = accumulate ? __builtin_convertvector(*(const vfu *)(out + r * out_w), vd)  \
+                            : (vd){0};                                                      \
+    for (int64_t first = 0; first < taps; first += TAP_RUN) {                               \
+        const int64_t last = first + TAP_RUN < taps ? first + TAP_RUN : taps;               \
+        vf run[R];                                                                          \
+        for (int r = 0; r < R; r++) run[r] = (vf){0};                                       \
+        for (int64_t t = first; t < last; t++) {                                            \
+            const float *src = in + offsets[t];                                             \
+            const vf wv = (vf){0} + weights[t];                                             \
+            for (int r = 0; r < R; r++) run[r] += wv * *(const vfu *)(src + r * in_w);      \
+        }                                                                                   \
+        for (int r = 0; r < R; r++) acc[r] += __builtin_convertvector(run[r], vd);          \
     }                                                                                       \
-    for (int r = 0; r < R; r++) *(vfu *)(out + r * out_w) = acc[r];                         \
+    for (int r = 0; r < R; r++)                                                             \
+        *(vfu *)(out + r * out_w) = __builtin_convertvector(acc[r], vf);                    \
 }
 
 DEFINE_CORRELATE_BLOCK(TRAIN_R, rows)
@@ -66,9 +81,9 @@ TARGET static void TFN(correlate_rows)(const float *in, ptrdiff_t in_pitch,
         for (int x = x0; x < out_w; x++) {
             const float *src = in + (ptrdiff_t)(y0 + r) * in_pitch + x;
             float *dst = out + (ptrdiff_t)(y0 + r) * out_pitch + x;
-            float sum = accumulate ? *dst : 0.0f;
+            double sum = accumulate ? *dst : 0.0;
             for (int64_t t = 0; t < taps; t++) sum += weights[t] * src[offsets[t]];
-            *dst = sum;
+            *dst = (float)sum;
         }
 }
 
@@ -99,41 +114,45 @@ TARGET static void TFN(correlate)(const float *in, int64_t count, const int64_t 
     }
 }
 
+/* Weight gradients: under training-mode BatchNorm the output gradient of a channel sums to
+ * zero over the batch, so a kept weight's gradient is a small difference of large sums. Each
+ * row's products are summed in float32 vectors and each row's sum is added in double: the
+ * error then does not grow with the plane and the batch. */
+
 /* sum over (y, x) of g[y, x] * in[y * in_w + x] for one image and one tap. */
-TARGET static float TFN(plane_dot)(const float *g, const float *in, int in_w, int out_h,
-                                   int out_w) {
+TARGET static double TFN(plane_dot)(const float *g, const float *in, int in_w, int out_h,
+                                    int out_w) {
     typedef TFN(tvf) vf;
     typedef TFN(tvfu) vfu;
-    vf acc0 = (vf){0}, acc1 = (vf){0};
-    float tail = 0.0f;
+    typedef TFN(tvd) vd;
+    vd total = (vd){0};
+    double tail = 0.0;
     for (int y = 0; y < out_h; y++) {
         const float *grow = g + (ptrdiff_t)y * out_w;
         const float *irow = in + (ptrdiff_t)y * in_w;
+        vf acc = (vf){0};
         int x = 0;
-        for (; x + 2 * VL <= out_w; x += 2 * VL) {
-            acc0 += *(const vfu *)(grow + x) * *(const vfu *)(irow + x);
-            acc1 += *(const vfu *)(grow + x + VL) * *(const vfu *)(irow + x + VL);
-        }
-        for (; x + VL <= out_w; x += VL) acc0 += *(const vfu *)(grow + x) * *(const vfu *)(irow + x);
-        for (; x < out_w; x++) tail += grow[x] * irow[x];
+        for (; x + VL <= out_w; x += VL) acc += *(const vfu *)(grow + x) * *(const vfu *)(irow + x);
+        for (; x < out_w; x++) tail += (double)grow[x] * irow[x];
+        total += __builtin_convertvector(acc, vd);
     }
-    acc0 += acc1;
-    float sum = tail;
-    for (int i = 0; i < VL; i++) sum += acc0[i];
-    return sum;
+    for (int i = 0; i < VL; i++) tail += total[i];
+    return tail;
 }
 
 /* plane_dot of four taps at once (offsets off[0..3] from in): each load of g serves four. */
 TARGET static void TFN(plane_dot4)(const float *g, const float *in, const int64_t *off,
-                                   int in_w, int out_h, int out_w, float *sums) {
+                                   int in_w, int out_h, int out_w, double *sums) {
     typedef TFN(tvf) vf;
     typedef TFN(tvfu) vfu;
-    vf acc0 = (vf){0}, acc1 = (vf){0}, acc2 = (vf){0}, acc3 = (vf){0};
-    float tail[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    typedef TFN(tvd) vd;
+    vd total0 = (vd){0}, total1 = (vd){0}, total2 = (vd){0}, total3 = (vd){0};
+    double tail[4] = {0.0, 0.0, 0.0, 0.0};
     const float *in0 = in + off[0], *in1 = in + off[1], *in2 = in + off[2], *in3 = in + off[3];
     for (int y = 0; y < out_h; y++) {
         const float *grow = g + (ptrdiff_t)y * out_w;
         const ptrdiff_t row = (ptrdiff_t)y * in_w;
+        vf acc0 = (vf){0}, acc1 = (vf){0}, acc2 = (vf){0}, acc3 = (vf){0};
         int x = 0;
         for (; x + VL <= out_w; x += VL) {
             const vf gv = *(const vfu *)(grow + x);
@@ -143,17 +162,21 @@ TARGET static void TFN(plane_dot4)(const float *g, const float *in, const int64_
             acc3 += gv * *(const vfu *)(in3 + row + x);
         }
         for (; x < out_w; x++) {
-            tail[0] += grow[x] * in0[row + x];
-            tail[1] += grow[x] * in1[row + x];
-            tail[2] += grow[x] * in2[row + x];
-            tail[3] += grow[x] * in3[row + x];
+            tail[0] += (double)grow[x] * in0[row + x];
+            tail[1] += (double)grow[x] * in1[row + x];
+            tail[2] += (double)grow[x] * in2[row + x];
+            tail[3] += (double)grow[x] * in3[row + x];
         }
+        total0 += __builtin_convertvector(acc0, vd);
+        total1 += __builtin_convertvector(acc1, vd);
+        total2 += __builtin_convertvector(acc2, vd);
+        total3 += __builtin_convertvector(acc3, vd);
     }
     for (int i = 0; i < VL; i++) {
-        tail[0] += acc0[i];
-        tail[1] += acc1[i];
-        tail[2] += acc2[i];
-        tail[3] += acc3[i];
+        tail[0] += total0[i];
+        tail[1] += total1[i];
+        tail[2] += total2[i];
+        tail[3] += total3[i];
     }
     for (int k = 0; k < 4; k++) sums[k] = tail[k];
 }
@@ -172,7 +195,7 @@ TARGET static void TFN(tap_dot)(const float *grad, const float *in, int64_t coun
 #endif
     for (int o = 0; o < out_channels; o++) {
         double sums[64];
-        float four[4];
+        double four[4];
         for (int64_t first = starts[o]; first < starts[o + 1]; first += 64) {
             const int64_t last = first + 64 < starts[o + 1] ? first + 64 : starts[o + 1];
             for (int64_t t = first; t < last; t++) sums[t - first] = 0.0;
@@ -193,6 +216,7 @@ TARGET static void TFN(tap_dot)(const float *grad, const float *in, int64_t coun
 }
 
 #undef DEFINE_CORRELATE_BLOCK
+#undef TAP_RUN
 #undef TFN
 #undef TCAT
 #undef TCAT2
