@@ -55,11 +55,11 @@ struct output {
 #define SUFFIX generic
 #define VL 4
 #define TARGET
-#define TRAIN_R 4
 #define WIDE_R 3
 #define WIDE_NV 4
 #define NARROW_R 6
 #define NARROW_NV 2
+#define TRAIN_R 4
 #include "train_body.h"
 #include "kernel_body.h"
 
@@ -69,11 +69,11 @@ struct output {
 #define SUFFIX avx2
 #define VL 8
 #define TARGET __attribute__((target("avx2,fma")))
-#define TRAIN_R 8
 #define WIDE_R 3
 #define WIDE_NV 4
 #define NARROW_R 6
 #define NARROW_NV 2
+#define TRAIN_R 8
 #include "train_body.h"
 #include "kernel_body.h"
 
@@ -81,11 +81,11 @@ struct output {
 #define SUFFIX avx512
 #define VL 16
 #define TARGET __attribute__((target("avx512f,avx2,fma")))
-#define TRAIN_R 8
 #define WIDE_R 4
 #define WIDE_NV 4
 #define NARROW_R 8
 #define NARROW_NV 2
+#define TRAIN_R 8
 #include "train_body.h"
 #include "kernel_body.h"
 #endif
