@@ -306,9 +306,10 @@ class SparseTrainer:
         return self._targets
 
     def _drive(self, target: Target, sources: Mapping[tuple[str, int], Tensor],
-               prepared: dict, delay_ok: Sequence[int] | None = None) -> Tensor | None:
-        """The population's drive (bias included) from the present sources, or None when
-        none of its inputs is present yet (recurrent networks)."""
+               prepared: dict) -> Tensor | None:
+        """The population's drive (bias included) from the present sources (by name and
+        delay), or None when none of its inputs is present yet (recurrent networks).
+        ``prepared``: each source already padded and split, shared by its readers."""
         model = self.model
         taps, weights, tensors, bias = [], [], [], None
         for key, source, delay, read, tap in target.inputs:
