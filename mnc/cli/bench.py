@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         print("float32 gradients against plain float64 (relative error per layer):")
         print(table(["strategy", "worst", "worst layer", "median", "worst / plain's"],
                     [[row.strategy, f"{row.worst:.2e}", row.worst_parameter,
-                      f"{row.median:.2e}", f"{row.ratio_to_plain:.2f}x"]
+                      f"{row.median:.2e}", f"{row.ratio_to_plain:.3g}x"]
                      for row in result.gradients]))
     summary = result.summary
     if "kept_macs_per_image" in summary:
