@@ -92,6 +92,7 @@ SDIST_MUST_HOLD = [
     "schemas/spec.schema.json", "tests/conftest.py", "tests/test_golden.py",
     "tests/data/mousenet-architecture.json", "examples/compile_and_inspect.py",
     "backends/torch/fast/_native/sparse_taps.c", "backends/torch/fast/_native/kernel_body.h",
+    "backends/torch/fast/_native/train_body.h",
     "benchmarks/bench_compile.py", "mkdocs.yml", "docs/index.md", "docs/hooks/schemas.py",
 ]
 WHEEL_MUST_HOLD = [

@@ -36,7 +36,7 @@ from mnc.lowering.fresh_weights import fresh_weights
 from mnc.masks import all_masks
 from mnc_backends.torch.masked_conv import LearnableMaskConv2d, MaskedConv2d
 from mnc_backends.torch.names import population_key, projection_key
-from mnc_backends.torch.step_norm import StepBatchNorm2d
+from mnc_backends.torch.step_norm import StepBatchNorm2d, normalise
 
 INPUT = "input"
 """The population that is the image itself (no convolution, BatchNorm or ReLU)."""
@@ -294,11 +294,8 @@ class MouseNet(nn.Module):
         if drive is None:  # only delayed inputs, none present yet: the population rests
             frame = activity[INPUT]
             drive = frame.new_zeros(frame.shape[0], *step.shape)
-        norm = self.norms[step.norm]
-        # a recurrent network's BatchNorm keeps statistics per step; a feed-forward one (run
-        # through this path when a hook hands a call over) has one plain BatchNorm
-        normed = norm(drive, index) if isinstance(norm, StepBatchNorm2d) else norm(drive)
-        return self.populations[step.norm](normed)
+        # (a feed-forward network comes this way when a hook hands a call over)
+        return self.populations[step.norm](normalise(self.norms[step.norm], drive, index))
 
     def frames(self, images: Tensor) -> list[Tensor]:
         """The ``(N, C, H, W)`` image of each step of a recurrent network: a ``still`` image

@@ -76,3 +76,11 @@ class StepBatchNorm2d(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, steps={self.steps}, eps={self.eps}, momentum={self.momentum}"
+
+
+def normalise(norm: nn.Module, drive: Tensor, step: int | None) -> Tensor:
+    """A population's BatchNorm at ``step``: a recurrent network's keeps statistics per step
+    (``StepBatchNorm2d``), a feed-forward network's is one ``BatchNorm2d`` (``step`` unused)."""
+    if isinstance(norm, StepBatchNorm2d):
+        return norm(drive, 0 if step is None else step)
+    return norm(drive)

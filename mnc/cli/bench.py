@@ -4,6 +4,8 @@ Prints one row per (mode, strategy, batch): images per second, the ratio to the
 reference-semantics baseline measured in the same run, and the largest output difference.
 ``--quick`` runs the tiny spec at a small batch with one round (a smoke test, not a figure).
 ``--device cuda`` times the CUDA path (plain and merged, float32 and bfloat16 autocast).
+``--max-load LOAD`` first waits for a quiet machine; every row records the load average it ran
+at. ``--gradients`` adds each float32 training strategy's gradient error against float64.
 ``--json`` prints the results as JSON on standard output; ``-o FILE`` also writes them there.
 """
 
@@ -40,6 +42,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                         help="also time plain and merged under bfloat16 autocast (rows "
                              "STRATEGY+amp; default: on for cuda)")
+    parser.add_argument("--max-load", type=positive_number(float), default=None, metavar="LOAD",
+                        help="first wait until the 1-minute load average is at most LOAD "
+                             "(up to --wait seconds); every row records the load it ran at")
+    parser.add_argument("--wait", type=positive_number(float), default=600.0, metavar="S",
+                        help="longest wait for --max-load, in seconds (default 600)")
+    parser.add_argument("--gradients", action="store_true",
+                        help="also compare each float32 training strategy's gradients with "
+                             "plain float64's (worst and median relative error per layer)")
     parser.add_argument("--json", action=_JsonFlag, nargs="?", default=False, metavar="",
                         help="print the results (ratios, rows, machine) as JSON on standard "
                              "output instead of the table")
@@ -87,7 +97,9 @@ def run(args: argparse.Namespace) -> int:
     refuse_output_over_inputs(args.output, read_merged(spec)[2])  # before minutes of timing
     _check_work(spec, batch, rounds)
     config = BenchConfig(spec=spec, large_batch=batch, rounds=rounds, onnx=not args.no_onnx,
-                         device=args.device, amp=args.amp)
+                         device=args.device, amp=args.amp, max_load=args.max_load,
+                         wait_s=args.wait, gradients=args.gradients,
+                         gradient_batch=min(batch, 8))
     announce(NAME, f"timing every strategy on {spec}: batches 1 and {batch}, {rounds} "
                    f"round(s) each, device {args.device}"
                    f"{'' if args.no_onnx else ', onnxruntime too'}")
@@ -100,10 +112,24 @@ def run(args: argparse.Namespace) -> int:
         print_json(result.as_dict())
         return 0
     print(f"{shown(spec)}: {result.summary['machine']}, torch {result.summary['torch_version']}")
-    print(table(["mode", "strategy", "batch", "img/s", "ratio", "max abs diff"],
+    print(table(["mode", "strategy", "batch", "img/s", "ratio", "max abs diff", "load"],
                 [[row.mode, row.strategy, row.batch, round(row.images_per_s, 1),
-                  f"{row.ratio:.2f}x", f"{row.max_abs_diff:.1e}"] for row in result.rows]))
+                  f"{row.ratio:.2f}x", f"{row.max_abs_diff:.1e}", row.load]
+                 for row in result.rows]))
+    if result.gradients:
+        print("float32 gradients against plain float64 (relative error per layer):")
+        print(table(["strategy", "worst", "worst layer", "median", "worst / plain's"],
+                    [[row.strategy, f"{row.worst:.2e}", row.worst_parameter,
+                      f"{row.median:.2e}", f"{row.ratio_to_plain:.3g}x"]
+                     for row in result.gradients]))
     summary = result.summary
+    if "kept_macs_per_image" in summary:
+        fractions = ", ".join(f"{key.split('_')[1]} {value:.1%}" for key, value in summary.items()
+                              if key.endswith("_fraction_of_machine"))
+        print(f"physical limit: {summary['kept_macs_per_image'] / 1e9:.3f} G kept MACs per "
+              f"image, machine {summary['machine_macs_per_s'] / 1e9:.1f} G MAC/s "
+              f"({summary['machine_macs_per_s_threads']} threads); sparse reaches "
+              f"{fractions or 'n/a'}")
     print(f"auto picks {summary['auto_eval_strategy']!r} for inference; masked taps keep a zero "
           f"gradient: {summary['masked_taps_zero_gradient']}; onnx: {summary['onnx']}")
     if args.output is not None:

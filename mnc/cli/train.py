@@ -61,10 +61,11 @@ HYPERPARAMETER_FLAGS: tuple[Flag, ...] = (
     ("channels_last", {"action": _ON_OFF, "help": "channels_last memory format "
                                                   "(default: on for CUDA)"}),
     ("sync_batchnorm", {"action": _ON_OFF, "help": "synchronise BatchNorm over DDP processes"}),
-    ("strategy", {"choices": ["auto", "plain", "merged"],
-                  "help": "execution strategy: auto (default: merged on CPU, plain on GPU), "
-                          "plain (one masked convolution per projection) or merged (one "
-                          "convolution per source and stride; about 3x faster on CPU)"}),
+    ("strategy", {"choices": ["auto", "plain", "merged", "sparse"],
+                  "help": "execution strategy: auto (default: on CPU sparse for feed-forward "
+                          "and merged for recurrent networks, plain on GPU), plain (one masked "
+                          "convolution per projection), merged (one convolution per source "
+                          "and stride) or sparse (the kept taps only, CPU float32)"}),
     ("seed", {"type": int, "help": "seed of data order, augmentation and RNGs (0)"}),
     ("deterministic", {"action": _ON_OFF,
                        "help": "deterministic kernels: two runs give identical weights"}),

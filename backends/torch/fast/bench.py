@@ -10,6 +10,13 @@ Comparisons: inference at a large batch and at batch 1 (``torch.inference_mode``
 training step at the large batch (forward, cross-entropy, backward, SGD), and onnxruntime (CPU)
 on the ONNX backend's graph at the large batch, where that backend is installed: as exported
 (one Conv per source and stride) and with one Conv per projection.
+
+Load: every row records the machine's 1-minute load average when its comparison started, and
+``max_load`` makes the run first wait (up to ``wait_s``) for a quiet machine. The physical
+limit: the kept multiply-accumulates per image (the masks' nonzero taps times their output
+pixels; three times that per training image: forward, input and weight gradients) against the
+machine's float32 multiply-accumulate rate, measured with a large matrix product on the same
+threads. ``gradients``: each float32 training strategy's gradients against plain float64.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from mnc.ir.model import IR
 from mnc_backends.torch.fast import native
 from mnc_backends.torch.fast.dispatch import check_strategy, sparse_unsupported
 from mnc_backends.torch.module import MouseNet
+from mnc_backends.torch.names import projection_key
 from mnc_backends.torch.reference import ReferenceMouseNet
 
 BASELINE = "reference"
@@ -51,6 +59,13 @@ class BenchConfig:
     amp: bool | None = None
     """Also time plain and merged under bfloat16 autocast (rows ``<strategy>+amp``); None: on
     for CUDA only."""
+    max_load: float | None = None
+    """Before timing, wait until the 1-minute load average is at most this (None: start)."""
+    wait_s: float = 600.0
+    """Longest wait for ``max_load``; then the run starts anyway (the summary says so)."""
+    gradients: bool = False
+    """Also compare every float32 training strategy's gradients with plain float64's."""
+    gradient_batch: int = 8
 
 
 @dataclass
@@ -65,6 +80,21 @@ class Row:
     ratio: float
     """Throughput relative to the baseline of the same mode and batch."""
     max_abs_diff: float
+    load: float | None = None
+    """1-minute load average of the machine when this comparison started."""
+
+
+@dataclass
+class GradientRow:
+    """One float32 training strategy's gradients against plain float64 (the truth)."""
+
+    strategy: str
+    worst: float
+    """Largest relative error ||g - truth|| / ||truth|| over the parameters (conv biases left
+    out: under training-mode BatchNorm their true gradient is zero)."""
+    worst_parameter: str
+    median: float
+    ratio_to_plain: float
 
 
 @dataclass
@@ -72,9 +102,56 @@ class BenchResult:
     spec: str
     rows: list[Row] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    gradients: list[GradientRow] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.summary, "spec": self.spec, "rows": [asdict(row) for row in self.rows]}
+        return {**self.summary, "spec": self.spec, "rows": [asdict(row) for row in self.rows],
+                "gradients": [asdict(row) for row in self.gradients]}
+
+
+def load_average() -> float | None:
+    """The 1-minute load average, or None where the system does not report one."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def wait_for_quiet(max_load: float, wait_s: float, poll_s: float = 5.0) -> float:
+    """Wait until the 1-minute load average is at most ``max_load`` or ``wait_s`` has passed;
+    the seconds waited."""
+    start = time.monotonic()
+    while True:
+        load = load_average()
+        waited = time.monotonic() - start
+        if load is None or load <= max_load or waited >= wait_s:
+            return round(waited, 1)
+        time.sleep(min(poll_s, max(0.0, wait_s - waited)))
+
+
+def multiply_accumulate_rate(size: int = 1024, repeats: int = 5) -> float:
+    """The machine's float32 multiply-accumulates per second on torch's threads: the best of
+    ``repeats`` products of two ``size`` x ``size`` matrices (the physical limit's yardstick)."""
+    a = torch.randn(size, size)
+    b = torch.randn(size, size)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return size**3 / best
+
+
+def kept_macs_per_image(model: MouseNet) -> int:
+    """Multiply-accumulates per image over the masks' nonzero taps (every step of a
+    recurrent network counted once)."""
+    total = 0
+    for projection in model.ir.projections:
+        conv = model.convs[projection_key(projection.source, projection.target)]
+        target = model.ir.population(projection.target)
+        total += int(conv.mask.count_nonzero()) * target.height * target.width
+    return total
 
 
 def machine(device: torch.device = CPU) -> str:
@@ -134,11 +211,11 @@ def _median_times(calls: dict[str, Callable[[], Any]], rounds: int, repeats: int
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def _rows(mode: str, batch: int, seconds: dict[str, float], diffs: dict[str, float]
-          ) -> list[Row]:
+def _rows(mode: str, batch: int, seconds: dict[str, float], diffs: dict[str, float],
+          load: float | None = None) -> list[Row]:
     base = seconds[BASELINE]
-    return [Row(mode, name, batch, value, batch / value, base / value, diffs.get(name, 0.0))
-            for name, value in seconds.items()]
+    return [Row(mode, name, batch, value, batch / value, base / value, diffs.get(name, 0.0),
+                load) for name, value in seconds.items()]
 
 
 AMP_STRATEGIES = ("plain", "merged")
@@ -167,7 +244,7 @@ def _variants(model: MouseNet, device: torch.device, amp: bool, train: bool
     on the networks its kernel runs (not recurrent ones)."""
     model.train(train)
     names = ["plain", "merged"]
-    if (not train and device.type == "cpu" and native.available()
+    if (device.type == "cpu" and native.available()
             and sparse_unsupported(model.ir) is None):
         names.append("sparse")
     variants = {name: (StrategyRun(model, name), False) for name in names}
@@ -197,6 +274,7 @@ def _synchronised(device: torch.device, call: Callable[[], Any]) -> Callable[[],
 def bench_eval(model: MouseNet, reference: ReferenceMouseNet, ir: IR, batch: int,
                rounds: int, seed: int, device: torch.device = CPU, amp: bool = False
                ) -> list[Row]:
+    load = load_average()
     images = torch.randn(batch, ir.input.channels, ir.input.height, ir.input.width,
                          generator=torch.Generator().manual_seed(seed + batch)).to(device)
     variants = _variants(model, device, amp, train=False)
@@ -214,7 +292,7 @@ def bench_eval(model: MouseNet, reference: ReferenceMouseNet, ir: IR, batch: int
         calls: dict[str, Callable[[], Any]] = {
             BASELINE: _synchronised(device, lambda: reference(images)), **runs}
         seconds = _median_times(calls, rounds, SMALL_BATCH_REPEATS if batch < 8 else 1)
-    return _rows("eval", batch, seconds, diffs)
+    return _rows("eval", batch, seconds, diffs, load)
 
 
 def _train_step(module: torch.nn.Module | StrategyRun, images: torch.Tensor, labels: torch.Tensor,
@@ -247,6 +325,7 @@ def bench_train(model: MouseNet, reference: ReferenceMouseNet, ir: IR, batch: in
                 rounds: int, seed: int, device: torch.device = CPU, amp: bool = False
                 ) -> tuple[list[Row], bool]:
     """One SGD step (lr 0, so every round sees the same weights) per call; train mode."""
+    load = load_average()
     generator = torch.Generator().manual_seed(seed + 1000 + batch)
     images = torch.randn(batch, ir.input.channels, ir.input.height, ir.input.width,
                          generator=generator).to(device)
@@ -263,7 +342,7 @@ def bench_train(model: MouseNet, reference: ReferenceMouseNet, ir: IR, batch: in
     zero = masked_gradients_zero(model)
     model.eval()
     reference.eval()
-    return _rows("train", batch, seconds, diffs), zero
+    return _rows("train", batch, seconds, diffs, load), zero
 
 
 def bench_onnx(model: MouseNet, reference: ReferenceMouseNet, ir: IR, batch: int,
@@ -273,6 +352,7 @@ def bench_onnx(model: MouseNet, reference: ReferenceMouseNet, ir: IR, batch: int
 
     from mnc.api import compile as compile_spec
 
+    load = load_average()
     state = {key: value.detach().cpu().numpy() for key, value in model.state_dict().items()}
     graphs = {"onnxruntime": compile_spec(ir, backend="onnx", state_dict=state),
               "onnxruntime-per-projection": compile_spec(ir, backend="onnx", state_dict=state,
@@ -292,7 +372,44 @@ def bench_onnx(model: MouseNet, reference: ReferenceMouseNet, ir: IR, batch: int
         runs = {name: (lambda s=session: s.run(None, feed)) for name, session in sessions.items()}
         calls: dict[str, Callable[[], Any]] = {BASELINE: lambda: reference(images), **runs}
         seconds = _median_times(calls, rounds)
-    return _rows("onnx", batch, seconds, diffs)
+    return _rows("onnx", batch, seconds, diffs, load)
+
+
+def _gradients(model: MouseNet, strategy: str, images: torch.Tensor, labels: torch.Tensor,
+               dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """Every parameter's gradient (float64) after one training-mode loss on a copy."""
+    import copy
+
+    trained = copy.deepcopy(model).to(dtype).train().set_strategy(strategy)
+    F.cross_entropy(trained(images.to(dtype)), labels).backward()
+    return {name: p.grad.double() for name, p in trained.named_parameters()
+            if p.grad is not None}
+
+
+def bench_gradients(model: MouseNet, ir: IR, batch: int, seed: int) -> list[GradientRow]:
+    """Each float32 training strategy's gradients against plain float64's (the truth: the
+    published code in float64 computes the same to about 1e-15)."""
+    generator = torch.Generator().manual_seed(seed + 3000 + batch)
+    images = torch.randn(batch, ir.input.channels, ir.input.height, ir.input.width,
+                         generator=generator)
+    labels = torch.randint(0, ir.readout.classes, (batch,), generator=generator)
+    truth = _gradients(model, "plain", images, labels, torch.float64)
+    names = ["plain", "merged"]
+    if native.available() and sparse_unsupported(ir) is None:
+        names.append("sparse")
+    rows = []
+    for strategy in names:
+        grads = _gradients(model, strategy, images, labels, torch.float32)
+        errors = {name: float((grads[name] - want).norm() / want.norm())
+                  for name, want in truth.items()
+                  if not (name.startswith("convs.") and name.endswith(".bias"))}
+        worst = max(errors, key=errors.__getitem__)
+        rows.append(GradientRow(strategy, errors[worst], worst,
+                                statistics.median(errors.values()), 0.0))
+    plain = rows[0].worst
+    for row in rows:
+        row.ratio_to_plain = row.worst / plain if plain else float("inf")
+    return rows
 
 
 def _ratio(rows: list[Row], mode: str, batch: int, strategy: str) -> float | None:
@@ -321,6 +438,11 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] = lambda 
     reference.eval().to(device)
     result = BenchResult(str(config.spec))
     large = config.large_batch
+    waited = None
+    if config.max_load is not None:
+        progress(f"waiting for a 1-minute load average of at most {config.max_load}")
+        waited = wait_for_quiet(config.max_load, config.wait_s)
+    load_start = load_average()
     for batch in (large, 1):
         progress(f"eval, batch {batch}")
         result.rows += bench_eval(model, reference, ir, batch, config.rounds, config.seed,
@@ -341,6 +463,10 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] = lambda 
     train_rows, zero = bench_train(model, reference, ir, large, config.rounds, config.seed,
                                    device, amp)
     result.rows += train_rows
+    load_end = load_average()
+    if config.gradients:
+        progress(f"gradients against float64, batch {config.gradient_batch}")
+        result.gradients = bench_gradients(model, ir, config.gradient_batch, config.seed)
     probe = torch.zeros(1, ir.input.channels, ir.input.height, ir.input.width, device=device)
     model.set_strategy("auto")
     with torch.inference_mode():
@@ -360,6 +486,10 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] = lambda 
         "max_abs_diff": max((row.max_abs_diff for row in exact), default=0.0),
         "amp_max_abs_diff": max((row.max_abs_diff for row in low), default=None),
         "masked_taps_zero_gradient": zero,
+        "load_average_start": load_start,
+        "load_average_end": load_end,
+        "waited_for_quiet_s": waited,
+        **_physical_limit(model, result.rows, device, large),
         "auto_eval_strategy": auto_eval,
         "auto_train_strategy": auto_train,
         "large_batch": large,
@@ -370,6 +500,25 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] = lambda 
         "torch_version": torch.__version__,
     }
     return result
+
+
+def _physical_limit(model: MouseNet, rows: list[Row], device: torch.device, batch: int
+                    ) -> dict[str, Any]:
+    """Kept MACs per image, the machine's measured MAC rate, and the fraction of it the
+    sparse rows reach (training: three passes of the kept MACs per image)."""
+    if device.type != "cpu":
+        return {}
+    kept = kept_macs_per_image(model)
+    rate = multiply_accumulate_rate()
+    limit: dict[str, Any] = {"kept_macs_per_image": kept,
+                             "machine_macs_per_s": round(rate),
+                             "machine_macs_per_s_threads": torch.get_num_threads()}
+    for row in rows:
+        if row.strategy == "sparse" and row.batch == batch and row.mode in ("eval", "train"):
+            passes = 3 if row.mode == "train" else 1
+            limit[f"sparse_{row.mode}_fraction_of_machine"] = round(
+                passes * kept * row.images_per_s / rate, 4)
+    return limit
 
 
 def _device(name: str) -> torch.device:

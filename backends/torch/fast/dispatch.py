@@ -5,11 +5,14 @@ Strategies (all compute the same function as ``MouseNet.plain_forward``, within 
 - ``plain``: one masked convolution per projection, as the IR describes the network;
 - ``merged``: one dense convolution per merged group (``mnc.lowering.merged``), channels-last;
   any device and dtype, trains (autograd), folds BatchNorm into cached weights in inference;
-- ``sparse``: the native kernel that touches only the kept taps; inference only (eval mode,
-  no gradient), CPU, float32, the IR's input shape, and the compiled extension loaded;
+- ``sparse``: the native kernel that touches only the kept taps (CPU, float32, the compiled
+  extension loaded). In inference (eval mode, no gradient, the IR's input shape) it runs one
+  image at a time with BatchNorm folded in; with autograd (training, or gradients wanted) it
+  runs each population's drive over the whole batch, forward and backward, and torch the
+  BatchNorm, ReLU and readout (``sparse_train``);
 - ``auto`` (every ``MouseNet``'s default): ``sparse`` where it applies and the masks are
-  sparse; otherwise ``merged`` on the CPU, where it is measured to be faster in inference and
-  training; ``plain`` on other devices.
+  sparse (in training: feed-forward networks); otherwise ``merged`` on the CPU, where it is
+  measured to be faster in inference and training; ``plain`` on other devices.
 
 Forward hooks on population modules (``MouseNet.population_module``) that only observe run
 on the fast strategies, which fire them with the activity they computed (``fast.hooks``); a
@@ -81,6 +84,7 @@ class Dispatcher:
         self._sparse_unsupported = sparse_unsupported(model.ir)
         self._merged = MergedExecutor(model, self.cache)
         self._sparse = None
+        self._trainer = None
 
     def mask_density(self) -> float:
         """Fraction of taps the masks keep, prepared once per state of the weights."""
@@ -112,6 +116,12 @@ class Dispatcher:
             return "learnable masks are dense"
         return None
 
+    def sparse_training_problem(self, images: Tensor) -> str | None:
+        """Why ``sparse`` cannot run this call with autograd (``sparse_train``), or None."""
+        from mnc_backends.torch.fast.sparse_train import training_problem
+
+        return training_problem(self.model, images)
+
     def choose(self, images: Tensor, strategy: str = "auto", training: bool | None = None
                ) -> str:
         """The strategy a call with ``strategy`` runs on ``images``."""
@@ -129,6 +139,12 @@ class Dispatcher:
         if (self.sparse_problem(images, training) is None
                 and self.mask_density() <= SPARSE_MAX_DENSITY):
             return "sparse"
+        # with autograd: the batch path over the kept taps, measured faster than merged for
+        # feed-forward networks (BENCHMARKS.md)
+        if (self._sparse_unsupported is None and (training or torch.is_grad_enabled())
+                and self.sparse_training_problem(images) is None
+                and self.mask_density() <= SPARSE_MAX_DENSITY):
+            return "sparse"
         # merged is measured on the CPU only; elsewhere the plain path is the safe choice
         return "merged" if images.device.type == "cpu" else "plain"
 
@@ -139,12 +155,28 @@ class Dispatcher:
             self._sparse = SparseExecutor(self.model, cache=self.cache)
         return self._sparse
 
+    def _trainer_executor(self):  # noqa: ANN202 - imported lazily with the extension
+        if self._trainer is None:
+            from mnc_backends.torch.fast.sparse_train import SparseTrainer
+
+            self._trainer = SparseTrainer(self.model)
+        return self._trainer
+
+    def _sparse_kernel(self, images: Tensor, training: bool) -> bool:
+        """Whether a ``sparse`` call runs the inference kernel (else the batch path)."""
+        if not training and not torch.is_grad_enabled():  # (the usual inference call: the
+            return True                                   # choice has checked the rest)
+        return self.sparse_problem(images, training) is None
+
     def _choose_checked(self, images: Tensor, strategy: str, training: bool) -> str:
         if strategy != "auto":
             check_strategy(strategy, self.model.ir)  # forced on a network it cannot run
         chosen = self._choose(images, strategy, training)
         if strategy == "sparse" and chosen == "sparse":  # forced: say why it cannot run
             problem = self.sparse_problem(images, training)  # (auto checks in choose)
+            wants_autograd = training or torch.is_grad_enabled()
+            if problem is not None and wants_autograd:
+                problem = self.sparse_training_problem(images)
             if problem is not None:
                 raise BackendError(f"strategy 'sparse' cannot run this call: {problem}")
         if chosen != "plain" and not all_finite(images):
@@ -168,12 +200,16 @@ class Dispatcher:
             computed = [name for name in names if name != INPUT]
             if chosen == "plain" or not computed:
                 return self.model.plain_features(images, names)
+            kernel = chosen == "sparse" and self._sparse_kernel(images, training)
             hooked = self._hooked()
-            if hooked is not None:
-                per_step = self._observed_run(chosen, images, hooked, computed)
+            if hooked is not None:  # hooks observe the inference kernel's or merged's activity
+                observed = "sparse" if kernel else "merged"
+                per_step = self._observed_run(observed, images, hooked, computed)
                 return self._stacked(images, per_step, names)
-            if chosen == "sparse":
+            if kernel:
                 activity = self._sparse_executor().populations(images, computed)
+            elif chosen == "sparse":
+                activity = self._trainer_executor().populations(images, computed)
             else:
                 activity = self._merged.populations(self.model, images, computed)
         # the image itself (each step's, for a recurrent network), as plain_features gives it
@@ -187,17 +223,21 @@ class Dispatcher:
         model = self.model
         with self.cache.call():
             chosen = self._choose_checked(images, strategy, training)
+            kernel = chosen == "sparse" and self._sparse_kernel(images, training)
             if chosen != "plain":
                 hooked = self._hooked()
-                if hooked is not None:
+                if hooked is not None:  # hooks observe the inference kernel's or merged's
                     keep = model.readout_populations
-                    per_step = self._observed_run(chosen, images, hooked, keep)
+                    observed = "sparse" if kernel else "merged"
+                    per_step = self._observed_run(observed, images, hooked, keep)
                     if not model.recurrent:
                         return model.readout(per_step[0])
                     steps = model.ir.dynamics.readout_range
                     return model.readout_over_steps([per_step[step] for step in steps])
-            if chosen == "sparse":
+            if kernel:
                 return self._sparse_executor().forward(images)
+            if chosen == "sparse":
+                return self._trainer_executor().forward(images)
             if chosen == "merged":
                 return self._merged.forward(model, images)
         return model.plain_forward(images)

@@ -47,6 +47,15 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
     library.mnc_sparse_run.argtypes = [
         ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
         ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_int]
+    pointer, count, size = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+    library.mnc_train_correlate.restype = ctypes.c_int
+    library.mnc_train_correlate.argtypes = [
+        pointer, count, size, size, size, pointer, pointer, size, size, size, pointer, pointer,
+        pointer, pointer, pointer, pointer, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    library.mnc_train_tap_gradient.restype = ctypes.c_int
+    library.mnc_train_tap_gradient.argtypes = [
+        pointer, pointer, count, size, size, size, size, size, size, pointer, pointer, pointer,
+        pointer, pointer, ctypes.c_int, ctypes.c_int]
     return library, ""
 
 

@@ -89,10 +89,11 @@ class TrainConfig(BaseModel):
     sync_batchnorm: bool = False
     """Synchronise BatchNorm statistics across DDP processes (feed-forward networks; the
     per-step BatchNorm of a recurrent network keeps each process's own batch statistics)."""
-    strategy: Literal["auto", "plain", "merged"] = "auto"
-    """Execution strategy (``mnc_backends.torch.fast``): ``auto`` (merged on CPU, plain on
-    other devices; the sparse kernel for no-gradient evaluation on CPU), ``plain`` (one masked
-    conv per projection) or ``merged`` (one conv per source and stride; same function)."""
+    strategy: Literal["auto", "plain", "merged", "sparse"] = "auto"
+    """Execution strategy (``mnc_backends.torch.fast``): ``auto`` (on CPU float32, sparse for
+    feed-forward networks and merged for recurrent ones; plain on other devices), ``plain``
+    (one masked conv per projection), ``merged`` (one conv per source and stride) or
+    ``sparse`` (the native kernel over the kept taps only); all compute the same function."""
 
     seed: Annotated[int, Field(ge=0, lt=2**31)] = 0
     deterministic: bool = False

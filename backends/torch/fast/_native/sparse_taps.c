@@ -25,6 +25,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef _OPENMP
@@ -58,6 +59,8 @@ struct output {
 #define WIDE_NV 4
 #define NARROW_R 6
 #define NARROW_NV 2
+#define TRAIN_R 4
+#include "train_body.h"
 #include "kernel_body.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
@@ -70,6 +73,8 @@ struct output {
 #define WIDE_NV 4
 #define NARROW_R 6
 #define NARROW_NV 2
+#define TRAIN_R 8
+#include "train_body.h"
 #include "kernel_body.h"
 
 /* ---- AVX-512F: 16-float vectors, 32 registers ---- */
@@ -80,6 +85,8 @@ struct output {
 #define WIDE_NV 4
 #define NARROW_R 8
 #define NARROW_NV 2
+#define TRAIN_R 8
+#include "train_body.h"
 #include "kernel_body.h"
 #endif
 
@@ -263,6 +270,105 @@ EXPORT int mnc_sparse_run(const int32_t *program, const float *weights, float *c
         }
     }
     return status;
+}
+
+/* Offsets of the taps (channel, dy, dx) into one image of an input of in_channels planes of
+ * in_h x in_w (rows `pitch` floats apart, planes `plane` floats apart), checked so that every
+ * tap of every output pixel (out_h x out_w) lies inside it; NULL when a tap does not (or no
+ * memory). The caller frees. */
+static int64_t *tap_offsets(int64_t taps, const int32_t *channels, const int32_t *dys,
+                            const int32_t *dxs, int in_channels, int in_h, int in_w,
+                            int64_t pitch, int64_t plane, int out_h, int out_w) {
+    if (in_w > pitch || (in_channels > 1 && (int64_t)in_h * pitch > plane)) return NULL;
+    int64_t *offsets = malloc(sizeof(int64_t) * (size_t)(taps > 0 ? taps : 1));
+    if (offsets == NULL) return NULL;
+    for (int64_t t = 0; t < taps; t++) {
+        if (channels[t] < 0 || channels[t] >= in_channels || dys[t] < 0 || dxs[t] < 0
+            || dys[t] + out_h > in_h || dxs[t] + out_w > in_w) {
+            free(offsets);
+            return NULL;
+        }
+        offsets[t] = channels[t] * plane + dys[t] * pitch + dxs[t];
+    }
+    return offsets;
+}
+
+static int valid_starts(const int64_t *starts, int out_channels, int64_t taps) {
+    if (out_channels < 0 || starts[0] != 0 || starts[out_channels] != taps) return 0;
+    for (int o = 0; o < out_channels; o++)
+        if (starts[o + 1] < starts[o]) return 0;
+    return 1;
+}
+
+/* Training, forward pass and input gradient: out[n, o, y, x] = (with accumulate: out +) sum
+ * over the taps t of output channel o (starts[o] .. starts[o+1] - 1) of
+ * weights[t] * in[n, channel[t], y + dy[t], x + dx[t]], float32. in: count images of
+ * in_channels planes of in_h x in_w, strides (row, plane, image) in floats; out: out_channels
+ * planes of out_h x out_w, strides (row, plane, image). Returns 0, or -1 for a tap outside
+ * the input or bad arguments (nothing written), -3 when out of memory. */
+EXPORT int mnc_train_correlate(const float *in, int64_t count, int in_channels, int in_h,
+                               int in_w, const int64_t *in_strides, float *out,
+                               int out_channels, int out_h, int out_w,
+                               const int64_t *out_strides, const int64_t *starts,
+                               const int32_t *channels, const int32_t *dys,
+                               const int32_t *dxs, const float *weights, int accumulate,
+                               int isa, int threads) {
+    if (count < 0 || threads < 1 || out_h < 0 || out_w < 0 || out_strides[0] < out_w)
+        return -1;
+    const int64_t taps = starts[out_channels > 0 ? out_channels : 0];
+    if (!valid_starts(starts, out_channels, taps)) return -1;
+    int64_t *offsets = tap_offsets(taps, channels, dys, dxs, in_channels, in_h, in_w,
+                                   in_strides[0], in_strides[1], out_h, out_w);
+    if (offsets == NULL) return -1;
+    const int64_t in_pitches[2] = {in_strides[0], in_strides[2]};
+#ifndef _OPENMP
+    threads = 1;
+#endif
+#ifdef MNC_X86
+    if (isa == ISA_AVX512)
+        correlate_avx512(in, count, in_pitches, out, out_channels, out_h, out_w, out_strides,
+                         starts, offsets, weights, accumulate, threads);
+    else if (isa == ISA_AVX2)
+        correlate_avx2(in, count, in_pitches, out, out_channels, out_h, out_w, out_strides,
+                       starts, offsets, weights, accumulate, threads);
+    else
+#endif
+        correlate_generic(in, count, in_pitches, out, out_channels, out_h, out_w,
+                          out_strides, starts, offsets, weights, accumulate, threads);
+    free(offsets);
+    return 0;
+}
+
+/* Training, weight gradient: result[t] = sum over n, y < out_h, x < out_w of
+ * grad[n, o, y, x] * in[n, channel[t], y + dy[t], x + dx[t]] for each tap t of output channel
+ * o. Same tap lists and return codes as mnc_train_correlate. */
+EXPORT int mnc_train_tap_gradient(const float *grad, const float *in, int64_t count,
+                                  int in_channels, int in_h, int in_w, int out_channels,
+                                  int out_h, int out_w, const int64_t *starts,
+                                  const int32_t *channels, const int32_t *dys,
+                                  const int32_t *dxs, float *result, int isa, int threads) {
+    if (count < 0 || threads < 1 || out_h < 0 || out_w < 0) return -1;
+    const int64_t taps = starts[out_channels > 0 ? out_channels : 0];
+    if (!valid_starts(starts, out_channels, taps)) return -1;
+    int64_t *offsets = tap_offsets(taps, channels, dys, dxs, in_channels, in_h, in_w, in_w,
+                                   (int64_t)in_h * in_w, out_h, out_w);
+    if (offsets == NULL) return -1;
+#ifndef _OPENMP
+    threads = 1;
+#endif
+#ifdef MNC_X86
+    if (isa == ISA_AVX512)
+        tap_dot_avx512(grad, in, count, in_channels, in_h, in_w, out_channels, out_h, out_w,
+                       starts, offsets, result, threads);
+    else if (isa == ISA_AVX2)
+        tap_dot_avx2(grad, in, count, in_channels, in_h, in_w, out_channels, out_h, out_w,
+                     starts, offsets, result, threads);
+    else
+#endif
+        tap_dot_generic(grad, in, count, in_channels, in_h, in_w, out_channels, out_h, out_w,
+                        starts, offsets, result, threads);
+    free(offsets);
+    return 0;
 }
 
 static struct PyModuleDef module = {

@@ -42,7 +42,31 @@ def test_amp_rows_are_reported_apart_from_the_exact_ones(tmp_path):
     modes = {(row["mode"], row["strategy"]) for row in data["rows"]}
     assert {("eval", "merged+amp"), ("eval", "plain+amp"), ("train", "merged+amp")} <= modes
     assert data["max_abs_diff"] < 1e-4 and data["amp_max_abs_diff"] is not None
-    assert data["device"] == "cpu" and data["auto_train_strategy"] == "merged"
+    from mnc_backends.torch.fast import native
+
+    assert data["device"] == "cpu"
+    assert data["auto_train_strategy"] == ("sparse" if native.available() else "merged")
+
+
+def test_load_and_gradients_are_recorded(tmp_path):
+    """Every row carries the load average it ran at; --gradients compares each float32
+    training strategy with float64 (plain's own ratio is 1); the physical limit is reported."""
+    from mnc_backends.torch.fast import native
+
+    result = run_mnc("bench", str(TINY_SPEC), "--quick", "--batch", "2", "--no-onnx",
+                     "--gradients", "--max-load", "1000", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert all(row["load"] is not None for row in data["rows"])
+    assert data["waited_for_quiet_s"] is not None and data["load_average_start"] is not None
+    gradients = {row["strategy"]: row for row in data["gradients"]}
+    assert gradients["plain"]["ratio_to_plain"] == 1.0
+    assert set(gradients) == {"plain", "merged"} | ({"sparse"} if native.available() else set())
+    assert all(0 < row["worst"] < 1e-2 for row in gradients.values())
+    assert data["kept_macs_per_image"] > 0 and data["machine_macs_per_s"] > 0
+    if native.available():
+        assert ("train", "sparse") in {(row["mode"], row["strategy"]) for row in data["rows"]}
+        assert 0 < data["sparse_train_fraction_of_machine"] < 1
 
 
 def test_unknown_or_missing_device_is_a_clear_error():

@@ -129,11 +129,15 @@ def test_sparse_features_program_computes_only_the_ancestors():
 
 @pytest.mark.parametrize("grad", [False, True], ids=["no_grad", "grad"])
 def test_training_mode_features_touch_only_the_ancestors_statistics(grad, monkeypatch):
-    """Under merged (CPU training), BatchNorm statistics change as under plain: only those of
-    the requested populations and their ancestors."""
+    """Under the CPU training strategy (sparse, or merged without the kernel), BatchNorm
+    statistics change as under plain: only those of the requested populations and their
+    ancestors."""
+    from mnc_backends.torch.fast.sparse_train import SparseTrainer
+
     shared, _ = model_pair(TINY_SPEC)
     fast, plain = copy.deepcopy(shared).train(), copy.deepcopy(shared).train()
-    calls = _spy(monkeypatch, MergedExecutor, "populations")
+    executor = SparseTrainer if native.available() else MergedExecutor
+    calls = _spy(monkeypatch, executor, "populations")
     images = images_for(shared, 4, seed=3)
     with torch.set_grad_enabled(grad):
         got = fast.features(images, ["VISl4"])
