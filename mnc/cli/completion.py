@@ -8,6 +8,7 @@ the shipped spec names (and files), other values to files.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 NAME = "completion"
@@ -85,7 +86,8 @@ def _describe(name: str, help_text: str, parser: argparse.ArgumentParser) -> Com
         if isinstance(action, argparse._SubParsersAction):
             helps = {choice.dest: choice.help for choice in action._choices_actions}
             for sub_name, sub in action.choices.items():
-                command.subcommands[sub_name] = _describe(sub_name, helps.get(sub_name, ""), sub)
+                command.subcommands[sub_name] = _describe(sub_name, helps.get(sub_name) or "",
+                                                          sub)
             continue
         if action.help == argparse.SUPPRESS:
             continue
@@ -101,7 +103,7 @@ def _describe(name: str, help_text: str, parser: argparse.ArgumentParser) -> Com
     return command
 
 
-def _words(items: list[str] | set[str] | dict[str, object]) -> str:
+def _words(items: list[str] | set[str] | Mapping[str, object]) -> str:
     return " ".join(sorted(items)) if not isinstance(items, list) else " ".join(items)
 
 

@@ -4,6 +4,7 @@ checkpoints (``--weights RUN_DIR``), or any torch module (``--model``, ``--layer
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from typing import Any
 
 from mnc.errors import UsageError
@@ -149,7 +150,7 @@ def run_trajectory(kind: str, args: argparse.Namespace, options: Any) -> int:
         if not args.model and not args.spec:
             model_from_args(args)  # the message saying what to give
         instances = [[Checkpoint(label, row.label, None, row.accuracy,
-                                 lambda w=str(row.weights): model_from_args(args, w))
+                                 partial(model_from_args, args, str(row.weights)))
                       for row in read_checkpoint_table(item)]
                      for label, item in zip(instance_labels(items), items, strict=True)]
         report = score_checkpoints(instances, *common, analyses=(kind,),

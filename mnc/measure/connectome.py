@@ -99,7 +99,7 @@ def measure_connectome(connectivity: VoxelConnectivity, atlas: Atlas, sources: S
         if stored is not None:
             results = ProfileResults(**stored)
         else:
-            results = analyse_profiles(positions, weights, settings, progress=progress,
+            results = analyse_profiles(positions, weights, settings, progress=bool(progress),
                                        description=f"{source}->{target}")
             cache.save(key, results.as_arrays())
         accepted = results.sigma_mm[results.status == Status.ACCEPTED]

@@ -315,7 +315,8 @@ def rsa_tables(summaries: Mapping[str, FeatureSummary], regions: Sequence[Region
                 # winner's curse: the best population is chosen again without each image
                 chosen = np.max(jack.replicates[:, finite], axis=1)
                 top_std = float(jackknife_se(chosen))
-                ends = jackknife_interval(top["ssm"], top_std, chosen.size - 1)
+                ends = jackknife_interval(np.asarray(top["ssm"]), np.asarray(top_std),
+                                          chosen.size - 1)
                 top_low, top_high = float(ends[0]), float(ends[1])
                 samples.append({"region": region.label, "method": method, "kind": "best",
                                 "population": top["population"], "samples": chosen.tolist()})

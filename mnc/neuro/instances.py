@@ -48,11 +48,12 @@ def _values(
         raise ValueError(f"region {region!r} is missing from an instance's tables")
     values = np.array([item[0] for item in found])  # type: ignore[index]
     replicates = [item[2] for item in found]  # type: ignore[index]
+    present = [r for r in replicates if r is not None]
     stacked = (
-        np.stack(replicates, axis=1)  # type: ignore[arg-type]
-        if all(r is not None for r in replicates) and len({r.size for r in replicates}) == 1
+        np.stack(present, axis=1)
+        if len(present) == len(replicates) and len({r.size for r in present}) == 1
         else None
-    )  # type: ignore[union-attr]
+    )
     return values, stacked, [item[1] for item in found]  # type: ignore[index]
 
 

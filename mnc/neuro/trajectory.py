@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +136,7 @@ def score_runs(spec: str | Path, runs: Sequence[str | Path], source: Any,
     instances = []
     for label, folder in zip(labels, folders, strict=True):
         instances.append([Checkpoint(label, item.name, item.epoch, item.val_top1,
-                                     lambda f=folder, i=item: load_model(spec, str(i.path(f))))
+                                     partial(load_model, spec, str(item.path(folder))))
                           for item in _kept(folder)])
     return score_checkpoints(instances, source, output_dir, cache_dir, selection, options,
                              baselines, analyses, progress,
@@ -225,8 +226,8 @@ def compare_trajectory(checkpoints: Sequence[tuple[str, float, Any]]
                                     f"accuracy, module), got {type(entry).__name__}")
             name, accuracy, module = entry
             chosen.append(Checkpoint(str(instance), str(name), None, float(accuracy),
-                                     lambda m=module: wrap_module(
-                                         m, layers, label=label, preprocess=preprocess)))
+                                     partial(wrap_module, module, layers, label=label,
+                                             preprocess=preprocess)))
         instances.append(chosen)
     return score_checkpoints(instances, recordings, output_dir, cache_dir, selection, options,
                              baselines, analyses)
@@ -293,8 +294,9 @@ def _rsa_outputs(report: TrajectoryReport, instances: Sequence[Sequence[Checkpoi
         populations = group["population"].tolist()
         found = [draw.get((region, primary, kind)) for draw in draws]
         sizes = {s.size for s in found if s is not None}
-        replicates = (np.stack(found, axis=1).reshape(-1, seeds, count)
-                      if all(s is not None for s in found) and len(sizes) == 1 else None)
+        present = [s for s in found if s is not None]
+        replicates = (np.stack(present, axis=1).reshape(-1, seeds, count)
+                      if len(present) == len(found) and len(sizes) == 1 else None)
         result = trajectory_test(accuracy, ssm, replicates)
         tests.append({"region": region, "kind": kind, "method": primary,
                       "population_first": populations[0], "population_last": populations[-1],

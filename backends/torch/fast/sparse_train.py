@@ -327,7 +327,7 @@ class SparseTrainer:
             taps.append(tap)
             tensors.append(ready[0])
             bias = conv.bias if bias is None else bias + conv.bias
-        if not taps:
+        if not taps or bias is None:
             return None
         drive = _KeptTapDrive.apply(tuple(taps), target.shape, *weights, *tensors)
         return drive + bias.view(1, -1, 1, 1)

@@ -128,6 +128,7 @@ def train(model_or_spec: Any, train_data: Any, val_data: Any = None, *,
         ir = network if isinstance(network, IR) else _compile(network)
         network = ir
         train_set, batch_size = _dataset(train_data, "train_data")
+        val_set: Dataset
         check_items(train_set, ir, "train_data")
         if val_data is None:
             fraction = build_config({}, overrides).val_fraction
@@ -137,7 +138,8 @@ def train(model_or_spec: Any, train_data: Any, val_data: Any = None, *,
             check_items(val_set, ir, "val_data")
         if batch_size and "batch_size" not in overrides:
             overrides["batch_size"] = batch_size
-        overrides.update(data=f"{type(train_set).__name__} of {len(train_set)} items",
+        items = len(train_set)  # type: ignore[arg-type]
+        overrides.update(data=f"{type(train_set).__name__} of {items} items",
                          format=DATASET)
         splits = DataSplits(UserData(train_set, "train_data"), UserData(val_set, "val_data"),
                             ir.readout.classes, DATASET, _class_names(train_data, ir))

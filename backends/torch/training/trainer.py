@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from mnc.analysis.limits import check_memory
-from mnc.errors import MncError, UserFileError
+from mnc.errors import MncError, UsageError, UserFileError
 from mnc.ir.model import IR
 from mnc.text import shown_message
 from mnc_backends.torch.global_state import preserved_global_state
@@ -177,9 +177,11 @@ def _compile_ir(spec: str | Path | IR | None, stored: dict[str, Any] | None,
                 origin: Path) -> IR:
     from mnc.compiler import compile_ir
 
-    if isinstance(spec, IR) and stored is None:
-        return spec
     if stored is None:
+        if isinstance(spec, IR):
+            return spec
+        if spec is None:
+            raise UsageError("give a spec to train, or --resume a run folder")
         return compile_ir(spec)
     ir = ir_of(stored, str(origin))
     if spec is not None:

@@ -147,7 +147,7 @@ def test_failed_save_leaves_the_old_file_and_no_debris(tiny_ir, tmp_path: Path,
         Path(target).write_bytes(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(weights_io.torch, "save", broken_save)
+    monkeypatch.setattr(weights_io.save_torch_file.__globals__["torch"], "save", broken_save)
     with pytest.raises(UserFileError, match=r"model\.pt: cannot write \(disk full\)"):
         save_model(model, path)
     assert path.read_bytes() == original
