@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+pytest.importorskip("pandas", reason="needs the neuro extra (pandas)")
+
 from mnc.cli.main import main
 from mnc.errors import UserFileError
 from mnc.io.strict_json import dumps

@@ -7,8 +7,11 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
+
+pytest.importorskip("pandas", reason="needs the neuro extra (pandas)")
+
+import pandas as pd
 
 from mnc.errors import UserFileError
 from mnc.neuro.allen import load_natural_scenes

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
+
+h5py = pytest.importorskip("h5py", reason="needs the neuro extra (h5py)")
 
 from mnc.errors import UserFileError
 from mnc.neuro.allen import ResponseWindow, load_natural_scenes
