@@ -24,6 +24,7 @@ import copy
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 from collections import Counter
@@ -275,15 +276,19 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(2)
     fuzzer = Fuzzer()
     if args.canary:
+        shutil.rmtree(fuzzer.folder)  # the canary ends the process; it writes no file
         fuzzer.canary()
         return 0
     families = [fuzzer.file_case, fuzzer.memory_case, fuzzer.program_case]
     best = native.library().mnc_sparse_best_isa()
-    for case in range(args.cases):
-        rng = random.Random(args.seed * 100_003 + case)
-        os.environ["MNC_SPARSE_ISA"] = ISAS[case % (best + 1)]
-        family = rng.choices(families, weights=[1, 2, 2])[0]
-        family(rng, threads=1 + case % 2)
+    try:
+        for case in range(args.cases):
+            rng = random.Random(args.seed * 100_003 + case)
+            os.environ["MNC_SPARSE_ISA"] = ISAS[case % (best + 1)]
+            family = rng.choices(families, weights=[1, 2, 2])[0]
+            family(rng, threads=1 + case % 2)
+    finally:
+        shutil.rmtree(fuzzer.folder, ignore_errors=True)
     np.set_printoptions(threshold=20)
     print(json.dumps({"outcomes": dict(fuzzer.outcomes), "mismatches": fuzzer.mismatches[:5],
                       "mismatch_count": len(fuzzer.mismatches)}))
