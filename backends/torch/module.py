@@ -385,15 +385,15 @@ class MouseNet(nn.Module):
         Recurrent: unrolled over ``ir.dynamics.steps``; the pooled readout features of the
         steps in ``ir.dynamics.readout_range`` are averaged, then classified."""
         activity = self._run(images, self._plan)
-        per_step = [{name: activity[(name, step)] for name in self.readout_populations}
-                    for step in self.ir.dynamics.readout_range]
-        if len(per_step) == 1:  # the average of one step is that step
-            return self.readout(per_step[0])
-        return self.readout_over_steps(per_step)
+        return self.readout_over_steps([
+            {name: activity[(name, step)] for name in self.readout_populations}
+            for step in self.ir.dynamics.readout_range])
 
     def readout_over_steps(self, per_step: Sequence[Mapping[str, Tensor]]) -> Tensor:
         """A recurrent network's logits: the pooled features of each step's activity,
-        averaged over the steps, then the classifier."""
+        averaged over the steps, then the classifier (one step: ``readout``)."""
+        if len(per_step) == 1:  # the average of one step is that step
+            return self.readout(per_step[0])
         pooled = [self.pooled_features(activity) for activity in per_step]
         return self.classifier(torch.stack(pooled).mean(dim=0))
 
