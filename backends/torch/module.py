@@ -472,12 +472,13 @@ class MouseNet(nn.Module):
         (``"VISl2/3"``) or key (``"VISl2_3"``); it is ``populations.<key>`` in the module tree,
         and its ReLU is the node ``populations.<key>.relu`` of ``torch.fx`` graphs.
 
-        Forward hooks on it see that activity on every call (every step of a recurrent
-        network). Hooks that return None run on the fast strategies, which call them with the
-        activity they computed (their ``args`` then cannot be read: the drive before the ReLU
-        is not computed there); one that returns a value continues the call on the plain path
-        from that population on. Any other hook (on a convolution or norm, a pre-hook, a
-        backward hook) makes ``forward`` and ``features`` run the plain strategy until it is
+        Forward hooks on it see that activity on every call (every step a recurrent
+        network computes it at: see ``mnc.lowering.schedule``). Hooks that return None run on
+        the fast strategies, which call them with the activity they computed (their ``args``
+        then cannot be read: the drive before the ReLU is not computed there); one that
+        returns a value continues the call on the plain path from that population on. Any
+        other hook (on a convolution or norm, a pre-hook, a backward hook) makes ``forward``
+        and ``features`` run the plain strategy until it is
         removed (``mnc_backends.torch.fast.hooks``).
         """
         key = population_key(population)
