@@ -48,7 +48,7 @@ Activity = tuple[str, int]
 
 
 @dataclass(frozen=True)
-class Computation:
+class TorchComputation:
     """A computation of the schedule in this module's keys: sum the incoming convolutions
     (zeros when none is present yet), this step's BatchNorm, ReLU."""
 
@@ -63,11 +63,11 @@ class Computation:
     """The population's (channels, height, width): the drive while no input is present."""
 
 
-def torch_plan(ir: IR, schedule: Schedule) -> tuple[Computation, ...]:
+def torch_plan(ir: IR, schedule: Schedule) -> tuple[TorchComputation, ...]:
     """``schedule``'s computations with the module's conv and norm keys."""
     sizes = {p.name: (p.channels, p.height, p.width) for p in ir.populations}
     return tuple(
-        Computation((item.population, item.step), population_key(item.population), item.step,
+        TorchComputation((item.population, item.step), population_key(item.population), item.step,
                     tuple((projection_key(read.source, item.population),
                            (read.source, read.source_step)) for read in item.inputs),
                     item.release, sizes[item.population])
@@ -107,7 +107,8 @@ def _incoming(ir: IR) -> dict[str, list[Projection]]:
 
 
 def build_plan(ir: IR, keep: Sequence[str]) -> tuple[Step, ...]:
-    """The one-step schedule (step 0) of the populations in ``keep``, by population name."""
+    """The one-step schedule (step 0) of the populations in ``keep``, by population name (the
+    sparse inference strategy builds its program on it)."""
     schedule = time_schedule(ir, keep, [0])
     return tuple(Step(item.population, population_key(item.population),
                       tuple((projection_key(read.source, item.population), read.source)
@@ -118,7 +119,8 @@ def build_plan(ir: IR, keep: Sequence[str]) -> tuple[Step, ...]:
 
 def build_timed_plan(ir: IR, keep: Sequence[str]) -> tuple[TimedStep, ...]:
     """Every population the schedule computes for ``keep`` at some step, in the IR's order,
-    with all its inputs."""
+    with all its inputs: the whole-step view ``fast.dispatch`` walks when a hook hands a call
+    back to the plain path."""
     schedule = time_schedule(ir, keep, range(ir.dynamics.steps))
     computed = {item.population for item in schedule.computations}
     incoming = _incoming(ir)
@@ -210,7 +212,7 @@ class MouseNet(nn.Module):
         self.recurrent = ir.is_recurrent
         """Unrolled in time: ``features`` gives every step's activity, ``(N, T, C, H, W)``."""
         self._plans: dict[tuple[frozenset[str], tuple[int, ...]],
-                          tuple[Computation, ...]] = {}
+                          tuple[TorchComputation, ...]] = {}
         self._timed_plans: dict[frozenset[str], tuple[TimedStep, ...]] = {}
         self._plan = self._plan_for(self.readout_populations, ir.dynamics.readout_range)
         self.strategy = "auto"
@@ -293,7 +295,7 @@ class MouseNet(nn.Module):
             if not name.endswith(".mask"):
                 state[name].copy_(torch.from_numpy(array))
 
-    def _plan_for(self, names: Sequence[str], steps: Sequence[int]) -> tuple[Computation, ...]:
+    def _plan_for(self, names: Sequence[str], steps: Sequence[int]) -> tuple[TorchComputation, ...]:
         key = (frozenset(names), tuple(steps))
         plan = self._plans.get(key)
         if plan is None:
@@ -301,7 +303,7 @@ class MouseNet(nn.Module):
             plan = self._plans.setdefault(key, torch_plan(self.ir, schedule))
         return plan
 
-    def _compute(self, item: Computation, activity: Mapping[Activity, Tensor],
+    def _compute(self, item: TorchComputation, activity: Mapping[Activity, Tensor],
                  images: Tensor) -> Tensor:
         drive: Tensor | None = None
         for key, source in item.inputs:
@@ -311,7 +313,7 @@ class MouseNet(nn.Module):
             drive = images.new_zeros(images.shape[0], *item.shape)
         return self.populations[item.norm](normalise(self.norms[item.norm], drive, item.step))
 
-    def _run(self, images: Tensor, plan: tuple[Computation, ...]) -> dict[Activity, Tensor]:
+    def _run(self, images: Tensor, plan: tuple[TorchComputation, ...]) -> dict[Activity, Tensor]:
         """Walk ``plan``; the activities no computation released (the caller's)."""
         # a feed-forward network's one frame is the image (its convolutions check the shape)
         frames = self.frames(images) if self.recurrent else [images]
