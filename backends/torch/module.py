@@ -1,18 +1,19 @@
 """The compiled network: one masked convolution per projection, BN + ReLU per population.
 
-Every layer is built in ``__init__`` from the IR; ``forward`` only walks an execution plan
-computed once (per population: its incoming convolutions and which activations can be freed
-afterwards), so it has no configuration branches and traces cleanly with ``torch.compile``,
-``torch.export`` and ``torch.fx`` (each population's ReLU is a module of its own,
-``populations.<key>``, for hooks and feature extractors). ``features`` walks a plan restricted
-to the ancestors of the requested populations, so asking for ``VISp4`` never runs the higher
-areas.
+Every layer is built in ``__init__`` from the IR; ``forward`` only walks a plan computed once
+from the IR's time schedule (``mnc.lowering.schedule``: per computation, a population at a
+step, its incoming convolutions and which activities can be freed afterwards), so it has no
+configuration branches and traces cleanly with ``torch.compile``, ``torch.export`` and
+``torch.fx`` (each population's ReLU is a module of its own, ``populations.<key>``, for hooks
+and feature extractors). ``features`` walks a plan restricted to what the requested
+populations need, so asking for ``VISp4`` never runs the higher areas.
 
-A recurrent IR (``ir.is_recurrent``: several steps or delayed projections) is unrolled in
-time by a plan of its own (``TimedStep``): at step ``t`` each population sums its delay-0
-inputs at ``t`` and its delay-``d`` inputs at ``t - d`` (a delayed input is absent, adds
-nothing, before step ``d``); the same convolutions, BatchNorm affine maps and ReLUs serve every
-step, and each step has its own BatchNorm running statistics (``StepBatchNorm2d``).
+A feed-forward network is the schedule's one-step case. A recurrent IR (``ir.is_recurrent``:
+several steps or delayed projections) runs the same loop over more steps: at step ``t`` a
+population sums its delay-0 inputs at ``t`` and its delay-``d`` inputs at ``t - d`` (absent,
+adding nothing, before step ``d``); the same convolutions, BatchNorm affine maps and ReLUs
+serve every step, and each step has its own BatchNorm running statistics
+(``StepBatchNorm2d``).
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from torch import Tensor, nn
 from mnc.analysis.recurrence import describe_recurrence
 from mnc.errors import BackendError
 from mnc.imaging import Preprocessing
-from mnc.ir.graph import ancestors
 from mnc.ir.model import IR, Projection
 from mnc.lowering.fresh_weights import fresh_weights
+from mnc.lowering.schedule import Schedule, time_schedule
 from mnc.masks import all_masks
 from mnc_backends.torch.masked_conv import LearnableMaskConv2d, MaskedConv2d
 from mnc_backends.torch.names import population_key, projection_key
@@ -42,9 +43,40 @@ INPUT = "input"
 """The population that is the image itself (no convolution, BatchNorm or ReLU)."""
 
 
+Activity = tuple[str, int]
+"""(population, step): one activity of a run; ``(INPUT, t)`` is the frame of step ``t``."""
+
+
+@dataclass(frozen=True)
+class TorchComputation:
+    """A computation of the schedule in this module's keys: sum the incoming convolutions
+    (zeros when none is present yet), this step's BatchNorm, ReLU."""
+
+    activity: Activity
+    norm: str
+    step: int
+    inputs: tuple[tuple[str, Activity], ...]
+    """(conv key, source activity) pairs, in IR order."""
+    release: tuple[Activity, ...]
+    """Activities no later computation (nor the caller) needs once this one is done."""
+    shape: tuple[int, int, int]
+    """The population's (channels, height, width): the drive while no input is present."""
+
+
+def torch_plan(ir: IR, schedule: Schedule) -> tuple[TorchComputation, ...]:
+    """``schedule``'s computations with the module's conv and norm keys."""
+    sizes = {p.name: (p.channels, p.height, p.width) for p in ir.populations}
+    return tuple(
+        TorchComputation((item.population, item.step), population_key(item.population), item.step,
+                    tuple((projection_key(read.source, item.population),
+                           (read.source, read.source_step)) for read in item.inputs),
+                    item.release, sizes[item.population])
+        for item in schedule.computations)
+
+
 @dataclass(frozen=True)
 class Step:
-    """Compute one population: sum its incoming convolutions, BatchNorm, ReLU."""
+    """A feed-forward computation by population name (``build_plan``)."""
 
     population: str
     norm: str
@@ -56,7 +88,8 @@ class Step:
 
 @dataclass(frozen=True)
 class TimedStep:
-    """Compute one population at one time step of a recurrent network."""
+    """What one step of a recurrent network computes for a population, every step alike: the
+    whole-step view the hooks' plain continuation (``fast.dispatch``) walks."""
 
     population: str
     norm: str
@@ -74,36 +107,29 @@ def _incoming(ir: IR) -> dict[str, list[Projection]]:
 
 
 def build_plan(ir: IR, keep: Sequence[str]) -> tuple[Step, ...]:
-    """Steps (in the IR's topological order) that compute the populations in ``keep``."""
-    incoming = _incoming(ir)
-    needed = ancestors(ir, keep)
-    order = [p.name for p in ir.populations if p.name in needed and p.name != INPUT]
-    last_use: dict[str, int] = {}
-    for index, name in enumerate(order):
-        for projection in incoming[name]:
-            last_use[projection.source] = index
-    kept = set(keep)
-    steps = []
-    for index, name in enumerate(order):
-        release = tuple(sorted(source for source, last in last_use.items()
-                               if last == index and source not in kept))
-        inputs = tuple((projection_key(q.source, q.target), q.source) for q in incoming[name])
-        steps.append(Step(name, population_key(name), inputs, release))
-    return tuple(steps)
+    """The one-step schedule (step 0) of the populations in ``keep``, by population name (the
+    sparse inference strategy builds its program on it)."""
+    schedule = time_schedule(ir, keep, [0])
+    return tuple(Step(item.population, population_key(item.population),
+                      tuple((projection_key(read.source, item.population), read.source)
+                            for read in item.inputs),
+                      tuple(name for name, _ in item.release))
+                 for item in schedule.computations)
 
 
 def build_timed_plan(ir: IR, keep: Sequence[str]) -> tuple[TimedStep, ...]:
-    """What one step of a recurrent network computes for the populations in ``keep``: they
-    and their ancestors (through delayed projections too), in the IR's order, which every
-    delay-0 projection runs along."""
+    """Every population the schedule computes for ``keep`` at some step, in the IR's order,
+    with all its inputs: the whole-step view ``fast.dispatch`` walks when a hook hands a call
+    back to the plain path."""
+    schedule = time_schedule(ir, keep, range(ir.dynamics.steps))
+    computed = {item.population for item in schedule.computations}
     incoming = _incoming(ir)
-    needed = ancestors(ir, keep)
     return tuple(
         TimedStep(p.name, population_key(p.name),
                   tuple((projection_key(q.source, q.target), q.source, q.delay)
                         for q in incoming[p.name]),
                   (p.channels, p.height, p.width))
-        for p in ir.populations if p.name in needed and p.name != INPUT)
+        for p in ir.populations if p.name in computed)
 
 
 def _graph_capture(images: Tensor) -> bool:
@@ -183,11 +209,12 @@ class MouseNet(nn.Module):
         self.pool_size = ir.readout.pool_size
         self.readout_populations = tuple(ir.readout.populations)
         self.classifier = nn.utils.skip_init(nn.Linear, ir.readout.features, ir.readout.classes)
-        self._plan = build_plan(ir, self.readout_populations)
-        self._plans: dict[frozenset[str], tuple[Step, ...]] = {}
         self.recurrent = ir.is_recurrent
-        """Unrolled in time (``TimedStep`` plans; the merged strategy unrolls its own)."""
+        """Unrolled in time: ``features`` gives every step's activity, ``(N, T, C, H, W)``."""
+        self._plans: dict[tuple[frozenset[str], tuple[int, ...]],
+                          tuple[TorchComputation, ...]] = {}
         self._timed_plans: dict[frozenset[str], tuple[TimedStep, ...]] = {}
+        self._plan = self._plan_for(self.readout_populations, ir.dynamics.readout_range)
         self.strategy = "auto"
         """Execution strategy of ``forward`` (see ``set_strategy``); not part of the state."""
         self.reset_parameters()
@@ -268,23 +295,39 @@ class MouseNet(nn.Module):
             if not name.endswith(".mask"):
                 state[name].copy_(torch.from_numpy(array))
 
-    def _population(self, step: Step, activity: dict[str, Tensor]) -> Tensor:
-        (first_key, first_source), *rest = step.inputs
-        drive = self.convs[first_key](activity[first_source])
-        for key, source in rest:
-            drive = drive + self.convs[key](activity[source])
-        return self.populations[step.norm](self.norms[step.norm](drive))
+    def _plan_for(self, names: Sequence[str], steps: Sequence[int]) -> tuple[TorchComputation, ...]:
+        key = (frozenset(names), tuple(steps))
+        plan = self._plans.get(key)
+        if plan is None:
+            schedule = time_schedule(self.ir, list(names), list(steps))
+            plan = self._plans.setdefault(key, torch_plan(self.ir, schedule))
+        return plan
 
-    def _run(self, images: Tensor, plan: tuple[Step, ...]) -> dict[str, Tensor]:
-        activity = {INPUT: images}
-        for step in plan:
-            activity[step.population] = self._population(step, activity)
-            for name in step.release:
-                del activity[name]
+    def _compute(self, item: TorchComputation, activity: Mapping[Activity, Tensor],
+                 images: Tensor) -> Tensor:
+        drive: Tensor | None = None
+        for key, source in item.inputs:
+            out = self.convs[key](activity[source])
+            drive = out if drive is None else drive + out
+        if drive is None:  # only delayed inputs, none present yet: the population rests
+            drive = images.new_zeros(images.shape[0], *item.shape)
+        return self.populations[item.norm](normalise(self.norms[item.norm], drive, item.step))
+
+    def _run(self, images: Tensor, plan: tuple[TorchComputation, ...]) -> dict[Activity, Tensor]:
+        """Walk ``plan``; the activities no computation released (the caller's)."""
+        # a feed-forward network's one frame is the image (its convolutions check the shape)
+        frames = self.frames(images) if self.recurrent else [images]
+        activity = {(INPUT, step): frame for step, frame in enumerate(frames)}
+        for item in plan:
+            activity[item.activity] = self._compute(item, activity, images)
+            for done in item.release:
+                del activity[done]
         return activity
 
     def _timed_population(self, step: TimedStep, activity: Mapping[str, Tensor],
                           past: Sequence[Mapping[str, Tensor]], index: int) -> Tensor:
+        """One population at step ``index`` from whole-step activity (``past[d - 1]``: ``d``
+        steps ago), for the hooks' plain continuation (``fast.dispatch``)."""
         drive: Tensor | None = None
         for key, source, delay in step.inputs:
             if delay > len(past):
@@ -294,7 +337,6 @@ class MouseNet(nn.Module):
         if drive is None:  # only delayed inputs, none present yet: the population rests
             frame = activity[INPUT]
             drive = frame.new_zeros(frame.shape[0], *step.shape)
-        # (a feed-forward network comes this way when a hook hands a call over)
         return self.populations[step.norm](normalise(self.norms[step.norm], drive, index))
 
     def frames(self, images: Tensor) -> list[Tensor]:
@@ -315,25 +357,6 @@ class MouseNet(nn.Module):
                     f"(N, C, H, W) = (N, {shape})")
             raise BackendError(f"IR {ir.name!r} takes {what}, got {tuple(images.shape)}")
         return [images[:, step] for step in range(steps)] if clip else [images] * steps
-
-    def _unroll(self, images: Tensor, plan: tuple[TimedStep, ...], keep: Sequence[str],
-                steps: range) -> list[dict[str, Tensor]]:
-        """Run ``plan`` at every step; the activity of ``keep`` at each of ``steps``."""
-        memory = 0  # steps of activity kept (a loop: max(default=) breaks torch.compile graphs)
-        for step in plan:
-            for _, _, delay in step.inputs:
-                memory = max(memory, delay)
-        past: list[dict[str, Tensor]] = []  # past[d - 1]: the activity d steps ago
-        kept = []
-        for index, frame in enumerate(self.frames(images)):
-            activity = {INPUT: frame}
-            for step in plan:
-                activity[step.population] = self._timed_population(step, activity, past, index)
-            if index in steps:
-                kept.append({name: activity[name] for name in keep})
-            if memory:
-                past = [activity, *past[:memory - 1]]
-        return kept
 
     def pooled_features(self, activity: Mapping[str, Tensor]) -> Tensor:
         """The classifier's input: each readout population pooled to pool_size^2, flattened
@@ -363,16 +386,16 @@ class MouseNet(nn.Module):
 
         Recurrent: unrolled over ``ir.dynamics.steps``; the pooled readout features of the
         steps in ``ir.dynamics.readout_range`` are averaged, then classified."""
-        if not self.recurrent:
-            return self.readout(self._run(images, self._plan))
-        timed = self._timed_plan(self.readout_populations)
-        steps = self.ir.dynamics.readout_range
-        return self.readout_over_steps(
-            self._unroll(images, timed, self.readout_populations, steps))
+        activity = self._run(images, self._plan)
+        return self.readout_over_steps([
+            {name: activity[(name, step)] for name in self.readout_populations}
+            for step in self.ir.dynamics.readout_range])
 
     def readout_over_steps(self, per_step: Sequence[Mapping[str, Tensor]]) -> Tensor:
         """A recurrent network's logits: the pooled features of each step's activity,
-        averaged over the steps, then the classifier."""
+        averaged over the steps, then the classifier (one step: ``readout``)."""
+        if len(per_step) == 1:  # the average of one step is that step
+            return self.readout(per_step[0])
         pooled = [self.pooled_features(activity) for activity in per_step]
         return self.classifier(torch.stack(pooled).mean(dim=0))
 
@@ -451,12 +474,13 @@ class MouseNet(nn.Module):
         (``"VISl2/3"``) or key (``"VISl2_3"``); it is ``populations.<key>`` in the module tree,
         and its ReLU is the node ``populations.<key>.relu`` of ``torch.fx`` graphs.
 
-        Forward hooks on it see that activity on every call (every step of a recurrent
-        network). Hooks that return None run on the fast strategies, which call them with the
-        activity they computed (their ``args`` then cannot be read: the drive before the ReLU
-        is not computed there); one that returns a value continues the call on the plain path
-        from that population on. Any other hook (on a convolution or norm, a pre-hook, a
-        backward hook) makes ``forward`` and ``features`` run the plain strategy until it is
+        Forward hooks on it see that activity on every call (every step a recurrent
+        network computes it at: see ``mnc.lowering.schedule``). Hooks that return None run on
+        the fast strategies, which call them with the activity they computed (their ``args``
+        then cannot be read: the drive before the ReLU is not computed there); one that
+        returns a value continues the call on the plain path from that population on. Any
+        other hook (on a convolution or norm, a pre-hook, a backward hook) makes ``forward``
+        and ``features`` run the plain strategy until it is
         removed (``mnc_backends.torch.fast.hooks``).
         """
         key = population_key(population)
@@ -471,16 +495,12 @@ class MouseNet(nn.Module):
     def plain_features(self, images: Tensor, populations: Sequence[str]) -> dict[str, Tensor]:
         """``features`` by the plain strategy (no name check: see ``population_names``)."""
         names = list(populations)
-        if self.recurrent:
-            steps = range(self.ir.dynamics.steps)
-            per_step = self._unroll(images, self._timed_plan(names), names, steps)
-            return {name: torch.stack([activity[name] for activity in per_step], dim=1)
-                    for name in names}
-        plan = self._plans.get(frozenset(names))
-        if plan is None:
-            plan = self._plans.setdefault(frozenset(names), build_plan(self.ir, names))
-        activity = self._run(images, plan)
-        return {name: activity[name] for name in names}
+        steps = range(self.ir.dynamics.steps)
+        activity = self._run(images, self._plan_for(names, steps))
+        if not self.recurrent:
+            return {name: activity[(name, 0)] for name in names}
+        return {name: torch.stack([activity[(name, step)] for step in steps], dim=1)
+                for name in names}
 
     def conv(self, projection: str) -> MaskedConv2d:
         """The layer of a projection, by IR name (``"VISp4->VISl4"``) or key."""

@@ -4,5 +4,7 @@
 the checks with their messages. ``fresh_weights``: the untrained weights of (IR, seed).
 ``batchnorm``: inference BatchNorm folded into the projections feeding each population.
 ``merged``: which projections run as one convolution, and the numpy filling of its kernel.
+``schedule``: the time rule, which population computes at which step from which activities
+(a feed-forward network is its one-step case).
 Nothing here imports torch or onnx; backends convert their tensors to and from numpy.
 """
