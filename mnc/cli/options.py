@@ -1,0 +1,165 @@
+"""Command-line flags from a pydantic options model: the one generator every command uses.
+
+A field becomes a flag: ``merge_convolutions`` -> ``--merge-convolutions`` unless the field
+names its flag (``json_schema_extra={"flag": "merge-convs"}``; ``"flag": None`` keeps it off
+the command line). Its annotation chooses the flag's form:
+
+- ``bool``: ``--x/--no-x``, or a plain switch ``--x`` with ``"flag_action": "store_true"``;
+- ``Literal``: a choice; ``tuple[...]`` of items: a comma-separated list, repeatable, whose
+  items are the item type (or one of its choices);
+- ``int``, ``float``, ``str``: their type; with ``bounds_while_parsing``, a lower bound of zero
+  (``gt=0``, ``ge=1`` for whole numbers, ``ge=0``) is checked while parsing, other ranges by
+  the model afterwards (``from_flags``);
+- ``"flag_type": "path"``: a file path the model reads.
+
+Help is the field's ``"help"`` (extra) or its description; ``"metavar"`` names the value.
+``from_flags`` validates what was given; a bad value is one ``UsageError`` naming its flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import annotated_types
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+
+from mnc.cli.common import comma_list, positive_number
+from mnc.errors import UsageError
+
+ArgumentType = Callable[[str], Any]
+
+
+def _extra(info: FieldInfo) -> dict[str, Any]:
+    return info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+
+
+def flag(name: str, info: FieldInfo) -> str | None:
+    """The flag of field ``name`` (``--name-with-dashes`` unless the field names its own)."""
+    spelled = _extra(info).get("flag", name.replace("_", "-"))
+    return f"--{spelled}" if isinstance(spelled, str) else None
+
+
+def add_model_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+                    model: type[BaseModel], fields: Iterable[str] | None = None, *,
+                    dest: Callable[[str], str] = str, model_defaults: bool = True,
+                    show_default: bool = False, bounds_while_parsing: bool = True,
+                    parse_as: Mapping[str, ArgumentType] | None = None,
+                    skip: Iterable[str] = ()) -> list[str]:
+    """Add a flag per field of ``model`` (``fields``: only these, in this order) to ``parser``.
+
+    ``model_defaults``: each flag defaults to its field's default (else a flag not given is
+    absent from the namespace, so the model's default applies later); ``parse_as``: argparse
+    types by field name, for values the command line spells its own way; ``skip``: flags left
+    out (another owner has them). Returns the flags added.
+    """
+    chosen = model.model_fields if fields is None else {
+        name: model.model_fields[name] for name in fields}
+    skipped = set(skip)
+    added = []
+    for name, info in chosen.items():
+        option = flag(name, info)
+        if option is None or option in skipped:
+            continue
+        form = _form(name, info, bounds_while_parsing)
+        if parse_as and name in parse_as:
+            form = {key: value for key, value in form.items() if key != "choices"}
+            form["type"] = parse_as[name]
+        default = info.default if model_defaults else argparse.SUPPRESS
+        parser.add_argument(option, dest=dest(name), default=default,
+                            help=_help(info, show_default), **form)
+        added.append(option)
+    return added
+
+
+def given_values(args: argparse.Namespace, model: type[BaseModel],
+                 dest: Callable[[str], str] = str) -> dict[str, Any]:
+    """The values of ``model``'s fields in ``args``, by field name."""
+    return {name: getattr(args, dest(name)) for name in model.model_fields
+            if hasattr(args, dest(name))}
+
+
+def from_flags(model: type[BaseModel], values: Mapping[str, Any],
+               describe: Callable[[ValidationError, Callable[[str], str]], str] | None = None
+               ) -> Any:
+    """``model`` validated from flag values; a bad value is one UsageError naming its flag
+    (``describe``: how a command words it, given the error and a field -> flag speller)."""
+    try:
+        return model.model_validate(dict(values))
+    except ValidationError as error:
+        def spell(field: str) -> str:
+            info = model.model_fields.get(field)
+            return (flag(field, info) if info is not None else None) or field
+
+        if describe is not None:
+            raise UsageError(describe(error, spell)) from None
+        problem = error.errors(include_url=False)[0]
+        where = spell(str(problem["loc"][0])) if problem["loc"] else model.__name__
+        raise UsageError(f"{where}: {problem['msg']}") from None
+
+
+def _form(name: str, info: FieldInfo, bounds_while_parsing: bool) -> dict[str, Any]:
+    """The argparse keywords (type, action, choices, metavar) of a field."""
+    extra = _extra(info)
+    metavar = extra.get("metavar")
+    if extra.get("flag_type") == "path":
+        return {"type": Path, "metavar": metavar or "FILE"}
+    if extra.get("flag_action") == "store_true":
+        return {"action": "store_true"}
+    kinds = _plain_types(info.annotation)
+    if kinds == [bool]:
+        return {"action": argparse.BooleanOptionalAction}
+    if len(kinds) == 1 and typing.get_origin(kinds[0]) is Literal:
+        return {"choices": [str(choice) for choice in typing.get_args(kinds[0])]}
+    if len(kinds) == 1 and typing.get_origin(kinds[0]) is tuple:
+        return _list_form(kinds[0], metavar if isinstance(metavar, str) else name.upper())
+    named = {"metavar": metavar if isinstance(metavar, str) else name.upper()}
+    if len(kinds) == 1 and kinds[0] in (int, float, str, Path):
+        kind = kinds[0]
+        bounded = _lower_bound_type(kind, info) if bounds_while_parsing else None
+        return {"type": bounded or kind, **named}
+    return {"type": str, **named}  # the model checks and converts what it is given
+
+
+def _list_form(annotation: Any, metavar: str) -> dict[str, Any]:
+    item = typing.get_args(annotation)[0]
+    named = {"metavar": metavar}
+    if typing.get_origin(item) is Literal:
+        choices = tuple(str(choice) for choice in typing.get_args(item))
+        return {"type": comma_list(choices=choices), "action": "extend", **named}
+    return {"type": comma_list(item if item in (int, float) else str), "action": "extend",
+            **named}
+
+
+def _lower_bound_type(kind: type, info: FieldInfo) -> ArgumentType | None:
+    """positive_number for a field whose lower bound is zero (above, or at), else None."""
+    if kind not in (int, float):
+        return None
+    for bound in info.metadata:
+        if isinstance(bound, annotated_types.Gt) and bound.gt == 0:
+            return positive_number(kind)
+        if isinstance(bound, annotated_types.Ge) and bound.ge == 1 and kind is int:
+            return positive_number(int)
+        if isinstance(bound, annotated_types.Ge) and bound.ge == 0:
+            return positive_number(kind, zero_allowed=True)
+    return None
+
+
+def _plain_types(annotation: Any) -> list[Any]:
+    """The annotation's types without None: ``int | None`` -> [int]."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [kind for kind in typing.get_args(annotation) if kind is not type(None)]
+    return [annotation]
+
+
+def _help(info: FieldInfo, show_default: bool) -> str:
+    given = _extra(info).get("help")
+    text = " ".join(str(given if given is not None else info.description or "").split())
+    if show_default and info.default is not None and not isinstance(info.default, bool):
+        text += f" (default: {info.default})"
+    return text.replace("%", "%%")
