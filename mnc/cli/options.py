@@ -140,7 +140,7 @@ def _lower_bound_type(kind: type, info: FieldInfo) -> ArgumentType | None:
     """positive_number for a field whose lower bound is zero (above, or at), else None."""
     if kind not in (int, float):
         return None
-    for bound in info.metadata:
+    for bound in [*info.metadata, *_inner_metadata(info.annotation)]:
         if isinstance(bound, annotated_types.Gt) and bound.gt == 0:
             return positive_number(kind)
         if isinstance(bound, annotated_types.Ge) and bound.ge == 1 and kind is int:
@@ -151,10 +151,25 @@ def _lower_bound_type(kind: type, info: FieldInfo) -> ArgumentType | None:
 
 
 def _plain_types(annotation: Any) -> list[Any]:
-    """The annotation's types without None: ``int | None`` -> [int]."""
+    """The annotation's types without None and constraints: ``int | None`` -> [int],
+    ``Annotated[int, Field(ge=1)] | None`` -> [int]."""
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return [kind for kind in typing.get_args(annotation) if kind is not type(None)]
-    return [annotation]
+        kinds = [kind for kind in typing.get_args(annotation) if kind is not type(None)]
+    else:
+        kinds = [annotation]
+    return [typing.get_args(kind)[0] if typing.get_origin(kind) is typing.Annotated else kind
+            for kind in kinds]
+
+
+def _inner_metadata(annotation: Any) -> list[Any]:
+    """Constraints inside an optional annotation (``Annotated[int, Field(ge=1)] | None``),
+    which pydantic leaves off the field's own metadata."""
+    found: list[Any] = []
+    for kind in typing.get_args(annotation):
+        if typing.get_origin(kind) is typing.Annotated:
+            for item in typing.get_args(kind)[1:]:
+                found.extend(getattr(item, "metadata", [item]))
+    return found
 
 
 def _help(info: FieldInfo, show_default: bool) -> str:

@@ -14,30 +14,16 @@ HELP = ("compare every model population with Allen Brain Observatory recordings:
         "with noise ceilings, predictivity")
 
 
-METHODS = ("spearman", "pearson")
-REGRESSIONS = ("ridge", "pls")
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from mnc.cli.common import comma_list
     from mnc.cli.neuro_models import add_model_arguments
     from mnc.cli.neuro_options import add_common_arguments
+    from mnc.cli.options import add_model_flags
+    from mnc.neuro.options import PhysiologyOptions, RSAOptions
 
     add_common_arguments(parser)
     add_model_arguments(parser)
-    parser.add_argument("--methods", type=comma_list(choices=METHODS), action="extend",
-                        metavar="METHOD,...",
-                        help="RDM comparisons, comma-separated (spearman,pearson); the first "
-                             "ranks populations (default both)")
-    parser.add_argument("--bootstrap", type=int, default=100, metavar="N",
-                        help="0 turns SSM intervals off; any other value keeps them (they come "
-                             "from the leave-one-image-out jackknife, one replicate per image)")
-    parser.add_argument("--regressions", type=comma_list(choices=(*REGRESSIONS, "none")),
-                        action="extend", metavar="REGRESSION,...",
-                        help="predictivity regressions, comma-separated (ridge,pls); 'none' "
-                             "skips predictivity (default both)")
-    parser.add_argument("--folds", type=int, default=5,
-                        help="cross-validation folds over images (default 5)")
+    add_model_flags(parser, RSAOptions, [name for name in RSAOptions.model_fields
+                                         if name not in PhysiologyOptions.model_fields])
 
 
 def extend_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
@@ -61,22 +47,19 @@ def run(args: argparse.Namespace) -> int:
     )
     from mnc.cli.neuro_options import (
         announce_comparison,
+        comparison_options,
         neural_source,
-        options_from_args,
         progress_bar,
         refuse_output_over_inputs,
         selection_from_args,
     )
     from mnc.errors import UsageError
     from mnc.neuro.api import records, run_rsa
+    from mnc.neuro.options import RSAOptions
 
     refuse_output_over_inputs(args)
     announce_comparison("rsa", args)
-    methods = tuple(dict.fromkeys(args.methods or METHODS))
-    regressions = tuple(name for name in dict.fromkeys(args.regressions or REGRESSIONS)
-                        if name != "none")
-    options = options_from_args(args, methods=methods, n_boot=args.bootstrap,
-                                regressions=regressions, n_folds=args.folds)
+    options = comparison_options(args, RSAOptions).analysis()
     if is_trajectory(args):
         if args.compare_model:
             raise UsageError("--compare-model compares trained instances; give weights files, "

@@ -24,7 +24,7 @@ from mnc.errors import UserFileError
 from mnc.io import strict_json
 from mnc.io.atomic import atomic_open, write_text_atomic
 from mnc.neuro import figures
-from mnc.neuro.allen import ResponseWindow, load_natural_scenes
+from mnc.neuro.allen import load_natural_scenes
 from mnc.neuro.cache import (
     FeatureCache,
     ScoreCache,
@@ -45,6 +45,7 @@ from mnc.neuro.model_features import (
     is_stepped,
     summarize_features,
 )
+from mnc.neuro.options import AnalysisOptions, NeuralSelection
 from mnc.neuro.recording_files import is_recordings_file, load_recordings
 from mnc.neuro.recordings import NeuralData
 from mnc.neuro.regions import Region, group_regions
@@ -55,53 +56,6 @@ PIXELS = "input"
 """The image itself: scored as a control (rsa.csv), never chosen as a best population."""
 REPLICATES_TABLE = "rsa_jackknife"
 """Table of leave-one-image-out SSM replicates (not written as CSV: a list per row)."""
-
-
-@dataclass(frozen=True)
-class NeuralSelection:
-    """Which recorded cells to use and how Brain Observatory traces become responses.
-
-    ``areas``, ``cre_lines`` and ``depths_um`` filter every source (None: all); the other
-    fields apply to a Brain Observatory cache only.
-    """
-
-    areas: tuple[str, ...] | None = None
-    cre_lines: tuple[str, ...] | None = None
-    depths_um: tuple[int, ...] | None = None
-    max_per_group: int | None = None
-    """At most this many sessions per area and Cre line (None: all)."""
-    window: ResponseWindow = ResponseWindow()
-    allow_download: bool = False
-    skip_missing: bool = False
-    min_cells: int = 5
-    """Regions with fewer recorded cells are left out."""
-
-
-@dataclass(frozen=True)
-class AnalysisOptions:
-    methods: tuple[str, ...] = ("spearman", "pearson")
-    """RDM comparison methods; the first one ranks populations and draws the bar plot."""
-    n_splits: int = 5
-    """Random split-halves of the trials for data RDMs, noise ceilings and reliabilities."""
-    n_boot: int = 100
-    """0 turns SSM intervals off; any other value keeps them (leave-one-image-out jackknife,
-    one replicate per image; the name stays for saved options and scripts)."""
-    seed: int = 0
-    batch_size: int = 32
-    max_units: int = 2000
-    """Model units kept per population for per-unit statistics (physiology)."""
-    normalize: str = "imagenet"
-    regressions: tuple[str, ...] = ("ridge", "pls")
-    """Predictivity regressions (empty: skip predictivity)."""
-    n_folds: int = 5
-    min_reliability: float = 0.3
-    map_inhibitory: bool = False
-    """Map regions recorded in inhibitory Cre lines (Sst, Vip, Pvalb) to the IR's excitatory
-    population of their area and layer (default: left unmapped)."""
-    step: int | str = "readout"
-    """Recurrent networks: the step whose activity is compared (0-based), ``"last"``, or
-    ``"readout"``: the mean over the steps the network's readout averages (the last step
-    unless its IR sets ``dynamics.readout_steps``). A feed-forward network has step 0 only."""
 
 
 @dataclass
@@ -443,7 +397,6 @@ def _common(loaded: LoadedModel, source: Any, output_dir: str | Path | None,
             options: AnalysisOptions, progress: Progress | None
             ) -> tuple[Path | None, Path | None, NeuralData, list[Region],
                        dict[str, FeatureSummary], Report]:
-    _check_options(options)
     chosen_steps(loaded.model, options.step)  # a step the model lacks, before any work
     out = Path(output_dir).expanduser() if output_dir is not None else None
     cache_root = (Path(cache_dir).expanduser() if cache_dir
@@ -454,21 +407,6 @@ def _common(loaded: LoadedModel, source: Any, output_dir: str | Path | None,
     report = Report(output_dir=out, features_cached=hit, feature_key=key, summaries=summaries,
                     regions=list(regions))
     return out, cache_root, data, regions, summaries, report
-
-
-def _check_options(options: AnalysisOptions) -> None:
-    from mnc.neuro.rsa import SSM_METHODS
-
-    for method in options.methods:
-        if method not in SSM_METHODS:
-            raise UserFileError(f"--methods: unknown method {method!r}; expected one of "
-                                f"{', '.join(SSM_METHODS)}")
-    for regression in options.regressions:
-        if regression not in ("ridge", "pls"):
-            raise UserFileError(f"--regressions: unknown regression {regression!r}; "
-                                "expected ridge or pls")
-    if options.n_splits < 1 or options.n_folds < 2 or options.n_boot < 0:
-        raise UserFileError("--splits must be >= 1, --folds >= 2 and --bootstrap >= 0")
 
 
 Tables = dict[str, list[dict[str, Any]]]
