@@ -33,7 +33,7 @@ def add_backend_flags(
     parser already has, from the core or another backend, is left to its first owner)."""
     group = parser.add_argument_group(f"options of the {backend} backend")
     taken = {text for action in parser._actions for text in action.option_strings}
-    return add_model_flags(group, model, dest=partial(dest, backend), model_defaults=False,
+    return add_model_flags(group, model, dest=partial(dest, backend), default=argparse.SUPPRESS,
                            show_default=True, bounds_while_parsing=False, skip=taken)
 
 

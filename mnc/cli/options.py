@@ -5,8 +5,8 @@ names its flag (``json_schema_extra={"flag": "merge-convs"}``; ``"flag": None`` 
 the command line). Its annotation chooses the flag's form:
 
 - ``bool``: ``--x/--no-x``, or a plain switch ``--x`` with ``"flag_action": "store_true"``;
-- ``Literal``: a choice; ``tuple[...]`` of items: a comma-separated list, repeatable, whose
-  items are the item type (or one of its choices);
+- ``Literal``: a choice (``"choices"`` narrows them); ``tuple[X, ...]``: a comma-separated
+  list, repeatable, whose items are X (or one of its choices); ``tuple[X, X]``: two values;
 - ``int``, ``float``, ``str``: their type; with ``bounds_while_parsing``, a lower bound of zero
   (``gt=0``, ``ge=1`` for whole numbers, ``ge=0``) is checked while parsing, other ranges by
   the model afterwards (``from_flags``);
@@ -33,6 +33,8 @@ from mnc.cli.common import comma_list, positive_number
 from mnc.errors import UsageError
 
 ArgumentType = Callable[[str], Any]
+FIELD_DEFAULT = object()
+"""``add_model_flags(default=...)``: each flag defaults to its field's default."""
 
 
 def _extra(info: FieldInfo) -> dict[str, Any]:
@@ -47,14 +49,15 @@ def flag(name: str, info: FieldInfo) -> str | None:
 
 def add_model_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
                     model: type[BaseModel], fields: Iterable[str] | None = None, *,
-                    dest: Callable[[str], str] = str, model_defaults: bool = True,
+                    dest: Callable[[str], str] = str, default: Any = FIELD_DEFAULT,
                     show_default: bool = False, bounds_while_parsing: bool = True,
                     parse_as: Mapping[str, ArgumentType] | None = None,
                     skip: Iterable[str] = ()) -> list[str]:
     """Add a flag per field of ``model`` (``fields``: only these, in this order) to ``parser``.
 
-    ``model_defaults``: each flag defaults to its field's default (else a flag not given is
-    absent from the namespace, so the model's default applies later); ``parse_as``: argparse
+    ``default``: what a flag not given leaves in the namespace: its field's default, or one
+    value for every flag (``argparse.SUPPRESS``: nothing, so the model's default applies
+    later; ``None``: "not given", for a file's values underneath); ``parse_as``: argparse
     types by field name, for values the command line spells its own way; ``skip``: flags left
     out (another owner has them). Returns the flags added.
     """
@@ -70,8 +73,8 @@ def add_model_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
         if parse_as and name in parse_as:
             form = {key: value for key, value in form.items() if key != "choices"}
             form["type"] = parse_as[name]
-        default = info.default if model_defaults else argparse.SUPPRESS
-        parser.add_argument(option, dest=dest(name), default=default,
+        parser.add_argument(option, dest=dest(name),
+                            default=info.default if default is FIELD_DEFAULT else default,
                             help=_help(info, show_default), **form)
         added.append(option)
     return added
@@ -115,8 +118,13 @@ def _form(name: str, info: FieldInfo, bounds_while_parsing: bool) -> dict[str, A
     if kinds == [bool]:
         return {"action": argparse.BooleanOptionalAction}
     if len(kinds) == 1 and typing.get_origin(kinds[0]) is Literal:
-        return {"choices": [str(choice) for choice in typing.get_args(kinds[0])]}
+        return {"choices": extra.get("choices") or
+                [str(choice) for choice in typing.get_args(kinds[0])]}
     if len(kinds) == 1 and typing.get_origin(kinds[0]) is tuple:
+        items = typing.get_args(kinds[0])
+        if Ellipsis not in items:  # a fixed number of values: --mean R G B
+            return {"type": items[0], "nargs": len(items),
+                    "metavar": tuple(metavar) if metavar else None}
         return _list_form(kinds[0], metavar if isinstance(metavar, str) else name.upper())
     named = {"metavar": metavar if isinstance(metavar, str) else name.upper()}
     if len(kinds) == 1 and kinds[0] in (int, float, str, Path):
