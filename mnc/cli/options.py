@@ -115,33 +115,34 @@ def _form(name: str, info: FieldInfo, bounds_while_parsing: bool) -> dict[str, A
     if extra.get("flag_action") == "store_true":
         return {"action": "store_true"}
     kinds = _plain_types(info.annotation)
-    if kinds == [bool]:
+    named = metavar if isinstance(metavar, str) else name.upper()
+    kind = kinds[0] if len(kinds) == 1 else None
+    if kind is bool:
         return {"action": argparse.BooleanOptionalAction}
-    if len(kinds) == 1 and typing.get_origin(kinds[0]) is Literal:
+    if typing.get_origin(kind) is Literal:
         return {"choices": extra.get("choices") or
-                [str(choice) for choice in typing.get_args(kinds[0])]}
-    if len(kinds) == 1 and typing.get_origin(kinds[0]) is tuple:
-        items = typing.get_args(kinds[0])
-        if Ellipsis not in items:  # a fixed number of values: --mean R G B
-            return {"type": items[0], "nargs": len(items),
-                    "metavar": tuple(metavar) if metavar else None}
-        return _list_form(kinds[0], metavar if isinstance(metavar, str) else name.upper())
-    named = {"metavar": metavar if isinstance(metavar, str) else name.upper()}
-    if len(kinds) == 1 and kinds[0] in (int, float, str, Path):
-        kind = kinds[0]
+                [str(choice) for choice in typing.get_args(kind)]}
+    if typing.get_origin(kind) is tuple:
+        return _tuple_form(kind, metavar, named)
+    if kind in (int, float, str, Path):
         bounded = _lower_bound_type(kind, info) if bounds_while_parsing else None
-        return {"type": bounded or kind, **named}
-    return {"type": str, **named}  # the model checks and converts what it is given
+        return {"type": bounded or kind, "metavar": named}
+    return {"type": str, "metavar": named}  # the model checks and converts what it is given
 
 
-def _list_form(annotation: Any, metavar: str) -> dict[str, Any]:
-    item = typing.get_args(annotation)[0]
-    named = {"metavar": metavar}
+def _tuple_form(annotation: Any, metavar: Any, named: str) -> dict[str, Any]:
+    """``tuple[X, X]``: that many values after the flag; ``tuple[X, ...]``: a comma-separated
+    list, repeatable, of X (or of the choices of a ``Literal`` X)."""
+    items = typing.get_args(annotation)
+    if Ellipsis not in items:  # a fixed number of values: --mean R G B
+        return {"type": items[0], "nargs": len(items),
+                "metavar": tuple(metavar) if metavar else None}
+    item = items[0]
     if typing.get_origin(item) is Literal:
         choices = tuple(str(choice) for choice in typing.get_args(item))
-        return {"type": comma_list(choices=choices), "action": "extend", **named}
+        return {"type": comma_list(choices=choices), "action": "extend", "metavar": named}
     return {"type": comma_list(item if item in (int, float) else str), "action": "extend",
-            **named}
+            "metavar": named}
 
 
 def _lower_bound_type(kind: type, info: FieldInfo) -> ArgumentType | None:

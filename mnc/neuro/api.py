@@ -18,7 +18,12 @@ from typing import Any
 
 from mnc.io import strict_json
 from mnc.io.atomic import write_text_atomic
-from mnc.neuro.cached_results import Progress, cached_tables, population_summaries
+from mnc.neuro.cached_results import (
+    Progress,
+    cached_tables,
+    output_and_cache_folders,
+    population_summaries,
+)
 from mnc.neuro.model_features import LoadedModel, chosen_steps
 from mnc.neuro.neural_inputs import NeuralSource, load_neural
 from mnc.neuro.options import AnalysisOptions, NeuralSelection
@@ -58,9 +63,7 @@ def _prepare(loaded: LoadedModel, source: Any, output_dir: str | Path | None,
     """Options checked against the model, the recordings read, the model's summaries made:
     what both analyses start from."""
     chosen_steps(loaded.model, options.step)  # a step the model lacks, before any work
-    out = Path(output_dir).expanduser() if output_dir is not None else None
-    cache_root = (Path(cache_dir).expanduser() if cache_dir
-                  else out / "cache" if out is not None else None)
+    out, cache_root = output_and_cache_folders(output_dir, cache_dir)
     data, regions = load_neural(source, selection, cache_root)  # type: ignore[arg-type]
     summaries, key, hit = population_summaries(loaded, data.images, options, cache_root,
                                                progress)

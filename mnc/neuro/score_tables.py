@@ -63,42 +63,61 @@ def rsa_tables(summaries: Mapping[str, FeatureSummary], regions: Sequence[Region
         for region, half_rdms, jack in zip(regions, region_halves, jackknifed, strict=True):
             mapped = region.model_population(ir_populations, options.map_inhibitory)
             values = rsa.ssm(model, half_rdms, method)
-            lower, upper = rsa.noise_ceiling(half_rdms, method)
-            nan = np.full(len(names), np.nan)
-            std, (low, high) = (jack.std, jack.interval(values)) if jack else (nan, (nan, nan))
-            region_rows = []
-            for index, name in enumerate(names):
-                region_rows.append({
-                    **region_fields(region), "population": name,
-                    "ir_mapped": name == mapped, "method": method,
-                    "ssm": float(values[index]), "ssm_std": float(std[index]),
-                    "ssm_ci_low": float(low[index]), "ssm_ci_high": float(high[index]),
-                    "nc_lower": lower, "nc_upper": upper})
+            ceiling = rsa.noise_ceiling(half_rdms, method)
+            region_rows = _population_rows(region, names, mapped, method, values, jack, ceiling)
             rows.extend(region_rows)
             finite = [i for i in candidates if np.isfinite(values[i])] or candidates
             top = region_rows[max(finite, key=lambda i: values[i])]
-            top_std = top_low = top_high = float("nan")
-            if jack is not None:
-                # winner's curse: the best population is chosen again without each image
-                chosen = np.max(jack.replicates[:, finite], axis=1)
-                top_std = float(jackknife_se(chosen))
-                ends = jackknife_interval(np.asarray(top["ssm"]), np.asarray(top_std),
-                                          chosen.size - 1)
-                top_low, top_high = float(ends[0]), float(ends[1])
-                samples.append({"region": region.label, "method": method, "kind": "best",
-                                "population": top["population"], "samples": chosen.tolist()})
-                if mapped in names:
-                    samples.append({"region": region.label, "method": method,
-                                    "kind": "ir_mapped", "population": mapped,
-                                    "samples": jack.replicates[:, names.index(mapped)].tolist()})
-            mapped_row = next((r for r in region_rows if r["ir_mapped"]), None)
-            best.append({
-                **region_fields(region), "method": method, "population": top["population"],
-                "ssm": top["ssm"], "ssm_std": top_std, "ssm_ci_low": top_low,
-                "ssm_ci_high": top_high, "nc_lower": lower,
-                "nc_upper": upper, "ir_population": mapped or "",
-                "ir_population_ssm": mapped_row["ssm"] if mapped_row else float("nan")})
+            # winner's curse: the best population is chosen again without each image
+            chosen = np.max(jack.replicates[:, finite], axis=1) if jack is not None else None
+            if jack is not None and chosen is not None:
+                samples.extend(_replicate_rows(region.label, method, top["population"], chosen,
+                                               mapped, names, jack.replicates))
+            best.append(_best_row(region, method, top, chosen, ceiling, mapped, region_rows))
     return {"rsa": rows, "rsa_best": best, REPLICATES_TABLE: samples}
+
+
+def _population_rows(region: Region, names: Sequence[str], mapped: str | None, method: str,
+                     values: np.ndarray, jack: Any, ceiling: tuple[float, float]
+                     ) -> list[dict[str, Any]]:
+    """One rsa.csv row per population for one region and method."""
+    nan = np.full(len(names), np.nan)
+    std, (low, high) = (jack.std, jack.interval(values)) if jack else (nan, (nan, nan))
+    return [{**region_fields(region), "population": name, "ir_mapped": name == mapped,
+             "method": method, "ssm": float(values[index]), "ssm_std": float(std[index]),
+             "ssm_ci_low": float(low[index]), "ssm_ci_high": float(high[index]),
+             "nc_lower": ceiling[0], "nc_upper": ceiling[1]}
+            for index, name in enumerate(names)]
+
+
+def _replicate_rows(region: str, method: str, top: str, chosen: np.ndarray, mapped: str | None,
+                    names: Sequence[str], replicates: Any) -> list[dict[str, Any]]:
+    """The jackknife replicates of the best population (chosen again in each) and of the
+    IR-mapped one."""
+    found = [{"region": region, "method": method, "kind": "best", "population": top,
+              "samples": chosen.tolist()}]
+    if mapped is not None and mapped in names:
+        found.append({"region": region, "method": method, "kind": "ir_mapped",
+                      "population": mapped,
+                      "samples": replicates[:, list(names).index(mapped)].tolist()})
+    return found
+
+
+def _best_row(region: Region, method: str, top: dict[str, Any], chosen: np.ndarray | None,
+              ceiling: tuple[float, float], mapped: str | None,
+              region_rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The rsa_best.csv row: the best population with the interval of the re-chosen best."""
+    top_std = top_low = top_high = float("nan")
+    if chosen is not None:
+        top_std = float(jackknife_se(chosen))
+        ends = jackknife_interval(np.asarray(top["ssm"]), np.asarray(top_std), chosen.size - 1)
+        top_low, top_high = float(ends[0]), float(ends[1])
+    mapped_row = next((r for r in region_rows if r["ir_mapped"]), None)
+    return {**region_fields(region), "method": method, "population": top["population"],
+            "ssm": top["ssm"], "ssm_std": top_std, "ssm_ci_low": top_low,
+            "ssm_ci_high": top_high, "nc_lower": ceiling[0], "nc_upper": ceiling[1],
+            "ir_population": mapped or "",
+            "ir_population_ssm": mapped_row["ssm"] if mapped_row else float("nan")}
 
 
 def predictivity_tables(summaries: Mapping[str, FeatureSummary], regions: Sequence[Region],
