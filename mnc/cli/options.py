@@ -7,9 +7,9 @@ the command line). Its annotation chooses the flag's form:
 - ``bool``: ``--x/--no-x``, or a plain switch ``--x`` with ``"flag_action": "store_true"``;
 - ``Literal``: a choice (``"choices"`` narrows them); ``tuple[X, ...]``: a comma-separated
   list, repeatable, whose items are X (or one of its choices); ``tuple[X, X]``: two values;
-- ``int``, ``float``, ``str``: their type; with ``bounds_while_parsing``, a lower bound of zero
-  (``gt=0``, ``ge=1`` for whole numbers, ``ge=0``) is checked while parsing, other ranges by
-  the model afterwards (``from_flags``);
+- ``int``, ``float``, ``str``: their type; with ``bounds_while_parsing``, a lower bound
+  (``gt=0``, ``ge=0``, ``ge=N`` for whole numbers) is checked while parsing, so a ``--config``
+  file's line is named; other ranges by the model afterwards (``from_flags``);
 - ``"flag_type": "path"``: a file path the model reads.
 
 Help is the field's ``"help"`` (extra) or its description; ``"metavar"`` names the value.
@@ -156,7 +156,25 @@ def _lower_bound_type(kind: type, info: FieldInfo) -> ArgumentType | None:
             return positive_number(int)
         if isinstance(bound, annotated_types.Ge) and bound.ge == 0:
             return positive_number(kind, zero_allowed=True)
+        if isinstance(bound, annotated_types.Ge) and kind is int:
+            return _at_least(typing.cast(int, bound.ge))
     return None
+
+
+def _at_least(least: int) -> ArgumentType:
+    """argparse type for a whole number of at least ``least`` (e.g. 2 cross-validation folds),
+    checked while parsing so that a ``--config`` file's line is named."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"expected {least} or more, not {text!r}")
+        return value
+
+    return parse
 
 
 def _plain_types(annotation: Any) -> list[Any]:

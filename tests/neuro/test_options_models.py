@@ -44,7 +44,7 @@ def test_the_python_api_accepts_lists_and_keeps_dataclass_helpers() -> None:
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["--folds", "1"], "mnc rsa: error: --folds: Input should be greater than or equal to 2"),
+    (["--folds", "1"], "argument --folds: expected 2 or more, not '1'"),
     (["--bootstrap", "-1"], "argument --bootstrap: expected zero or more, not '-1'")])
 def test_on_the_command_line_the_message_names_the_flag(
         argv: list[str], message: str, tmp_path, capsys) -> None:
@@ -59,3 +59,16 @@ def test_on_the_command_line_the_message_names_the_flag(
     assert status == 2
     error = capsys.readouterr().err
     assert message in error and "Traceback" not in error
+
+
+def test_a_config_file_value_out_of_range_names_its_line(tmp_path, capsys) -> None:
+    pytest.importorskip("pandas", reason="needs the neuro extra (pandas)")
+    from mnc.cli.main import main
+
+    config = tmp_path / "rsa.yaml"
+    config.write_text("splits: 2\nfolds: 1\n")
+    with pytest.raises(SystemExit) as exit:
+        main(["rsa", "tiny", "--weights", "untrained", "--recordings", "synthetic", "-o",
+              str(tmp_path / "out"), "--config", str(config)])
+    assert exit.value.code == 2
+    assert f"{config}:2:1: folds: expected 2 or more, not '1'" in capsys.readouterr().err
