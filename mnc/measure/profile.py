@@ -50,26 +50,26 @@ class ProfileSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False,
                               use_attribute_docstrings=True)
 
-    smoothing_mm: float = Field(0.1, gt=0, json_schema_extra=_flag_help(
+    smoothing_mm: float = Field(default=0.1, gt=0, json_schema_extra=_flag_help(
         "RBF length scale of the kernel ridge smoother (default 0.1)"))
     """Length scale of the RBF kernel of the ridge smoother (about one 100 um voxel)."""
-    ridge_alpha: float = Field(1.0, gt=0, json_schema_extra=_flag_help(
+    ridge_alpha: float = Field(default=1.0, gt=0, json_schema_extra=_flag_help(
         "ridge penalty of the smoother (default 1)"))
     """Ridge penalty; with kernel values of 1 on the diagonal, 1 damps voxel-scale noise."""
-    grid_mm: float | None = Field(None, gt=0, json_schema_extra={"flag": None})
+    grid_mm: float | None = Field(default=None, gt=0, json_schema_extra={"flag": None})
     """Pitch of the grid the smoothed profile is evaluated on (default: half the larger of
     the voxel pitch on the flat map and ``smoothing_mm``; nothing finer is resolved)."""
-    support_mm: float | None = Field(None, gt=0, json_schema_extra={"flag": None})
+    support_mm: float | None = Field(default=None, gt=0, json_schema_extra={"flag": None})
     """Grid points farther than this from every source voxel lie outside the area (default:
     the larger of the voxel pitch and ``smoothing_mm``, so jittered maps leave no gaps)."""
-    border_mm: float = Field(0.1, ge=0, json_schema_extra=_flag_help(
+    border_mm: float = Field(default=0.1, ge=0, json_schema_extra=_flag_help(
         "reject profiles peaking this close to the source area's edge (default 0.1)"))
     """Profiles whose smoothed peak is at most this far inside the area's edge are rejected."""
-    min_prominence: float = Field(0.2, gt=0, lt=1, json_schema_extra=_flag_help(
+    min_prominence: float = Field(default=0.2, gt=0, lt=1, json_schema_extra=_flag_help(
         "reject profiles with a second peak this prominent, as a fraction of the profile's "
         "range (default 0.2)"))
     """A second peak this high above its saddle (fraction of the profile's range) rejects."""
-    width_definition: WidthDefinition = Field("sigma", json_schema_extra=_flag_help(
+    width_definition: WidthDefinition = Field(default="sigma", json_schema_extra=_flag_help(
         "sigma: per-axis standard deviation, as the spec's masks use it (default); rms-radius: "
         "sqrt(2) sigma, as MouseNet's code measured it"))
     """"sigma": the Gaussian's per-axis standard deviation, the sigma of the spec's

@@ -1,4 +1,4 @@
-"""The training config: YAML file, flags on top, resume rules, and the flag table."""
+"""The training config: YAML file, flags on top, resume rules, and the flags made from it."""
 
 from __future__ import annotations
 
