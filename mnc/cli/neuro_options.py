@@ -25,6 +25,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                              "(checkpoints of a --model), or 'untrained' for the spec's "
                              "freshly initialised network; comma-separate several (seeds of "
                              "one model: instances.csv, or trajectories tested across seeds)")
+    # The flags of PhysiologyOptions, in two runs so that --help keeps its order.
     add_model_flags(parser, PhysiologyOptions, ["seed"])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--boc-cache", metavar="DIR",
