@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
     # Backends: torch (module, fast strategies, weights) and ONNX.
     ("mnc_backends",),
     # Applications built on compiled networks.
-    ("mnc.neuro", "mnc.measure", "mnc_backends.torch.training"),
+    ("mnc.neuro", "mnc.measure", "mnc.training", "mnc_backends.torch.training"),
     # The package's facade: ``import mnc`` offers a call for every command (compile, train,
     # evaluate, ...), so it sits above what it offers; nothing below imports it.
     (FACADE,),

@@ -1,37 +1,29 @@
 """A backend's typed options (its pydantic ``options_model``) as flags of ``mnc compile``.
 
-Field ``merge_convolutions`` becomes ``--merge-convolutions`` unless the field names its flag
-(``json_schema_extra={"flag": "merge-convs"}``; ``"flag": None`` keeps a field off the command
-line). Booleans get ``--x/--no-x``, ``Literal`` fields a choice, numbers and text their type;
-``"flag_type": "path"`` passes a file path to the model, which reads it. Only flags given on
-the command line reach the model, so its defaults stay the defaults.
+The flags come from ``mnc.cli.options`` (the generator every options model uses): field
+``merge_convolutions`` becomes ``--merge-convolutions`` unless the field names its flag, with
+``(default: X)`` after its help. Only flags given on the command line reach the model, so its
+defaults stay the defaults; ranges are the model's to check, so its messages name the backend.
 """
 
 from __future__ import annotations
 
 import argparse
-import types
-import typing
-from pathlib import Path
-from typing import Any, Literal
+from functools import partial
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
-from pydantic.fields import FieldInfo
+from pydantic import BaseModel
 
 from mnc.backend import describe_option_error
-from mnc.errors import UsageError
+from mnc.cli.options import add_model_flags, flag, from_flags
 
 DEST_PREFIX = "backend_option"
+__all__ = ["DEST_PREFIX", "add_backend_flags", "dest", "flag", "foreign_options",
+           "given_options", "validate"]
 
 
 def dest(backend: str, field: str) -> str:
     return f"{DEST_PREFIX}:{backend}:{field}"
-
-
-def flag(name: str, info: FieldInfo) -> str | None:
-    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-    spelled = extra.get("flag", name.replace("_", "-"))
-    return f"--{spelled}" if isinstance(spelled, str) else None
 
 
 def add_backend_flags(
@@ -41,15 +33,8 @@ def add_backend_flags(
     parser already has, from the core or another backend, is left to its first owner)."""
     group = parser.add_argument_group(f"options of the {backend} backend")
     taken = {text for action in parser._actions for text in action.option_strings}
-    added = []
-    for name, info in model.model_fields.items():
-        option = flag(name, info)
-        if option is None or option in taken:
-            continue
-        group.add_argument(option, dest=dest(backend, name), default=argparse.SUPPRESS,
-                           help=_help(info), **_kind(name, info))
-        added.append(option)
-    return added
+    return add_model_flags(group, model, dest=partial(dest, backend), default=argparse.SUPPRESS,
+                           show_default=True, bounds_while_parsing=False, skip=taken)
 
 
 def given_options(args: argparse.Namespace, backend: str) -> dict[str, Any]:
@@ -71,40 +56,5 @@ def foreign_options(args: argparse.Namespace, backend: str) -> list[tuple[str, s
 
 def validate(model: type[BaseModel], values: dict[str, Any], backend: str) -> BaseModel:
     """The typed options; a bad value is one UsageError that names its flag."""
-    try:
-        return model.model_validate(values)
-    except ValidationError as error:
-        def spell(field: str) -> str:
-            return flag(field, model.model_fields[field]) or field
-
-        raise UsageError(describe_option_error(error, model, backend, spell)) from None
-
-
-def _kind(name: str, info: FieldInfo) -> dict[str, Any]:
-    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-    if extra.get("flag_type") == "path":
-        return {"type": Path, "metavar": extra.get("metavar", "FILE")}
-    kinds = _plain_types(info.annotation)
-    if kinds == [bool]:
-        return {"action": argparse.BooleanOptionalAction}
-    if len(kinds) == 1 and typing.get_origin(kinds[0]) is Literal:
-        return {"choices": [str(choice) for choice in typing.get_args(kinds[0])]}
-    metavar = extra.get("metavar")
-    metavar = metavar if isinstance(metavar, str) else name.upper()
-    if len(kinds) == 1 and kinds[0] in (int, float, str, Path):
-        return {"type": kinds[0], "metavar": metavar}
-    return {"type": str, "metavar": metavar}  # the model checks and converts what it is given
-
-
-def _plain_types(annotation: Any) -> list[Any]:
-    """The annotation's types without None: ``int | None`` -> [int]."""
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return [kind for kind in typing.get_args(annotation) if kind is not type(None)]
-    return [annotation]
-
-
-def _help(info: FieldInfo) -> str:
-    text = " ".join((info.description or "").split())
-    if info.default is not None and not isinstance(info.default, bool):
-        text += f" (default: {info.default})"
-    return text.replace("%", "%%")
+    return from_flags(model, values, lambda error, spell: describe_option_error(
+        error, model, backend, spell))  # type: ignore[no-any-return]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from mnc.cli.common import announce, positive_number, print_json, table
 from mnc.errors import UserFileError
@@ -111,6 +112,15 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.as_dict())
         return 0
+    _print_result(spec, result)
+    if args.output is not None:
+        print(f"wrote {shown(args.output)}")
+    return 0
+
+
+def _print_result(spec: Path, result: Any) -> None:
+    """The timing table, the gradients' errors, how near the machine's limit sparse runs,
+    and what auto picks."""
     print(f"{shown(spec)}: {result.summary['machine']}, torch {result.summary['torch_version']}")
     print(table(["mode", "strategy", "batch", "img/s", "ratio", "max abs diff", "load"],
                 [[row.mode, row.strategy, row.batch, round(row.images_per_s, 1),
@@ -132,9 +142,6 @@ def run(args: argparse.Namespace) -> int:
               f"{fractions or 'n/a'}")
     print(f"auto picks {summary['auto_eval_strategy']!r} for inference; masked taps keep a zero "
           f"gradient: {summary['masked_taps_zero_gradient']}; onnx: {summary['onnx']}")
-    if args.output is not None:
-        print(f"wrote {shown(args.output)}")
-    return 0
 
 
 def _check_work(spec: str | Path, batch: int, rounds: int) -> None:

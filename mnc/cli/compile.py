@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from mnc.cli.common import add_limit_flags, add_spec_argument, install_flag_limits
 from mnc.io.outputs import output_file
@@ -101,31 +102,26 @@ def _named_backend(argv: list[str]) -> str | None:
     return None
 
 
-def run(args: argparse.Namespace) -> int:
-    from mnc.backend import BackendOptions, backend_class, get_backend
-    from mnc.cli import backend_options
-    from mnc.compiler import compile_ir
-    from mnc.errors import UsageError, UserFileError
+def _write_ir(ir: Any, output: Path | None) -> int:
+    """``--emit ir``: the IR's JSON to -o FILE, or to standard output."""
     from mnc.io.atomic import write_text_atomic
-    from mnc.io.outputs import refuse_output_over_inputs
     from mnc.ir.serialize import ir_to_json
 
-    ir = compile_ir(args.spec, dump_dir=args.dump_ir, limits=install_flag_limits(args))
-    given = backend_options.given_options(args, args.backend)
-    files = [value for key, value in vars(args).items()
-             if key.startswith(backend_options.DEST_PREFIX) and isinstance(value, Path)]
-    refuse_output_over_inputs(args.output, [*ir.provenance.spec_files, args.weights, *files])
-    if args.emit == "ir":
-        text = ir_to_json(ir)
-        if args.output is None:
-            sys.stdout.write(text + "\n")
-        else:
-            write_text_atomic(args.output, text + "\n")
-            print(f"wrote IR of {ir.name} ({ir.short_hash}) to {shown(args.output)}")
-        return 0
-    if args.weights is not None and not args.weights.is_file():
-        raise UserFileError(f"{args.weights}: no such weights file")
-    outputs = tuple(name for name in args.outputs.split(",") if name and name != "logits")
+    text = ir_to_json(ir)
+    if output is None:
+        sys.stdout.write(text + "\n")
+    else:
+        write_text_atomic(output, text + "\n")
+        print(f"wrote IR of {ir.name} ({ir.short_hash}) to {shown(output)}")
+    return 0
+
+
+def _refuse_foreign_options(args: argparse.Namespace) -> None:
+    """An option of another backend than --backend's is named, with the --backend it needs."""
+    from mnc.backend import backend_class
+    from mnc.cli import backend_options
+    from mnc.errors import UsageError
+
     foreign = backend_options.foreign_options(args, args.backend)
     if foreign:
         owner, field = foreign[0]
@@ -133,6 +129,26 @@ def run(args: argparse.Namespace) -> int:
         spelled = backend_options.flag(field, fields[field])
         raise UsageError(f"{spelled} is an option of the {owner} backend, not of "
                          f"{args.backend}; add --backend {owner}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mnc.backend import BackendOptions, get_backend
+    from mnc.cli import backend_options
+    from mnc.compiler import compile_ir
+    from mnc.errors import UserFileError
+    from mnc.io.outputs import refuse_output_over_inputs
+
+    ir = compile_ir(args.spec, dump_dir=args.dump_ir, limits=install_flag_limits(args))
+    given = backend_options.given_options(args, args.backend)
+    files = [value for key, value in vars(args).items()
+             if key.startswith(backend_options.DEST_PREFIX) and isinstance(value, Path)]
+    refuse_output_over_inputs(args.output, [*ir.provenance.spec_files, args.weights, *files])
+    if args.emit == "ir":
+        return _write_ir(ir, args.output)
+    if args.weights is not None and not args.weights.is_file():
+        raise UserFileError(f"{args.weights}: no such weights file")
+    outputs = tuple(name for name in args.outputs.split(",") if name and name != "logits")
+    _refuse_foreign_options(args)
     backend = get_backend(args.backend)
     options = BackendOptions(
         weights=args.weights,

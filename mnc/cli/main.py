@@ -13,6 +13,7 @@ import importlib
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from mnc.errors import MncError, StoppedByRequest
 from mnc.extras import missing_extra
@@ -120,6 +121,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     install_limits(None, frozenset())  # limit messages name only flags this command has
     try:
+        return _run(module, args)
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+        limits = sys.modules.get("mnc.analysis.limits")
+        if limits is not None:  # a command's limit flags end with the command
+            limits.install_limits(None)
+
+
+def _run(module: Any, args: argparse.Namespace) -> int:
+    """The command's exit status; each way it can fail is one line on stderr (``--verbose``:
+    the traceback of mnc's own errors). A flat list of the failures a user may meet."""
+    try:
         return int(module.run(args) or 0)
     except StoppedByRequest as stop:  # asked for, so no "error:"; the message says "stopped"
         print(f"mnc {args.command}: {shown_message(str(stop))}", file=sys.stderr)
@@ -137,10 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mnc {args.command}: error: {needed}", file=sys.stderr)
         return needed.exit_code
     except KeyboardInterrupt as interrupt:
-        terminated = isinstance(interrupt, _Terminated)
-        print(f"mnc {args.command}: stopped by {'SIGTERM' if terminated else 'SIGINT'}",
-              file=sys.stderr)
-        return 143 if terminated else 130
+        return _stopped_by_signal(args.command, interrupt)
     except BrokenPipeError:
         return 0
     except OSError as error:  # last resort: write sites name their file themselves
@@ -150,11 +160,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mnc {args.command}: error: {where}{shown_message(str(error.strerror or error))}",
               file=sys.stderr)
         return 2
-    finally:
-        signal.signal(signal.SIGTERM, previous_handler)
-        limits = sys.modules.get("mnc.analysis.limits")
-        if limits is not None:  # a command's limit flags end with the command
-            limits.install_limits(None)
+
+
+def _stopped_by_signal(command: str, interrupt: KeyboardInterrupt) -> int:
+    terminated = isinstance(interrupt, _Terminated)
+    print(f"mnc {command}: stopped by {'SIGTERM' if terminated else 'SIGINT'}", file=sys.stderr)
+    return 143 if terminated else 130
 
 
 class _Terminated(KeyboardInterrupt):

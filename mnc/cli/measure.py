@@ -13,8 +13,10 @@ import argparse
 from pathlib import Path
 
 from mnc.cli.common import positive_number
+from mnc.cli.options import add_model_flags, from_flags, given_values
 from mnc.io import strict_json
 from mnc.io.outputs import output_file
+from mnc.measure.profile import ProfileSettings
 from mnc.text import shown
 
 NAME = "measure"
@@ -29,10 +31,6 @@ def _fraction(text: str) -> float:
     if value >= 1:
         raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, not {text}")
     return value
-
-
-def _non_negative(text: str) -> float:
-    return 0.0 if text.strip() in ("0", "0.0") else _positive(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,21 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                  "(default $XDG_CACHE_HOME/mnc/measure)")
     connectome.add_argument("--no-cache", action="store_true",
                             help="neither read nor write cached results")
-    connectome.add_argument("--smoothing-mm", type=_positive, default=0.1,
-                            help="RBF length scale of the kernel ridge smoother (default 0.1)")
-    connectome.add_argument("--ridge-alpha", type=_positive, default=1.0,
-                            help="ridge penalty of the smoother (default 1)")
-    connectome.add_argument("--border-mm", type=_non_negative, default=0.1,
-                            help="reject profiles peaking this close to the source area's "
-                                 "edge (default 0.1)")
-    connectome.add_argument("--min-prominence", type=_fraction, default=0.2,
-                            help="reject profiles with a second peak this prominent, as a "
-                                 "fraction of the profile's range (default 0.2)")
-    connectome.add_argument("--width-definition", choices=["sigma", "rms-radius"],
-                            default="sigma",
-                            help="sigma: per-axis standard deviation, as the spec's masks use "
-                                 "it (default); rms-radius: sqrt(2) sigma, as MouseNet's code "
-                                 "measured it")
+    add_model_flags(connectome, ProfileSettings, parse_as={"min_prominence": _fraction})
     surface = commands.add_parser(
         "surface", help="surface area (mm2) of populations on the flat map",
         description="Derive population surface areas (convex hull of the voxels on the "
@@ -107,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     require("measure", "mnc measure")  # before any output or cache folder is made
     from mnc.cli.common import announce
     from mnc.io.outputs import refuse_output_over_inputs
-    from mnc.measure import ProfileSettings, derive_interareal, derive_surfaces
+    from mnc.measure import derive_interareal, derive_surfaces
     from mnc.measure.fragment import write_fragment
     from mnc.measure.names import split_list
 
@@ -117,10 +101,7 @@ def run(args: argparse.Namespace) -> int:
         announce("measure connectome", f"sources {args.sources} -> targets {args.targets} "
                  f"from the voxel model in {args.voxel_model} ({args.hemisphere} hemisphere); "
                  f"writing {args.output}")
-        settings = ProfileSettings(smoothing_mm=args.smoothing_mm, ridge_alpha=args.ridge_alpha,
-                                   border_mm=args.border_mm,
-                                   min_prominence=args.min_prominence,
-                                   width_definition=args.width_definition)
+        settings = from_flags(ProfileSettings, given_values(args, ProfileSettings))
         text, measurement = derive_interareal(
             args.voxel_model, split_list(args.sources), split_list(args.targets),
             source_layers=split_list(args.source_layers), settings=settings,

@@ -132,7 +132,7 @@ def is_trajectory(args: argparse.Namespace) -> bool:
 
 def run_trajectory(kind: str, args: argparse.Namespace, options: Any) -> int:
     """Score every checkpoint of the runs or checkpoint CSVs ``--weights``; print the tests."""
-    from mnc.cli.common import print_json, table
+    from mnc.cli.common import print_json
     from mnc.cli.neuro_options import neural_source, progress_bar, selection_from_args
     from mnc.neuro.api import records
     from mnc.neuro.checkpoint_table import read_checkpoint_table
@@ -168,29 +168,41 @@ def run_trajectory(kind: str, args: argparse.Namespace, options: Any) -> int:
                     "files": report.files})
         return 0
     if kind == "rsa":
-        tests = records(report.tests)
-        print(table(["region", "kind", "SSM first", "SSM last", "early span", "late span",
-                     "late slope", "late interval", "verdict"],
-                    [[r["region"], r["kind"], r["ssm_first"], r["ssm_last"],
-                      _percent(r.get("early_span")), _percent(r.get("late_span")),
-                      r.get("late_slope"),
-                      _interval(r.get("late_slope_low"), r.get("late_slope_high")),
-                      r["verdict"]] for r in tests]))
-        reasons = [f"  {r['region']} ({r['kind']}): {r['reason']}" for r in tests
-                   if r.get("reason")]
-        if reasons:
-            print("\ncannot tell, because:\n" + "\n".join(reasons))
-        print("\nDoes similarity keep rising with task accuracy?")
-        for line in report.conclusion.values():
-            print(f"  {line}")
+        _print_trajectory_tests(records(report.tests), report.conclusion)
     else:
-        rows = records(report.physiology[report.physiology["kind"] == "ir_mapped"])
-        print(table(["instance", "checkpoint", "val top-1", "region", "population", "metric",
-                     "KS"],
-                    [[r["instance"], r["checkpoint"], r["val_top1"], r["region"],
-                      r["population"], r["metric"], r["ks_statistic"]] for r in rows]))
+        _print_physiology_trajectory(
+            records(report.physiology[report.physiology["kind"] == "ir_mapped"]))
     print(f"\nwrote {len(report.files)} files to {report.output_dir}")
     return 0
+
+
+def _print_trajectory_tests(tests: list[dict[str, Any]], conclusion: dict[str, str]) -> None:
+    """Each region's trajectory test, why a verdict could not be reached, the conclusion."""
+    from mnc.cli.common import table
+
+    print(table(["region", "kind", "SSM first", "SSM last", "early span", "late span",
+                 "late slope", "late interval", "verdict"],
+                [[r["region"], r["kind"], r["ssm_first"], r["ssm_last"],
+                  _percent(r.get("early_span")), _percent(r.get("late_span")),
+                  r.get("late_slope"),
+                  _interval(r.get("late_slope_low"), r.get("late_slope_high")),
+                  r["verdict"]] for r in tests]))
+    reasons = [f"  {r['region']} ({r['kind']}): {r['reason']}" for r in tests
+               if r.get("reason")]
+    if reasons:
+        print("\ncannot tell, because:\n" + "\n".join(reasons))
+    print("\nDoes similarity keep rising with task accuracy?")
+    for line in conclusion.values():
+        print(f"  {line}")
+
+
+def _print_physiology_trajectory(rows: list[dict[str, Any]]) -> None:
+    from mnc.cli.common import table
+
+    print(table(["instance", "checkpoint", "val top-1", "region", "population", "metric",
+                 "KS"],
+                [[r["instance"], r["checkpoint"], r["val_top1"], r["region"],
+                  r["population"], r["metric"], r["ks_statistic"]] for r in rows]))
 
 
 def run_instances(kind: str, args: argparse.Namespace, options: Any) -> int:

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mnc.cli.common import comma_list, positive_number
 from mnc.cli.config_file import add_config_flag
+from mnc.cli.options import add_model_flags, from_flags, given_values
 from mnc.errors import UsageError
-from mnc.neuro.allen import ResponseWindow
-from mnc.neuro.layers import ALLEN_AREAS
 from mnc.neuro.model_features import STEP_WORDS
+from mnc.neuro.options import AnalysisOptions, NeuralSelection, PhysiologyOptions
 from mnc.neuro.synthetic import SYNTHETIC
-
-if TYPE_CHECKING:  # the analyses need pandas (neuro extra); --help must not
-    from mnc.neuro.api import AnalysisOptions, NeuralSelection
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,8 +25,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                              "(checkpoints of a --model), or 'untrained' for the spec's "
                              "freshly initialised network; comma-separate several (seeds of "
                              "one model: instances.csv, or trajectories tested across seeds)")
-    parser.add_argument("--seed", type=positive_number(int, zero_allowed=True), default=0,
-                        help="seed of untrained weights and splits (default 0)")
+    # The flags of PhysiologyOptions, in two runs so that --help keeps its order.
+    add_model_flags(parser, PhysiologyOptions, ["seed"])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--boc-cache", metavar="DIR",
                         help="Allen Brain Observatory cache folder (holds manifest.json)")
@@ -44,45 +40,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", metavar="DIR",
                         help="feature/score cache (default: OUTPUT/cache)")
     # Lists are comma-separated (one value per flag, repeatable), so none swallows the spec.
-    parser.add_argument("--areas", type=comma_list(), action="extend", metavar="AREA,...",
-                        help="visual areas, e.g. " + ",".join(ALLEN_AREAS) + " (default: "
-                             "every area in the data)")
-    parser.add_argument("--cre-lines", type=comma_list(), action="extend", metavar="LINE,...",
-                        help="Cre lines, e.g. Cux2-CreERT2,Rbp4-Cre_KL100 (default all)")
-    parser.add_argument("--depths", type=comma_list(int), action="extend", metavar="UM,...",
-                        help="imaging depths in micrometres, e.g. 175,275 (default all)")
-    parser.add_argument("--max-sessions", type=positive_number(int), metavar="N",
-                        help="at most N natural-scenes sessions per area and Cre line")
-    parser.add_argument("--window", type=positive_number(float), default=0.5, metavar="S",
-                        help="response window after image onset in seconds (default 0.5)")
-    parser.add_argument("--baseline", type=positive_number(float, zero_allowed=True),
-                        default=0.0, metavar="S",
-                        help="subtract the mean dF/F of this long before onset (default 0)")
-    parser.add_argument("--download", action="store_true",
-                        help="let allensdk download missing tables and sessions")
-    parser.add_argument("--skip-missing", action="store_true",
-                        help="analyse only sessions already in the cache")
-    parser.add_argument("--min-cells", type=int, default=5,
-                        help="leave out regions with fewer recorded cells (default 5)")
-    parser.add_argument("--splits", type=positive_number(int), default=5,
-                        help="random split-halves of the trials (default 5)")
-    parser.add_argument("--batch-size", type=positive_number(int), default=32,
-                        help="images per forward pass (default 32)")
-    parser.add_argument("--max-units", type=positive_number(int), default=2000,
-                        help="model units sampled per population for per-unit statistics")
-    parser.add_argument("--normalize", choices=["imagenet", "none"], default="imagenet",
-                        help="input normalisation after scaling to [0, 1] (default imagenet)")
-    parser.add_argument("--min-reliability", type=float, default=0.3,
-                        help="split-half reliability a cell needs to be scored (default 0.3)")
-    parser.add_argument("--step", type=step_choice, default="readout", metavar="N|last|readout",
-                        help="recurrent networks: compare the activity at step N (0-based), at "
-                             "the last step, or averaged over the steps the readout averages "
-                             "(default readout: the last step unless the spec sets readout "
-                             "steps); a feed-forward network has step 0 only")
-    parser.add_argument("--map-inhibitory", action="store_true",
-                        help="map regions of inhibitory Cre lines (Sst, Vip, Pvalb) to the "
-                             "IR's excitatory population of their area and layer (default: "
-                             "left unmapped, compared with every population)")
+    add_model_flags(parser, PhysiologyOptions, [name for name in PhysiologyOptions.model_fields
+                                                 if name != "seed"],
+                    parse_as={"step": step_choice})
     parser.add_argument("--json", action="store_true",
                         help="print the summary as JSON instead of a table")
     add_config_flag(parser)
@@ -158,27 +118,19 @@ def announce_comparison(command: str, args: argparse.Namespace) -> None:
                       f"depths {listed(args.depths)}{sessions}; writing to {shown(args.output)}")
 
 
+def comparison_options(args: argparse.Namespace,
+                       model: type[PhysiologyOptions] = PhysiologyOptions) -> PhysiologyOptions:
+    """The command's options as ``model`` (``RSAOptions`` for ``mnc rsa``); a value out of
+    range is one UsageError naming its flag."""
+    return from_flags(model, given_values(args, model))  # type: ignore[no-any-return]
+
+
 def selection_from_args(args: argparse.Namespace) -> NeuralSelection:
-    from mnc.neuro.api import NeuralSelection
-
-    return NeuralSelection(
-        areas=tuple(args.areas) if args.areas else None,
-        cre_lines=tuple(args.cre_lines) if args.cre_lines else None,
-        depths_um=tuple(args.depths) if args.depths else None, max_per_group=args.max_sessions,
-        window=ResponseWindow(window_s=args.window, baseline_s=args.baseline),
-        allow_download=args.download, skip_missing=args.skip_missing,
-        min_cells=args.min_cells)
+    return comparison_options(args).selection()
 
 
-def options_from_args(args: argparse.Namespace, **extra: object) -> AnalysisOptions:
-    from mnc.neuro.api import AnalysisOptions
-
-    return AnalysisOptions(
-        n_splits=args.splits, seed=args.seed, batch_size=args.batch_size,
-        max_units=args.max_units, normalize=args.normalize,
-        min_reliability=args.min_reliability, step=args.step,
-        map_inhibitory=args.map_inhibitory,
-        **extra)  # type: ignore[arg-type]
+def options_from_args(args: argparse.Namespace) -> AnalysisOptions:
+    return comparison_options(args).analysis()
 
 
 def progress_bar(description: str) -> Callable[[int, int], None]:

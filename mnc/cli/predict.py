@@ -42,16 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     install_flag_limits(args)
     features = [name.strip() for name in args.features.split(",") if name.strip()]
-    if features and args.output is None:
-        raise UserFileError("--features needs -o FILE.npz to write them to")
-    if args.top is not None and args.top < 1:
-        raise UserFileError(f"--top must be at least 1, not {args.top}")
-    top = args.top if args.top is not None else (5 if args.output is None else 0)
+    top = _top(args, features)
     files = find_images(args.images)
     refuse_output_over_inputs(args.output, [args.model, *files])
     # said before onnx and onnxruntime load (seconds), so a log shows at once what runs
     announce(NAME, f"{args.model} on {len(files)} image(s), device {args.device}")
-    from mnc_backends.onnx.runtime import open_model, predict, top_k
+    from mnc_backends.onnx.runtime import open_model, predict
 
     model = open_model(args.model, args.device)
 
@@ -64,18 +60,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     if args.output is not None:
         _write_npz(args.output, result)
-        saved = "".join(f", {name} {tuple(value.shape)}"
-                        for name, value in result.features.items())
-        print(f"wrote {shown(args.output)}: {len(result.files)} image(s), logits{saved}",
-              file=sys.stderr)
-    rows: list[dict[str, Any]] = []
-    if top:
-        indices, probabilities = top_k(result.logits, top)
-        names = model.class_names or default_class_names(result.logits.shape[1])
-        for path, row, chances in zip(result.files, indices, probabilities, strict=True):
-            rows.append({"file": str(path), "top": [
-                _entry(int(index), float(chance), names)
-                for index, chance in zip(row, chances, strict=True)]})
+    rows = _ranked(result, model, top) if top else []
     if args.json:
         print(strict_json.dumps({"model": str(args.model), "provider": model.provider,
                                  "predictions": rows,
@@ -90,6 +75,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _top(args: argparse.Namespace, features: list[str]) -> int:
+    """How many classes to list per image (default 5, none when writing -o); the flags that
+    go together checked."""
+    if features and args.output is None:
+        raise UserFileError("--features needs -o FILE.npz to write them to")
+    if args.top is not None and args.top < 1:
+        raise UserFileError(f"--top must be at least 1, not {args.top}")
+    return args.top if args.top is not None else (5 if args.output is None else 0)
+
+
+def _ranked(result: Any, model: Any, top: int) -> list[dict[str, Any]]:
+    """Per image: its ``top`` classes, most probable first, with their names if known."""
+    from mnc_backends.onnx.runtime import top_k
+
+    indices, probabilities = top_k(result.logits, top)
+    names = model.class_names or default_class_names(result.logits.shape[1])
+    return [{"file": str(path), "top": [_entry(int(index), float(chance), names)
+                                        for index, chance in zip(row, chances, strict=True)]}
+            for path, row, chances in zip(result.files, indices, probabilities, strict=True)]
+
+
 def _entry(index: int, probability: float, names: list[str] | None) -> dict[str, Any]:
     entry: dict[str, Any] = {"class": index, "probability": probability}
     if names is not None and index < len(names):
@@ -98,7 +104,8 @@ def _entry(index: int, probability: float, names: list[str] | None) -> dict[str,
 
 
 def _write_npz(path: Path, result: Any) -> None:
-    """Atomically: a failed or interrupted run leaves no half-written file."""
+    """Atomically (a failed or interrupted run leaves no half-written file); says what it
+    wrote."""
     import numpy as np
 
     from mnc.io.atomic import atomic_open
@@ -107,3 +114,5 @@ def _write_npz(path: Path, result: Any) -> None:
               **result.features}
     with atomic_open(path, "wb") as stream:
         np.savez(stream, **arrays)
+    saved = "".join(f", {name} {tuple(value.shape)}" for name, value in result.features.items())
+    print(f"wrote {shown(path)}: {len(result.files)} image(s), logits{saved}", file=sys.stderr)

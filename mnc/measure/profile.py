@@ -17,11 +17,12 @@ densities, because smoothing widens a profile and the fit would inherit that wid
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import IntEnum
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from mnc.measure.flatmap import median_spacing_mm
 
@@ -38,31 +39,45 @@ class Status(IntEnum):
     FIT_FAILED = 4   # the Gaussian fit did not converge or hit a bound
 
 
-@dataclass(frozen=True)
-class ProfileSettings:
+def _flag_help(text: str) -> Any:
+    """The one-line help of a field's ``mnc measure connectome`` flag (``mnc.cli.options``)."""
+    return {"help": text}
+
+
+class ProfileSettings(BaseModel):
     """Knobs of the profile analysis; every one is part of the cache key."""
 
-    smoothing_mm: float = 0.1
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False,
+                              use_attribute_docstrings=True)
+
+    smoothing_mm: float = Field(default=0.1, gt=0, json_schema_extra=_flag_help(
+        "RBF length scale of the kernel ridge smoother (default 0.1)"))
     """Length scale of the RBF kernel of the ridge smoother (about one 100 um voxel)."""
-    ridge_alpha: float = 1.0
+    ridge_alpha: float = Field(default=1.0, gt=0, json_schema_extra=_flag_help(
+        "ridge penalty of the smoother (default 1)"))
     """Ridge penalty; with kernel values of 1 on the diagonal, 1 damps voxel-scale noise."""
-    grid_mm: float | None = None
+    grid_mm: float | None = Field(default=None, gt=0, json_schema_extra={"flag": None})
     """Pitch of the grid the smoothed profile is evaluated on (default: half the larger of
     the voxel pitch on the flat map and ``smoothing_mm``; nothing finer is resolved)."""
-    support_mm: float | None = None
+    support_mm: float | None = Field(default=None, gt=0, json_schema_extra={"flag": None})
     """Grid points farther than this from every source voxel lie outside the area (default:
     the larger of the voxel pitch and ``smoothing_mm``, so jittered maps leave no gaps)."""
-    border_mm: float = 0.1
+    border_mm: float = Field(default=0.1, ge=0, json_schema_extra=_flag_help(
+        "reject profiles peaking this close to the source area's edge (default 0.1)"))
     """Profiles whose smoothed peak is at most this far inside the area's edge are rejected."""
-    min_prominence: float = 0.2
+    min_prominence: float = Field(default=0.2, gt=0, lt=1, json_schema_extra=_flag_help(
+        "reject profiles with a second peak this prominent, as a fraction of the profile's "
+        "range (default 0.2)"))
     """A second peak this high above its saddle (fraction of the profile's range) rejects."""
-    width_definition: WidthDefinition = "sigma"
+    width_definition: WidthDefinition = Field(default="sigma", json_schema_extra=_flag_help(
+        "sigma: per-axis standard deviation, as the spec's masks use it (default); rms-radius: "
+        "sqrt(2) sigma, as MouseNet's code measured it"))
     """"sigma": the Gaussian's per-axis standard deviation, the sigma of the spec's
     exp(-r^2 / (2 sigma^2)); "rms-radius": root-mean-square distance from the centre,
     sqrt(2) sigma, the quantity MouseNet's code computed."""
 
     def key(self) -> dict[str, object]:
-        return asdict(self)
+        return self.model_dump()
 
 
 @dataclass(frozen=True)

@@ -276,21 +276,8 @@ def load_natural_scenes(cache_dir: str | Path, areas: Sequence[str] | None = Non
             f"{cache_dir}: no natural-scenes session matches areas={list(areas or [])} "
             f"cre_lines={list(cre_lines or [])} depths={list(depths_um or [])}")
     paths = {e.id: layout.session_file(e.id) for e in experiments}
-    missing = [eid for eid, path in paths.items() if not path.is_file()]
-    if missing and allow_download:
-        _download_sessions(cache_dir, missing)
-    elif missing:
-        if skip_missing and len(missing) < len(experiments):
-            experiments = [e for e in experiments if e.id not in missing]
-        else:
-            shown = ", ".join(str(i) for i in missing[:10])
-            more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
-            raise UserFileError(
-                f"{cache_dir}: {len(missing)} natural-scenes session file(s) not in the cache "
-                f"(ophys_experiment_data/<id>.nwb for ids {shown}{more}); fetch them with "
-                f"{fetch_command(cache_dir, missing)}, rerun with --download (both need "
-                f"allensdk: {ALLEN_INSTALL}), or use --skip-missing to analyse only the cached "
-                "sessions")
+    experiments = _with_session_files(cache_dir, experiments, paths, allow_download,
+                                      skip_missing)
     store = Path(response_cache) if response_cache else None
     recordings: list[SessionRecording] = []
     images: np.ndarray | None = None
@@ -298,32 +285,66 @@ def load_natural_scenes(cache_dir: str | Path, areas: Sequence[str] | None = Non
     for experiment in experiments:
         path = paths[experiment.id]
         key = _file_key(path, window)
-        keys.append(f"{experiment.id}:{key}")
-        cached = store / f"{experiment.id}-{key}.npz" if store else None
-        responses, cell_ids = _cached_responses(cached, path, window, max_bytes)
-        events = None
-        events_path = layout.events_file(experiment.id)
-        if os.path.lexists(events_path):  # a link is refused by the reader, not passed over
-            events_key = _file_key(events_path, window)
-            keys[-1] += f":events:{events_key}"
-            events = _cached_events(store / f"{experiment.id}-{key}-{events_key}-events.npz"
-                                    if store else None, path, events_path, window,
-                                    responses.shape, max_bytes)
+        recording, session_key = _session_recording(
+            experiment, path, layout.events_file(experiment.id), key, window, store, max_bytes)
+        keys.append(session_key)
         if images is None:
             images = _cached_template(store / f"{experiment.id}-{key}-images.npy"
                                       if store else None, path, max_bytes)
-        if responses.shape[0] != images.shape[0]:
-            raise UserFileError(f"{path}: {responses.shape[0]} natural scenes presented but the "
-                                f"template holds {images.shape[0]} images")
-        recordings.append(SessionRecording(
-            session=str(experiment.id), area=experiment.area, cre_line=experiment.cre_line,
-            depth_um=float(experiment.depth_um),
-            layer=layer_for_recording(experiment.cre_line, experiment.depth_um),
-            cell_ids=cell_ids, responses=responses, events=events))
+        if recording.responses.shape[0] != images.shape[0]:
+            raise UserFileError(f"{path}: {recording.responses.shape[0]} natural scenes "
+                                f"presented but the template holds {images.shape[0]} images")
+        recordings.append(recording)
     assert images is not None  # experiments is non-empty
     fingerprint = hashlib.sha256(json.dumps(keys).encode()).hexdigest()[:16]
     return NeuralData.from_sessions(images, recordings, source=str(cache_dir),
                                     fingerprint=fingerprint)
+
+
+def _with_session_files(cache_dir: Path, experiments: list[Experiment],
+                        paths: dict[int, Path], allow_download: bool, skip_missing: bool
+                        ) -> list[Experiment]:
+    """The experiments, their session files in the cache: missing ones are downloaded
+    (``allow_download``) or left out (``skip_missing``, while any remain); else one message
+    says how to fetch them."""
+    missing = [eid for eid, path in paths.items() if not path.is_file()]
+    if not missing:
+        return experiments
+    if allow_download:
+        _download_sessions(cache_dir, missing)
+        return experiments
+    if skip_missing and len(missing) < len(experiments):
+        return [e for e in experiments if e.id not in missing]
+    shown = ", ".join(str(i) for i in missing[:10])
+    more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+    raise UserFileError(
+        f"{cache_dir}: {len(missing)} natural-scenes session file(s) not in the cache "
+        f"(ophys_experiment_data/<id>.nwb for ids {shown}{more}); fetch them with "
+        f"{fetch_command(cache_dir, missing)}, rerun with --download (both need "
+        f"allensdk: {ALLEN_INSTALL}), or use --skip-missing to analyse only the cached "
+        "sessions")
+
+
+def _session_recording(experiment: Experiment, path: Path, events_path: Path, key: str,
+                       window: ResponseWindow, store: Path | None, max_bytes: int | None
+                       ) -> tuple[SessionRecording, str]:
+    """One session's trial responses (and events, where its events file lies in the cache),
+    from the response cache when it holds them; and the session's part of the fingerprint."""
+    fingerprint = f"{experiment.id}:{key}"
+    cached = store / f"{experiment.id}-{key}.npz" if store else None
+    responses, cell_ids = _cached_responses(cached, path, window, max_bytes)
+    events = None
+    if os.path.lexists(events_path):  # a link is refused by the reader, not passed over
+        events_key = _file_key(events_path, window)
+        fingerprint += f":events:{events_key}"
+        events = _cached_events(store / f"{experiment.id}-{key}-{events_key}-events.npz"
+                                if store else None, path, events_path, window,
+                                responses.shape, max_bytes)
+    return SessionRecording(
+        session=str(experiment.id), area=experiment.area, cre_line=experiment.cre_line,
+        depth_um=float(experiment.depth_um),
+        layer=layer_for_recording(experiment.cre_line, experiment.depth_um),
+        cell_ids=cell_ids, responses=responses, events=events), fingerprint
 
 
 def _cached_responses(cached: Path | None, path: Path, window: ResponseWindow,

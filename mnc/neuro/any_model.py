@@ -189,11 +189,22 @@ def _checked_module(built: Any, spec: str) -> Any:
 
 def load_weights(module: Any, path: str | Path) -> str:
     """Fill ``module`` from a local weights file (weights_only); return the file's sha256."""
-    import torch  # lazy: the model side needs torch
+    import torch  # noqa: F401  (lazy: without torch, say so before looking at the file)
 
     file = Path(path).expanduser()
     if not file.is_file():
         raise UserFileError(f"{file}: weights file not found (or give --weights {UNTRAINED})")
+    state = _state_dict(file)
+    _check_matches(file, state, module.state_dict())
+    module.load_state_dict(state)
+    return file_sha256(file)
+
+
+def _state_dict(file: Path) -> dict[str, Any]:
+    """The file's tensors by name (also under a ``state_dict`` or ``model`` key, and with
+    DataParallel's ``module.`` prefix taken off)."""
+    import torch  # lazy: the model side needs torch
+
     from mnc_backends.torch.safe_load import load_tensors
 
     # weights_only, after the archive's declared sizes are checked against the memory limit
@@ -206,8 +217,11 @@ def load_weights(module: Any, path: str | Path) -> str:
     if not isinstance(content, dict) or not all(isinstance(value, torch.Tensor)
                                                 for value in content.values()):
         raise UserFileError(f"{file}: expected a state dict (names -> tensors)")
-    state = {name.removeprefix("module."): value for name, value in content.items()}
-    expected = module.state_dict()
+    return {name.removeprefix("module."): value for name, value in content.items()}
+
+
+def _check_matches(file: Path, state: dict[str, Any], expected: dict[str, Any]) -> None:
+    """The same names as the model's own state dict, each tensor of the same shape."""
     missing = [name for name in expected if name not in state]
     extra = [name for name in state if name not in expected]
     if missing or extra:
@@ -218,8 +232,6 @@ def load_weights(module: Any, path: str | Path) -> str:
         if tuple(state[name].shape) != tuple(tensor.shape):
             raise UserFileError(f"{file}: {name} has shape {tuple(state[name].shape)}, the "
                                 f"model expects {tuple(tensor.shape)}")
-    module.load_state_dict(state)
-    return file_sha256(file)
 
 
 def load_any_model(spec: str, layers: Sequence[str], weights: str, seed: int = 0,

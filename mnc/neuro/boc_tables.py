@@ -175,15 +175,21 @@ def natural_scenes_experiments(layout: CacheLayout, areas: Sequence[str] | None 
     """Sessions showing natural scenes in passing containers that match every given filter,
     sorted by area, Cre line and id. Cre lines compare without regard to case."""
     wanted_lines = None if cre_lines is None else {line.lower() for line in cre_lines}
-    containers = [c for c in read_containers(layout.containers) if not c.failed
-                  and (areas is None or c.area in areas)
-                  and (wanted_lines is None or (c.cre_line or "").lower() in wanted_lines)
-                  and (depths_um is None or c.depth_um in depths_um)]
-    chosen = {c.id for c in containers}
+    chosen = {c.id for c in read_containers(layout.containers)
+              if _container_matches(c, areas, wanted_lines, depths_um)}
     experiments = [e for e in read_experiments(layout.experiments)
                    if e.container_id in chosen and not e.failed
                    and e.session_type in NATURAL_SCENES_SESSION_TYPES]
     return sorted(experiments, key=lambda e: (e.area, str(e.cre_line), e.id))
+
+
+def _container_matches(container: Container, areas: Sequence[str] | None,
+                       cre_lines: set[str] | None, depths_um: Sequence[int] | None) -> bool:
+    """A passing container in every given filter (``cre_lines`` in lower case; None: any)."""
+    return (not container.failed
+            and (areas is None or container.area in areas)
+            and (cre_lines is None or (container.cre_line or "").lower() in cre_lines)
+            and (depths_um is None or container.depth_um in depths_um))
 
 
 # ---------------------------------------------------------------------------- fields

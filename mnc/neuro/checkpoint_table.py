@@ -13,6 +13,7 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mnc.errors import UserFileError
 from mnc.io.textfile import read_bounded_text
@@ -39,29 +40,37 @@ def read_checkpoint_table(path: str | Path) -> list[ListedCheckpoint]:
             f"{file}: line 1: expected the header {','.join(COLUMNS)}, got "
             f"{','.join(header) or 'nothing'}"
         )
-    rows = []
-    for line, row in enumerate(reader, start=2):
-        values = {key.strip(): (value or "").strip() for key, value in row.items() if key}
-        label, weights = values.get("label", ""), values.get("weights", "")
-        if not label or not weights:
-            raise UserFileError(f"{file}: line {line}: label and weights must not be empty")
-        try:
-            accuracy = float(values.get("accuracy", ""))
-        except ValueError:
-            raise UserFileError(
-                f"{file}: line {line}: accuracy {values.get('accuracy')!r} is "
-                f"not a number (expected a fraction from 0 to 1)"
-            ) from None
-        if not math.isfinite(accuracy) or not 0.0 <= accuracy <= 1.0:
-            raise UserFileError(
-                f"{file}: line {line}: accuracy {accuracy} is outside 0 to 1 "
-                f"(give a fraction, e.g. 0.62 for 62 %)"
-            )
-        target = Path(weights).expanduser()
-        target = target if target.is_absolute() else file.parent / target
-        if not target.is_file():
-            raise UserFileError(f"{file}: line {line}: weights file {target} not found")
-        rows.append(ListedCheckpoint(label, accuracy, target))
+    rows = [_checked_row(file, line, row) for line, row in enumerate(reader, start=2)]
     if not rows:
         raise UserFileError(f"{file}: lists no checkpoints")
     return rows
+
+
+def _checked_row(file: Path, line: int, row: dict[str | None, Any]) -> ListedCheckpoint:
+    """One row: label and weights given, accuracy a fraction, the weights file present."""
+    values = {key.strip(): (value or "").strip() for key, value in row.items() if key}
+    label, weights = values.get("label", ""), values.get("weights", "")
+    if not label or not weights:
+        raise UserFileError(f"{file}: line {line}: label and weights must not be empty")
+    accuracy = _accuracy(file, line, values.get("accuracy", ""))
+    target = Path(weights).expanduser()
+    target = target if target.is_absolute() else file.parent / target
+    if not target.is_file():
+        raise UserFileError(f"{file}: line {line}: weights file {target} not found")
+    return ListedCheckpoint(label, accuracy, target)
+
+
+def _accuracy(file: Path, line: int, text: str) -> float:
+    try:
+        accuracy = float(text)
+    except ValueError:
+        raise UserFileError(
+            f"{file}: line {line}: accuracy {text!r} is "
+            f"not a number (expected a fraction from 0 to 1)"
+        ) from None
+    if not math.isfinite(accuracy) or not 0.0 <= accuracy <= 1.0:
+        raise UserFileError(
+            f"{file}: line {line}: accuracy {accuracy} is outside 0 to 1 "
+            f"(give a fraction, e.g. 0.62 for 62 %)"
+        )
+    return accuracy

@@ -146,69 +146,100 @@ def npy_member_header(stream: Any, name: str, source: str) -> tuple[tuple[int, .
 
 
 def load_npz(path: str | Path, max_bytes: int | None = None) -> NeuralData:
-    """Recordings from an ``.npz`` archive with the arrays named in the module docstring."""
+    """Recordings from an ``.npz`` archive with the arrays named in the module docstring.
+
+    Every member's header is checked (names, types, dimensions, declared size against
+    ``max_bytes``, the member's size and its compression) before any array is read."""
     path = Path(path).expanduser()
     max_bytes = memory_limit_bytes() if max_bytes is None else max_bytes
     source = str(path)
+    archive = _open_archive(path, source)
+    with archive:
+        members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
+        _check_member_names(members, source)
+        total = 0
+        stimuli = 0
+        for name, info in members.items():
+            shape, declared = _member_header(archive, name, info, source)
+            total += declared
+            _check_member_size(name, info, shape, declared, total, max_bytes, source)
+            if name == "images":
+                stimuli = shape[0]
+        check_stimulus_count(stimuli, max_bytes, source)
+        arrays = _read_members(archive, members, source)
+    return _from_fields(arrays, source)
+
+
+def _open_archive(path: Path, source: str) -> zipfile.ZipFile:
     try:
-        archive = zipfile.ZipFile(path)
+        return zipfile.ZipFile(path)
     except FileNotFoundError:
         raise UserFileError(f"{source}: file not found") from None
     except (OSError, zipfile.BadZipFile, NotImplementedError, ValueError, EOFError) as error:
         raise UserFileError(f"{source}: not an .npz archive ({error})") from None
+
+
+def _check_member_names(members: dict[str, zipfile.ZipInfo], source: str) -> None:
+    unknown = sorted(set(members) - set(ARRAY_NAMES))
+    if unknown:
+        raise UserFileError(f"{source}: unexpected array(s) {', '.join(unknown)}; "
+                            f"expected only {', '.join(ARRAY_NAMES)}")
+    absent = [name for name in REQUIRED if name not in members]
+    if absent:
+        raise UserFileError(f"{source}: missing array(s) {', '.join(absent)}; expected "
+                            f"{', '.join(REQUIRED)} (and layer or cre_line)")
+
+
+def _member_header(archive: zipfile.ZipFile, name: str, info: zipfile.ZipInfo, source: str
+                   ) -> tuple[tuple[int, ...], int]:
+    """A member's shape and the bytes it declares, its type and dimensions checked."""
+    try:
+        with archive.open(info) as stream:
+            shape, dtype = npy_member_header(stream, name, source)
+    except _MEMBER_ERRORS as error:
+        raise UserFileError(f"{source}: array {name!r} cannot be opened (cut short or "
+                            f"damaged: {error})") from None
+    kinds, wanted = _EXPECTED_KIND[name]
+    if dtype.hasobject or dtype.kind not in kinds:
+        raise UserFileError(f"{source}: array {name!r}: expected {wanted}, got dtype "
+                            f"{dtype}")
+    ndim = _EXPECTED_NDIM.get(name, 1)
+    if len(shape) != ndim:
+        raise UserFileError(f"{source}: array {name!r}: expected {ndim} dimension(s), "
+                            f"got shape {shape}")
+    return shape, int(np.prod(shape, dtype=object)) * dtype.itemsize
+
+
+def _check_member_size(name: str, info: zipfile.ZipInfo, shape: tuple[int, ...],
+                       declared: int, total: int, max_bytes: int, source: str) -> None:
+    """The declared size within the limit (alone and with the members before it), within
+    what the member holds, and not compressed beyond ``MAX_COMPRESSION``."""
+    if declared > max_bytes or total > max_bytes:
+        raise UserFileError(f"{source}: array {name!r} declares shape {shape} "
+                            f"({declared:,} bytes); the limit for all arrays is "
+                            f"{max_bytes:,} bytes ({LIMIT_ADVICE})")
+    if declared > info.file_size:
+        raise UserFileError(f"{source}: array {name!r}: shape {shape} needs "
+                            f"{declared:,} bytes but the member holds "
+                            f"{info.file_size:,}; the file is cut short or damaged")
+    if declared > MAX_COMPRESSION * max(info.compress_size, 1):
+        raise UserFileError(f"{source}: array {name!r}: compressed "
+                            f"{declared / max(info.compress_size, 1):,.0f} times "
+                            f"({info.compress_size:,} bytes for {declared:,}); at most "
+                            f"{MAX_COMPRESSION} times is accepted (a deflate bomb?)")
+
+
+def _read_members(archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], source: str
+                  ) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
-    with archive:
-        members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
-        unknown = sorted(set(members) - set(ARRAY_NAMES))
-        if unknown:
-            raise UserFileError(f"{source}: unexpected array(s) {', '.join(unknown)}; "
-                                f"expected only {', '.join(ARRAY_NAMES)}")
-        absent = [name for name in REQUIRED if name not in members]
-        if absent:
-            raise UserFileError(f"{source}: missing array(s) {', '.join(absent)}; expected "
-                                f"{', '.join(REQUIRED)} (and layer or cre_line)")
-        total = 0
-        for name, info in members.items():
-            try:
-                with archive.open(info) as stream:
-                    shape, dtype = npy_member_header(stream, name, source)
-            except _MEMBER_ERRORS as error:
-                raise UserFileError(f"{source}: array {name!r} cannot be opened (cut short or "
-                                    f"damaged: {error})") from None
-            kinds, wanted = _EXPECTED_KIND[name]
-            if dtype.hasobject or dtype.kind not in kinds:
-                raise UserFileError(f"{source}: array {name!r}: expected {wanted}, got dtype "
-                                    f"{dtype}")
-            ndim = _EXPECTED_NDIM.get(name, 1)
-            if len(shape) != ndim:
-                raise UserFileError(f"{source}: array {name!r}: expected {ndim} dimension(s), "
-                                    f"got shape {shape}")
-            declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
-            total += declared
-            if declared > max_bytes or total > max_bytes:
-                raise UserFileError(f"{source}: array {name!r} declares shape {shape} "
-                                    f"({declared:,} bytes); the limit for all arrays is "
-                                    f"{max_bytes:,} bytes ({LIMIT_ADVICE})")
-            if name == "images":
-                stimuli = shape[0]
-            if declared > info.file_size:
-                raise UserFileError(f"{source}: array {name!r}: shape {shape} needs "
-                                    f"{declared:,} bytes but the member holds "
-                                    f"{info.file_size:,}; the file is cut short or damaged")
-            if declared > MAX_COMPRESSION * max(info.compress_size, 1):
-                raise UserFileError(f"{source}: array {name!r}: compressed "
-                                    f"{declared / max(info.compress_size, 1):,.0f} times "
-                                    f"({info.compress_size:,} bytes for {declared:,}); at most "
-                                    f"{MAX_COMPRESSION} times is accepted (a deflate bomb?)")
-        check_stimulus_count(stimuli, max_bytes, source)
-        for name, info in members.items():
-            try:
-                with archive.open(info) as stream:
-                    arrays[name] = np.lib.format.read_array(stream, allow_pickle=False)
-            except _MEMBER_ERRORS as error:
-                raise UserFileError(f"{source}: array {name!r} cannot be read (cut short or "
-                                    f"damaged: {error})") from None
-    return _from_fields(arrays, source)
+    for name, info in members.items():
+        try:
+            with archive.open(info) as stream:
+                arrays[name] = np.lib.format.read_array(stream, allow_pickle=False)
+        except _MEMBER_ERRORS as error:
+            raise UserFileError(f"{source}: array {name!r} cannot be read (cut short or "
+                                f"damaged: {error})") from None
+    return arrays
 
 
 def save_npz(data: NeuralData, path: str | Path) -> None:

@@ -308,8 +308,17 @@ def _derived_layer(cre_line: str, depth_um: float, index: int, source: str) -> s
 
 
 def _check(data: NeuralData) -> None:
+    """Every array of ``data`` shaped, typed and filled as NeuralData promises; the first
+    problem found is one message naming the field."""
     where = data.source
-    images, responses = data.images, data.responses
+    _check_images(data.images, where)
+    valid = _check_responses(data.responses, data.images.shape[0], where)
+    _check_cell_fields(data, data.responses.shape[2], where)
+    if data.events is not None:
+        _check_events(data.events, valid, where)
+
+
+def _check_images(images: Any, where: str) -> None:
     if not isinstance(images, np.ndarray) or images.ndim != 3 or 0 in images.shape:
         raise UserFileError(f"{where}: images: expected a non-empty (stimuli, height, width) "
                             f"array, got shape {getattr(images, 'shape', None)}")
@@ -318,14 +327,19 @@ def _check(data: NeuralData) -> None:
                             f"{images.dtype}")
     if images.dtype.kind == "f" and not np.isfinite(images).all():
         raise UserFileError(f"{where}: images: contains NaN or infinite values")
+
+
+def _check_responses(responses: Any, stimuli: int, where: str) -> np.ndarray:
+    """Responses: float (stimuli, trials, cells), missing trials NaN at the end; returns
+    where they hold a trial."""
     if (not isinstance(responses, np.ndarray) or responses.ndim != 3
             or responses.dtype.kind != "f"):
         raise UserFileError(f"{where}: responses: expected a float (stimuli, trials, cells) "
                             f"array, got {getattr(responses, 'dtype', type(responses))} "
                             f"{getattr(responses, 'shape', '')}")
-    if responses.shape[0] != images.shape[0]:
+    if responses.shape[0] != stimuli:
         raise UserFileError(f"{where}: responses: {responses.shape[0]} stimuli but images holds "
-                            f"{images.shape[0]}")
+                            f"{stimuli}")
     if responses.shape[1] == 0 or responses.shape[2] == 0:
         raise UserFileError(f"{where}: responses: expected at least one trial and one cell, got "
                             f"shape {responses.shape}")
@@ -340,10 +354,16 @@ def _check(data: NeuralData) -> None:
         raise UserFileError(
             f"{where}: responses: cell {cell}: missing trials must be NaN for every stimulus "
             "and come after the valid ones, and each cell needs one valid trial")
-    cells = responses.shape[2]
-    kinds = {"area": "U", "layer": "U", "cre_line": "U", "cell_id": "i", "session": "U",
-             "depth_um": "f"}
-    for name, kind in kinds.items():
+    return valid
+
+
+_CELL_FIELD_KINDS = {"area": "U", "layer": "U", "cre_line": "U", "cell_id": "i", "session": "U",
+                     "depth_um": "f"}
+
+
+def _check_cell_fields(data: NeuralData, cells: int, where: str) -> None:
+    """One value per cell in each per-cell field; every cell with an area and a layer."""
+    for name, kind in _CELL_FIELD_KINDS.items():
         value = getattr(data, name)
         if not isinstance(value, np.ndarray) or value.shape != (cells,) or \
                 value.dtype.kind != kind:
@@ -358,8 +378,6 @@ def _check(data: NeuralData) -> None:
                                 f"needs its {name}")
     if np.isinf(data.depth_um).any():
         raise UserFileError(f"{where}: depth_um: contains infinite values")
-    if data.events is not None:
-        _check_events(data.events, valid, where)
 
 
 def _check_events(events: Any, valid: np.ndarray, where: str) -> None:

@@ -48,6 +48,7 @@ from mnc.neuro.api import (
     run_rsa,
     write_csv,
 )
+from mnc.neuro.cached_results import output_and_cache_folders
 from mnc.neuro.layers import cre_short_name
 from mnc.neuro.model_features import LoadedModel
 from mnc.neuro.trajectory_test import conclusion_sentence, trajectory_test
@@ -154,16 +155,8 @@ def score_checkpoints(instances: Sequence[Sequence[Checkpoint]], source: Any,
     """Score the checkpoints of one or more instances (seeds) and test each trajectory."""
     selection = selection or NeuralSelection()
     options = options or AnalysisOptions()
-    counts = {len(items) for items in instances}
-    if not instances or 0 in counts:
-        raise UserFileError("a trajectory needs at least one checkpoint")
-    if len(counts) > 1:
-        sizes = ", ".join(f"{items[0].instance}: {len(items)}" for items in instances)
-        raise UserFileError(f"runs keep different numbers of checkpoints ({sizes}); keep the "
-                            f"same epochs in every run so checkpoints pair up")
-    out = Path(output_dir).expanduser() if output_dir is not None else None
-    cache_root = (Path(cache_dir).expanduser() if cache_dir
-                  else out / "cache" if out is not None else None)
+    _check_pairing(instances)
+    out, cache_root = output_and_cache_folders(output_dir, cache_dir)
     data, _ = load_neural(source, selection, cache_root)
     report = TrajectoryReport(output_dir=out)
     flat = [item for items in instances for item in items]
@@ -172,13 +165,16 @@ def score_checkpoints(instances: Sequence[Sequence[Checkpoint]], source: Any,
     for item in flat:
         loaded = item.load()
         title = f"{item.instance} {item.name}" if len(instances) > 1 else item.name
+
+        def bar(analysis: str, title: str = title) -> Any:
+            return progress(f"{title} {analysis}") if progress else None
+
         if "rsa" in analyses:
             rsa_reports.append(run_rsa(loaded, data, None, cache_root, selection, options,
-                                       progress(f"{title} rsa") if progress else None))
+                                       bar("rsa")))
         if "physiology" in analyses:
-            physiology_reports.append(run_physiology(
-                loaded, data, None, cache_root, selection, options,
-                progress(f"{title} physiology") if progress else None))
+            physiology_reports.append(run_physiology(loaded, data, None, cache_root, selection,
+                                                     options, bar("physiology")))
     if rsa_reports:
         baseline_reports = [run_rsa(model, data, None, cache_root, selection, options)
                             for model in baselines]
@@ -186,16 +182,32 @@ def score_checkpoints(instances: Sequence[Sequence[Checkpoint]], source: Any,
     if physiology_reports:
         _physiology_outputs(report, flat, physiology_reports)
     if out is not None:
-        summary = {**(info or {}),
-                   "checkpoints": [{"instance": c.instance, "name": c.name, "epoch": c.epoch,
-                                    "val_top1": c.accuracy} for c in flat],
-                   "baselines": [model.label for model in baselines],
-                   "test": TEST_DESCRIPTION, "conclusion": report.conclusion,
-                   "tests": records(report.tests) if not report.tests.empty else [],
-                   "files": report.files}
-        write_text_atomic(out / "summary.json", strict_json.dumps(summary, indent=1))
-        report.files["summary"] = str(out / "summary.json")
+        _write_summary(out, report, flat, baselines, info)
     return report
+
+
+def _check_pairing(instances: Sequence[Sequence[Checkpoint]]) -> None:
+    """Every instance has checkpoints, as many as the others (they pair by position)."""
+    counts = {len(items) for items in instances}
+    if not instances or 0 in counts:
+        raise UserFileError("a trajectory needs at least one checkpoint")
+    if len(counts) > 1:
+        sizes = ", ".join(f"{items[0].instance}: {len(items)}" for items in instances)
+        raise UserFileError(f"runs keep different numbers of checkpoints ({sizes}); keep the "
+                            f"same epochs in every run so checkpoints pair up")
+
+
+def _write_summary(out: Path, report: TrajectoryReport, flat: Sequence[Checkpoint],
+                   baselines: Sequence[LoadedModel], info: Mapping[str, Any] | None) -> None:
+    summary = {**(info or {}),
+               "checkpoints": [{"instance": c.instance, "name": c.name, "epoch": c.epoch,
+                                "val_top1": c.accuracy} for c in flat],
+               "baselines": [model.label for model in baselines],
+               "test": TEST_DESCRIPTION, "conclusion": report.conclusion,
+               "tests": records(report.tests) if not report.tests.empty else [],
+               "files": report.files}
+    write_text_atomic(out / "summary.json", strict_json.dumps(summary, indent=1))
+    report.files["summary"] = str(out / "summary.json")
 
 
 def compare_trajectory(checkpoints: Sequence[tuple[str, float, Any]]
@@ -267,7 +279,26 @@ def _rsa_rows(label: str, instance: str, checkpoint: str, epoch: Any, accuracy: 
 def _rsa_outputs(report: TrajectoryReport, instances: Sequence[Sequence[Checkpoint]],
                  rsa_reports: Sequence[Report], baseline_reports: Sequence[Report],
                  options: AnalysisOptions) -> None:
+    """The trajectory table, its tests per region and kind, and their files."""
+    table = _trajectory_table(instances, rsa_reports, baseline_reports)
+    report.trajectory = table
+    primary = options.methods[0]
+    report.tests = _trajectory_tests(table, instances, rsa_reports, primary)
+    report.conclusion = _conclusion(report.tests)
     out = report.output_dir
+    if out is None:
+        return
+    write_csv(out / "trajectory.csv", table)
+    report.files["trajectory"] = str(out / "trajectory.csv")
+    write_csv(out / "trajectory_tests.csv", report.tests)
+    report.files["trajectory_tests"] = str(out / "trajectory_tests.csv")
+    _trajectory_figure(out / "trajectory.png", table, primary)
+    report.files["trajectory_figure"] = str(out / "trajectory.png")
+
+
+def _trajectory_table(instances: Sequence[Sequence[Checkpoint]], rsa_reports: Sequence[Report],
+                      baseline_reports: Sequence[Report]) -> pd.DataFrame:
+    """One row per checkpoint x region x method x kind, then the baselines' best rows."""
     flat = [item for items in instances for item in items]
     rows: list[dict[str, Any]] = []
     for item, scored in zip(flat, rsa_reports, strict=True):
@@ -279,24 +310,24 @@ def _rsa_outputs(report: TrajectoryReport, instances: Sequence[Sequence[Checkpoi
                  if row["kind"] == "best"]
     table = pd.DataFrame(rows, columns=list(TRAJECTORY_COLUMNS))
     table["epoch"] = table["epoch"].astype("Int64")
-    report.trajectory = table
+    return table
 
-    primary = options.methods[0]
+
+def _trajectory_tests(table: pd.DataFrame, instances: Sequence[Sequence[Checkpoint]],
+                      rsa_reports: Sequence[Report], primary: str) -> pd.DataFrame:
+    """The trajectory test of each region and kind (first method) over every instance."""
     seeds, count = len(instances), len(instances[0])
     accuracy = np.array([[item.accuracy for item in items] for items in instances])
     draws = [_replicates(scored) for scored in rsa_reports]
     tests = []
     own = table[(table["checkpoint"] != "baseline") & (table["method"] == primary)]
     for (region, kind), group in own.groupby(["region", "kind"], sort=False):
-        if len(group) != len(flat):
+        if len(group) != seeds * count:
             continue
         ssm = group["ssm"].to_numpy(dtype=float).reshape(seeds, count)
         populations = group["population"].tolist()
-        found = [draw.get((region, primary, kind)) for draw in draws]
-        sizes = {s.size for s in found if s is not None}
-        present = [s for s in found if s is not None]
-        replicates = (np.stack(present, axis=1).reshape(-1, seeds, count)
-                      if len(present) == len(found) and len(sizes) == 1 else None)
+        replicates = _stacked_replicates([draw.get((region, primary, kind)) for draw in draws],
+                                         seeds, count)
         result = trajectory_test(accuracy, ssm, replicates)
         tests.append({"region": region, "kind": kind, "method": primary,
                       "population_first": populations[0], "population_last": populations[-1],
@@ -304,16 +335,17 @@ def _rsa_outputs(report: TrajectoryReport, instances: Sequence[Sequence[Checkpoi
                       "ssm_max": float(np.max(ssm.mean(axis=0))),
                       "ceiling_low": float(group["ceiling_low"].iloc[0]),
                       "ceiling_high": float(group["ceiling_high"].iloc[0]), **result})
-    report.tests = pd.DataFrame(tests)
-    report.conclusion = _conclusion(report.tests)
-    if out is None:
-        return
-    write_csv(out / "trajectory.csv", table)
-    report.files["trajectory"] = str(out / "trajectory.csv")
-    write_csv(out / "trajectory_tests.csv", report.tests)
-    report.files["trajectory_tests"] = str(out / "trajectory_tests.csv")
-    _trajectory_figure(out / "trajectory.png", table, primary)
-    report.files["trajectory_figure"] = str(out / "trajectory.png")
+    return pd.DataFrame(tests)
+
+
+def _stacked_replicates(found: Sequence[np.ndarray | None], seeds: int, count: int
+                        ) -> np.ndarray | None:
+    """The checkpoints' jackknife replicates as (replicate, seed, checkpoint), or None unless
+    every checkpoint has as many."""
+    present = [s for s in found if s is not None]
+    if len(present) != len(found) or len({s.size for s in present}) != 1:
+        return None
+    return np.stack(present, axis=1).reshape(-1, seeds, count)
 
 
 def _conclusion(tests: pd.DataFrame) -> dict[str, str]:

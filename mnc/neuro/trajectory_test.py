@@ -103,33 +103,48 @@ def trajectory_test(
         result[key] = nan
     if y.shape != x.shape:
         raise ValueError(f"accuracy {x.shape} and SSM {y.shape} differ in shape")
-    if count < MIN_CHECKPOINTS:
-        return _cannot_tell(result, f"needs {MIN_CHECKPOINTS} or more checkpoints, has {count}")
-    early, late = halves(count)
-    result["early_span"] = float(np.mean(np.ptp(x[:, early], axis=1)))
-    result["late_span"] = float(np.mean(np.ptp(x[:, late], axis=1)))
-    for name in ("early", "late"):
-        if result[f"{name}_span"] < MIN_ACCURACY_SPAN:
-            return _cannot_tell(
-                result,
-                f"the {name} half spans {result[f'{name}_span']:.2%} "
-                f"accuracy, under {MIN_ACCURACY_SPAN:.1%}",
-            )
-    if not np.all(np.isfinite(y)):
-        return _cannot_tell(result, "an SSM is missing")
+    doubt = _data_doubt(x, y, result)
+    if doubt is not None:
+        return _cannot_tell(result, doubt)
     w_early, w_late = _contrasts(x)
     per_seed = {"early_slope": (w_early * y).sum(axis=1), "late_slope": (w_late * y).sum(axis=1)}
     per_seed["slope_drop"] = per_seed["early_slope"] - per_seed["late_slope"]
-    estimates = {name: float(values.mean()) for name, values in per_seed.items()}
-    result.update(estimates)
+    result.update({name: float(values.mean()) for name, values in per_seed.items()})
     if replicates is None or not np.size(replicates):
         return _cannot_tell(result, "no interval (no image replicates)")
     reps = np.asarray(replicates, dtype=np.float64)
     reps = reps.reshape(reps.shape[0], seeds, count)
     if not np.all(np.isfinite(reps)):
         return _cannot_tell(result, "an image replicate is missing")
+    _add_intervals(result, reps, {"early_slope": w_early, "late_slope": w_late,
+                                  "slope_drop": w_early - w_late}, per_seed)
+    return _verdict(result)
+
+
+def _data_doubt(x: np.ndarray, y: np.ndarray, result: dict[str, Any]) -> str | None:
+    """Why the checkpoints cannot carry a verdict (too few, too little accuracy in a half,
+    an SSM missing), or None; records each half's accuracy span in ``result``."""
+    count = x.shape[1]
+    if count < MIN_CHECKPOINTS:
+        return f"needs {MIN_CHECKPOINTS} or more checkpoints, has {count}"
+    early, late = halves(count)
+    result["early_span"] = float(np.mean(np.ptp(x[:, early], axis=1)))
+    result["late_span"] = float(np.mean(np.ptp(x[:, late], axis=1)))
+    for name in ("early", "late"):
+        if result[f"{name}_span"] < MIN_ACCURACY_SPAN:
+            return (f"the {name} half spans {result[f'{name}_span']:.2%} "
+                    f"accuracy, under {MIN_ACCURACY_SPAN:.1%}")
+    if not np.all(np.isfinite(y)):
+        return "an SSM is missing"
+    return None
+
+
+def _add_intervals(result: dict[str, Any], reps: np.ndarray,
+                   contrast: dict[str, np.ndarray], per_seed: dict[str, np.ndarray]) -> None:
+    """Standard errors from the image jackknife combined with the spread over seeds; the
+    one-sided lower bounds of the early slope and the drop, the late slope's interval and
+    the late slope the test would detect."""
     n_images = reps.shape[0]
-    contrast = {"early_slope": w_early, "late_slope": w_late, "slope_drop": w_early - w_late}
     ses: dict[str, float] = {}
     dfs: dict[str, float] = {}
     for name, weights in contrast.items():
@@ -140,12 +155,15 @@ def trajectory_test(
     result["df"] = dfs["late_slope"]
     late_t = t_quantile(LATE_LEVEL, dfs["late_slope"])
     for name in ("early_slope", "slope_drop"):  # one-sided ALPHA / 2 = two-sided 1 - ALPHA
-        result[f"{name}_low"] = estimates[name] - t_quantile(1.0 - ALPHA, dfs[name]) * ses[name]
-    result["late_slope_low"] = estimates["late_slope"] - late_t * ses["late_slope"]
-    result["late_slope_high"] = estimates["late_slope"] + late_t * ses["late_slope"]
+        result[f"{name}_low"] = result[name] - t_quantile(1.0 - ALPHA, dfs[name]) * ses[name]
+    result["late_slope_low"] = result["late_slope"] - late_t * ses["late_slope"]
+    result["late_slope_high"] = result["late_slope"] + late_t * ses["late_slope"]
     from scipy.stats import norm
 
     result["detectable_late_slope"] = float((late_t + norm.ppf(POWER)) * ses["late_slope"])
+
+
+def _verdict(result: dict[str, Any]) -> dict[str, Any]:
     if result["late_slope_low"] > 0:
         return {**result, "verdict": "keeps rising", "reason": ""}
     if result["late_slope_high"] < 0:

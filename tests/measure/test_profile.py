@@ -91,3 +91,18 @@ def test_prominence_of_hand_built_images() -> None:
     islands = inside.copy()
     islands[:, 4] = False  # an area in two pieces: the second piece's peak counts in full
     assert _secondary_prominence(two_peaks, islands) == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize(("field", "value"), [("smoothing_mm", 0), ("border_mm", -0.1),
+                                              ("min_prominence", 1), ("width_definition", "fwhm")])
+def test_settings_out_of_range_are_refused_naming_the_field(field: str, value: object) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=field):
+        ProfileSettings(**{field: value})
+
+
+def test_the_cache_key_keeps_its_fields_and_order() -> None:
+    assert ProfileSettings().key() == {
+        "smoothing_mm": 0.1, "ridge_alpha": 1.0, "grid_mm": None, "support_mm": None,
+        "border_mm": 0.1, "min_prominence": 0.2, "width_definition": "sigma"}

@@ -91,7 +91,7 @@ def test_scores_are_cached_per_checkpoint(kept_run: Path, tmp_path: Path,
     def no_forward(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("features were recomputed")
 
-    monkeypatch.setattr("mnc.neuro.api.summarize_features", no_forward)
+    monkeypatch.setattr("mnc.neuro.cached_results.summarize_features", no_forward)
     again = score_run(TINY_SPEC, kept_run, recordings, tmp_path, options=options,
                       analyses=("rsa",))
     pd.testing.assert_frame_equal(first.trajectory, again.trajectory)

@@ -10,52 +10,14 @@ epoch, step, validation accuracy and training config added; the index is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mnc.io import checkpoint_index
 from mnc.io.checkpoint_index import KeptCheckpoint
+from mnc.training.keep_schedule import EVERY, KeepSchedule, parse_schedule
 
-EVERY = "every:"
-
-
-@dataclass(frozen=True)
-class KeepSchedule:
-    """Which finished-epoch counts get a kept checkpoint."""
-
-    epochs: frozenset[int] = frozenset()
-    every: int | None = None
-
-    def keeps(self, epoch: int) -> bool:
-        return epoch in self.epochs or (self.every is not None and epoch % self.every == 0)
-
-    def __bool__(self) -> bool:
-        return bool(self.epochs) or self.every is not None
-
-
-def parse_schedule(text: str | None) -> KeepSchedule:
-    """``"0,every:2"`` -> KeepSchedule; raises ValueError saying what was expected."""
-    if text is None or not text.strip():
-        return KeepSchedule()
-    epochs: set[int] = set()
-    every: int | None = None
-    for term in (part.strip() for part in text.split(",")):
-        expected = (f"expected epochs and every:N terms separated by commas (e.g. "
-                    f"'0,1,5' or '0,every:2'), got {term!r} in {text!r}")
-        if term.startswith(EVERY):
-            count = term[len(EVERY):]
-            if not count.isdigit() or int(count) < 1:
-                raise ValueError(expected + "; N must be a positive integer")
-            if every is not None and every != int(count):
-                raise ValueError(f"give at most one every:N term, got {text!r}")
-            every = int(count)
-        elif term.isdigit():
-            epochs.add(int(term))
-        else:
-            raise ValueError(expected)
-    return KeepSchedule(frozenset(epochs), every)
-
+__all__ = ["EVERY", "KeepSchedule", "kept_epochs", "parse_schedule", "save_kept"]
 
 def kept_epochs(run: Path) -> set[int]:
     if not checkpoint_index.has_index(run):
