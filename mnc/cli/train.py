@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mnc.cli.common import add_limit_flags, announce, install_flag_limits, print_json
+from mnc.strategies import STRATEGIES
 
 NAME = "train"
 HELP = "train a compiled network on digits, ImageFolder or Downsampled ImageNet data"
@@ -61,7 +62,7 @@ HYPERPARAMETER_FLAGS: tuple[Flag, ...] = (
     ("channels_last", {"action": _ON_OFF, "help": "channels_last memory format "
                                                   "(default: on for CUDA)"}),
     ("sync_batchnorm", {"action": _ON_OFF, "help": "synchronise BatchNorm over DDP processes"}),
-    ("strategy", {"choices": ["auto", "plain", "merged", "sparse"],
+    ("strategy", {"choices": list(STRATEGIES),
                   "help": "execution strategy: auto (default: on CPU sparse for feed-forward "
                           "and merged for recurrent networks, plain on GPU), plain (one masked "
                           "convolution per projection), merged (one convolution per source "

@@ -22,6 +22,7 @@ from pydantic import (
 from mnc.errors import SpecError, UserFileError
 from mnc.imaging import IMAGENET_MEAN, IMAGENET_STD
 from mnc.spec.yaml_reader import read_yaml
+from mnc.strategies import StrategyName
 from mnc_backends.torch.training.keep import parse_schedule
 
 DataFormat = Literal["auto", "imagefolder", "downsampled-imagenet", "digits", "dataset"]
@@ -89,7 +90,7 @@ class TrainConfig(BaseModel):
     sync_batchnorm: bool = False
     """Synchronise BatchNorm statistics across DDP processes (feed-forward networks; the
     per-step BatchNorm of a recurrent network keeps each process's own batch statistics)."""
-    strategy: Literal["auto", "plain", "merged", "sparse"] = "auto"
+    strategy: StrategyName = "auto"
     """Execution strategy (``mnc_backends.torch.fast``): ``auto`` (on CPU float32, sparse for
     feed-forward networks and merged for recurrent ones; plain on other devices), ``plain``
     (one masked conv per projection), ``merged`` (one conv per source and stride) or
