@@ -8,58 +8,51 @@ from mnc.errors import UsageError
 from mnc.ir.model import IR, Derivation, InterarealProfile, Projection
 from mnc.text import PROBABILITY_CAP, suggest
 
+PROJECTION_FIELDS = ("source", "target", "in_channels", "out_channels", "kernel_size", "stride",
+                     "padding_lrtb", "peak_probability", "sigma_px", "delay", "upsample")
+POPULATION_FIELDS = ("area", "layer", "neurons", "surface_area_mm2", "channels", "height",
+                     "width")
+
 
 def explain(ir: IR, name: str) -> dict[str, Any]:
     """Structured explanation of a population ("VISp4") or projection ("VISp2/3->VISl4")."""
     if "->" in name:
-        names = [projection.name for projection in ir.projections]
-        if name not in names:
-            raise UsageError(f"no projection {name!r} in {ir.name}{suggest(name, names)}")
-        projection = ir.projection(name)
-        fields = {
-            key: getattr(projection, key)
-            for key in (
-                "source",
-                "target",
-                "in_channels",
-                "out_channels",
-                "kernel_size",
-                "stride",
-                "padding_lrtb",
-                "peak_probability",
-                "sigma_px",
-                "delay",
-                "upsample",
-            )
-        }
-        fields["padding_lrtb"] = list(projection.padding_lrtb)
-        if projection.peak_probability > PROBABILITY_CAP:  # the mask uses min(1, ...)
-            fields["peak_probability_capped_at"] = PROBABILITY_CAP
-        explanation = {
-            "kind": "projection",
-            "name": name,
-            "profile": projection.profile.kind,
-            "fields": fields,
-            "derivations": _derivations(ir, projection.derivations),
-            "measured": projection.profile.model_dump(exclude={"kind"}),
-            "timing": _timing(ir, projection),
-            "in_degree_split": _in_degree_split(ir, projection),
-            "sources": {key: ir.provenance.sources[key]
-                        for key in _projection_sources(ir, projection)},
-        }
-        return explanation
+        return _explain_projection(ir, name)
+    return _explain_population(ir, name)
+
+
+def _explain_projection(ir: IR, name: str) -> dict[str, Any]:
+    names = [projection.name for projection in ir.projections]
+    if name not in names:
+        raise UsageError(f"no projection {name!r} in {ir.name}{suggest(name, names)}")
+    projection = ir.projection(name)
+    fields = {key: getattr(projection, key) for key in PROJECTION_FIELDS}
+    fields["padding_lrtb"] = list(projection.padding_lrtb)
+    if projection.peak_probability > PROBABILITY_CAP:  # the mask uses min(1, ...)
+        fields["peak_probability_capped_at"] = PROBABILITY_CAP
+    return {
+        "kind": "projection",
+        "name": name,
+        "profile": projection.profile.kind,
+        "fields": fields,
+        "derivations": _derivations(ir, projection.derivations),
+        "measured": projection.profile.model_dump(exclude={"kind"}),
+        "timing": _timing(ir, projection),
+        "in_degree_split": _in_degree_split(ir, projection),
+        "sources": {key: ir.provenance.sources[key]
+                    for key in _projection_sources(ir, projection)},
+    }
+
+
+def _explain_population(ir: IR, name: str) -> dict[str, Any]:
     names = ir.population_names()
     if name not in names:
         raise UsageError(f"no population {name!r} in {ir.name}{suggest(name, names)}")
     population = ir.population(name)
-    fields = {
-        key: getattr(population, key)
-        for key in ("area", "layer", "neurons", "surface_area_mm2", "channels", "height", "width")
-    }
     return {
         "kind": "population",
         "name": name,
-        "fields": fields,
+        "fields": {key: getattr(population, key) for key in POPULATION_FIELDS},
         "derivations": _derivations(ir, population.derivations),
         "inputs": [q.name for q in ir.projections if q.target == name],
         "outputs": [q.name for q in ir.projections if q.source == name],
@@ -155,36 +148,64 @@ def render_explanation(explanation: dict[str, Any]) -> str:
     lines = [f"{explanation['kind']} {explanation['name']}"]
     if explanation["kind"] == "projection":
         lines[0] += f" ({explanation['profile']} profile)"
-    fields = dict(explanation["fields"])
+    lines += _field_lines(explanation["fields"])
+    if explanation["kind"] == "projection":
+        lines += _projection_lines(explanation)
+    cited: dict[str, str] = {}
+    lines += _derivation_lines(explanation["derivations"], cited)
+    cited.update(explanation["sources"])
+    if explanation["kind"] == "population":
+        lines += _population_lines(explanation)
+    if cited:
+        lines.append("  sources cited:")
+        lines += [f"    [{key}] {text}" for key, text in cited.items()]
+    return "\n".join(lines)
+
+
+def _field_lines(given: dict[str, Any]) -> list[str]:
+    fields = dict(given)
     cap = fields.pop("peak_probability_capped_at", None)
+    lines = []
     for key, value in fields.items():
         shown_value = _show(value)
         if key == "peak_probability" and cap is not None:
             shown_value += (f" (capped at {cap:g}: taps whose probability reaches {cap:g} are "
                             f"always kept)")
         lines.append(f"  {key:<17} {shown_value}")
-    if explanation["kind"] == "projection":
-        lines.append(f"  timing:           {explanation['timing']}")
-        lines.append("  measured inputs:")
-        for key, value in explanation["measured"].items():
-            lines.append(f"    {key:<26} {_show(value)}")
-        split = explanation["in_degree_split"]
-        if split is not None:
-            share = split["feedback_share"]
-            how = ("feed-forward and delayed alike" if share is None else
-                   f"delay-0 by strength; delayed (feedback) share {_show(share)} of it by "
-                   "strength")
-            lines.append(f"  in-degree of {split['target']} ({_show(split['in_degree'])}) "
-                         f"shared over its {len(split['shares'])} interareal input(s), {how}:")
-            for entry in split["shares"]:
-                delay = f", delay {entry['delay']}" if entry["delay"] else ""
-                mark = "  <-" if entry["projection"] == explanation["name"] else ""
-                lines.append(f"    {entry['projection']:<22} strength "
-                             f"{_show(entry['strength'])} / {_show(entry['strength_total'])}"
-                             f" -> {entry['inputs']:.4g} inputs{delay}{mark}")
-    lines.append("  derivation:")
-    cited: dict[str, str] = {}
-    for step in explanation["derivations"]:
+    return lines
+
+
+def _projection_lines(explanation: dict[str, Any]) -> list[str]:
+    """When the input arrives, what was measured, and how the in-degree is shared."""
+    lines = [f"  timing:           {explanation['timing']}", "  measured inputs:"]
+    lines += [f"    {key:<26} {_show(value)}" for key, value in explanation["measured"].items()]
+    split = explanation["in_degree_split"]
+    if split is not None:
+        lines += _in_degree_lines(split, explanation["name"])
+    return lines
+
+
+def _in_degree_lines(split: dict[str, Any], name: str) -> list[str]:
+    share = split["feedback_share"]
+    how = ("feed-forward and delayed alike" if share is None else
+           f"delay-0 by strength; delayed (feedback) share {_show(share)} of it by "
+           "strength")
+    lines = [f"  in-degree of {split['target']} ({_show(split['in_degree'])}) "
+             f"shared over its {len(split['shares'])} interareal input(s), {how}:"]
+    for entry in split["shares"]:
+        delay = f", delay {entry['delay']}" if entry["delay"] else ""
+        mark = "  <-" if entry["projection"] == name else ""
+        lines.append(f"    {entry['projection']:<22} strength "
+                     f"{_show(entry['strength'])} / {_show(entry['strength_total'])}"
+                     f" -> {entry['inputs']:.4g} inputs{delay}{mark}")
+    return lines
+
+
+def _derivation_lines(derivations: list[dict[str, Any]], cited: dict[str, str]) -> list[str]:
+    """Each derived field with its formula and inputs; adds the sources they cite to
+    ``cited``."""
+    lines = ["  derivation:"]
+    for step in derivations:
         lines.append(f"    {step['field']} = {_show(step['value'])}")
         lines.append(f"      formula: {step['formula']}")
         inputs = ", ".join(f"{key}={_show(value)}" for key, value in step["inputs"].items())
@@ -192,24 +213,23 @@ def render_explanation(explanation: dict[str, Any]) -> str:
         if step["sources"]:
             lines.append(f"      sources: {', '.join(step['sources'])}")
         cited.update(step["sources"])
-    cited.update(explanation["sources"])
-    if explanation["kind"] == "population":
-        delays = explanation["delays"]
+    return lines
 
-        def listed(names: list[str]) -> str:
-            return ", ".join(f"{name} (delay {delays[name]})" if name in delays else name
-                             for name in names)
 
-        lines.append(f"  inputs:  {listed(explanation['inputs']) or '(the image)'}")
-        lines.append(f"  outputs: {listed(explanation['outputs']) or '-'}")
-        if explanation["steps"] > 1:
-            lines.append(f"  runs {explanation['steps']} steps; a delay-d input is read from "
-                         "step t - d")
-    if cited:
-        lines.append("  sources cited:")
-        for key, text in cited.items():
-            lines.append(f"    [{key}] {text}")
-    return "\n".join(lines)
+def _population_lines(explanation: dict[str, Any]) -> list[str]:
+    """A population's inputs and outputs with their delays, and the steps it runs."""
+    delays = explanation["delays"]
+
+    def listed(names: list[str]) -> str:
+        return ", ".join(f"{name} (delay {delays[name]})" if name in delays else name
+                         for name in names)
+
+    lines = [f"  inputs:  {listed(explanation['inputs']) or '(the image)'}",
+             f"  outputs: {listed(explanation['outputs']) or '-'}"]
+    if explanation["steps"] > 1:
+        lines.append(f"  runs {explanation['steps']} steps; a delay-d input is read from "
+                     "step t - d")
+    return lines
 
 
 def _show(value: Any) -> str:

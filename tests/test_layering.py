@@ -21,7 +21,7 @@ FACADE = "mnc"
 LAYERS: list[tuple[str, ...]] = [
     # Leaves every layer may use: message rules, errors, progress, extras, limits policy.
     ("mnc.text", "mnc.errors", "mnc.progress", "mnc.extras", "mnc.limits", "mnc.mask_modes",
-     "mnc.version", "mnc.class_names"),
+     "mnc.strategies", "mnc.version", "mnc.class_names"),
     # Files: atomic writes, bounded readers, output folders.
     ("mnc.io",),
     # The intermediate representation: models, field ranges, invariants, JSON.

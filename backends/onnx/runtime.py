@@ -117,6 +117,25 @@ def open_model(path: str | Path, device: Device = "auto", threads: int = 0) -> D
     problem = work_problem("the model", graph_macs(model))
     if problem is not None:  # before a session: a model of 1000 steps runs for minutes
         raise SizeLimitError(f"{path}: {problem}")
+    session = _session(path, model, device, threads)
+    metadata = {prop.key: prop.value for prop in model.metadata_props}
+    shape = _image_shape(path, session)
+    stored = _json(path, metadata, "mnc.preprocessing", {})
+    if not isinstance(stored, dict):
+        raise _metadata_error(path, "mnc.preprocessing", "expected a JSON object", stored)
+    preprocessing = Preprocessing(
+        height=shape[2], width=shape[3], channels=shape[1],
+        crop_fraction=_fraction(path, stored.get("crop_fraction", EVAL_CROP_FRACTION)),
+        mean=_triple(path, "mean", stored.get("mean", IMAGENET_MEAN), positive=False),
+        std=_triple(path, "std", stored.get("std", IMAGENET_STD), positive=True))
+    class_names = _class_names(path, _json(path, metadata, "mnc.class_names", None))
+    return DeployedModel(path, session, metadata, preprocessing,
+                         [value.name for value in session.get_outputs()], class_names)
+
+
+def _session(path: Path, model: onnx.ModelProto, device: Device, threads: int
+             ) -> ort.InferenceSession:
+    """An onnxruntime session on ``device``'s providers; UserFileError if it cannot start."""
     options = ort.SessionOptions()
     options.log_severity_level = 3
     if threads:
@@ -129,7 +148,12 @@ def open_model(path: str | Path, device: Device = "auto", threads: int = 0) -> D
         raise UserFileError(f"{path}: onnxruntime cannot run this model ({reason})") from None
     if device == "cuda" and session.get_providers()[0] != "CUDAExecutionProvider":
         raise UserFileError("--device cuda: onnxruntime could not start CUDA on this machine")
-    metadata = {prop.key: prop.value for prop in model.metadata_props}
+    return session
+
+
+def _image_shape(path: Path, session: ort.InferenceSession) -> list[Any]:
+    """The shape of the model's image input (batch, channels, height, width), checked to be
+    one mnc exports for ``mnc predict``."""
     inputs = {value.name: value for value in session.get_inputs()}
     if INPUT_NAME not in inputs:
         raise UserFileError(f"{path}: the model has no input named {INPUT_NAME!r} (inputs: "
@@ -146,17 +170,7 @@ def open_model(path: str | Path, device: Device = "auto", threads: int = 0) -> D
         raise UserFileError(f"{path}: input {INPUT_NAME!r} declares {shape[1]} channels of "
                             f"{shape[2]}x{shape[3]} pixels; mnc exports 1 or 3 channels of at "
                             f"most {LARGEST_INPUT_SIDE}x{LARGEST_INPUT_SIDE}")
-    stored = _json(path, metadata, "mnc.preprocessing", {})
-    if not isinstance(stored, dict):
-        raise _metadata_error(path, "mnc.preprocessing", "expected a JSON object", stored)
-    preprocessing = Preprocessing(
-        height=shape[2], width=shape[3], channels=shape[1],
-        crop_fraction=_fraction(path, stored.get("crop_fraction", EVAL_CROP_FRACTION)),
-        mean=_triple(path, "mean", stored.get("mean", IMAGENET_MEAN), positive=False),
-        std=_triple(path, "std", stored.get("std", IMAGENET_STD), positive=True))
-    class_names = _class_names(path, _json(path, metadata, "mnc.class_names", None))
-    return DeployedModel(path, session, metadata, preprocessing,
-                         [value.name for value in session.get_outputs()], class_names)
+    return shape
 
 
 def _json(path: Path, metadata: dict[str, str], key: str, default: Any) -> Any:

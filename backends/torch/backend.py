@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,6 +15,7 @@ from mnc.backend import Backend, BackendOptions, read_options
 from mnc.errors import BackendError
 from mnc.io.atomic import write_text_atomic
 from mnc.ir.model import IR
+from mnc.strategies import StrategyName
 from mnc_backends.torch.emit_python import emit_python
 from mnc_backends.torch.module import MouseNet
 from mnc_backends.torch.weights_io import load_model, load_weights, save_model
@@ -27,7 +28,7 @@ class TorchOptions(BaseModel):
 
     device: str | None = Field(default=None, max_length=64)
     """torch device to move the model to, e.g. cuda or cuda:1 (default: cpu)"""
-    strategy: Literal["auto", "plain", "merged", "sparse"] = "auto"
+    strategy: StrategyName = "auto"
     """execution strategy: auto picks the fastest that applies on each call"""
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from mnc.ir.model import InterarealProfile
+from mnc.ir.model import InterarealProfile, Projection
 from mnc_backends.torch.module import MouseNet
 from mnc_backends.torch.names import projection_key
 
@@ -51,24 +51,26 @@ def drive_variances(model: MouseNet, images: Tensor, step: int = 1) -> list[Driv
     activity = model.plain_features(images, sorted(sources | set(names)))
     if ir.dynamics.input == "still":
         activity["input"] = torch.stack([images] * ir.dynamics.steps, dim=1)
-    result = []
-    for name in names:
-        sums: dict[str, Tensor | int] = {"feedforward": 0, "feedback": 0, "lateral": 0}
-        for q in ir.projections:
-            if q.target != name or q.delay > step:
-                continue
-            kind = (
-                "feedforward"
-                if q.delay == 0
-                else "feedback"
-                if isinstance(q.profile, InterarealProfile)
-                else "lateral"
-            )
-            source = activity[q.source][:, step - q.delay]
-            sums[kind] = sums[kind] + model.convs[projection_key(q.source, q.target)](source)
-        variances = {
-            kind: float(value.var()) if isinstance(value, Tensor) else 0.0
-            for kind, value in sums.items()
-        }
-        result.append(DriveVariance(name, **variances))
-    return result
+    return [DriveVariance(name, **_variances(model, activity, name, step)) for name in names]
+
+
+def _kind(projection: Projection) -> str:
+    """feedforward (delay 0), feedback (delayed interareal) or lateral (delayed
+    interlaminar)."""
+    if projection.delay == 0:
+        return "feedforward"
+    return "feedback" if isinstance(projection.profile, InterarealProfile) else "lateral"
+
+
+def _variances(model: MouseNet, activity: dict[str, Tensor], name: str, step: int
+               ) -> dict[str, float]:
+    """The variance of each kind's summed inputs to ``name`` at ``step`` (0 for a kind with
+    none arrived by then)."""
+    sums: dict[str, Tensor | int] = {"feedforward": 0, "feedback": 0, "lateral": 0}
+    for q in model.ir.projections:
+        if q.target != name or q.delay > step:
+            continue
+        kind, source = _kind(q), activity[q.source][:, step - q.delay]
+        sums[kind] = sums[kind] + model.convs[projection_key(q.source, q.target)](source)
+    return {kind: float(value.var()) if isinstance(value, Tensor) else 0.0
+            for kind, value in sums.items()}

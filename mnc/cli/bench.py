@@ -142,6 +142,15 @@ def _print_result(spec: Path, result: Any) -> None:
               f"{fractions or 'n/a'}")
     print(f"auto picks {summary['auto_eval_strategy']!r} for inference; masked taps keep a zero "
           f"gradient: {summary['masked_taps_zero_gradient']}; onnx: {summary['onnx']}")
+    _print_passed_over(summary)
+
+
+def _print_passed_over(summary: dict[str, Any]) -> None:
+    """Why ``auto`` runs neither of the strategies it prefers to the one it picked."""
+    for mode in ("eval", "train"):
+        for strategy, why in summary.get(f"auto_{mode}_passed_over", {}).items():
+            print(f"  auto ({'inference' if mode == 'eval' else 'training'}) passes over "
+                  f"{strategy!r}: {why}")
 
 
 def _check_work(spec: str | Path, batch: int, rounds: int) -> None:

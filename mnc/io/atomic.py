@@ -44,17 +44,26 @@ def atomic_path(destination: str | os.PathLike[str], follow_links: bool = True) 
         raise UserFileError(f"{final}: is a folder; expected the name of a file to write")
     kind = _special_kind(final) if follow_links else None
     if kind is not None:
-        # A device or pipe (/dev/null, /dev/stdout, a FIFO) is written in place: replacing it
-        # would swap the device for a regular file. A block device is a disk: never written.
-        if kind == "a block device":
-            raise UserFileError(f"{final}: is {kind}; expected the name of a file to write")
-        try:
-            yield final
-        except OSError as error:
-            raise UserFileError(f"{final}: cannot write ({_reason(error)})") from None
+        yield from _written_in_place(final, kind)
         return
     if follow_links and os.path.islink(final):  # replace the file the link names
         final = Path(os.path.realpath(final))
+    yield from _written_beside(final, follow_links)
+
+
+def _written_in_place(final: Path, kind: str) -> Iterator[Path]:
+    """A device or pipe (/dev/null, /dev/stdout, a FIFO) is written in place: replacing it
+    would swap the device for a regular file. A block device is a disk: never written."""
+    if kind == "a block device":
+        raise UserFileError(f"{final}: is {kind}; expected the name of a file to write")
+    try:
+        yield final
+    except OSError as error:
+        raise UserFileError(f"{final}: cannot write ({_reason(error)})") from None
+
+
+def _written_beside(final: Path, follow_links: bool) -> Iterator[Path]:
+    """A locked temporary file beside ``final`` that replaces it once written."""
     temporary: Path | None = None
     handle = -1
     try:
@@ -65,13 +74,7 @@ def atomic_path(destination: str | os.PathLike[str], follow_links: bool = True) 
         )
         _lock_part(handle)
         temporary = Path(temporary_name)
-        # mkstemp creates 0600; give the file the mode a plain open() would (or the old file's).
-        mode = (
-            final.stat().st_mode & 0o777
-            if follow_links and os.path.exists(final)
-            else 0o666 & ~_current_umask()
-        )
-        os.chmod(temporary, mode)
+        os.chmod(temporary, _part_mode(final, follow_links))
         yield temporary
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
@@ -88,6 +91,14 @@ def atomic_path(destination: str | os.PathLike[str], follow_links: bool = True) 
     finally:
         if handle >= 0:
             os.close(handle)
+
+
+def _part_mode(final: Path, follow_links: bool) -> int:
+    """mkstemp creates 0600; the file gets the mode a plain open() would (or the old
+    file's)."""
+    if follow_links and os.path.exists(final):
+        return final.stat().st_mode & 0o777
+    return 0o666 & ~_current_umask()
 
 
 def _special_kind(final: Path) -> str | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from mnc.errors import UserFileError
 from mnc.io import strict_json
@@ -71,32 +72,41 @@ def read_index(run: str | Path) -> list[KeptCheckpoint]:
     if not isinstance(entries, list):
         raise UserFileError(f"{path}: expected a list of checkpoints, got "
                             f"{type(entries).__name__}")
-    kept = []
-    for number, entry in enumerate(entries):
-        missing = [key for key in COLUMNS if not isinstance(entry, dict) or key not in entry]
-        if missing:
-            raise UserFileError(f"{path}: entry {number}: missing {', '.join(missing)}")
-        where = f"{shown(path)}: entry {number}"
-        try:
-            item = KeptCheckpoint(epoch=_count(entry["epoch"], f"{where}: epoch"),
-                                  step=_count(entry["step"], f"{where}: step"),
-                                  val_top1=_fraction(entry["val_top1"]),
-                                  val_top5=_fraction(entry["val_top5"]), file=str(entry["file"]))
-        except (TypeError, ValueError, OverflowError) as error:
-            raise UserFileError(f"{where}: {error}") from None
-        if not all(math.isnan(v) or 0 <= v <= 1 for v in (item.val_top1, item.val_top5)):
-            raise UserFileError(f"{where}: val_top1 and val_top5 must be fractions from 0 to 1 "
-                                f"(or NaN), got {item.val_top1!r}, {item.val_top5!r}")
-        if Path(item.file).is_absolute() or ".." in Path(item.file).parts:
-            raise UserFileError(f"{where}: file {shown(item.file)!r} must be a path "
-                                f"inside the run folder")
-        inside = folder.resolve()
-        target = (folder / item.file).resolve()
-        if not target.is_relative_to(inside):
-            raise UserFileError(f"{where}: file {shown(item.file)!r} leads out of the run "
-                                f"folder (to {shown(str(target))}) through a symbolic link")
-        kept.append(item)
+    kept = [_entry(folder, path, number, entry) for number, entry in enumerate(entries)]
     return sorted(kept, key=lambda item: item.epoch)
+
+
+def _entry(folder: Path, path: Path, number: int, entry: Any) -> KeptCheckpoint:
+    """Entry ``number`` of the index at ``path`` (as JSON gave it), checked: every column,
+    counts, fractions, and a file inside the run folder."""
+    missing = [key for key in COLUMNS if not isinstance(entry, dict) or key not in entry]
+    if missing:
+        raise UserFileError(f"{path}: entry {number}: missing {', '.join(missing)}")
+    where = f"{shown(path)}: entry {number}"
+    try:
+        item = KeptCheckpoint(epoch=_count(entry["epoch"], f"{where}: epoch"),
+                              step=_count(entry["step"], f"{where}: step"),
+                              val_top1=_fraction(entry["val_top1"]),
+                              val_top5=_fraction(entry["val_top5"]), file=str(entry["file"]))
+    except (TypeError, ValueError, OverflowError) as error:
+        raise UserFileError(f"{where}: {error}") from None
+    if not all(math.isnan(v) or 0 <= v <= 1 for v in (item.val_top1, item.val_top5)):
+        raise UserFileError(f"{where}: val_top1 and val_top5 must be fractions from 0 to 1 "
+                            f"(or NaN), got {item.val_top1!r}, {item.val_top5!r}")
+    _check_inside(folder, item.file, where)
+    return item
+
+
+def _check_inside(folder: Path, file: str, where: str) -> None:
+    """``file`` names a path inside the run folder, through no symbolic link out of it."""
+    if Path(file).is_absolute() or ".." in Path(file).parts:
+        raise UserFileError(f"{where}: file {shown(file)!r} must be a path "
+                            f"inside the run folder")
+    inside = folder.resolve()
+    target = (folder / file).resolve()
+    if not target.is_relative_to(inside):
+        raise UserFileError(f"{where}: file {shown(file)!r} leads out of the run "
+                            f"folder (to {shown(str(target))}) through a symbolic link")
 
 
 def _fraction(value: object) -> float:

@@ -118,7 +118,6 @@ def _projection_problems(ir: IR) -> list[IRProblem]:
     for index, population in enumerate(ir.populations):
         order.setdefault(population.name, index)
     seen: dict[tuple[str, str], int] = {}
-    incoming: set[str] = set()
     for index, projection in enumerate(ir.projections):
         where = f"projections[{index}]"
         pair = (projection.source, projection.target)
@@ -126,23 +125,7 @@ def _projection_problems(ir: IR) -> list[IRProblem]:
             problems.append(IRProblem(where, f"{projection.name} repeats "
                                              f"projections[{seen[pair]}]"))
         seen.setdefault(pair, index)
-        incoming.add(projection.target)
-        missing = [end for end in pair if end not in order]
-        for end, field in zip(pair, ("source", "target"), strict=True):
-            if end not in order:
-                problems.append(IRProblem(f"{where}.{field}", f"no population {end!r}"))
-        problems += _padding_problems(projection, where)
-        if projection.delay >= ir.dynamics.steps:
-            problems.append(IRProblem(f"{where}.delay", f"is {projection.delay}, the network "
-                                      f"runs {ir.dynamics.steps} step(s): expected a delay "
-                                      f"below the number of steps"))
-        if missing:
-            continue
-        if projection.delay == 0 and order[projection.source] >= order[projection.target]:
-            problems.append(IRProblem(where, f"{projection.name} has delay 0 but does not run "
-                                             f"forward: the source must be listed before the "
-                                             f"target"))
-        problems += _grid_problems(ir, projection, where)
+        problems += _one_projection_problems(ir, projection, where, order)
     collisions = key_collisions(ir.projections, lambda q: projection_key(q.source, q.target))
     for first, later, key in collisions:
         if ir.projections[first].name != ir.projections[later].name:
@@ -150,11 +133,35 @@ def _projection_problems(ir: IR) -> list[IRProblem]:
                 f"projections[{later}]",
                 f"{ir.projections[later].name} and {ir.projections[first].name} "
                 f"(projections[{first}]) share the module key {key!r}"))
+    incoming = {projection.target for projection in ir.projections}
     for index, population in enumerate(ir.populations):
         if population.name != INPUT and population.name not in incoming:
             problems.append(IRProblem(f"populations[{index}]", f"{population.name!r} has no "
                                       f"incoming projection; only {INPUT!r} may be a source"))
     return problems
+
+
+def _one_projection_problems(ir: IR, projection: Projection, where: str,
+                             order: dict[str, int]) -> list[IRProblem]:
+    """Ends, padding and delay of one projection; with both ends known, its direction and
+    grids (``order``: each population's first index)."""
+    problems = []
+    pair = (projection.source, projection.target)
+    for end, field in zip(pair, ("source", "target"), strict=True):
+        if end not in order:
+            problems.append(IRProblem(f"{where}.{field}", f"no population {end!r}"))
+    problems += _padding_problems(projection, where)
+    if projection.delay >= ir.dynamics.steps:
+        problems.append(IRProblem(f"{where}.delay", f"is {projection.delay}, the network "
+                                  f"runs {ir.dynamics.steps} step(s): expected a delay "
+                                  f"below the number of steps"))
+    if any(end not in order for end in pair):
+        return problems
+    if projection.delay == 0 and order[projection.source] >= order[projection.target]:
+        problems.append(IRProblem(where, f"{projection.name} has delay 0 but does not run "
+                                         f"forward: the source must be listed before the "
+                                         f"target"))
+    return problems + _grid_problems(ir, projection, where)
 
 
 def _padding_problems(projection: Projection, where: str) -> list[IRProblem]:

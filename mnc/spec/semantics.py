@@ -187,6 +187,21 @@ def _check_projections(
     loaded: LoadedSpec, catalog: PopulationCatalog, problems: _Problems
 ) -> list[Edge]:
     """Check every projection's endpoints; return the edges of the modelled graph."""
+    edges = _interlaminar_edges(loaded)
+    edges += _measured_edges(loaded.spec, catalog, problems)
+    _check_duplicate_edges(edges, problems)
+    _check_source_surfaces(loaded.spec, catalog, edges, problems)
+    for target in loaded.spec.interareal.in_degree_per_target:
+        if catalog.status(target) is NameStatus.UNKNOWN:
+            problems.add(
+                ("interareal", "in_degree_per_target", target),
+                f"unknown population {target!r}{_did_you_mean(target, catalog.names())}",
+            )
+    return edges
+
+
+def _interlaminar_edges(loaded: LoadedSpec) -> list[Edge]:
+    """One edge per interlaminar projection and area it applies to."""
     spec = loaded.spec
     edges: list[Edge] = []
     for index, entry in enumerate(spec.interlaminar.entries()):
@@ -197,6 +212,13 @@ def _check_projections(
         for area in interlaminar_areas(spec, entry.areas):
             edges.append(Edge(f"{area}{source}", f"{area}{target}", entry_path, entry.delay,
                               delay_path, entry.projection))
+    return edges
+
+
+def _measured_edges(spec: Spec, catalog: PopulationCatalog, problems: _Problems) -> list[Edge]:
+    """The edges of the fixed and interareal projections whose endpoints both exist; a
+    problem for each unknown endpoint or misuse of ``input``."""
+    edges: list[Edge] = []
     blocks = (
         ("fixed_projections", spec.fixed_projections.projections),
         ("interareal", spec.interareal.projections),
@@ -215,6 +237,10 @@ def _check_projections(
                 problems.add(path, "'input' can only feed a fixed projection")
             if all(status is NameStatus.PRESENT for status in statuses):
                 edges.append(Edge(source, target, path, measured.delay, path + ("delay",), key))
+    return edges
+
+
+def _check_duplicate_edges(edges: list[Edge], problems: _Problems) -> None:
     seen: dict[tuple[str, str], FieldPath] = {}
     for edge in edges:
         if (edge.source, edge.target) in seen:
@@ -224,6 +250,11 @@ def _check_projections(
                 f"{format_field_path(seen[(edge.source, edge.target)])}",
             )
         seen[(edge.source, edge.target)] = edge.path
+
+
+def _check_source_surfaces(spec: Spec, catalog: PopulationCatalog, edges: list[Edge],
+                           problems: _Problems) -> None:
+    """Every source of a measured (not fixed) projection needs a surface area."""
     surfaces = spec.surface_area_mm2.values
     for edge in edges:
         if edge.path[0] == "fixed_projections":
@@ -236,13 +267,6 @@ def _check_projections(
                 f"source {source} needs a surface area: add "
                 f"surface_area_mm2.values.{population.area}.{population.layer or '?'}",
             )
-    for target in spec.interareal.in_degree_per_target:
-        if catalog.status(target) is NameStatus.UNKNOWN:
-            problems.add(
-                ("interareal", "in_degree_per_target", target),
-                f"unknown population {target!r}{_did_you_mean(target, catalog.names())}",
-            )
-    return edges
 
 
 def _population_path(catalog: PopulationCatalog, name: str) -> FieldPath:

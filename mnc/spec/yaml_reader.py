@@ -71,22 +71,8 @@ def read_yaml(
     name directly, such as the bases of ``extends``). ``what`` names the kind of file in
     messages ("spec", "training config"); ``allow_empty`` reads an empty file as ``{}``.
     """
-    try:
-        if regular_only:
-            check_regular_file(file, f"YAML {what} file")
-        text = read_bounded_text(file, max_bytes, f"YAML {what} file")
-    except TextFileError as error:
-        raise SpecError.single(error.path, error.reason) from None
-    try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        reason = error.problem or error.context or "malformed YAML"
-        raise _problem(file, f"malformed YAML: {reason}", mark) from None
-    except yaml.YAMLError as error:
-        raise SpecError.single(file, f"malformed YAML: {error}") from None
-    except RecursionError:
-        raise SpecError.single(file, f"YAML nested too deeply (limit {MAX_DEPTH})") from None
+    text = _read_text(file, what, max_bytes, regular_only)
+    nodes = _compose(file, text)
     if (not nodes or nodes[0] is None) and allow_empty:
         return ReadDocument({}, {}, len(text.encode("utf-8")))
     if not nodes or nodes[0] is None:
@@ -100,6 +86,30 @@ def read_yaml(
             file, f"expected a mapping of {what} fields at the top level", nodes[0].start_mark
         )
     return ReadDocument(data, converter.locations, len(text.encode("utf-8")))
+
+
+def _read_text(file: Path, what: str, max_bytes: int, regular_only: bool) -> str:
+    try:
+        if regular_only:
+            check_regular_file(file, f"YAML {what} file")
+        return read_bounded_text(file, max_bytes, f"YAML {what} file")
+    except TextFileError as error:
+        raise SpecError.single(error.path, error.reason) from None
+
+
+def _compose(file: Path, text: str) -> list[yaml.Node | None]:
+    """The node tree of every document in ``text``; a SpecError with the place on malformed
+    YAML."""
+    try:
+        return list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        reason = error.problem or error.context or "malformed YAML"
+        raise _problem(file, f"malformed YAML: {reason}", mark) from None
+    except yaml.YAMLError as error:
+        raise SpecError.single(file, f"malformed YAML: {error}") from None
+    except RecursionError:
+        raise SpecError.single(file, f"YAML nested too deeply (limit {MAX_DEPTH})") from None
 
 
 _PLAIN_INT = re.compile(r"-?(0|[1-9][0-9]*)")

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mnc.imaging import IMAGENET_MEAN, IMAGENET_STD
+from mnc.strategies import StrategyName
 from mnc.training.keep_schedule import parse_schedule
 
 
@@ -112,7 +113,7 @@ class TrainConfig(BaseModel):
         "synchronise BatchNorm over DDP processes"))
     """Synchronise BatchNorm statistics across DDP processes (feed-forward networks; the
     per-step BatchNorm of a recurrent network keeps each process's own batch statistics)."""
-    strategy: Literal["auto", "plain", "merged", "sparse"] = Field(
+    strategy: StrategyName = Field(
         default="auto", json_schema_extra=_cli(
             "execution strategy: auto (default: on CPU sparse for feed-forward and merged for "
             "recurrent networks, plain on GPU), plain (one masked convolution per projection), "

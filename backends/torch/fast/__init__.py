@@ -8,7 +8,8 @@ Every ``MouseNet`` runs the ``auto`` strategy unless told otherwise:
     >>> model.set_strategy("plain")               # force one: auto, plain, merged, sparse
     >>> model.invalidate()                        # after writing weights torch cannot see
 
-Layout: ``dispatch`` (choosing a strategy per call: ``MouseNet.set_strategy``), ``prepared``
+Layout: ``strategies`` (the registry: each strategy as an object saying what it cannot run
+and how it runs), ``dispatch`` (choosing one per call: ``MouseNet.set_strategy``), ``prepared``
 (what the strategies derive from the weights, and when it is dropped), ``merged`` (the
 portable torch strategy over ``mnc.lowering.merged``'s groups), ``sparse`` (lowering to the
 native kernel's program) and ``native`` (loading the C library built from ``_native/``),

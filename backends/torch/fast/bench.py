@@ -39,7 +39,8 @@ from mnc.errors import BackendError
 from mnc.extras import missing_extra
 from mnc.ir.model import IR
 from mnc_backends.torch.fast import native
-from mnc_backends.torch.fast.dispatch import check_strategy, sparse_unsupported
+from mnc_backends.torch.fast.dispatch import check_strategy
+from mnc_backends.torch.fast.strategies import REGISTRY
 from mnc_backends.torch.module import MouseNet
 from mnc_backends.torch.names import projection_key
 from mnc_backends.torch.reference import ReferenceMouseNet
@@ -238,15 +239,18 @@ class StrategyRun:
         return self.model.parameters()
 
 
+def benched_strategies(ir: IR, device: torch.device) -> list[str]:
+    """The registered strategies that run ``ir`` on ``device`` here (sparse: CPU only, with
+    the native kernel, on the networks it runs)."""
+    return [name for name, strategy in REGISTRY.items()
+            if strategy.problem_for_device(ir, device) is None]
+
+
 def _variants(model: MouseNet, device: torch.device, amp: bool, train: bool
               ) -> dict[str, tuple[StrategyRun, bool]]:
-    """Strategy rows: name -> (call, under bfloat16 autocast). sparse: CPU inference only,
-    on the networks its kernel runs (not recurrent ones)."""
+    """Strategy rows: name -> (call, under bfloat16 autocast)."""
     model.train(train)
-    names = ["plain", "merged"]
-    if (device.type == "cpu" and native.available()
-            and sparse_unsupported(model.ir) is None):
-        names.append("sparse")
+    names = benched_strategies(model.ir, device)
     variants = {name: (StrategyRun(model, name), False) for name in names}
     if amp:
         variants.update({name + AMP_SUFFIX: (StrategyRun(model, name), True)
@@ -394,9 +398,7 @@ def bench_gradients(model: MouseNet, ir: IR, batch: int, seed: int) -> list[Grad
                          generator=generator)
     labels = torch.randint(0, ir.readout.classes, (batch,), generator=generator)
     truth = _gradients(model, "plain", images, labels, torch.float64)
-    names = ["plain", "merged"]
-    if native.available() and sparse_unsupported(ir) is None:
-        names.append("sparse")
+    names = benched_strategies(ir, CPU)
     rows = []
     for strategy in names:
         grads = _gradients(model, strategy, images, labels, torch.float32)
@@ -429,13 +431,7 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] = lambda 
         raise BackendError(f"{config.spec}: the benchmark baseline covers fixed masks only")
     device = _device(config.device)
     amp = device.type == "cuda" if config.amp is None else config.amp
-    model = MouseNet(ir)
-    randomise_statistics(model, config.seed)
-    with torch.random.fork_rng(devices=[]):  # its default init draws; the caller's generator
-        reference = ReferenceMouseNet(ir)      # stays as it was (the weights are copied next)
-    reference.load_state_dict(model.state_dict())
-    model.eval().to(device)
-    reference.eval().to(device)
+    model, reference = _same_weights(ir, config.seed, device)
     result = BenchResult(str(config.spec))
     large = config.large_batch
     waited = None
@@ -447,17 +443,8 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] = lambda 
         progress(f"eval, batch {batch}")
         result.rows += bench_eval(model, reference, ir, batch, config.rounds, config.seed,
                                   device, amp)
-    onnx_note = "not measured"
-    if config.onnx and device.type != "cpu":
-        onnx_note = "skipped: the comparison is onnxruntime's CPU provider (run with --device cpu)"
-    elif config.onnx:
-        progress(f"onnxruntime, batch {large}")
-        try:
-            result.rows += bench_onnx(model, reference, ir, large, config.rounds, config.seed)
-            onnx_note = "measured"
-        except (ImportError, BackendError) as error:
-            needed = missing_extra(error) if isinstance(error, ModuleNotFoundError) else None
-            onnx_note = f"skipped: {needed or error}"
+    onnx_rows, onnx_note = _onnx_comparison(model, reference, ir, config, device, progress)
+    result.rows += onnx_rows
     # Last: training updates the BatchNorm running statistics.
     progress(f"train, batch {large}")
     train_rows, zero = bench_train(model, reference, ir, large, config.rounds, config.seed,
@@ -467,19 +454,15 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] = lambda 
     if config.gradients:
         progress(f"gradients against float64, batch {config.gradient_batch}")
         result.gradients = bench_gradients(model, ir, config.gradient_batch, config.seed)
-    probe = torch.zeros(1, ir.input.channels, ir.input.height, ir.input.width, device=device)
-    model.set_strategy("auto")
-    with torch.inference_mode():
-        auto_eval = model.eval().dispatcher().choose(probe)
-    auto_train = model.train().dispatcher().choose(probe)
-    model.eval()
+    auto = _auto_choices(model, device)
     exact = [row for row in result.rows if not row.strategy.endswith(AMP_SUFFIX)]
     low = [row for row in result.rows if row.strategy.endswith(AMP_SUFFIX)]
     result.summary = {
         # keys name the batch they were measured at (b64 by default)
-        f"eval_b{large}_speedup": _ratio(result.rows, "eval", large, auto_eval),
-        "eval_b1_speedup": _ratio(result.rows, "eval", 1, auto_eval),
-        f"train_b{large}_speedup": _ratio(result.rows, "train", large, auto_train),
+        f"eval_b{large}_speedup": _ratio(result.rows, "eval", large, auto["auto_eval_strategy"]),
+        "eval_b1_speedup": _ratio(result.rows, "eval", 1, auto["auto_eval_strategy"]),
+        f"train_b{large}_speedup": _ratio(result.rows, "train", large,
+                                          auto["auto_train_strategy"]),
         f"onnx_b{large}_speedup": _ratio(result.rows, "onnx", large, "onnxruntime"),
         f"onnx_per_projection_b{large}_speedup": _ratio(result.rows, "onnx", large,
                                                         "onnxruntime-per-projection"),
@@ -490,8 +473,7 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] = lambda 
         "load_average_end": load_end,
         "waited_for_quiet_s": waited,
         **_physical_limit(model, result.rows, device, large),
-        "auto_eval_strategy": auto_eval,
-        "auto_train_strategy": auto_train,
+        **auto,
         "large_batch": large,
         "rounds": config.rounds,
         "device": str(device),
@@ -500,6 +482,53 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] = lambda 
         "torch_version": torch.__version__,
     }
     return result
+
+
+def _same_weights(ir: IR, seed: int, device: torch.device
+                  ) -> tuple[MouseNet, ReferenceMouseNet]:
+    """The model (non-trivial statistics) and the baseline with its weights, in eval mode."""
+    model = MouseNet(ir)
+    randomise_statistics(model, seed)
+    with torch.random.fork_rng(devices=[]):  # its default init draws; the caller's generator
+        reference = ReferenceMouseNet(ir)      # stays as it was (the weights are copied next)
+    reference.load_state_dict(model.state_dict())
+    model.eval().to(device)
+    reference.eval().to(device)
+    return model, reference
+
+
+def _onnx_comparison(model: MouseNet, reference: ReferenceMouseNet, ir: IR,
+                     config: BenchConfig, device: torch.device,
+                     progress: Callable[[str], None]) -> tuple[list[Row], str]:
+    """The onnxruntime rows at the large batch, and what the summary says of them."""
+    if not config.onnx:
+        return [], "not measured"
+    if device.type != "cpu":
+        return [], "skipped: the comparison is onnxruntime's CPU provider (run with --device cpu)"
+    progress(f"onnxruntime, batch {config.large_batch}")
+    try:
+        rows = bench_onnx(model, reference, ir, config.large_batch, config.rounds, config.seed)
+    except (ImportError, BackendError) as error:
+        needed = missing_extra(error) if isinstance(error, ModuleNotFoundError) else None
+        return [], f"skipped: {needed or error}"
+    return rows, "measured"
+
+
+def _auto_choices(model: MouseNet, device: torch.device) -> dict[str, Any]:
+    """What ``auto`` runs for inference and for training on one image, and why it passes
+    over the strategies it prefers (the registry's lines, strategy -> why)."""
+    ir = model.ir
+    probe = torch.zeros(1, ir.input.channels, ir.input.height, ir.input.width, device=device)
+    model.set_strategy("auto")
+    with torch.inference_mode():
+        auto_eval = model.eval().dispatcher().choose(probe)
+        eval_passed = model.dispatcher().passed_over(probe)
+    auto_train = model.train().dispatcher().choose(probe)
+    train_passed = model.dispatcher().passed_over(probe)
+    model.eval()
+    return {"auto_eval_strategy": auto_eval, "auto_train_strategy": auto_train,
+            "auto_eval_passed_over": dict(eval_passed),
+            "auto_train_passed_over": dict(train_passed)}
 
 
 def _physical_limit(model: MouseNet, rows: list[Row], device: torch.device, batch: int

@@ -24,7 +24,9 @@ runs unrolled in time by ``plain`` or
 sparse kernel runs neither it nor a network with upsampling projections (forcing it is
 refused), so ``auto`` picks ``merged`` for both on the CPU (measured faster in inference and
 training, BENCHMARKS.md).
-What the strategies derive from the weights is held by one ``PreparedCache``.
+What the strategies derive from the weights is held by one ``PreparedCache``. Each strategy is
+an object of the registry in ``fast.strategies`` that says what it cannot run and how it runs;
+the dispatcher asks it, and ``auto`` walks the registry in its order of preference.
 """
 
 from __future__ import annotations
@@ -36,26 +38,23 @@ from torch import Tensor, nn
 
 from mnc.errors import BackendError
 from mnc.ir.model import IR
-from mnc_backends.torch.fast import native
+from mnc.strategies import AUTO, STRATEGIES
 from mnc_backends.torch.fast.hooks import fire, observed_populations
 from mnc_backends.torch.fast.merged import MergedExecutor
 from mnc_backends.torch.fast.prepared import PreparedCache
 from mnc_backends.torch.fast.shared import all_finite
+from mnc_backends.torch.fast.strategies import (
+    AUTO_ORDER,
+    PLAIN,
+    REGISTRY,
+    SPARSE,
+    SPARSE_MAX_DENSITY,
+    sparse_unsupported,
+)
 from mnc_backends.torch.module import INPUT, MouseNet
 
-STRATEGIES = ("auto", "plain", "merged", "sparse")
-SPARSE_MAX_DENSITY = 0.3
-"""Above this fraction of kept taps, dense convolutions beat the tap-by-tap kernel."""
-
-
-def sparse_unsupported(ir: IR) -> str | None:
-    """Why the sparse kernel cannot run this IR, or None when it can."""
-    if ir.is_recurrent:
-        return f"it is recurrent ({ir.dynamics.steps} steps, unrolled in time)"
-    upsampled = [q.name for q in ir.projections if q.upsample != 1]
-    if upsampled:
-        return f"projection {upsampled[0]!r} upsamples its source"
-    return None
+__all__ = ["SPARSE_MAX_DENSITY", "STRATEGIES", "Dispatcher", "check_strategy",
+           "sparse_unsupported"]
 
 
 def check_strategy(strategy: str, ir: IR | None = None) -> str:
@@ -63,64 +62,62 @@ def check_strategy(strategy: str, ir: IR | None = None) -> str:
     if strategy not in STRATEGIES:
         raise BackendError(f"unknown execution strategy {strategy!r}; "
                            f"choose one of {', '.join(STRATEGIES)}")
-    if strategy == "sparse" and ir is not None:
-        reason = sparse_unsupported(ir)
-        if reason is not None:
-            raise BackendError(f"strategy 'sparse' cannot run IR {ir.name!r}: {reason}; "
-                               f"strategies 'auto', 'plain' and 'merged' run it")
-    if strategy == "sparse" and not native.available():
-        raise BackendError(f"strategy 'sparse' needs the native kernel, which is not "
-                           f"available: {native.unavailable_reason()}")
+    if strategy == AUTO:
+        return strategy
+    chosen = REGISTRY[strategy]
+    reason = None if ir is None else chosen.problem_for_ir(ir)
+    if ir is not None and reason is not None:
+        raise BackendError(f"strategy {strategy!r} cannot run IR {ir.name!r}: {reason}; "
+                           f"strategies {_and_list(_running(ir))} run it")
+    missing = chosen.problem_for_machine()
+    if missing is not None:
+        raise BackendError(f"strategy {strategy!r} {missing}")
     return strategy
+
+
+def _running(ir: IR) -> list[str]:
+    """The strategies that can run ``ir``, ``auto`` first."""
+    return [name for name in STRATEGIES
+            if name == AUTO or REGISTRY[name].problem_for_ir(ir) is None]
+
+
+def _and_list(names: list[str]) -> str:
+    quoted = [repr(name) for name in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
 
 
 class Dispatcher:
     """The executors of one ``MouseNet``, what they prepared, and the rule that picks one
-    per call."""
+    per call (the registry of ``fast.strategies``)."""
 
     def __init__(self, model: MouseNet) -> None:
         self.model = model
         self.cache = PreparedCache(model)
-        self._sparse_unsupported = sparse_unsupported(model.ir)
+        self._ir_problems = {name: strategy.problem_for_ir(model.ir)
+                             for name, strategy in REGISTRY.items()}
         self._merged = MergedExecutor(model, self.cache)
         self._sparse = None
         self._trainer = None
+
+    @property
+    def merged(self) -> MergedExecutor:
+        return self._merged
+
+    def ir_problem(self, strategy: str) -> str | None:
+        """Why ``strategy`` cannot run this model's IR (found once), or None."""
+        return self._ir_problems[strategy]
 
     def mask_density(self) -> float:
         """Fraction of taps the masks keep, prepared once per state of the weights."""
         return self.cache.get("density", self.model.mask_density)
 
     def sparse_problem(self, images: Tensor, training: bool) -> str | None:
-        """Why ``sparse`` cannot run this call, or None when it can."""
-        model = self.model
-        inp = model.ir.input
-        if not native.available():
-            return f"native kernel unavailable ({native.unavailable_reason()})"
-        if self._sparse_unsupported is not None:
-            return self._sparse_unsupported
-        if training or any(norm.training for norm in model.norms.values()):
-            return "the module is in training mode (BatchNorm uses batch statistics)"
-        if torch.is_grad_enabled() and (images.requires_grad
-                                        or any(p.requires_grad for p in model.parameters())):
-            return "gradients are enabled (wrap the call in torch.inference_mode() or no_grad())"
-        if images.device.type != "cpu" or images.dtype != torch.float32:
-            return (f"input is {images.dtype} on {images.device}, the kernel needs float32 on "
-                    f"cpu (auto runs merged there; strategies 'merged' and 'plain' run any "
-                    f"dtype)")
-        if torch.is_autocast_enabled("cpu"):
-            return "autocast is on (the kernel computes in float32 only)"
-        if images.dim() != 4 or tuple(images.shape[1:]) != (inp.channels, inp.height, inp.width):
-            return (f"input shape {tuple(images.shape)} is not (N, {inp.channels}, "
-                    f"{inp.height}, {inp.width})")
-        if model.ir.mask.mode == "learnable":
-            return "learnable masks are dense"
-        return None
+        """Why the ``sparse`` inference kernel cannot run this call, or None when it can."""
+        return SPARSE.kernel_problem(self, images, training)
 
     def sparse_training_problem(self, images: Tensor) -> str | None:
         """Why ``sparse`` cannot run this call with autograd (``sparse_train``), or None."""
-        from mnc_backends.torch.fast.sparse_train import training_problem
-
-        return training_problem(self.model, images)
+        return SPARSE.training_problem(self, images)
 
     def choose(self, images: Tensor, strategy: str = "auto", training: bool | None = None
                ) -> str:
@@ -128,59 +125,68 @@ class Dispatcher:
         with self.cache.call():
             return self._choose(images, strategy, training)
 
-    def _choose(self, images: Tensor, strategy: str, training: bool | None) -> str:
-        if images.shape[0] == 0:
-            return "plain"  # (an empty batch: nothing to speed up)
-        if self.cache.hooks_registered() and observed_populations(self.model) is None:
-            return "plain"  # a hook only the plain path honours (fast.hooks)
-        if strategy != "auto":
-            return strategy
+    def passed_over(self, images: Tensor, training: bool | None = None
+                    ) -> list[tuple[str, str]]:
+        """(strategy, why) for each strategy ``auto`` prefers to the one it runs on
+        ``images``."""
         training = self.model.training if training is None else training
-        if (self.sparse_problem(images, training) is None
-                and self.mask_density() <= SPARSE_MAX_DENSITY):
-            return "sparse"
-        # with autograd: the batch path over the kept taps, measured faster than merged for
-        # feed-forward networks (BENCHMARKS.md)
-        if (self._sparse_unsupported is None and (training or torch.is_grad_enabled())
-                and self.sparse_training_problem(images) is None
-                and self.mask_density() <= SPARSE_MAX_DENSITY):
-            return "sparse"
-        # merged is measured on the CPU only; elsewhere the plain path is the safe choice
-        return "merged" if images.device.type == "cpu" else "plain"
+        with self.cache.call():
+            plain_only = self._plain_only(images)
+            if plain_only is not None:
+                return [(strategy.name, plain_only) for strategy in AUTO_ORDER
+                        if strategy is not PLAIN]
+            return self._auto(images, training)[1]
 
-    def _sparse_executor(self):  # noqa: ANN202 - imported lazily with the extension
+    def _plain_only(self, images: Tensor) -> str | None:
+        """Why this call runs ``plain`` whatever the strategy, or None."""
+        if images.shape[0] == 0:
+            return "the batch is empty (nothing to speed up)"
+        if self.cache.hooks_registered() and observed_populations(self.model) is None:
+            return "a hook is registered that only the plain path honours (fast.hooks)"
+        return None
+
+    def _auto(self, images: Tensor, training: bool) -> tuple[str, list[tuple[str, str]]]:
+        """The first strategy of ``AUTO_ORDER`` that can run this call, and why each one
+        before it cannot."""
+        passed: list[tuple[str, str]] = []
+        for strategy in AUTO_ORDER:
+            problem = strategy.auto_problem(self, images, training)
+            if problem is None:
+                return strategy.name, passed
+            passed.append((strategy.name, problem))
+        return PLAIN.name, passed
+
+    def _choose(self, images: Tensor, strategy: str, training: bool | None) -> str:
+        if self._plain_only(images) is not None:
+            return PLAIN.name
+        if strategy != AUTO:
+            return strategy
+        return self._auto(images, self.model.training if training is None else training)[0]
+
+    def sparse_executor(self):  # noqa: ANN201 - imported lazily with the extension
         if self._sparse is None:
             from mnc_backends.torch.fast.sparse import SparseExecutor
 
             self._sparse = SparseExecutor(self.model, cache=self.cache)
         return self._sparse
 
-    def _trainer_executor(self):  # noqa: ANN202 - imported lazily with the extension
+    def trainer_executor(self):  # noqa: ANN201 - imported lazily with the extension
         if self._trainer is None:
             from mnc_backends.torch.fast.sparse_train import SparseTrainer
 
             self._trainer = SparseTrainer(self.model)
         return self._trainer
 
-    def _sparse_kernel(self, images: Tensor, training: bool) -> bool:
-        """Whether a ``sparse`` call runs the inference kernel (else the batch path)."""
-        if not training and not torch.is_grad_enabled():  # (the usual inference call: the
-            return True                                   # choice has checked the rest)
-        return self.sparse_problem(images, training) is None
-
     def _choose_checked(self, images: Tensor, strategy: str, training: bool) -> str:
-        if strategy != "auto":
+        if strategy != AUTO:
             check_strategy(strategy, self.model.ir)  # forced on a network it cannot run
         chosen = self._choose(images, strategy, training)
-        if strategy == "sparse" and chosen == "sparse":  # forced: say why it cannot run
-            problem = self.sparse_problem(images, training)  # (auto checks in choose)
-            wants_autograd = training or torch.is_grad_enabled()
-            if problem is not None and wants_autograd:
-                problem = self.sparse_training_problem(images)
-            if problem is not None:
-                raise BackendError(f"strategy 'sparse' cannot run this call: {problem}")
-        if chosen != "plain" and not all_finite(images):
-            return "plain"  # NaN and infinity then spread exactly as the plain path spreads them
+        if strategy != AUTO and chosen == strategy:  # forced: say why it cannot run
+            problem = REGISTRY[strategy].problem_for_call(self, images, training)
+            if problem is not None:  # (auto checks in choose)
+                raise BackendError(f"strategy {strategy!r} cannot run this call: {problem}")
+        if chosen != PLAIN.name and not all_finite(images):
+            return PLAIN.name  # NaN and infinity then spread as the plain path spreads them
         return chosen
 
     def _hooked(self) -> dict[str, tuple[nn.Module, ...]] | None:
@@ -198,20 +204,15 @@ class Dispatcher:
         with self.cache.call():
             chosen = self._choose_checked(images, strategy, training)
             computed = [name for name in names if name != INPUT]
-            if chosen == "plain" or not computed:
+            if chosen == PLAIN.name or not computed:
                 return self.model.plain_features(images, names)
-            kernel = chosen == "sparse" and self._sparse_kernel(images, training)
+            runner = REGISTRY[chosen]
             hooked = self._hooked()
             if hooked is not None:  # hooks observe the inference kernel's or merged's activity
-                observed = "sparse" if kernel else "merged"
+                observed = runner.observed_by(self, images, training)
                 per_step = self._observed_run(observed, images, hooked, computed)
                 return self._stacked(images, per_step, names)
-            if kernel:
-                activity = self._sparse_executor().populations(images, computed)
-            elif chosen == "sparse":
-                activity = self._trainer_executor().populations(images, computed)
-            else:
-                activity = self._merged.populations(self.model, images, computed)
+            activity = runner.populations(self, images, computed, training)
         # the image itself (each step's, for a recurrent network), as plain_features gives it
         activity[INPUT] = (torch.stack(self.model.frames(images), dim=1) if self.model.recurrent
                            else images)
@@ -222,25 +223,17 @@ class Dispatcher:
         training = self.model.training if training is None else training
         model = self.model
         with self.cache.call():
-            chosen = self._choose_checked(images, strategy, training)
-            kernel = chosen == "sparse" and self._sparse_kernel(images, training)
-            if chosen != "plain":
-                hooked = self._hooked()
-                if hooked is not None:  # hooks observe the inference kernel's or merged's
-                    keep = model.readout_populations
-                    observed = "sparse" if kernel else "merged"
-                    per_step = self._observed_run(observed, images, hooked, keep)
-                    if not model.recurrent:
-                        return model.readout(per_step[0])
-                    steps = model.ir.dynamics.readout_range
-                    return model.readout_over_steps([per_step[step] for step in steps])
-            if kernel:
-                return self._sparse_executor().forward(images)
-            if chosen == "sparse":
-                return self._trainer_executor().forward(images)
-            if chosen == "merged":
-                return self._merged.forward(model, images)
-        return model.plain_forward(images)
+            runner = REGISTRY[self._choose_checked(images, strategy, training)]
+            hooked = None if runner is PLAIN else self._hooked()
+            if hooked is None:
+                return runner.forward(self, images, training)
+            # hooks observe the inference kernel's or merged's activity
+            observed = runner.observed_by(self, images, training)
+            per_step = self._observed_run(observed, images, hooked, model.readout_populations)
+        if not model.recurrent:
+            return model.readout(per_step[0])
+        steps = model.ir.dynamics.readout_range
+        return model.readout_over_steps([per_step[step] for step in steps])
 
     def _stacked(self, images: Tensor, per_step: list[dict[str, Tensor]], names: Sequence[str]
                  ) -> dict[str, Tensor]:
@@ -261,7 +254,7 @@ class Dispatcher:
         watched = [name for name in order if name in hooked]
         if chosen == "sparse":  # (never recurrent)
             copies = list(dict.fromkeys([*watched, *keep]))
-            per_step = [self._sparse_executor().populations(images, copies)]
+            per_step = [self.sparse_executor().populations(images, copies)]
         elif model.recurrent:
             per_step = self._merged.unrolled(model, images, order,
                                              range(model.ir.dynamics.steps))

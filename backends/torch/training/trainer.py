@@ -122,24 +122,7 @@ def train(spec: str | Path | IR | None, output: str | Path | None, *,
     """
     overrides = dict(overrides or {})
     file_values = load_config_file(config_file) if config_file else {}
-    stored: dict[str, Any] | None = None
-    if resume is not None:
-        folder = Path(resume)
-        if output is not None and Path(output).resolve() != folder.resolve():
-            raise UserFileError(f"--resume {resume} and -o {output} name different folders; a "
-                                f"resumed run keeps writing to the folder it resumes")
-        rundir.prepare(folder, resume=True, force=False)
-        stored = read_last(folder)
-        config = apply_resume_overrides(
-            config_from_plain(stored["config"], str(folder / rundir.LAST)),
-            {**file_values, **overrides}, str(folder / rundir.LAST))
-    else:
-        if output is None:
-            raise UserFileError("give the run folder with -o/--output (or --resume a run)")
-        if spec is None:
-            raise UserFileError("give the spec to train (or --resume a run)")
-        folder = Path(output)
-        config = build_config(file_values, overrides)
+    folder, config, stored = _folder_and_config(spec, output, resume, file_values, overrides)
     rundir.check_inputs(folder, _input_files(spec, config_file))
     if data is None:
         check_data(config, "mnc train")  # before the run folder or its lock is made
@@ -147,19 +130,52 @@ def train(spec: str | Path | IR | None, output: str | Path | None, *,
     context = distributed.setup(config.device)
     try:
         if announce is not None and context.is_main:
-            announce(progress.start_line(spec.name if isinstance(spec, IR) else spec, folder,
-                                         config, context.device, context.world_size))
-            if stored is not None:
-                announce(progress.resume_line(folder / rundir.LAST, stored, config.epochs))
-            elif config.data == DIGITS and "epochs" not in {**file_values, **{
-                    key: value for key, value in overrides.items() if value is not None}}:
-                announce(progress.small_data_hint(config))
+            given = {**file_values, **{key: value for key, value in overrides.items()
+                                       if value is not None}}
+            _announce(announce, spec, folder, config, context, stored, given)
         with preserved_global_state():
             return _train(spec, folder, config, stored, force, context, data,
                           initial_weights)
     finally:
         rundir.unlock(folder)
         distributed.teardown()
+
+
+def _folder_and_config(spec: str | Path | IR | None, output: str | Path | None,
+                       resume: str | Path | None, file_values: dict[str, Any],
+                       overrides: dict[str, Any]
+                       ) -> tuple[Path, TrainConfig, dict[str, Any] | None]:
+    """The run folder, the config (the file's values, then the command line's) and, when
+    resuming, the stored ``last.pt`` record."""
+    if resume is None:
+        if output is None:
+            raise UserFileError("give the run folder with -o/--output (or --resume a run)")
+        if spec is None:
+            raise UserFileError("give the spec to train (or --resume a run)")
+        return Path(output), build_config(file_values, overrides), None
+    folder = Path(resume)
+    if output is not None and Path(output).resolve() != folder.resolve():
+        raise UserFileError(f"--resume {resume} and -o {output} name different folders; a "
+                            f"resumed run keeps writing to the folder it resumes")
+    rundir.prepare(folder, resume=True, force=False)
+    stored = read_last(folder)
+    config = apply_resume_overrides(
+        config_from_plain(stored["config"], str(folder / rundir.LAST)),
+        {**file_values, **overrides}, str(folder / rundir.LAST))
+    return folder, config, stored
+
+
+def _announce(announce: Callable[[str], None], spec: str | Path | IR | None, folder: Path,
+              config: TrainConfig, context: distributed.Context,
+              stored: dict[str, Any] | None, given: dict[str, Any]) -> None:
+    """What the run does; where it resumes, or a hint that the digits need more epochs
+    (``given``: the values the user set)."""
+    announce(progress.start_line(spec.name if isinstance(spec, IR) else spec, folder,
+                                 config, context.device, context.world_size))
+    if stored is not None:
+        announce(progress.resume_line(folder / rundir.LAST, stored, config.epochs))
+    elif config.data == DIGITS and "epochs" not in given:
+        announce(progress.small_data_hint(config))
 
 
 def _input_files(spec: str | Path | IR | None,
