@@ -15,6 +15,7 @@ import torch
 
 from mnc.errors import BackendError
 from mnc.ir.model import IR
+from mnc.lowering import sparse_ops
 from mnc_backends.torch.fast import native, sparse
 from mnc_backends.torch.fast.program_check import (
     MAX_CHANNELS,
@@ -34,7 +35,8 @@ from tests.conftest import ALL_SPECS, ROOT, TINY_SPEC
 pytestmark = pytest.mark.torch
 
 KERNEL = ROOT / "backends" / "torch" / "fast" / "_native" / "sparse_taps.c"
-PLACE_FIELDS, CONV_HEADER = 7, 14
+PLACE_FIELDS = 1 + sparse_ops.PLACE_FIELDS  # the op code, then its fields
+CONV_HEADER = 1 + sparse_ops.CONV_FIELDS
 
 
 def _check(program, *, weights: int | None = None, image: int = 3 * 32 * 32) -> None:  # noqa: ANN001
@@ -103,7 +105,7 @@ def test_broken_program_is_refused(tiny_program, case):
 
 def test_pooled_features_written_past_their_row_are_refused(tiny_program):
     ops = tiny_program.ops.copy()
-    pools = [i for i in range(len(ops) - 8) if ops[i] == OP_POOL and ops[i + 4] == 4]
+    pools = [i for i in range(len(ops) - 10) if ops[i] == OP_POOL and ops[i + 4] == 4]
     ops[pools[-1] + 8] = tiny_program.features - 1
     with pytest.raises(ProgramError, match="pooled features"):
         check_program(ops, len(tiny_program.weights), tiny_program.arena_size,
@@ -140,3 +142,15 @@ def test_program_check_stands_without_the_ir_check(monkeypatch):
     model = _escaping_model()
     with torch.inference_mode(), pytest.raises(ProgramError, match="a tap's reads"):
         SparseExecutor(model).pooled_features(images_for(model, 1))
+
+
+def test_op_codes_match_the_kernel_enum():
+    """The op codes are defined once in Python (``mnc.lowering.sparse_ops``); the kernel's
+    ``enum`` must give each the same value."""
+    [body] = re.findall(r"enum \{ (OP_END = 0.*?) \};", KERNEL.read_text())
+    declared = {name: int(value) for name, value in re.findall(r"(OP_\w+) = (\d+)", body)}
+    assert declared == sparse_ops.OPCODES
+
+
+def test_conv_header_matches_the_kernel_struct():
+    assert re.search(rf"#define OUTPUT_FIELDS {sparse_ops.CONV_FIELDS}\b", KERNEL.read_text())
