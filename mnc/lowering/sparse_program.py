@@ -54,6 +54,10 @@ class Program:
     """Multiply-accumulates per output pixel, summed over every channel and step."""
     copied_steps: int = 1
     """Steps of activity each copied population has in the output (a copies program)."""
+    macs: int = 0
+    """Multiply-accumulates the kernel runs per image: each op's taps times its pixels (an
+    upsampled projection's sub-pixel taps over the coarse grid, and one per pixel and channel
+    to add its scratch in)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ class _Lowering:
         self.ops: list[int] = []
         self.weights: list[np.ndarray] = []
         self.taps = 0
+        self.macs = 0
         self.projections = {q.name: q for q in ir.projections}
         self._folded: dict[int, dict[str, FoldedProjection]] = {}
 
@@ -188,6 +193,7 @@ class _Lowering:
         self.ops.extend(stream.tolist())
         self.weights.append(channel_weights)
         self.taps += len(taps.channel)
+        self.macs += len(taps.channel) * header[1] * header[2]
 
     def pool(self, buffer: Buffer, offset: int, steps: int, accumulate: bool) -> None:
         pool = self.ir.readout.pool_size
@@ -262,7 +268,7 @@ def lower_program(ir: IR, tensors: Mapping[str, np.ndarray],
     lowering.ops.append(OP_END)
     weights = np.concatenate(lowering.weights or [np.zeros(0)]).astype(np.float32)
     return Program(np.asarray(lowering.ops, dtype=np.int64), weights, lowering.layout.size,
-                   features, lowering.taps, steps if copies is not None else 1)
+                   features, lowering.taps, steps if copies is not None else 1, lowering.macs)
 
 
 def _size(ir: IR, name: str) -> int:

@@ -19,11 +19,12 @@ on the fast strategies, which fire them with the activity they computed (``fast.
 call runs ``plain`` while another hook is registered (on a convolution or a norm, a pre-hook,
 a backward hook, one for every module), since only the plain path calls those submodules.
 ``features`` follows the same rules as ``forward``. A recurrent network (``ir.is_recurrent``)
-runs unrolled in time by ``plain`` or
-``merged`` (at each step, each group over its source's activity ``delay`` steps before). The
-sparse kernel runs neither it nor a network with upsampling projections (forcing it is
-refused), so ``auto`` picks ``merged`` for both on the CPU (measured faster in inference and
-training, BENCHMARKS.md).
+runs unrolled in time: by ``plain``, ``merged`` (at each step, each group over its source's
+activity ``delay`` steps before) or, in inference, the sparse kernel (every step of the time
+schedule in one program, upsampled projections as sub-pixel phases), which ``auto`` picks
+for it and for upsampled networks where it picks it for feed-forward ones (measured faster
+than merged, BENCHMARKS.md "Sparse recurrent execution"); in training ``auto`` runs
+``merged`` for both. Hooks on a recurrent network observe merged's activity.
 What the strategies derive from the weights is held by one ``PreparedCache``.
 """
 
@@ -50,12 +51,15 @@ SPARSE_MAX_DENSITY = 0.3
 
 def sparse_unsupported(ir: IR) -> str | None:
     """Why the sparse kernel cannot run this IR, or None when it can."""
-    if ir.is_recurrent:
-        return f"it is recurrent ({ir.dynamics.steps} steps, unrolled in time)"
-    upsampled = [q.name for q in ir.projections if q.upsample != 1]
-    if upsampled:
-        return f"projection {upsampled[0]!r} upsamples its source"
+    strided = [q.name for q in ir.projections if q.upsample != 1 and q.stride != 1]
+    if strided:
+        return f"projection {strided[0]!r} both upsamples and strides its source"
     return None
+
+
+def _feed_forward(ir: IR) -> bool:
+    """Neither recurrent nor upsampled: where ``auto`` trains on the sparse batch path."""
+    return not ir.is_recurrent and all(q.upsample == 1 for q in ir.projections)
 
 
 def check_strategy(strategy: str, ir: IR | None = None) -> str:
@@ -109,9 +113,12 @@ class Dispatcher:
                     f"dtype)")
         if torch.is_autocast_enabled("cpu"):
             return "autocast is on (the kernel computes in float32 only)"
-        if images.dim() != 4 or tuple(images.shape[1:]) != (inp.channels, inp.height, inp.width):
-            return (f"input shape {tuple(images.shape)} is not (N, {inp.channels}, "
-                    f"{inp.height}, {inp.width})")
+        expected: tuple[int, ...] = (inp.channels, inp.height, inp.width)
+        if model.ir.dynamics.input == "clip":
+            expected = (model.ir.dynamics.steps, *expected)
+        if images.dim() != len(expected) + 1 or tuple(images.shape[1:]) != expected:
+            return (f"input shape {tuple(images.shape)} is not (N, "
+                    f"{', '.join(map(str, expected))})")
         if model.ir.mask.mode == "learnable":
             return "learnable masks are dense"
         return None
@@ -141,7 +148,7 @@ class Dispatcher:
             return "sparse"
         # with autograd: the batch path over the kept taps, measured faster than merged for
         # feed-forward networks (BENCHMARKS.md)
-        if (self._sparse_unsupported is None and (training or torch.is_grad_enabled())
+        if (_feed_forward(self.model.ir) and (training or torch.is_grad_enabled())
                 and self.sparse_training_problem(images) is None
                 and self.mask_density() <= SPARSE_MAX_DENSITY):
             return "sparse"
@@ -203,7 +210,7 @@ class Dispatcher:
             kernel = chosen == "sparse" and self._sparse_kernel(images, training)
             hooked = self._hooked()
             if hooked is not None:  # hooks observe the inference kernel's or merged's activity
-                observed = "sparse" if kernel else "merged"
+                observed = "sparse" if kernel and not self.model.recurrent else "merged"
                 per_step = self._observed_run(observed, images, hooked, computed)
                 return self._stacked(images, per_step, names)
             if kernel:
@@ -228,7 +235,7 @@ class Dispatcher:
                 hooked = self._hooked()
                 if hooked is not None:  # hooks observe the inference kernel's or merged's
                     keep = model.readout_populations
-                    observed = "sparse" if kernel else "merged"
+                    observed = "sparse" if kernel and not model.recurrent else "merged"
                     per_step = self._observed_run(observed, images, hooked, keep)
                     if not model.recurrent:
                         return model.readout(per_step[0])
@@ -259,7 +266,7 @@ class Dispatcher:
         model = self.model
         order = [step.population for step in model._timed_plan(keep)]  # noqa: SLF001
         watched = [name for name in order if name in hooked]
-        if chosen == "sparse":  # (never recurrent)
+        if chosen == "sparse":  # (feed-forward only: hooks on a recurrent one observe merged)
             copies = list(dict.fromkeys([*watched, *keep]))
             per_step = [self._sparse_executor().populations(images, copies)]
         elif model.recurrent:

@@ -63,7 +63,7 @@ def compile_program(model: MouseNet, copies: Sequence[str] | None = None,
         raise BackendError(f"sparse strategy: IR {ir.name!r} needs {lowered.arena_size} floats "
                            f"of activations per image, more than int32 offsets address")
     program = Program(int32_stream(lowered.ops.tolist()), lowered.weights, lowered.arena_size,
-                      lowered.features, lowered.taps, lowered.copied_steps)
+                      lowered.features, lowered.taps, lowered.copied_steps, lowered.macs)
     check_program(program.ops, len(program.weights), program.arena_size, program.features,
                   _image_floats(model))
     return program
