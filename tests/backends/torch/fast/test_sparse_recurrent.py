@@ -155,3 +155,27 @@ def test_a_clip_of_the_wrong_length_is_refused_by_shape(tiny_ir) -> None:
     with torch.inference_mode(), pytest.raises(MncError,
                                                      match=r"is not \(N, 3, 3, 32, 32\)"):
         model(images)
+
+
+def test_a_population_with_no_input_present_rests_at_its_batchnorm_shift() -> None:
+    """VISp2/3 reading VISp4 one step late: at step 0 none of its inputs is present, so it
+    rests at ReLU(BN(0)), and everything it feeds sees that."""
+    ir = tiny_recurrent(steps=3, readout_steps=(0, 2))
+    late = [q.model_copy(update={"delay": 1}) if q.name == "VISp4->VISp2/3" else q
+            for q in ir.projections]
+    ir = ir.model_copy(update={"projections": late})
+    assert [read.projection for read in time_schedule(ir, ["VISp2/3"], [0]).at(0)[0].inputs] \
+        == []
+    model = randomised(ir).eval()
+    images = inputs_for(ir)
+    with torch.inference_mode():
+        expected = model.plain_forward(images)
+        expected_features = model.plain_features(images, ["VISp2/3"])["VISp2/3"]
+        executor = SparseExecutor(model)
+        logits = executor.forward(images)
+        features = executor.populations(images, ["VISp2/3"])["VISp2/3"]
+    torch.testing.assert_close(logits, expected, rtol=0, atol=TOLERANCE)
+    _assert_close(features, expected_features)
+    resting = features[:, 0]  # one value per channel, whatever the image
+    assert torch.equal(resting, resting[:1, :, :1, :1].expand_as(resting))
+    assert float(resting.abs().max()) > 0
