@@ -9,7 +9,9 @@ Graph layout, kept simple for later graph optimisers:
   box made it larger), a Sum when there are several inputs, a Relu whose output is named
   after the population; readout: AveragePool (or two MatMuls when the grid does not divide
   evenly, as adaptive pooling does), Flatten, Concat, Gemm -> ``logits``.
-A recurrent IR (``IR.is_recurrent``) is unrolled in time (``network``); the readout averages
+The populations computed, and at which steps, are the IR's time schedule
+(``mnc.lowering.schedule``) for the readout and the exported populations; a recurrent IR
+(``IR.is_recurrent``) is unrolled in time (``network``); the readout averages
 each readout population over the readout steps before pooling (pooling is linear);
 population outputs are (batch, steps, C, H, W).
 Values are named after what they are (``VISp2/3``, ``conv:VISp4->VISl4``), initialisers after
@@ -27,12 +29,13 @@ from onnx import TensorProto, helper
 from mnc.errors import BackendError
 from mnc.imaging import Preprocessing
 from mnc.ir.model import IR
+from mnc.lowering.schedule import time_schedule
 from mnc.version import __version__
 
 from .builder import INPUT_NAME, Builder, internal_name
 from .network import NetworkValues
 from .opsets import newest_runtime_opset
-from .parameters import Parameters, normalised_populations
+from .parameters import Parameters
 
 __all__ = ["DEFAULT_OPSET", "INPUT_NAME", "LOGITS_NAME", "build_model"]
 
@@ -63,9 +66,11 @@ def build_model(ir: IR, parameters: Parameters, outputs: tuple[str, ...] = (), *
     builder = Builder(float16)
     network = NetworkValues(ir, parameters, builder, merge)
     steps = ir.dynamics.steps
-    for step in range(steps):
-        for population in normalised_populations(ir):
-            network.population(population.name, step)
+    # exported populations are output at every step; the readout reads its own steps
+    schedule = time_schedule(ir, [*ir.readout.populations, *exported],
+                             range(steps) if exported else None)
+    for item in schedule.computations:
+        network.population(item)
     features = [_pool(builder, ir, name, network.readout_value(name))
                 for name in ir.readout.populations]
     joined = features[0] if len(features) == 1 else builder.node(

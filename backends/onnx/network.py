@@ -4,10 +4,12 @@ Each population sums one term per incoming projection: a slice of its merged gro
 (``mnc.lowering.merged``; masks and inference BatchNorm folded in by
 ``mnc.lowering.batchnorm``; with BatchNorm statistics per step, masks only, and each step's
 BatchNorm a Mul and an Add on the sum), shared by the group's targets, then a Relu named
-after it. A
-recurrent IR (``IR.is_recurrent``) is unrolled: a value per step (``VISp4@2``); a delay-d
-input reads its source's value at step t - d and is left out before step d (a population
-none of whose inputs has started rests at ReLU(BN(0))); an upsampled stride-1 input is a Conv
+after it. The
+graph holds the computations of the IR's time schedule (``mnc.lowering.schedule``), a
+feed-forward network being its one step: a recurrent IR (``IR.is_recurrent``) has a value per
+step (``VISp4@2``); a delay-d input reads its source's value at step t - d and is left out
+before step d (a population none of whose inputs has started rests at ReLU(BN(0))); an
+upsampled stride-1 input is a Conv
 over the source itself with one set of output channels per phase, then DepthToSpace
 (``SubpixelSplit``: the same sums, about upsample^2 times fewer products), other upsampled
 inputs a nearest Resize first; a clip's frame t is a Gather.
@@ -34,6 +36,7 @@ from mnc.lowering.merged import (
     subpixel_bias,
     subpixel_weight,
 )
+from mnc.lowering.schedule import Computation
 
 from .builder import INPUT_NAME, Builder, internal_name
 from .parameters import Parameters, conv_name, normalised_populations
@@ -85,10 +88,13 @@ class NetworkValues:
                 f"{INPUT_NAME}@{step}", self.builder.float16), axis=1)
         return str(self._once(("frame", step), make))
 
-    def population(self, name: str, step: int) -> str:
-        builder = self.builder
+    def population(self, item: Computation) -> str:
+        """Emit one computation of the schedule: its present inputs' terms (in the merged
+        groups' order), their Sum, BatchNorm where it is per step, Relu."""
+        builder, name, step = self.builder, item.population, item.step
+        present = {read.projection for read in item.inputs}
         terms = [self._member(index, member, step) for index, member in self.incoming[name]
-                 if step >= self.groups[index].delay]
+                 if member.name in present]
         if not terms:
             value = self._resting(name, step)
         else:

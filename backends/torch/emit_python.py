@@ -4,7 +4,9 @@ The emitted file builds a module with the same parameter and buffer names as ``M
 (so ``load_state_dict`` of a file saved by mnc works unchanged) and draws the same masks
 from the spec's seed with numpy. Its forward pass is written out population by population,
 one named layer per projection, so a reader can follow the network without the compiler.
-A recurrent network is written as one step (``step``) and a loop over the steps.
+Every network is written as one step (``step``) and a loop over the steps, the time rule of
+``mnc.lowering.schedule``: a feed-forward network is the case of one step and no delays, and
+its BatchNorm2d is the one-step ``StepBatchNorm2d`` (the same tensors and arithmetic).
 """
 
 from __future__ import annotations
@@ -185,32 +187,12 @@ def _layers(ir: IR) -> list[str]:
     lines.append("        self.norms = nn.ModuleDict({")
     for population in ir.populations:
         if population.name != "input":
-            norm = (f"StepBatchNorm2d({population.channels}, STEPS)" if ir.is_recurrent
-                    else f"nn.BatchNorm2d({population.channels})")
-            lines.append(f'            "{population_key(population.name)}": {norm},')
+            lines.append(f'            "{population_key(population.name)}": '
+                         f"StepBatchNorm2d({population.channels}, STEPS),")
     lines.append("        })")
     lines.append(f"        self.classifier = nn.Linear({ir.readout.features}, "
                  f"{ir.readout.classes})")
     return lines
-
-
-def _populations(ir: IR) -> list[str]:
-    taken: set[str] = set()
-    variables = {"input": "images"}
-    lines = ["    def populations(self, images: Tensor) -> dict[str, Tensor]:",
-             '        """Activity (after ReLU) of every population, by name."""']
-    for population in ir.populations:
-        if population.name == "input":
-            continue
-        variable = _variable(population.name, taken)
-        incoming = [q for q in ir.projections if q.target == population.name]
-        lines.append(f'        {variable} = self.population("{population_key(population.name)}", [')
-        for q in incoming:
-            lines.append(f'            self.convs["{projection_key(q.source, q.target)}"]'
-                         f"({variables[q.source]}),")
-        lines.append("        ])")
-        variables[population.name] = variable
-    return lines + _returned_dict(variables)
 
 
 def _returned_dict(variables: dict[str, str]) -> list[str]:
@@ -228,23 +210,9 @@ are shared by all steps; each step has its own BatchNorm running statistics. The
 averages the pooled features of steps @first@ to @last@ before the Linear layer.
 """
 
-_FEED_FORWARD = [
-    "",
-    "    def population(self, name: str, drives: list[Tensor]) -> Tensor:",
-    '        """Sum the incoming projections, then BatchNorm2d and ReLU."""',
-    "        total = drives[0]",
-    "        for drive in drives[1:]:",
-    "            total = total + drive",
-    "        return F.relu(self.norms[name](total))",
-    ""]
-
-_READOUT = [
-    "",
-    "    def forward(self, images: Tensor) -> Tensor:",
-    "        activity = self.populations(images)",
-    "        pooled = [F.adaptive_avg_pool2d(activity[name], POOL_SIZE).flatten(1)",
-    "                  for name in READOUT]",
-    "        return self.classifier(torch.cat(pooled, dim=1))"]
+_ONE_STEP_DOC = """
+Every projection is undelayed: the network runs one step (feed-forward).
+"""
 
 _RECURRENT = '''
     def population(self, name: str, images: Tensor, step: int,
@@ -280,8 +248,11 @@ _RUN = '''
         return history
 
     def populations(self, images: Tensor) -> dict[str, Tensor]:
-        """Activity (after ReLU) of every population at every step, (N, T, C, H, W)."""
+        """Activity (after ReLU) of every population: (N, C, H, W) for a feed-forward
+        network, else at every step, (N, T, C, H, W)."""
         history = self.run(images)
+        if not RECURRENT:
+            return history[0]
         return {name: torch.stack([step[name] for step in history], dim=1)
                 for name in history[0]}
 
@@ -322,7 +293,7 @@ def _step(ir: IR) -> list[str]:
     return lines + _returned_dict(variables)
 
 
-def _recurrent(ir: IR) -> list[str]:
+def _in_time(ir: IR) -> list[str]:
     """Population helper, ``step``, the loop over steps and the averaging readout."""
     dynamics, inp = ir.dynamics, ir.input
     clip = dynamics.input == "clip"
@@ -338,7 +309,8 @@ def _recurrent(ir: IR) -> list[str]:
 _STEP_NORM = '''
 
 class StepBatchNorm2d(nn.Module):
-    """BatchNorm2d with running statistics per step and one affine map for all steps."""
+    """BatchNorm2d with running statistics per step and one affine map for all steps (one
+    step: BatchNorm2d itself)."""
 
     def __init__(self, num_features: int, steps: int) -> None:
         super().__init__()
@@ -363,38 +335,34 @@ def _time_constants(ir: IR) -> str:
     readout = ir.dynamics.readout_range
     shapes = "\n".join(f'    "{population_key(p.name)}": ({p.channels}, {p.height}, {p.width}),'
                        for p in ir.populations if p.name != "input")
-    return (f"STEPS = {ir.dynamics.steps}\n"
+    return (f"RECURRENT = {ir.is_recurrent}\n"
+            f"STEPS = {ir.dynamics.steps}\n"
             f"READOUT_STEPS = slice({readout.start}, {readout.stop})\n"
             f"SHAPES = {{  # population: (channels, height, width)\n{shapes}\n}}\n")
 
 
 def emit_python(ir: IR) -> str:
     """Source of a standalone module ``MouseNet`` equivalent to the compiled network."""
-    recurrent = ir.is_recurrent
     inp, dynamics = ir.input, ir.dynamics
     image = f"{inp.channels}, {inp.height}, {inp.width}"
-    shape = f"{dynamics.steps}, {image}" if recurrent and dynamics.input == "clip" else image
+    shape = f"{dynamics.steps}, {image}" if dynamics.input == "clip" else image
     readout = dynamics.readout_range
     time = _fill(_TIME_DOC, steps=dynamics.steps, first=readout.start, last=readout.stop - 1,
                  input="one still image shown at every step" if dynamics.input == "still"
-                 else "a clip (N, T, C, H, W), frame t at step t") if recurrent else ""
+                 else "a clip (N, T, C, H, W), frame t at step t"
+                 ) if ir.is_recurrent else _ONE_STEP_DOC
     header = _fill(
         _HEADER, title=f"{ir.name}: a MouseNet-style network as plain PyTorch.",
         version=__version__, spec=repr(ir.provenance.spec_name), short_hash=ir.short_hash,
         input_shape=f"(N, {shape})", time=time,
         classes=ir.readout.classes, pool=ir.readout.pool_size, content_hash=ir.content_hash,
         mask_mode=ir.mask.mode, seed=ir.mask.seed, readout=repr(tuple(ir.readout.populations)))
-    if recurrent:
-        header += _time_constants(ir) + _STEP_NORM
+    header += _time_constants(ir) + _STEP_NORM
     body = ["", "", "class MouseNet(nn.Module):",
             f'    """{ir.name} (IR {ir.short_hash}): {len(ir.populations)} populations, '
             f'{len(ir.projections)} projections."""',
             "", "    def __init__(self) -> None:", "        super().__init__()"]
-    body += _layers(ir)
-    if recurrent:
-        body += _recurrent(ir)
-    else:
-        body += [*_FEED_FORWARD, *_populations(ir), *_READOUT]
+    body += _layers(ir) + _in_time(ir)
     learnable = _LEARNABLE if ir.mask.mode == "learnable" else ""
     footer = _fill(_FOOTER, shape=shape)
     return header + learnable + "\n".join(body) + "\n" + footer

@@ -48,7 +48,7 @@ Activity = tuple[str, int]
 
 
 @dataclass(frozen=True)
-class Computation:
+class TorchComputation:
     """A computation of the schedule in this module's keys: sum the incoming convolutions
     (zeros when none is present yet), this step's BatchNorm, ReLU."""
 
@@ -63,11 +63,11 @@ class Computation:
     """The population's (channels, height, width): the drive while no input is present."""
 
 
-def torch_plan(ir: IR, schedule: Schedule) -> tuple[Computation, ...]:
+def torch_plan(ir: IR, schedule: Schedule) -> tuple[TorchComputation, ...]:
     """``schedule``'s computations with the module's conv and norm keys."""
     sizes = {p.name: (p.channels, p.height, p.width) for p in ir.populations}
     return tuple(
-        Computation((item.population, item.step), population_key(item.population), item.step,
+        TorchComputation((item.population, item.step), population_key(item.population), item.step,
                     tuple((projection_key(read.source, item.population),
                            (read.source, read.source_step)) for read in item.inputs),
                     item.release, sizes[item.population])
@@ -107,7 +107,8 @@ def _incoming(ir: IR) -> dict[str, list[Projection]]:
 
 
 def build_plan(ir: IR, keep: Sequence[str]) -> tuple[Step, ...]:
-    """The one-step schedule (step 0) of the populations in ``keep``, by population name."""
+    """The one-step schedule (step 0) of the populations in ``keep``, by population name (the
+    sparse inference strategy builds its program on it)."""
     schedule = time_schedule(ir, keep, [0])
     return tuple(Step(item.population, population_key(item.population),
                       tuple((projection_key(read.source, item.population), read.source)
@@ -118,7 +119,8 @@ def build_plan(ir: IR, keep: Sequence[str]) -> tuple[Step, ...]:
 
 def build_timed_plan(ir: IR, keep: Sequence[str]) -> tuple[TimedStep, ...]:
     """Every population the schedule computes for ``keep`` at some step, in the IR's order,
-    with all its inputs."""
+    with all its inputs: the whole-step view ``fast.dispatch`` walks when a hook hands a call
+    back to the plain path."""
     schedule = time_schedule(ir, keep, range(ir.dynamics.steps))
     computed = {item.population for item in schedule.computations}
     incoming = _incoming(ir)
@@ -210,7 +212,7 @@ class MouseNet(nn.Module):
         self.recurrent = ir.is_recurrent
         """Unrolled in time: ``features`` gives every step's activity, ``(N, T, C, H, W)``."""
         self._plans: dict[tuple[frozenset[str], tuple[int, ...]],
-                          tuple[Computation, ...]] = {}
+                          tuple[TorchComputation, ...]] = {}
         self._timed_plans: dict[frozenset[str], tuple[TimedStep, ...]] = {}
         self._plan = self._plan_for(self.readout_populations, ir.dynamics.readout_range)
         self.strategy = "auto"
@@ -293,7 +295,7 @@ class MouseNet(nn.Module):
             if not name.endswith(".mask"):
                 state[name].copy_(torch.from_numpy(array))
 
-    def _plan_for(self, names: Sequence[str], steps: Sequence[int]) -> tuple[Computation, ...]:
+    def _plan_for(self, names: Sequence[str], steps: Sequence[int]) -> tuple[TorchComputation, ...]:
         key = (frozenset(names), tuple(steps))
         plan = self._plans.get(key)
         if plan is None:
@@ -301,7 +303,7 @@ class MouseNet(nn.Module):
             plan = self._plans.setdefault(key, torch_plan(self.ir, schedule))
         return plan
 
-    def _compute(self, item: Computation, activity: Mapping[Activity, Tensor],
+    def _compute(self, item: TorchComputation, activity: Mapping[Activity, Tensor],
                  images: Tensor) -> Tensor:
         drive: Tensor | None = None
         for key, source in item.inputs:
@@ -311,7 +313,7 @@ class MouseNet(nn.Module):
             drive = images.new_zeros(images.shape[0], *item.shape)
         return self.populations[item.norm](normalise(self.norms[item.norm], drive, item.step))
 
-    def _run(self, images: Tensor, plan: tuple[Computation, ...]) -> dict[Activity, Tensor]:
+    def _run(self, images: Tensor, plan: tuple[TorchComputation, ...]) -> dict[Activity, Tensor]:
         """Walk ``plan``; the activities no computation released (the caller's)."""
         # a feed-forward network's one frame is the image (its convolutions check the shape)
         frames = self.frames(images) if self.recurrent else [images]
@@ -385,15 +387,15 @@ class MouseNet(nn.Module):
         Recurrent: unrolled over ``ir.dynamics.steps``; the pooled readout features of the
         steps in ``ir.dynamics.readout_range`` are averaged, then classified."""
         activity = self._run(images, self._plan)
-        per_step = [{name: activity[(name, step)] for name in self.readout_populations}
-                    for step in self.ir.dynamics.readout_range]
-        if len(per_step) == 1:  # the average of one step is that step
-            return self.readout(per_step[0])
-        return self.readout_over_steps(per_step)
+        return self.readout_over_steps([
+            {name: activity[(name, step)] for name in self.readout_populations}
+            for step in self.ir.dynamics.readout_range])
 
     def readout_over_steps(self, per_step: Sequence[Mapping[str, Tensor]]) -> Tensor:
         """A recurrent network's logits: the pooled features of each step's activity,
-        averaged over the steps, then the classifier."""
+        averaged over the steps, then the classifier (one step: ``readout``)."""
+        if len(per_step) == 1:  # the average of one step is that step
+            return self.readout(per_step[0])
         pooled = [self.pooled_features(activity) for activity in per_step]
         return self.classifier(torch.stack(pooled).mean(dim=0))
 
@@ -472,12 +474,13 @@ class MouseNet(nn.Module):
         (``"VISl2/3"``) or key (``"VISl2_3"``); it is ``populations.<key>`` in the module tree,
         and its ReLU is the node ``populations.<key>.relu`` of ``torch.fx`` graphs.
 
-        Forward hooks on it see that activity on every call (every step of a recurrent
-        network). Hooks that return None run on the fast strategies, which call them with the
-        activity they computed (their ``args`` then cannot be read: the drive before the ReLU
-        is not computed there); one that returns a value continues the call on the plain path
-        from that population on. Any other hook (on a convolution or norm, a pre-hook, a
-        backward hook) makes ``forward`` and ``features`` run the plain strategy until it is
+        Forward hooks on it see that activity on every call (every step a recurrent
+        network computes it at: see ``mnc.lowering.schedule``). Hooks that return None run on
+        the fast strategies, which call them with the activity they computed (their ``args``
+        then cannot be read: the drive before the ReLU is not computed there); one that
+        returns a value continues the call on the plain path from that population on. Any
+        other hook (on a convolution or norm, a pre-hook, a backward hook) makes ``forward``
+        and ``features`` run the plain strategy until it is
         removed (``mnc_backends.torch.fast.hooks``).
         """
         key = population_key(population)

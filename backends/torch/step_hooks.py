@@ -1,8 +1,12 @@
 """Per-step and readout-averaged activity of a recurrent network, read through forward hooks.
 
-A population's module (``model.population_module(name)``) is called once per step, so a
-forward hook on it fires ``steps`` times per call, in step order, and a hook-based tool that
-keeps only the last call sees the last step. ``StepActivity`` collects every call instead::
+A population's module (``model.population_module(name)``) is called once per step it
+computes at, so a forward hook on it fires up to ``steps`` times per call, in step order, and a
+hook-based tool that keeps only the last call sees the last step. (Calls follow the time
+schedule, ``mnc.lowering.schedule``: ``features`` computes the named populations at every
+step; ``forward`` computes what the readout needs, up to the last readout step, which for the
+shipped specs is every population at every step.) ``StepActivity`` collects every call
+instead::
 
     with StepActivity(model, ["VISp2/3", "VISl5"]) as recorded:
         logits = model(images)

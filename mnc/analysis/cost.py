@@ -7,7 +7,8 @@ the kernel slides over but not the number of outputs, so it does not enter the c
 A recurrent network (``IR.dynamics``) runs every projection once per step, except that a
 projection with delay ``d`` adds nothing at steps ``t < d`` (its source is zero before step 0)
 and is not counted there: *per step* figures are one step with every projection computing,
-*per image* figures sum over the steps of a run (``steps - delay`` runs of each projection).
+*per image* figures sum over the steps of a run (``steps - delay`` runs of each projection,
+counted off the time schedule: ``mnc.analysis.recurrence.projection_runs``).
 Activations are kept for every step (per-step features, training through time), so the
 activation bytes of an image are ``steps`` times those of a step.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from mnc.analysis.recurrence import active_steps, recurrent_counts
+from mnc.analysis.recurrence import projection_runs, recurrent_counts
 from mnc.ir.model import IR, Projection
 from mnc.masks import tap_probabilities
 
@@ -107,7 +108,11 @@ class NetworkCost:
         }
 
 
-def projection_cost(ir: IR, projection: Projection) -> ProjectionCost:
+def projection_cost(ir: IR, projection: Projection, runs: int | None = None) -> ProjectionCost:
+    """One projection's cost; ``runs``: how often it computes in a run (counted off the time
+    schedule when not given)."""
+    if runs is None:
+        runs = projection_runs(ir)[projection.name]
     target = ir.population(projection.target)
     taps = projection.kernel_size**2
     pairs = projection.in_channels * projection.out_channels
@@ -116,7 +121,7 @@ def projection_cost(ir: IR, projection: Projection) -> ProjectionCost:
     kept = 1.0 if ir.mask.mode == "none" else float(tap_probabilities(projection).sum()) / taps
     return ProjectionCost(
         projection.name, pairs * taps + projection.out_channels, dense, dense * kept, kept,
-        active_steps(ir, projection), projection.delay,
+        runs, projection.delay,
     )
 
 
@@ -127,8 +132,10 @@ def network_cost(ir: IR) -> NetworkCost:
         norm = 0 if population.name == "input" else 2 * population.channels
         populations.append(PopulationCost(population.name, values, values * BYTES_PER_VALUE, norm))
     classifier = ir.readout.features * ir.readout.classes + ir.readout.classes
+    runs = projection_runs(ir)
     return NetworkCost(
-        [projection_cost(ir, projection) for projection in ir.projections], populations,
+        [projection_cost(ir, projection, runs[projection.name])
+         for projection in ir.projections], populations,
         classifier, ir.dynamics.steps, sum(recurrent_counts(ir).values()),
     )
 

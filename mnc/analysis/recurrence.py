@@ -4,7 +4,8 @@ A projection with ``delay >= 1`` is recurrent. By population order (the order a 
 in) it is *feedback* when it reaches an earlier population, *lateral* when it returns to its
 own source, and *delayed forward* otherwise. A projection with delay ``d`` reads its source at
 step ``t - d``, which is zero before step 0: at steps ``t < d`` it adds nothing, so it computes
-at ``steps - d`` of the ``steps`` steps (none when ``d >= steps``).
+at ``steps - d`` of the ``steps`` steps. How often each projection computes is counted off the
+time schedule (``mnc.lowering.schedule``) of a whole run, the rule every backend executes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections import Counter
 from typing import Literal
 
 from mnc.ir.model import IR, Projection
+from mnc.lowering.schedule import Schedule, time_schedule
 
 Kind = Literal["feedforward", "delayed forward", "feedback", "lateral"]
 RECURRENT_KINDS: tuple[Kind, ...] = ("feedback", "lateral", "delayed forward")
@@ -29,9 +31,21 @@ def projection_kind(ir: IR, projection: Projection) -> Kind:
     return "delayed forward"
 
 
+def projection_runs(ir: IR, schedule: Schedule | None = None) -> dict[str, int]:
+    """How many computations read each projection, by name: in ``schedule``, or in a whole
+    run (every population at every step), where that is ``steps - delay``."""
+    if schedule is None:
+        schedule = time_schedule(ir, ir.population_names(), range(ir.dynamics.steps))
+    runs = {projection.name: 0 for projection in ir.projections}
+    for computation in schedule.computations:
+        for read in computation.inputs:
+            runs[read.projection] += 1
+    return runs
+
+
 def active_steps(ir: IR, projection: Projection) -> int:
     """Steps of a run at which the projection's source holds activity (``steps - delay``)."""
-    return max(0, ir.dynamics.steps - projection.delay)
+    return projection_runs(ir)[projection.name]
 
 
 def recurrent_counts(ir: IR) -> dict[Kind, int]:

@@ -205,3 +205,16 @@ def test_every_shipped_spec_schedules_soundly(spec: str) -> None:
     ir = mnc.compile_ir(spec)
     check(ir, time_schedule(ir))
     check(ir, time_schedule(ir, ir.population_names(), range(ir.dynamics.steps)))
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_costs_count_each_projection_once_per_step_from_its_delay(spec: str, tiny: IR) -> None:
+    from mnc.analysis.recurrence import active_steps, projection_runs
+
+    for ir in (mnc.compile_ir(spec), with_recurrence(tiny, steps=3)):
+        runs = projection_runs(ir)
+        assert runs == {q.name: ir.dynamics.steps - q.delay for q in ir.projections}
+        assert all(active_steps(ir, q) == runs[q.name] for q in ir.projections[:3])
+    ir = with_recurrence(tiny, steps=3)
+    pruned = projection_runs(ir, time_schedule(ir, ["VISp4"], [0]))
+    assert pruned["LGNd->VISp4"] == 1 and pruned["VISl2/3->VISp4"] == 0

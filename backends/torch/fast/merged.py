@@ -22,17 +22,19 @@ a stride-1 one instead runs over the source itself with the lowering's ``subpixe
 and then ``pixel_shuffle`` (``mnc.lowering.merged.SubpixelSplit``: the same sums, about
 ``upsample**2`` times fewer products).
 
-A recurrent IR (``ir.is_recurrent``) is unrolled as ``MouseNet.plain_forward`` unrolls it: at
-step ``t`` each group is one convolution over its source's activity at ``t - delay``, and a
-group whose step lies before step 0 is skipped (its members add nothing, not even a bias: in
-inference the BatchNorm shift rides on each population's carrier, the input with the smallest
-delay, present whenever any input is). A population with no input present yet rests at
-``ReLU(BN(0))``, computed by its BatchNorm module as the plain path does.
+Every call walks the IR's time schedule (``mnc.lowering.schedule``), a feed-forward network
+being its one-step case: at step ``t`` each group is one convolution over its source's
+activity at ``t - delay``, launched when some member's target computes at ``t`` (delayed
+groups and the frame's first, then each group right after its source); a group whose source
+step lies before step 0 is skipped (its members add nothing, not even a bias: in inference the
+BatchNorm shift rides on each population's carrier, the input with the smallest delay, present
+whenever any input is). A population with no input present yet rests at ``ReLU(BN(0))``,
+computed by its BatchNorm module as the plain path does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -49,35 +51,80 @@ from mnc.lowering.merged import (
     subpixel_bias,
     subpixel_weight,
 )
+from mnc.lowering.schedule import Computation, Schedule, time_schedule
 from mnc_backends.torch.fast.prepared import PreparedCache
 from mnc_backends.torch.fast.shared import folded_projections
-from mnc_backends.torch.module import INPUT, MouseNet, build_plan, build_timed_plan
+from mnc_backends.torch.module import INPUT, MouseNet
 from mnc_backends.torch.names import population_key, projection_key
 from mnc_backends.torch.step_norm import normalise
 
+Activity = tuple[str, int]
+"""(population, step): one activity of a run."""
+
 
 @dataclass(frozen=True)
-class Schedule:
-    """Which merged convolutions run after each population, and what each target sums."""
+class GroupTable:
+    """The merged groups, and which run after each population."""
 
     groups: tuple[MergedGroup, ...]
     after: dict[str, tuple[int, ...]]
     """Population -> indices of the undelayed groups whose source it is."""
-    order: tuple[str, ...]
-    """Populations to compute, topological order, ``input`` excluded."""
     delayed: tuple[int, ...] = ()
     """Indices of the delayed groups: they read past steps, so they run first at a step."""
 
 
-def build_schedule(ir: IR) -> Schedule:
+def group_table(ir: IR) -> GroupTable:
     groups = merged_groups(ir)
     after: dict[str, list[int]] = {}
     for index, group in enumerate(groups):
         if group.delay == 0:
             after.setdefault(group.source, []).append(index)
-    order = tuple(p.name for p in ir.populations if p.name != INPUT)
     delayed = tuple(index for index, group in enumerate(groups) if group.delay)
-    return Schedule(groups, {name: tuple(v) for name, v in after.items()}, order, delayed)
+    return GroupTable(groups, {name: tuple(v) for name, v in after.items()}, delayed)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Run a group over one activity of its source."""
+
+    group: int
+    source: Activity
+
+
+@dataclass(frozen=True)
+class MergedStep:
+    """A step of the schedule as merged convolutions: the groups over the past and the
+    frame, then each computation with the groups its activity feeds at once."""
+
+    step: int
+    opening: tuple[Launch, ...]
+    computations: tuple[tuple[Computation, tuple[Launch, ...]], ...]
+
+
+def merged_plan(table: GroupTable, schedule: Schedule) -> tuple[MergedStep, ...]:
+    """``schedule`` with the launches of ``table``'s groups: a group runs at a step when one
+    of its members' targets computes then (and its source step is not before step 0)."""
+    plan = []
+    for step in sorted({item.step for item in schedule.computations}):
+        items = schedule.at(step)
+        targets = {item.population for item in items}
+        opening = (_launches(table, table.delayed, step, targets)
+                   + _launches(table, table.after.get(INPUT, ()), step, targets))
+        plan.append(MergedStep(step, opening, tuple(
+            (item, _launches(table, table.after.get(item.population, ()), step, targets))
+            for item in items)))
+    return tuple(plan)
+
+
+def _launches(table: GroupTable, indices: Sequence[int], step: int, targets: set[str]
+              ) -> tuple[Launch, ...]:
+    """The groups among ``indices`` that feed one of ``targets`` at ``step``."""
+    launches = []
+    for index in indices:
+        group = table.groups[index]
+        if group.delay <= step and any(member.target in targets for member in group.members):
+            launches.append(Launch(index, (group.source, step - group.delay)))
+    return tuple(launches)
 
 
 def merged_weight(model: MouseNet, group: MergedGroup) -> tuple[Tensor, Tensor]:
@@ -141,10 +188,11 @@ class MergedExecutor:
 
     def __init__(self, model: MouseNet, cache: PreparedCache | None = None,
                  channels_last: bool = True) -> None:
-        self.schedule = build_schedule(model.ir)
+        self.table = group_table(model.ir)
         self.channels_last = channels_last
         self.cache = PreparedCache(model) if cache is None else cache
-        self._needed: dict[frozenset[str], frozenset[str]] = {}
+        self._plans: dict[tuple[frozenset[str], tuple[int, ...]], tuple[MergedStep, ...]] = {}
+        self._computing: dict[frozenset[str], list[str]] = {}
 
     def _eval_weights(self, model: MouseNet, device: torch.device, dtype: torch.dtype,
                       step: int = 0) -> list[tuple[Tensor, Tensor]]:
@@ -156,7 +204,7 @@ class MergedExecutor:
             weights = {name: projection.weight for name, projection in folded.items()}
             biases = {name: projection.bias for name, projection in folded.items()}
             boxes = []
-            for group in self.schedule.groups:
+            for group in self.table.groups:
                 box, bias = box_weight(group, weights), box_bias(group, biases)
                 source = model.ir.population(group.source)
                 split = group.subpixel(source.height, source.width)
@@ -183,14 +231,14 @@ class MergedExecutor:
         if fold:
             return fold, [self._eval_weights(model, images.device, images.dtype, step)
                           for step in range(steps)]
-        weights = [merged_weight(model, group) for group in self.schedule.groups]
+        weights = [merged_weight(model, group) for group in self.table.groups]
         return fold, [weights] * steps
 
     def _launch(self, index: int, x: Tensor, weights: Sequence[tuple[Tensor, Tensor]],
                 fold: bool, partial: dict[str, Tensor]) -> None:
         """Run group ``index`` over its source's activity ``x``; add each member's part into
         its target's drive."""
-        group = self.schedule.groups[index]
+        group = self.table.groups[index]
         weight, bias = weights[index]
         out = _group_conv(group, x, weight, bias, fold, self.channels_last)
         height, width = group.input_size(x.shape[-2], x.shape[-1])
@@ -214,88 +262,86 @@ class MergedExecutor:
         drive = drive.contiguous()
         return F.relu(normalise(norm, drive, step))
 
+    def _plan(self, model: MouseNet, keep: Sequence[str], steps: Sequence[int]
+              ) -> tuple[MergedStep, ...]:
+        key = (frozenset(keep), tuple(steps))
+        plan = self._plans.get(key)
+        if plan is None:
+            schedule = time_schedule(model.ir, list(keep), list(steps))
+            plan = self._plans.setdefault(key, merged_plan(self.table, schedule))
+        return plan
+
+    def _frames(self, model: MouseNet, images: Tensor) -> list[Tensor]:
+        frames = model.frames(images) if model.recurrent else [images]
+        if not self.channels_last:
+            return frames
+        return [frame.contiguous(memory_format=torch.channels_last) if frame.dim() == 4
+                else frame for frame in frames]
+
+    def _compute(self, model: MouseNet, item: Computation, drive: Tensor | None, fold: bool,
+                 frame: Tensor) -> Tensor:
+        if drive is not None:
+            return self._activity(model, item.population, drive, fold, item.step)
+        # only delayed inputs, none present yet: the population rests at ReLU(BN(0))
+        channels, height, width = _shape(model.ir, item.population)
+        drive = frame.new_zeros(frame.shape[0], channels, height, width)
+        return F.relu(normalise(model.norms[population_key(item.population)], drive,
+                                item.step))
+
+    def _run(self, model: MouseNet, images: Tensor, plan: Sequence[MergedStep]
+             ) -> dict[Activity, Tensor]:
+        """Walk ``plan``; the activities no computation released (the caller's)."""
+        fold, per_step = self._weights(model, images, model.ir.dynamics.steps)
+        frames = self._frames(model, images)
+        activity = {(INPUT, step): frame for step, frame in enumerate(frames)}
+        for stage in plan:
+            weights = per_step[stage.step]
+            partial: dict[str, Tensor] = {}
+            for launch in stage.opening:
+                self._launch(launch.group, activity[launch.source], weights, fold, partial)
+            for item, launches in stage.computations:
+                activity[(item.population, item.step)] = self._compute(
+                    model, item, partial.pop(item.population, None), fold, frames[item.step])
+                for launch in launches:
+                    self._launch(launch.group, activity[launch.source], weights, fold, partial)
+                for done in item.release:
+                    del activity[done]
+        return activity
+
+    def unrolled(self, model: MouseNet, images: Tensor, keep: Sequence[str],
+                 steps: Sequence[int]) -> list[dict[str, Tensor]]:
+        """The activity of the populations ``keep`` at each of ``steps`` (a feed-forward
+        network has the one step 0)."""
+        activity = self._run(model, images, self._plan(model, keep, steps))
+        return [{name: activity[(name, step)] for name in keep} for step in steps]
+
     def populations(self, model: MouseNet, images: Tensor,
                     keep: Sequence[str] | None = None) -> dict[str, Tensor]:
         """Activity (after ReLU) of every population, by IR name; with ``keep``, of those
-        populations and the ancestors computing them needs (no other BatchNorm runs).
-        A recurrent network's: ``(N, T, C, H, W)``, every step."""
-        if model.recurrent:
-            names = list(model.ir.population_names() if keep is None else keep)
-            computed = [name for name in names if name != INPUT]
-            per_step = self.unrolled(model, images, computed, range(model.ir.dynamics.steps))
-            return {name: torch.stack([activity[name] for activity in per_step], dim=1)
-                    for name in computed}
-        needed = None if keep is None else {step.population for step in build_plan(model.ir, keep)}
-        fold, [weights] = self._weights(model, images)
-        if self.channels_last and images.dim() == 4:
-            images = images.contiguous(memory_format=torch.channels_last)
-        activity: dict[str, Tensor] = {INPUT: images}
-        partial: dict[str, Tensor] = {}
+        populations and (feed-forward) the ancestors computing them needs (no other
+        BatchNorm runs). A recurrent network's: ``(N, T, C, H, W)``, every step."""
+        names = list(model.ir.population_names() if keep is None else keep)
+        if not model.recurrent:  # the ancestors come back too: hooks observe them
+            return self.unrolled(model, images, self._ancestors(model.ir, names), [0])[0]
+        computed = [name for name in names if name != INPUT]
+        steps = range(model.ir.dynamics.steps)
+        per_step = self.unrolled(model, images, computed, steps)
+        return {name: torch.stack([activity[name] for activity in per_step], dim=1)
+                for name in computed}
 
-        def launch(source: str) -> None:
-            for index in self.schedule.after.get(source, ()):
-                self._launch(index, activity[source], weights, fold, partial)
-
-        launch(INPUT)
-        for name in self.schedule.order:
-            if needed is not None and name not in needed:
-                continue
-            activity[name] = self._activity(model, name, partial.pop(name), fold)
-            launch(name)
-        return activity
-
-    def unrolled(self, model: MouseNet, images: Tensor, keep: Sequence[str], steps: range
-                 ) -> list[dict[str, Tensor]]:
-        """A recurrent network run over its steps (``MouseNet.frames``): the activity of the
-        populations ``keep`` (computed ones) at each of ``steps``."""
-        key = frozenset(keep)
-        needed = self._needed.get(key)
-        if needed is None:
-            needed = frozenset(step.population for step in build_timed_plan(model.ir, keep))
-            self._needed[key] = needed
-        fold, per_step = self._weights(model, images, model.ir.dynamics.steps)
-        groups = self.schedule.groups
-        delayed = [index for index in self.schedule.delayed if groups[index].source in needed
-                   or groups[index].source == INPUT]
-        memory = max((groups[index].delay for index in delayed), default=0)
-        past: list[Mapping[str, Tensor]] = []  # past[d - 1]: the activity d steps ago
-        kept = []
-        for index, frame in enumerate(model.frames(images)):
-            weights = per_step[index]
-            if self.channels_last:
-                frame = frame.contiguous(memory_format=torch.channels_last)
-            activity: dict[str, Tensor] = {INPUT: frame}
-            partial: dict[str, Tensor] = {}
-            for group in delayed:
-                delay = groups[group].delay
-                if delay <= len(past):  # else its source's step lies before step 0: absent
-                    self._launch(group, past[delay - 1][groups[group].source], weights, fold,
-                                 partial)
-            for group in self.schedule.after.get(INPUT, ()):
-                self._launch(group, frame, weights, fold, partial)
-            for name in self.schedule.order:
-                if name not in needed:
-                    continue
-                drive = partial.pop(name, None)
-                if drive is None:  # only delayed inputs, none present yet: it rests
-                    channels, height, width = _shape(model.ir, name)
-                    drive = frame.new_zeros(frame.shape[0], channels, height, width)
-                    activity[name] = F.relu(model.norms[population_key(name)](drive, index))
-                else:
-                    activity[name] = self._activity(model, name, drive, fold, index)
-                for group in self.schedule.after.get(name, ()):
-                    self._launch(group, activity[name], weights, fold, partial)
-            if index in steps:
-                kept.append({name: activity[name] for name in keep})
-            if memory:
-                past = [activity, *past[:memory - 1]]
-        return kept
+    def _ancestors(self, ir: IR, names: Sequence[str]) -> list[str]:
+        """The frame and the populations the one-step schedule of ``names`` computes."""
+        key = frozenset(names)
+        found = self._computing.get(key)
+        if found is None:
+            schedule = time_schedule(ir, list(names), [0])
+            found = [INPUT, *(item.population for item in schedule.computations)]
+            found = self._computing.setdefault(key, found)
+        return found
 
     def forward(self, model: MouseNet, images: Tensor) -> Tensor:
-        if model.recurrent:
-            return model.readout_over_steps(self.unrolled(
-                model, images, model.readout_populations, model.ir.dynamics.readout_range))
-        return model.readout(self.populations(model, images))
+        return model.readout_over_steps(self.unrolled(
+            model, images, model.readout_populations, model.ir.dynamics.readout_range))
 
 
 def _shape(ir: IR, name: str) -> tuple[int, int, int]:

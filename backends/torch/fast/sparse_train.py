@@ -13,7 +13,9 @@ Layout: a source read by projections of one stride ``s`` (and upsampling) is pad
 the widest padding among them, to a multiple of ``s``, and split into its ``s * s`` phase
 images (``pixel_unshuffle``) in torch, so autograd carries the gradient back through the
 padding and the split; every tap is then a stride-1 read at a fixed offset into that tensor
-(``TapList``). Recurrent networks are unrolled as ``MouseNet.plain_forward`` unrolls them.
+(``TapList``). Every call walks the IR's time schedule (``mnc.lowering.schedule``) as
+``MouseNet.plain_forward`` does: a feed-forward network is its one-step case, a recurrent one
+reads each delayed source ``delay`` steps back.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from torch import Tensor
 
 from mnc.errors import BackendError
 from mnc.ir.model import IR
+from mnc.lowering.schedule import Schedule, time_schedule
 from mnc_backends.torch.fast import native
-from mnc_backends.torch.module import INPUT, MouseNet, build_plan, build_timed_plan
+from mnc_backends.torch.module import INPUT, MouseNet
 from mnc_backends.torch.names import population_key, projection_key
 from mnc_backends.torch.step_norm import normalise
 
@@ -296,6 +299,7 @@ class SparseTrainer:
         self.model = model
         self._targets: dict[str, Target] | None = None
         self._masks_key: tuple | None = None
+        self._schedules: dict[tuple[frozenset[str], tuple[int, ...]], Schedule] = {}
 
     def targets(self) -> dict[str, Target]:
         """Tap lists, rebuilt only when a mask changes (not at each optimizer step)."""
@@ -332,63 +336,57 @@ class SparseTrainer:
         drive = _KeptTapDrive.apply(tuple(taps), target.shape, *weights, *tensors)
         return drive + bias.view(1, -1, 1, 1)
 
-    def _population(self, name: str, drive: Tensor, step: int | None = None) -> Tensor:
+    def _population(self, name: str, drive: Tensor, step: int) -> Tensor:
         return F.relu(normalise(self.model.norms[population_key(name)], drive, step))
+
+    def _schedule(self, keep: Sequence[str], steps: Sequence[int]) -> Schedule:
+        key = (frozenset(keep), tuple(steps))
+        schedule = self._schedules.get(key)
+        if schedule is None:
+            schedule = time_schedule(self.model.ir, list(keep), list(steps))
+            schedule = self._schedules.setdefault(key, schedule)
+        return schedule
+
+    def _run(self, images: Tensor, schedule: Schedule) -> dict[tuple[str, int], Tensor]:
+        """Walk ``schedule``; the activities no computation released (the caller's)."""
+        model = self.model
+        targets = self.targets()
+        frames = model.frames(images) if model.recurrent else [images]
+        activity = {(INPUT, step): frame.contiguous() for step, frame in enumerate(frames)}
+        prepared: dict = {}
+        for item in schedule.computations:
+            target = targets[item.population]
+            sources = {(read.source, read.delay): activity[(read.source, read.source_step)]
+                       for read in item.inputs}
+            drive = self._drive(target, sources, prepared)
+            if drive is None:  # only delayed inputs, none present yet: it rests
+                drive = images.new_zeros(images.shape[0], *target.shape)
+            activity[(item.population, item.step)] = self._population(
+                item.population, drive, item.step)
+            for done in item.release:
+                del activity[done]
+        return activity
+
+    def unrolled(self, images: Tensor, keep: Sequence[str], steps: Sequence[int]
+                 ) -> list[dict[str, Tensor]]:
+        """The activity of ``keep`` at each of ``steps`` (feed-forward: the one step 0)."""
+        activity = self._run(images, self._schedule(keep, steps))
+        return [{name: activity[(name, step)] for name in keep} for step in steps]
 
     def populations(self, images: Tensor, keep: Sequence[str] | None = None
                     ) -> dict[str, Tensor]:
-        """Activity (after ReLU) by IR name, feed-forward: every population, or ``keep``
-        and what computing them needs."""
+        """Activity (after ReLU) by IR name: every population, or ``keep`` (computing only
+        what they need); a recurrent network's: ``(N, T, C, H, W)``, every step."""
         model = self.model
-        targets = self.targets()
-        plan = build_plan(model.ir, list(keep) if keep is not None
-                          else model.ir.population_names())
-        activity = {INPUT: images}
-        prepared: dict = {}
-        for step in plan:
-            target = targets[step.population]
-            sources = {(source, 0): activity[source] for _, source, _, _, _ in target.inputs}
-            drive = self._drive(target, sources, prepared)
-            if drive is None:  # (an IR always gives a population an input)
-                raise BackendError(f"population {step.population!r} has no input")
-            activity[step.population] = self._population(step.population, drive)
-        return activity
-
-    def unrolled(self, images: Tensor, keep: Sequence[str], steps: range
-                 ) -> list[dict[str, Tensor]]:
-        """A recurrent network over its steps: the activity of ``keep`` at each of ``steps``."""
-        model = self.model
-        targets = self.targets()
-        plan = build_timed_plan(model.ir, keep)
-        memory = max((delay for step in plan for _, _, delay in step.inputs), default=0)
-        past: list[dict[str, Tensor]] = []
-        kept = []
-        prepared: dict = {}
-        for index, frame in enumerate(model.frames(images)):
-            frame = frame.contiguous()
-            activity = {INPUT: frame}
-            for step in plan:
-                target = targets[step.population]
-                sources = {}
-                for _, source, delay, _, _ in target.inputs:
-                    if delay == 0:
-                        sources[(source, 0)] = activity[source]
-                    elif delay <= len(past):
-                        sources[(source, delay)] = past[delay - 1][source]
-                drive = self._drive(target, sources, prepared)
-                if drive is None:  # only delayed inputs, none present yet: it rests
-                    drive = frame.new_zeros(frame.shape[0], *target.shape)
-                activity[step.population] = self._population(step.population, drive, index)
-            if index in steps:
-                kept.append({name: activity[name] for name in keep})
-            if memory:
-                past = [activity, *past[:memory - 1]]
-        return kept
+        names = list(model.ir.population_names() if keep is None else keep)
+        steps = range(model.ir.dynamics.steps)
+        per_step = self.unrolled(images, names, steps)
+        if not model.recurrent:
+            return per_step[0]
+        return {name: torch.stack([activity[name] for activity in per_step], dim=1)
+                for name in names}
 
     def forward(self, images: Tensor) -> Tensor:
         model = self.model
-        if model.recurrent:
-            return model.readout_over_steps(self.unrolled(
-                images, model.readout_populations, model.ir.dynamics.readout_range))
-        return model.readout(self.populations(images.contiguous(),
-                                               model.readout_populations))
+        return model.readout_over_steps(self.unrolled(
+            images, model.readout_populations, model.ir.dynamics.readout_range))

@@ -119,3 +119,22 @@ def test_float16_unrolled_graph_merges_and_keeps_its_tolerance(tiny):
         assert np.abs(got[name] - expected[name]).max() <= 1e-2 * scale, name
 
 
+
+
+def test_a_graph_holds_only_what_its_outputs_need(tiny):
+    """Readout at step 1 of 3 and no exported population: the schedule stops at step 1, and
+    the pruned graph still computes what the step-by-step computation does."""
+    from tests.recurrent_irs import with_recurrence
+
+    ir = with_recurrence(tiny, steps=3, readout_steps=(1, 1))
+    state = random_state(ir, seed=3)
+    pruned = compile_with(ir, state)
+    full = compile_with(ir, state, tuple(ir.population_names()[1:]))
+    images = np.random.default_rng(2).normal(size=(2, 3, 32, 32)).astype(np.float32)
+    expected = reference_forward(ir, state, images)["logits"]
+    np.testing.assert_allclose(run_onnx(pruned, images)["logits"], expected, rtol=0,
+                               atol=TOLERANCE)
+    convs = [[node.op_type for node in model.graph.node].count("Conv")
+             for model in (pruned, full)]
+    assert 0 < convs[0] < convs[1]
+    assert not any(node.output[0].endswith("@2") for node in pruned.graph.node)

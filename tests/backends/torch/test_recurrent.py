@@ -186,3 +186,37 @@ def test_graph_captures_hold_the_unrolled_network(tiny_ir) -> None:
         torch.testing.assert_close(exported(images), expected, rtol=0, atol=1e-6)
     relus = [node for node in traced.graph.nodes if node.target == "populations.VISp2_3.relu"]
     assert len(relus) == 2  # one per step
+
+
+def test_the_plain_path_computes_what_the_time_schedule_lists(tiny_ir) -> None:
+    """Each population's module runs once per computation of the schedule: with the readout
+    at step 1 of 3, nothing runs at step 2, and ``features`` of VISp4 runs no higher area.
+    The logits are the reference's, which runs every population at every step."""
+    from collections import Counter
+
+    from mnc.lowering.schedule import time_schedule
+
+    ir = with_recurrence(tiny_ir, steps=3, readout_steps=(1, 1))
+    model, reference = _pair(ir)
+    model.eval().set_strategy("plain")  # (hooks observing a fast strategy see whole steps)
+    reference.eval()
+    calls: Counter[str] = Counter()
+    handles = [model.population_module(name).register_forward_hook(
+        lambda module, inputs, output: calls.update([module.population]))
+        for name in ir.population_names()[1:]]
+    images = inputs_for(ir)
+    try:
+        with torch.no_grad():
+            logits = model(images)
+            expected = Counter(item.population for item in time_schedule(ir).computations)
+            assert calls == expected and max(calls.values()) == 2  # steps 0 and 1
+            torch.testing.assert_close(logits, reference(images), rtol=0, atol=TOLERANCE)
+            calls.clear()
+            model.features(images, ["VISp4"])
+    finally:
+        for handle in handles:
+            handle.remove()
+    wanted = time_schedule(ir, ["VISp4"], range(3)).computations
+    assert calls == Counter(item.population for item in wanted)
+    assert calls["VISl2/3"] == 2  # read back by VISp4 a step later (steps 0 and 1)
+    assert "VISpor5" not in calls and "VISal5" not in calls

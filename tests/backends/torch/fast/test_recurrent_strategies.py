@@ -110,3 +110,19 @@ def test_sparse_refuses_only_a_projection_that_upsamples_and_strides() -> None:
                for q in ir.projections]  # (in memory: no invariant check)
     reason = sparse_unsupported(ir.model_copy(update={"projections": strided}))
     assert reason == f"projection {FEEDBACK!r} both upsamples and strides its source"
+
+
+@pytest.mark.parametrize("readout_steps", [(1, 1), None], ids=["early", "last"])
+def test_merged_computes_what_the_schedule_keeps_as_plain_does(tiny_ir, readout_steps) -> None:
+    """A readout before the last step (nothing after it runs) or at the last step only (the
+    higher areas skip the steps no feedback reads them at)."""
+    ir = with_recurrence(tiny_ir, steps=3, readout_steps=readout_steps)
+    network = randomised(ir).eval()
+    images = inputs_for(ir)
+    with torch.no_grad():
+        expected = network.plain_forward(images)
+        part = network.plain_features(images, ["VISp4"])["VISp4"]
+        network.set_strategy("merged")
+        torch.testing.assert_close(network(images), expected, rtol=0, atol=TOLERANCE)
+        torch.testing.assert_close(network.features(images, ["VISp4"])["VISp4"], part,
+                                   rtol=0, atol=TOLERANCE * max(1.0, float(part.abs().max())))
