@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from mnc.compiler import compile_ir
 from mnc.errors import BackendError
 from mnc.ir.model import IR
 from mnc.lowering import sparse_ops
@@ -31,6 +32,7 @@ from mnc_backends.torch.fast.sparse import SparseExecutor, compile_program
 from mnc_backends.torch.module import MouseNet
 from tests.backends.torch.fast.helpers import images_for, model_pair
 from tests.conftest import ALL_SPECS, ROOT, TINY_SPEC
+from tests.recurrent_irs import randomised, with_recurrence
 
 pytestmark = pytest.mark.torch
 
@@ -154,3 +156,62 @@ def test_op_codes_match_the_kernel_enum():
 
 def test_conv_header_matches_the_kernel_struct():
     assert re.search(rf"#define OUTPUT_FIELDS {sparse_ops.CONV_FIELDS}\b", KERNEL.read_text())
+
+
+@pytest.fixture(scope="module")
+def clip_program():  # noqa: ANN201
+    """A recurrent network on clips with upsampled feedback: frames placed per step and
+    sub-pixel phase ops."""
+    ir = with_recurrence(compile_ir(TINY_SPEC), steps=3, clip=True)
+    return compile_program(randomised(ir).eval()), 3 * 3 * 32 * 32
+
+
+FIXED_FIELDS = {OP_PLACE: sparse_ops.PLACE_FIELDS, sparse_ops.OP_PHASE: sparse_ops.PHASE_FIELDS,
+                OP_POOL: sparse_ops.POOL_FIELDS, sparse_ops.OP_COPY: sparse_ops.COPY_FIELDS}
+
+
+def _positions(ops: np.ndarray) -> list[tuple[int, int]]:
+    """(op code, position of its first field) of every op, tap lists walked over."""
+    values, position, found = ops.tolist(), 0, []
+    while values[position] != OP_END:
+        op = values[position]
+        found.append((op, position + 1))
+        position += 1 + FIXED_FIELDS.get(op, 0)
+        if op == OP_CONV:
+            channels = values[position]
+            position += sparse_ops.CONV_FIELDS
+            for _ in range(channels):
+                segments = values[position]
+                position += 1
+                for _ in range(segments):
+                    position += 2 + values[position + 1]
+    return found
+
+
+def _refused(program, ops: np.ndarray, image: int, message: str) -> None:  # noqa: ANN001
+    with pytest.raises(ProgramError, match=re.escape(message)):
+        check_program(ops, len(program.weights), program.arena_size, program.features, image)
+
+
+def test_a_frame_past_the_clip_is_refused(clip_program):
+    program, image = clip_program
+    _check(program, image=image)
+    frame = 3 * 32 * 32
+    places = [at for op, at in _positions(program.ops) if op == OP_PLACE]
+    assert [int(program.ops[at + 6]) for at in places] == [0, frame, 2 * frame]
+    ops = program.ops.copy()
+    ops[places[-1] + 6] = image - frame + 1  # one float too far
+    _refused(program, ops, image, "the image is 3x32x32 from float")
+
+
+def test_sub_pixel_phase_writes_are_bounded_by_their_column_step(clip_program):
+    program, image = clip_program
+    phases = [at for op, at in _positions(program.ops)
+              if op == OP_CONV and program.ops[at + 14] == 0]  # no ReLU: a partial drive
+    assert phases and all(program.ops[at + 13] == 2 for at in phases)
+    for column, value, message in ((13, program.arena_size, "a population's activity"),
+                                   (13, 0, "column_step is 0"),
+                                   (14, 7, "the ReLU flag is 7")):
+        ops = program.ops.copy()
+        ops[phases[0] + column] = value
+        _refused(program, ops, image, message)
