@@ -62,8 +62,10 @@ def test_sparse_equals_the_unrolled_plain_path(tiny_ir, which) -> None:
         features = model.features(images)
         part = model.features(images, ["VISp4"])
         single = SparseExecutor(model, threads=1).forward(images)
+        shared = SparseExecutor(model, threads=2).forward(images[:1])  # threads share rows
     torch.testing.assert_close(logits, expected, rtol=0, atol=TOLERANCE)
     torch.testing.assert_close(single, expected, rtol=0, atol=TOLERANCE)
+    torch.testing.assert_close(shared, expected[:1], rtol=0, atol=TOLERANCE)
     for name, activity in expected_features.items():
         assert activity.shape[1] == ir.dynamics.steps  # (N, T, C, H, W)
         _assert_close(features[name], activity)
