@@ -1,14 +1,19 @@
 """Fuzz cases for the sparse kernel, run by ``test_sparse_kernel_asan.py`` in a process that
 loads an AddressSanitizer build of the kernel (``MNC_SPARSE_LIBRARY``).
 
-Three families of seeded mutations of the tiny spec's network:
+Four families of seeded mutations, three of the tiny spec's network:
 
 - ``file``: an edited IR (hash recomputed) in a model file with the original weights, read
   with ``mnc.load``: refused with an ``MncError``, or run and equal to the plain path;
 - ``memory``: an edited IR, masks, weights or images in memory (no file check): refused
   before the kernel runs, or equal to the plain path (NaN and infinities included);
 - ``program``: a compiled kernel program with a few values overwritten: refused by the
-  program check, or run by the kernel (AddressSanitizer watches every access).
+  program check, or run by the kernel (AddressSanitizer watches every access);
+
+and ``recurrent``: the tiny network with a lateral loop, upsampled feedback one and two
+steps late and a delayed forward projection, on clips (``tests/recurrent_irs``), its weights,
+masks or frames edited in memory (equal to plain) or its program mutated (refused or run):
+its sub-pixel phases, delayed slots and per-frame placement under the same watch.
 
 Prints one JSON object: how many cases ended each way, and the mismatches. With ``--canary``
 it runs an out-of-bounds program past the check instead, so the caller can see that the
@@ -40,12 +45,14 @@ import mnc
 from mnc.errors import MncError
 from mnc.ir.model import IR
 from mnc.ir.serialize import ir_to_json
+from mnc.lowering import sparse_ops
 from mnc_backends.torch.fast import native
 from mnc_backends.torch.fast.bench import randomise_statistics
 from mnc_backends.torch.fast.program_check import ProgramError, check_program
-from mnc_backends.torch.fast.sparse import ALIGN, SparseExecutor, compile_program
+from mnc_backends.torch.fast.sparse import ALIGN, Program, SparseExecutor, compile_program
 from mnc_backends.torch.module import MouseNet
 from mnc_backends.torch.weights_io import model_payload
+from tests.recurrent_irs import inputs_for, with_recurrence
 
 TINY = Path(__file__).resolve().parents[2] / "specs" / "variants" / "tiny.yaml"
 ISAS = ("generic", "avx2", "avx512")
@@ -163,6 +170,10 @@ class Fuzzer:
         randomise_statistics(self.base, seed=3)
         self.images = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
         self.program = compile_program(self.base)
+        self.recurrent = MouseNet(with_recurrence(self.base_ir, steps=3, clip=True)).eval()
+        randomise_statistics(self.recurrent, seed=4)
+        self.clips = inputs_for(self.recurrent.ir, batch=2, seed=2)
+        self.recurrent_program = compile_program(self.recurrent)
         self.outcomes: Counter[str] = Counter()
         self.mismatches: list[str] = []
         self.folder = Path(tempfile.mkdtemp(prefix="mnc-fuzz-"))
@@ -224,7 +235,26 @@ class Fuzzer:
         self.compare(model, images, f"memory ({kind})", threads)
 
     def program_case(self, rng: random.Random, threads: int) -> None:
-        program = self.program
+        self.mutated_program(self.program, self.base, self.images, "program", rng, threads)
+
+    def recurrent_case(self, rng: random.Random, threads: int) -> None:
+        if rng.random() < 0.5:
+            self.mutated_program(self.recurrent_program, self.recurrent, self.clips,
+                                 "recurrent program", rng, threads)
+            return
+        kind = rng.choice(["mask", "weight", "frame"])
+        model = copy.deepcopy(self.recurrent)
+        clips = self.clips.clone()
+        value = rng.choice([float("nan"), float("inf"), 0.0, 1.0, 3e38, rng.uniform(-5, 5)])
+        with torch.no_grad():
+            conv = model.convs[rng.choice(list(model.convs))]
+            target = {"mask": conv.mask, "weight": conv.weight, "frame": clips}[kind]
+            flat = target.view(-1)
+            flat[rng.randrange(flat.numel())] = value
+        self.compare(model, clips, f"recurrent ({kind})", threads)
+
+    def mutated_program(self, program: Program, model: MouseNet, images: torch.Tensor,
+                        label: str, rng: random.Random, threads: int) -> None:
         ops = program.ops.copy()
         for _ in range(rng.choice([1, 1, 2])):
             index = rng.randrange(len(ops))
@@ -235,23 +265,25 @@ class Fuzzer:
                                      -(2**31)])
         try:
             check_program(ops, len(program.weights), program.arena_size, program.features,
-                          3 * 32 * 32)
+                          images[0].numel())
         except ProgramError:
-            self.outcomes["program: refused by the check"] += 1
+            self.outcomes[f"{label}: refused by the check"] += 1
             return
-        executor = SparseExecutor(self.base, threads=threads)
+        executor = SparseExecutor(model, threads=threads)
         with torch.inference_mode():
             try:
                 executor._execute(type(program)(ops, program.weights, program.arena_size,
-                                                program.features, program.taps), self.images)
+                                                program.features, program.taps), images)
             except MncError:  # the kernel's own status for an unknown op
-                self.outcomes["program: refused by the kernel"] += 1
+                self.outcomes[f"{label}: refused by the kernel"] += 1
                 return
-        self.outcomes["program: accepted and run"] += 1
+        self.outcomes[f"{label}: accepted and run"] += 1
 
     def canary(self) -> None:
         ops = self.program.ops.copy()
-        first_tap = 7 + 14 + 3
+        # the op code and fields of the image's placement and of the first op's header, then
+        # the first channel's segment count, row pitch and tap count
+        first_tap = 2 + sparse_ops.PLACE_FIELDS + sparse_ops.CONV_FIELDS + 3
         # just past the arena's allocation (ALIGN spare floats follow the arena), where
         # AddressSanitizer keeps a poisoned zone
         ops[first_tap] = self.program.arena_size + ALIGN
@@ -279,13 +311,14 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(fuzzer.folder)  # the canary ends the process; it writes no file
         fuzzer.canary()
         return 0
-    families = [fuzzer.file_case, fuzzer.memory_case, fuzzer.program_case]
+    families = [fuzzer.file_case, fuzzer.memory_case, fuzzer.program_case,
+                fuzzer.recurrent_case]
     best = native.library().mnc_sparse_best_isa()
     try:
         for case in range(args.cases):
             rng = random.Random(args.seed * 100_003 + case)
             os.environ["MNC_SPARSE_ISA"] = ISAS[case % (best + 1)]
-            family = rng.choices(families, weights=[1, 2, 2])[0]
+            family = rng.choices(families, weights=[1, 2, 2, 2])[0]
             family(rng, threads=1 + case % 2)
     finally:
         shutil.rmtree(fuzzer.folder, ignore_errors=True)

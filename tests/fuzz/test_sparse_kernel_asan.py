@@ -28,7 +28,7 @@ from tests.conftest import ROOT
 pytestmark = [pytest.mark.torch, pytest.mark.slow]
 
 SOURCE = ROOT / "backends" / "torch" / "fast" / "_native" / "sparse_taps.c"
-CASES = 30
+CASES = 40
 ASAN_FLAGS = ["-fsanitize=address", "-fno-omit-frame-pointer", "-g"]
 
 

@@ -19,11 +19,12 @@ on the fast strategies, which fire them with the activity they computed (``fast.
 call runs ``plain`` while another hook is registered (on a convolution or a norm, a pre-hook,
 a backward hook, one for every module), since only the plain path calls those submodules.
 ``features`` follows the same rules as ``forward``. A recurrent network (``ir.is_recurrent``)
-runs unrolled in time by ``plain`` or
-``merged`` (at each step, each group over its source's activity ``delay`` steps before). The
-sparse kernel runs neither it nor a network with upsampling projections (forcing it is
-refused), so ``auto`` picks ``merged`` for both on the CPU (measured faster in inference and
-training, BENCHMARKS.md).
+runs unrolled in time: by ``plain``, ``merged`` (at each step, each group over its source's
+activity ``delay`` steps before) or, in inference, the sparse kernel (every step of the time
+schedule in one program, upsampled projections as sub-pixel phases), which ``auto`` picks
+for it and for upsampled networks where it picks it for feed-forward ones (measured faster
+than merged, BENCHMARKS.md "Sparse recurrent execution"); in training ``auto`` runs
+``merged`` for both. Hooks on a recurrent network observe merged's activity.
 What the strategies derive from the weights is held by one ``PreparedCache``. Each strategy is
 an object of the registry in ``fast.strategies`` that says what it cannot run and how it runs;
 the dispatcher asks it, and ``auto`` walks the registry in its order of preference.

@@ -16,9 +16,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from mnc.errors import BackendError
+from mnc.lowering.sparse_ops import (
+    CONV_FIELDS,
+    COPY_FIELDS,
+    OP_CONV,
+    OP_COPY,
+    OP_END,
+    OP_PHASE,
+    OP_PLACE,
+    OP_POOL,
+    PHASE_FIELDS,
+    PLACE_FIELDS,
+    POOL_FIELDS,
+)
 
-OP_END, OP_PLACE, OP_CONV, OP_PHASE, OP_POOL, OP_COPY = 0, 1, 2, 3, 4, 5
-CONV_FIELDS = 13
+__all__ = ["CONV_FIELDS", "MAX_CHANNELS", "OP_CONV", "OP_COPY", "OP_END", "OP_PHASE",
+           "OP_PLACE", "OP_POOL", "VARIANTS", "ProgramError", "check_program", "int32_stream"]
 MAX_CHANNELS = 65536
 """The kernel keeps two pointers per output channel on the stack (1 MiB at most)."""
 INT32 = np.iinfo(np.int32)
@@ -119,17 +132,18 @@ class _Walk:
         return origin + (channels - 1) * cstride + (height - 1) * pitch + width - 1
 
     def place(self) -> None:
-        channels, height, width, origin, cstride, pitch = self.take(6)
+        channels, height, width, origin, cstride, pitch, frame = self.take(PLACE_FIELDS)
         self.positive(channels=channels, height=height, width=width)
-        if channels * height * width != self.image:
-            self.fail(f"the image is {channels}x{height}x{width}, the input holds "
-                      f"{self.image} floats")
+        self.not_negative(frame=frame)
+        if frame + channels * height * width > self.image:
+            self.fail(f"the image is {channels}x{height}x{width} from float {frame}, the "
+                      f"input holds {self.image} floats")
         last = self.plane(origin, channels, cstride, height, pitch, width)
         self.inside("the image's copy", origin, last, self.arena)
 
     def phase(self) -> None:
         (channels, rows, pitch, stride, source, source_cstride, source_pitch, target,
-         target_cstride, target_pitch, phase_size) = self.take(11)
+         target_cstride, target_pitch, phase_size) = self.take(PHASE_FIELDS)
         self.positive(channels=channels, rows=rows, pitch=pitch, stride=stride)
         self.not_negative(phase_size=phase_size)
         last = self.plane(source, channels, source_cstride, rows, source_pitch, pitch)
@@ -140,14 +154,15 @@ class _Walk:
         self.inside("a phase split's images", target, last, self.arena)
 
     def pool(self) -> None:
-        channels, height, width, size, source, cstride, pitch, out = self.take(8)
-        self.positive(channels=channels, height=height, width=width, size=size)
+        (channels, height, width, size, source, cstride, pitch, out, steps,
+         _accumulate) = self.take(POOL_FIELDS)
+        self.positive(channels=channels, height=height, width=width, size=size, steps=steps)
         last = self.plane(source, channels, cstride, height, pitch, width)
         self.inside("a pooled population", source, last, self.arena)
         self.inside("pooled features", out, out + channels * size * size - 1, self.features)
 
     def copy(self) -> None:
-        channels, height, width, source, cstride, pitch, out = self.take(7)
+        channels, height, width, source, cstride, pitch, out = self.take(COPY_FIELDS)
         self.positive(channels=channels, height=height, width=width)
         last = self.plane(source, channels, cstride, height, pitch, width)
         self.inside("a copied population", source, last, self.arena)
@@ -156,13 +171,17 @@ class _Walk:
 
     def conv(self) -> None:
         (channels, height, width, origin, cstride, pitch, stride, phase_offset, phase_cstride,
-         phase_pitch, phase_size, top, left) = self.take(CONV_FIELDS)
-        self.positive(channels=channels, height=height, width=width)
+         phase_pitch, phase_size, top, left, column_step, relu) = self.take(CONV_FIELDS)
+        self.positive(channels=channels, height=height, width=width, column_step=column_step)
         if channels > MAX_CHANNELS:
             self.fail(f"{channels} channels, the kernel takes at most {MAX_CHANNELS}")
-        last = self.plane(origin, channels, cstride, height, pitch, width)
+        if relu not in (0, 1):
+            self.fail(f"the ReLU flag is {relu}, expected 0 or 1")
+        # (a sub-pixel phase writes every column_step-th float of its rows)
+        last = self.plane(origin, channels, cstride, height, pitch,
+                          (width - 1) * column_step + 1)
         self.inside("a population's activity", origin, last, self.arena)
-        if stride > 1:  # the store also writes the s x s phase images
+        if stride > 1 and relu and column_step == 1:  # the store also writes the phase images
             self.not_negative(phase_offset=phase_offset, phase_cstride=phase_cstride,
                               phase_pitch=phase_pitch, phase_size=phase_size, top=top,
                               left=left)

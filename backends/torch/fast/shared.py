@@ -36,11 +36,11 @@ def _array(tensor: Tensor) -> np.ndarray:
     return tensor.detach().to("cpu", torch.float64).numpy()
 
 
-def folded_projections(model: MouseNet, step: int = 0) -> dict[str, FoldedProjection]:
-    """Every projection's weight, times its effective mask (a learnable profile included) and
-    its target's eval BatchNorm scale, and its bias, with the shift on the target's carrier:
-    ``mnc.lowering.batchnorm.fold_projections`` over the module's tensors (float64), with the
-    running statistics of ``step`` (a recurrent network keeps them per step)."""
+def lowering_tensors(model: MouseNet) -> dict[str, np.ndarray]:
+    """The module's weights, masks (a learnable profile's effective one) and BatchNorm state
+    under the contract's names, float64, as ``mnc.lowering`` folds them; each norm's own eps
+    (a swapped-in BatchNorm may have another) is moved into its variance, so one folding rule
+    (``BATCH_NORM_EPS``) serves every population."""
     ir = model.ir
     tensors: dict[str, np.ndarray] = {}
     with torch.no_grad():
@@ -58,9 +58,20 @@ def folded_projections(model: MouseNet, step: int = 0) -> dict[str, FoldedProjec
             tensors[f"{name}.weight"] = _array(norm.weight)
             tensors[f"{name}.bias"] = _array(norm.bias)
             tensors[f"{name}.running_mean"] = _array(mean)
-            # a module's own eps (a swapped-in BatchNorm may have another) moved into the
-            # variance, so one folding rule serves every population
             tensors[f"{name}.running_var"] = (_array(var).astype(np.float64)
                                               + (norm.eps - BATCH_NORM_EPS))
+    return tensors
+
+
+def folded_projections(model: MouseNet, step: int = 0,
+                       tensors: dict[str, np.ndarray] | None = None
+                       ) -> dict[str, FoldedProjection]:
+    """Every projection's weight, times its effective mask (a learnable profile included) and
+    its target's eval BatchNorm scale, and its bias, with the shift on the target's carrier:
+    ``mnc.lowering.batchnorm.fold_projections`` over the module's tensors (float64,
+    ``lowering_tensors``, if not given), with the running statistics of ``step`` (a recurrent
+    network keeps them per step)."""
+    if tensors is None:
+        tensors = lowering_tensors(model)
     with np.errstate(invalid="ignore"):  # a NaN or infinite weight stays NaN, quietly
-        return fold_projections(ir, tensors, step=step)
+        return fold_projections(model.ir, tensors, step=step)

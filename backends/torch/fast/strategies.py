@@ -36,12 +36,15 @@ SPARSE_MAX_DENSITY = 0.3
 
 def sparse_unsupported(ir: IR) -> str | None:
     """Why the sparse kernel cannot run this IR, or None when it can."""
-    if ir.is_recurrent:
-        return f"it is recurrent ({ir.dynamics.steps} steps, unrolled in time)"
-    upsampled = [q.name for q in ir.projections if q.upsample != 1]
-    if upsampled:
-        return f"projection {upsampled[0]!r} upsamples its source"
+    strided = [q.name for q in ir.projections if q.upsample != 1 and q.stride != 1]
+    if strided:
+        return f"projection {strided[0]!r} both upsamples and strides its source"
     return None
+
+
+def feed_forward(ir: IR) -> bool:
+    """Neither recurrent nor upsampled: where ``auto`` trains on the sparse batch path."""
+    return not ir.is_recurrent and all(q.upsample == 1 for q in ir.projections)
 
 
 def wants_autograd(training: bool) -> bool:
@@ -165,6 +168,11 @@ class Sparse(Strategy):
         problem = self.problem_for_call(dispatcher, images, training)
         if problem is not None:
             return problem
+        if (not feed_forward(dispatcher.model.ir)
+                and self.kernel_problem(dispatcher, images, training) is not None):
+            # with autograd, the batch path is measured faster than merged only for
+            # feed-forward networks (BENCHMARKS.md)
+            return "with autograd, auto runs recurrent and upsampled networks with merged"
         density = dispatcher.mask_density()
         if density > SPARSE_MAX_DENSITY:
             return (f"the masks keep {density:.0%} of the taps, above the "
@@ -178,7 +186,9 @@ class Sparse(Strategy):
         return self.kernel_problem(dispatcher, images, training) is None
 
     def observed_by(self, dispatcher: Dispatcher, images: Tensor, training: bool) -> str:
-        return "sparse" if self.uses_kernel(dispatcher, images, training) else "merged"
+        # (the kernel's copies of a recurrent network are not per step: merged observes it)
+        kernel = self.uses_kernel(dispatcher, images, training)
+        return "sparse" if kernel and not dispatcher.model.recurrent else "merged"
 
     def forward(self, dispatcher: Dispatcher, images: Tensor, training: bool) -> Tensor:
         if self.uses_kernel(dispatcher, images, training):
@@ -213,9 +223,11 @@ def _input_problem(ir: IR, images: Tensor) -> str | None:
     if torch.is_autocast_enabled("cpu"):
         return "autocast is on (the kernel computes in float32 only)"
     inp = ir.input
-    if images.dim() != 4 or tuple(images.shape[1:]) != (inp.channels, inp.height, inp.width):
-        return (f"input shape {tuple(images.shape)} is not (N, {inp.channels}, "
-                f"{inp.height}, {inp.width})")
+    expected: tuple[int, ...] = (inp.channels, inp.height, inp.width)
+    if ir.dynamics.input == "clip":
+        expected = (ir.dynamics.steps, *expected)
+    if images.dim() != len(expected) + 1 or tuple(images.shape[1:]) != expected:
+        return f"input shape {tuple(images.shape)} is not (N, {', '.join(map(str, expected))})"
     return None
 
 

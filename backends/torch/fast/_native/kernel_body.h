@@ -58,6 +58,17 @@ DEFINE_BLOCK(NARROW_R, NARROW_NV, narrow)
 TARGET static void FN(store)(const float *tmp, int tmp_pitch, const struct output *o,
                              float *arena, int c, int r0, int c0, int rows, int cols) {
     float *dst = arena + o->origin + (ptrdiff_t)c * o->cstride;
+    if (!o->relu || o->column_step != 1) {
+        /* a sub-pixel phase of an upsampled projection: every column_step-th float of the
+         * target's partial drive, stored as summed (the target's own op adds it in) */
+        const ptrdiff_t step = o->column_step;
+        for (int r = 0; r < rows; r++) {
+            const float *t = tmp + r * tmp_pitch;
+            float *out = dst + (ptrdiff_t)(r0 + r) * o->pitch + (c0 * step);
+            for (int x = 0; x < cols; x++) out[x * step] = t[x];
+        }
+        return;
+    }
     for (int r = 0; r < rows; r++) {
         const float *t = tmp + r * tmp_pitch;
         float *out = dst + (ptrdiff_t)(r0 + r) * o->pitch + c0;
@@ -84,8 +95,8 @@ TARGET static void FN(store)(const float *tmp, int tmp_pitch, const struct outpu
  * read mostly the rows its own core just wrote). */
 TARGET static const int32_t *FN(conv)(const int32_t *p, const float **weights,
                                       float *arena, int part, int parts) {
-    const struct output o = {p[0], p[1], p[2], p[3], p[4], p[5], p[6],
-                             p[7], p[8], p[9], p[10], p[11], p[12]};
+    const struct output o = {p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
+                             p[8], p[9], p[10], p[11], p[12], p[13], p[14]};
     const int channels = o.channels, height = o.height, width = o.width;
     p += OUTPUT_FIELDS;
     const float *w = *weights;

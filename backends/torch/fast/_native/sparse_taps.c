@@ -48,8 +48,10 @@ struct output {
     int stride;                 /* phase split factor (1: the population has no phase images) */
     int phase_offset, phase_cstride, phase_pitch, phase_size;
     int top, left;              /* padding above and left of the valid area */
+    int column_step;            /* floats between output columns (a sub-pixel phase: > 1) */
+    int relu;                   /* 1: ReLU on store; 0: store the sum (a partial drive) */
 };
-#define OUTPUT_FIELDS 13
+#define OUTPUT_FIELDS 15
 
 /* ---- portable variant: 4-float vectors ---- */
 #define SUFFIX generic
@@ -100,19 +102,21 @@ EXPORT int mnc_sparse_best_isa(void) {
     return ISA_GENERIC;
 }
 
-/* Copy one image (channels x height x width, contiguous) into its padded buffer. */
 #define FIRST(n) ((int)((int64_t)(n) * part / parts))
 #define LAST(n) ((int)((int64_t)(n) * (part + 1) / parts))
 
-static const int32_t *place(const int32_t *p, const float *image, float *arena, int part,
+/* Copy one image, or a clip's frame (channels x height x width, contiguous, p[6] floats
+ * into the input), into its padded buffer. */
+static const int32_t *place(const int32_t *p, const float *images, float *arena, int part,
                             int parts) {
     const int channels = p[0], height = p[1], width = p[2];
     const int offset = p[3], cstride = p[4], pitch = p[5];
+    const float *image = images + p[6];
     for (int c = FIRST(channels); c < LAST(channels); c++)
         for (int y = 0; y < height; y++)
             memcpy(arena + offset + (ptrdiff_t)c * cstride + (ptrdiff_t)y * pitch,
                    image + ((ptrdiff_t)c * height + y) * width, sizeof(float) * width);
-    return p + 6;
+    return p + 7;
 }
 
 /* Split padded buffers into stride x stride phase images: phase(py, px)[y][x] =
@@ -137,11 +141,15 @@ static const int32_t *phase(const int32_t *p, float *arena, int part, int parts)
     return p + 11;
 }
 
-/* Adaptive average pooling to pool x pool (PyTorch's bins), written as C, H, W features. */
+/* Adaptive average pooling to pool x pool (PyTorch's bins), written as C, H, W features;
+ * divided by p[8] (the readout steps a recurrent network averages) and, with p[9], added to
+ * the features already there (the earlier readout steps'). */
 static const int32_t *pool(const int32_t *p, const float *arena, float *features, int part,
                            int parts) {
     const int channels = p[0], height = p[1], width = p[2], size = p[3];
     const int src = p[4], cstride = p[5], pitch = p[6], out = p[7];
+    const float steps = (float)p[8];
+    const int accumulate = p[9];
     for (int c = FIRST(channels); c < LAST(channels); c++) {
         const float *in = arena + src + (ptrdiff_t)c * cstride;
         for (int i = 0; i < size; i++) {
@@ -151,11 +159,13 @@ static const int32_t *pool(const int32_t *p, const float *arena, float *features
                 float sum = 0.0f;
                 for (int y = y0; y < y1; y++)
                     for (int x = x0; x < x1; x++) sum += in[(ptrdiff_t)y * pitch + x];
-                features[out + (c * size + i) * size + j] = sum / (float)((y1 - y0) * (x1 - x0));
+                const float mean = sum / (float)((y1 - y0) * (x1 - x0)) / steps;
+                float *feature = features + out + (c * size + i) * size + j;
+                *feature = accumulate ? *feature + mean : mean;
             }
         }
     }
-    return p + 8;
+    return p + 10;
 }
 
 /* Copy a population's activity (after ReLU) out of its padded buffer, as C, H, W floats

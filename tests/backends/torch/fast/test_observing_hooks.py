@@ -159,7 +159,8 @@ def test_hooks_per_step_on_a_recurrent_network(tiny_ir):
         handle.remove()
         expected = network.plain_features(images, ["VISp2/3"])["VISp2/3"]
         plain = network.plain_forward(images)
-    assert chosen == ["merged"]
+    # (the sparse kernel runs it where built; the hooks observe merged's activity per step)
+    assert chosen == ["sparse" if "sparse" in FAST else "merged"]
     assert len(recorded) == steps
     for step in range(steps):
         _close(recorded[step], expected[:, step])

@@ -1,8 +1,9 @@
 """A recurrent network under the merged strategy: per step, each merged group over its source's
 activity ``delay`` steps before, equal to the unrolled plain path (logits, every step's
-features, BatchNorm statistics and gradients in training); ``auto`` picks it on the CPU, and
-forcing the sparse kernel onto a recurrent network is refused with one message naming what
-runs it."""
+features, BatchNorm statistics and gradients in training); ``auto`` picks it on the CPU in
+training (and the sparse kernel in inference, where it is built), and forcing the sparse
+kernel onto a projection that both upsamples and strides is refused with one message naming
+what runs it."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import pytest
 import torch
 
 import mnc
-from mnc.errors import BackendError
 from mnc.ir import IR
-from tests.recurrent_irs import inputs_for, randomised, with_recurrence
+from mnc_backends.torch.fast import native
+from mnc_backends.torch.fast.dispatch import sparse_unsupported
+from tests.recurrent_irs import FEEDBACK, inputs_for, randomised, tiny_recurrent, with_recurrence
 
 pytestmark = pytest.mark.torch
 
@@ -82,11 +84,12 @@ def test_merged_trains_as_the_unrolled_plain_path(tiny_ir) -> None:
         torch.testing.assert_close(gradient, conv.weight.grad, rtol=0, atol=1e-9 * scale)
 
 
-def test_auto_runs_merged_and_a_forced_strategy_is_kept(model) -> None:
+def test_auto_runs_sparse_in_inference_merged_in_training(model) -> None:
     images = torch.rand(2, 3, model.ir.input.height, model.ir.input.width)
     dispatcher = model.dispatcher()
+    inference = "sparse" if native.available() else "merged"
     with torch.inference_mode():
-        assert dispatcher.choose(images, training=False) == "merged"
+        assert dispatcher.choose(images, training=False) == inference
         assert dispatcher.choose(images, "plain", training=False) == "plain"
         expected = model.plain_forward(images)
         torch.testing.assert_close(model.set_strategy("auto")(images), expected, rtol=0,
@@ -100,18 +103,13 @@ def test_auto_runs_merged_and_a_forced_strategy_is_kept(model) -> None:
     assert merged.strategy == "merged"
 
 
-def test_a_forced_sparse_strategy_is_refused_by_name(model) -> None:
-    message = ("strategy 'sparse' cannot run IR 'MouseNet tiny with feedback': it is "
-               "recurrent \\(3 steps, unrolled in time\\); strategies 'auto', 'plain' and "
-               "'merged' run it")
-    with pytest.raises(BackendError, match=message):
-        model.set_strategy("sparse")
-    assert model.strategy == "auto"
-    with pytest.raises(BackendError, match=message):
-        mnc.compile("tiny-feedback", backend="torch", strategy="sparse")
-    images = torch.rand(1, 3, model.ir.input.height, model.ir.input.width)
-    with pytest.raises(BackendError, match=message):  # the dispatcher asked directly
-        model.dispatcher().run(images, "sparse")
+def test_sparse_refuses_only_a_projection_that_upsamples_and_strides() -> None:
+    ir = tiny_recurrent()
+    assert sparse_unsupported(ir) is None
+    strided = [q.model_copy(update={"stride": 2}) if q.name == FEEDBACK else q
+               for q in ir.projections]  # (in memory: no invariant check)
+    reason = sparse_unsupported(ir.model_copy(update={"projections": strided}))
+    assert reason == f"projection {FEEDBACK!r} both upsamples and strides its source"
 
 
 @pytest.mark.parametrize("readout_steps", [(1, 1), None], ids=["early", "last"])
