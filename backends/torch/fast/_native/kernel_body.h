@@ -15,7 +15,11 @@ typedef float FN(vf) __attribute__((vector_size(VL * 4)));
 typedef float FN(vfu) __attribute__((vector_size(VL * 4), aligned(4)));
 
 /* One block of an output channel: R rows x NV vectors from (r0, c0). Every kept tap (weight
- * x shifted input) is summed in registers; the sums go to tmp (R rows of NV * VL floats). */
+ * x shifted input) is summed in registers; the sums go to tmp (R rows of NV * VL floats).
+ * The tap loop is written so that it compiles to one broadcast of the weight and R * NV
+ * multiply-adds with memory operands, the rows walked by one pointer: an address computed per
+ * row (src + r * pitch) ran out of general registers and spilled them into vector registers
+ * in the loop, and a weight written (vf){0} + w costs a scalar add before the broadcast. */
 #define DEFINE_BLOCK(R, NV, KIND)                                                           \
 TARGET static void FN(CAT(block, KIND))(                                                  \
     const int32_t *taps, const float *weights, const float *arena, float *tmp,             \
@@ -35,10 +39,10 @@ TARGET static void FN(CAT(block, KIND))(                                        
         const float *base = arena + r0 * pitch + c0;                                        \
         for (int t = 0; t < count; t++) {                                                   \
             const float *src = base + q[t];                                                 \
-            const vf wv = (vf){0} + w[t];                                                   \
-            for (int r = 0; r < R; r++)                                                     \
+            const float wv = w[t];                                                          \
+            for (int r = 0; r < R; r++, src += pitch)                                       \
                 for (int v = 0; v < NV; v++)                                                \
-                    acc[r][v] += wv * *(const vfu *)(src + r * pitch + v * VL);             \
+                    acc[r][v] += wv * *(const vfu *)(src + v * VL);                         \
         }                                                                                   \
         q += count;                                                                         \
         w += count;                                                                         \

@@ -25,7 +25,9 @@ typedef double TFN(tvd) __attribute__((vector_size(VL * 8)));
  * A channel sums thousands of taps (the transposed taps of the input gradient: every output
  * channel's); summed one after another in float32, the error grows with their count, and
  * training-mode BatchNorm's backward amplifies it (4x plain's gradient error on the default
- * spec). So each run of TAP_RUN taps is summed in float32 registers and the runs in double. */
+ * spec). So each run of TAP_RUN taps is summed in float32 registers and the runs in double;
+ * a channel of at most TAP_RUN taps (most input-gradient channels of a small network) is one
+ * run added to the output in float32, the same rounding without the conversions. */
 #define TAP_RUN 16
 #define DEFINE_CORRELATE_BLOCK(R, KIND)                                                     \
 TARGET static void TFN(TCAT(correlate_block, KIND))(                                      \
@@ -34,6 +36,20 @@ TARGET static void TFN(TCAT(correlate_block, KIND))(                            
     typedef TFN(tvf) vf;                                                                    \
     typedef TFN(tvfu) vfu;                                                                  \
     typedef TFN(tvd) vd;                                                                    \
+    if (taps <= TAP_RUN) { /* one run: float32 only, no conversions */                      \
+        vf run[R];                                                                          \
+        for (int r = 0; r < R; r++)                                                         \
+            run[r] = accumulate ? *(const vfu *)(out + r * out_w) : (vf){0};                \
+        vf sum[R];                                                                          \
+        for (int r = 0; r < R; r++) sum[r] = (vf){0};                                       \
+        for (int64_t t = 0; t < taps; t++) {                                                \
+            const float *src = in + offsets[t];                                             \
+            const float wv = weights[t];                                                    \
+            for (int r = 0; r < R; r++, src += in_w) sum[r] += wv * *(const vfu *)src;      \
+        }                                                                                   \
+        for (int r = 0; r < R; r++) *(vfu *)(out + r * out_w) = run[r] + sum[r];            \
+        return;                                                                             \
+    }                                                                                       \
     vd acc[R];                                                                              \
     for (int r = 0; r < R; r++)                                                             \
         acc[r] = accumulate ? __builtin_convertvector(*(const vfu *)(out + r * out_w), vd)  \
@@ -44,8 +60,8 @@ TARGET static void TFN(TCAT(correlate_block, KIND))(                            
         for (int r = 0; r < R; r++) run[r] = (vf){0};                                       \
         for (int64_t t = first; t < last; t++) {                                            \
             const float *src = in + offsets[t];                                             \
-            const vf wv = (vf){0} + weights[t];                                             \
-            for (int r = 0; r < R; r++) run[r] += wv * *(const vfu *)(src + r * in_w);      \
+            const float wv = weights[t];                                                    \
+            for (int r = 0; r < R; r++, src += in_w) run[r] += wv * *(const vfu *)src;      \
         }                                                                                   \
         for (int r = 0; r < R; r++) acc[r] += __builtin_convertvector(run[r], vd);          \
     }                                                                                       \
@@ -77,7 +93,28 @@ TARGET static void TFN(correlate_rows)(const float *in, ptrdiff_t in_pitch,
                                          out_pitch, accumulate);
         }
     }
-    for (int r = 0; r < rows; r++) /* the columns past the last whole vector */
+    if (x0 < out_w && out_w >= VL) {
+        /* The columns past the last whole vector: one more vector ending at the last column
+         * (overlapping columns already written) into tmp, whose last columns are copied out
+         * (added, with accumulate). Scalar sums there cost a tap per column: on an input
+         * gradient 20 columns wide, the 4 past the vector took longer than the 16 before. */
+        const int xs = out_w - VL;
+        float tmp[TRAIN_R * VL];
+        const float *base = in + (ptrdiff_t)y0 * in_pitch + xs;
+        if (rows == TRAIN_R)
+            TFN(correlate_block_rows)(base, in_pitch, offsets, weights, taps, tmp, VL, 0);
+        else
+            for (int r = 0; r < rows; r++)
+                TFN(correlate_block_row)(base + (ptrdiff_t)r * in_pitch, in_pitch, offsets,
+                                         weights, taps, tmp + r * VL, VL, 0);
+        for (int r = 0; r < rows; r++) {
+            float *dst = out + (ptrdiff_t)(y0 + r) * out_pitch;
+            for (int x = x0; x < out_w; x++)
+                dst[x] = accumulate ? dst[x] + tmp[r * VL + x - xs] : tmp[r * VL + x - xs];
+        }
+        return;
+    }
+    for (int r = 0; r < rows; r++) /* narrower than a vector: scalar sums */
         for (int x = x0; x < out_w; x++) {
             const float *src = in + (ptrdiff_t)(y0 + r) * in_pitch + x;
             float *dst = out + (ptrdiff_t)(y0 + r) * out_pitch + x;
@@ -116,8 +153,13 @@ TARGET static void TFN(correlate)(const float *in, int64_t count, const int64_t 
 
 /* Weight gradients: under training-mode BatchNorm the output gradient of a channel sums to
  * zero over the batch, so a kept weight's gradient is a small difference of large sums. Each
- * row's products are summed in float32 vectors and each row's sum is added in double: the
- * error then does not grow with the plane and the batch. */
+ * run of rows is summed in float32 vectors (a row, or as many rows as give each lane
+ * DOT_RUN products where a row is narrower than DOT_RUN vectors) and each run's sum is added
+ * in double: the error then does not grow with the plane and the batch. Converting after
+ * every row of a plane one vector wide cost more than the row's products. */
+#define DOT_RUN 4
+#define DOT_RUN_ROWS(out_w) \
+    ((out_w) >= DOT_RUN * VL ? 1 : DOT_RUN * VL / ((out_w) > 0 ? (out_w) : 1))
 
 /* sum over (y, x) of g[y, x] * in[y * in_w + x] for one image and one tap. */
 TARGET static double TFN(plane_dot)(const float *g, const float *in, int in_w, int out_h,
@@ -127,14 +169,18 @@ TARGET static double TFN(plane_dot)(const float *g, const float *in, int in_w, i
     typedef TFN(tvd) vd;
     vd total = (vd){0};
     double tail = 0.0;
+    const int run = DOT_RUN_ROWS(out_w);
+    vf acc = (vf){0};
     for (int y = 0; y < out_h; y++) {
         const float *grow = g + (ptrdiff_t)y * out_w;
         const float *irow = in + (ptrdiff_t)y * in_w;
-        vf acc = (vf){0};
         int x = 0;
         for (; x + VL <= out_w; x += VL) acc += *(const vfu *)(grow + x) * *(const vfu *)(irow + x);
         for (; x < out_w; x++) tail += (double)grow[x] * irow[x];
-        total += __builtin_convertvector(acc, vd);
+        if ((y + 1) % run == 0 || y + 1 == out_h) {
+            total += __builtin_convertvector(acc, vd);
+            acc = (vf){0};
+        }
     }
     for (int i = 0; i < VL; i++) tail += total[i];
     return tail;
@@ -149,10 +195,11 @@ TARGET static void TFN(plane_dot4)(const float *g, const float *in, const int64_
     vd total0 = (vd){0}, total1 = (vd){0}, total2 = (vd){0}, total3 = (vd){0};
     double tail[4] = {0.0, 0.0, 0.0, 0.0};
     const float *in0 = in + off[0], *in1 = in + off[1], *in2 = in + off[2], *in3 = in + off[3];
+    const int run = DOT_RUN_ROWS(out_w);
+    vf acc0 = (vf){0}, acc1 = (vf){0}, acc2 = (vf){0}, acc3 = (vf){0};
     for (int y = 0; y < out_h; y++) {
         const float *grow = g + (ptrdiff_t)y * out_w;
         const ptrdiff_t row = (ptrdiff_t)y * in_w;
-        vf acc0 = (vf){0}, acc1 = (vf){0}, acc2 = (vf){0}, acc3 = (vf){0};
         int x = 0;
         for (; x + VL <= out_w; x += VL) {
             const vf gv = *(const vfu *)(grow + x);
@@ -167,10 +214,13 @@ TARGET static void TFN(plane_dot4)(const float *g, const float *in, const int64_
             tail[2] += (double)grow[x] * in2[row + x];
             tail[3] += (double)grow[x] * in3[row + x];
         }
-        total0 += __builtin_convertvector(acc0, vd);
-        total1 += __builtin_convertvector(acc1, vd);
-        total2 += __builtin_convertvector(acc2, vd);
-        total3 += __builtin_convertvector(acc3, vd);
+        if ((y + 1) % run == 0 || y + 1 == out_h) {
+            total0 += __builtin_convertvector(acc0, vd);
+            total1 += __builtin_convertvector(acc1, vd);
+            total2 += __builtin_convertvector(acc2, vd);
+            total3 += __builtin_convertvector(acc3, vd);
+            acc0 = acc1 = acc2 = acc3 = (vf){0};
+        }
     }
     for (int i = 0; i < VL; i++) {
         tail[0] += total0[i];
@@ -217,6 +267,8 @@ TARGET static void TFN(tap_dot)(const float *grad, const float *in, int64_t coun
 
 #undef DEFINE_CORRELATE_BLOCK
 #undef TAP_RUN
+#undef DOT_RUN
+#undef DOT_RUN_ROWS
 #undef TFN
 #undef TCAT
 #undef TCAT2

@@ -151,3 +151,39 @@ except BackendError as error:
                             timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "refused: strategy 'sparse' needs the native kernel" in result.stdout
+
+
+@needs_native
+@pytest.mark.parametrize("out_w", [3, 16, 20, 37])
+@pytest.mark.parametrize("accumulate", [False, True])
+@pytest.mark.parametrize("taps_per_channel", [5, 40])
+def test_correlate_sums_every_column_and_accumulates(out_w: int, accumulate: bool,
+                                                     taps_per_channel: int) -> None:
+    """The training kernel's tap sums over widths with and without columns past the last
+    whole vector (summed as one more vector ending at the last column), with channels of one
+    float32 run of taps and of several, into a view, added to what is there or not."""
+    from mnc_backends.torch.fast.sparse_train import _correlate, _starts
+
+    generator = torch.Generator().manual_seed(out_w + 100 * taps_per_channel)
+    count, in_channels, out_channels, out_h, reach = 3, 4, 3, 11, 5
+    source = torch.randn(count, in_channels, out_h + reach, out_w + reach, generator=generator)
+    taps = taps_per_channel * out_channels
+    co = torch.arange(out_channels).repeat_interleave(taps_per_channel).numpy()
+    channel = torch.randint(0, in_channels, (taps,), generator=generator).int().numpy()
+    dy = torch.randint(0, reach + 1, (taps,), generator=generator).int().numpy()
+    dx = torch.randint(0, reach + 1, (taps,), generator=generator).int().numpy()
+    weights = torch.randn(taps, generator=generator)
+    base = torch.randn(count, out_channels, out_h, out_w + 2, generator=generator)
+    out = base.clone()
+    _correlate(source, _starts(co, out_channels), channel, dy, dx, weights,
+               out[:, :, :, 1:out_w + 1], accumulate=accumulate)
+    expected = base.double().clone()
+    if not accumulate:
+        expected[:, :, :, 1:out_w + 1] = 0
+    for t in range(taps):
+        window = source[:, int(channel[t]), int(dy[t]):int(dy[t]) + out_h,
+                        int(dx[t]):int(dx[t]) + out_w].double()
+        expected[:, int(co[t]), :, 1:out_w + 1] += float(weights[t]) * window
+    assert torch.allclose(out.double(), expected, rtol=1e-5, atol=1e-5)
+    assert torch.equal(out[:, :, :, 0], base[:, :, :, 0])  # columns outside the view kept
+    assert torch.equal(out[:, :, :, -1], base[:, :, :, -1])
