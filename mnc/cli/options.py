@@ -14,6 +14,8 @@ the command line). Its annotation chooses the flag's form:
 
 Help is the field's ``"help"`` (extra) or its description; ``"metavar"`` names the value.
 ``from_flags`` validates what was given; a bad value is one ``UsageError`` naming its flag.
+The size guard's ``--max-...`` flags are made the same way from ``mnc.limits.Limits``
+(``add_limit_flags``, applied by ``install_flag_limits``).
 """
 
 from __future__ import annotations
