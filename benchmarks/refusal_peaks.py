@@ -93,8 +93,8 @@ def deflate_bomb(folder: Path) -> Path:
 
 def many_stimuli(folder: Path) -> Path:
     """25,000 stimuli of 1x1 pixel: a small file whose N x N matrices pass 4 GiB each."""
-    from mnc.neuro.recording_files import save_npz
-    from mnc.neuro.recordings import NeuralData
+    from mnc.neuro.sources.recording_files import save_npz
+    from mnc.neuro.sources.recordings import NeuralData
 
     rng = np.random.default_rng(0)
     count = 25_000
@@ -126,7 +126,7 @@ def patched_netcdf(folder: Path) -> Path:
 
 
 def boc_cache(folder: Path) -> Path:
-    from mnc.neuro.synthetic import write_one_session_cache
+    from mnc.neuro.sources.synthetic import write_one_session_cache
 
     write_one_session_cache(folder / "boc")
     return folder / "boc"
@@ -135,7 +135,7 @@ def boc_cache(folder: Path) -> Path:
 def session_edit(folder: Path, edit: str) -> Path:
     import h5py
 
-    from mnc.neuro.boc_session import CELL_IDS, DFF_DATA, DFF_TIMESTAMPS
+    from mnc.neuro.sources.boc_session import CELL_IDS, DFF_DATA, DFF_TIMESTAMPS
 
     cache = boc_cache(folder)
     path = next((cache / "ophys_experiment_data").glob("*.nwb"))
@@ -200,9 +200,9 @@ def session_edit(folder: Path, edit: str) -> Path:
 
 def cases(folder: Path) -> dict[str, tuple[str, str, dict[str, str]]]:
     """name -> (imports, call, environment) of the child."""
-    recording = "from mnc.neuro.recording_files import load_recordings"
+    recording = "from mnc.neuro.sources.recording_files import load_recordings"
     session = (
-        "from mnc.neuro.allen import read_session, read_template, ResponseWindow\n"
+        "from mnc.neuro.sources.allen import read_session, read_template, ResponseWindow\n"
         "from pathlib import Path"
     )
     built: dict[str, tuple[str, str, dict[str, str]]] = {}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mnc.neuro.api import AnalysisOptions, run_physiology, run_rsa
 from mnc.neuro.model_features import load_model
-from mnc.neuro.synthetic import write_synthetic_cache
+from mnc.neuro.sources.synthetic import write_synthetic_cache
 
 
 def main() -> None:

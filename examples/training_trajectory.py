@@ -73,8 +73,8 @@ def baseline(weights: Path | None, seed: int = 0) -> Any:
 
 def synthetic_recordings(n_images: int, trials: int, seed: int = 0) -> Any:
     """Five regions (VISp Cux2 L2/3 and Rorb L4, VISl Cux2, VISal Rbp4, VISam Cux2)."""
-    from mnc.neuro.recordings import NeuralData
-    from mnc.neuro.synthetic import synthetic_images, synthetic_rates
+    from mnc.neuro.sources.recordings import NeuralData
+    from mnc.neuro.sources.synthetic import synthetic_images, synthetic_rates
 
     images = synthetic_images(n_images, 46, 59, seed)
     groups = [("VISp", "Cux2-CreERT2", 175), ("VISp", "Rorb-IRES2-Cre", 275),

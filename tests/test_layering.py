@@ -35,6 +35,10 @@ LAYERS: list[tuple[str, ...]] = [
      "mnc.catalog", "mnc.diff", "mnc.explain", "mnc.draw", "mnc.model_card"),
     # Backends: torch (module, fast strategies, weights) and ONNX.
     ("mnc_backends",),
+    # Sources of recorded responses (Brain Observatory cache, files, synthetic cells), read into
+    # one in-memory form, and which cortical layer a recording samples: they know nothing of
+    # models or analyses.
+    ("mnc.neuro.sources", "mnc.neuro.layers"),
     # Applications built on compiled networks.
     ("mnc.neuro", "mnc.measure", "mnc.training", "mnc_backends.torch.training"),
     # The package's facade: ``import mnc`` offers a call for every command (compile, train,

@@ -101,7 +101,7 @@ WHEEL_MUST_HOLD = [
     "mnc/schemas/spec.schema.json", "mnc/schemas/ir.schema.json",
     "mnc_backends/torch/fast/native.py", "mnc-0.1.0.dist-info/licenses/LICENSE",
     "mnc-0.1.0.dist-info/entry_points.txt", "mnc/data/imagenet_classes.txt",
-    "mnc/neuro/synthetic.py",
+    "mnc/neuro/sources/synthetic.py",
 ]
 
 # The README's Python API from an empty folder: a user's own TensorDataset trained for one step.

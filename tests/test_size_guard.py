@@ -36,3 +36,25 @@ def test_cli_flag_and_environment(tmp_path):
     assert result.returncode == 2 and "MNC_MAX_PARAMETERS" in result.stderr
     result = run_mnc("summary", str(DEFAULT_SPEC), env={"MNC_MAX_PARAMETERS": "lots"})
     assert result.returncode == 2 and "expected a positive int" in result.stderr
+
+
+def test_limits_are_a_model_whose_bad_values_name_the_field():
+    from pydantic import ValidationError
+
+    for value in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(ValidationError, match="max_activation_mb"):
+            Limits(max_activation_mb=value)
+    with pytest.raises(ValidationError, match="max_memory"):
+        Limits(max_memory=1)  # a misspelt limit is refused, never ignored
+
+
+def test_limit_flags_come_from_the_limits_model():
+    import argparse
+
+    from mnc.cli.options import add_limit_flags
+
+    parser = argparse.ArgumentParser()
+    add_limit_flags(parser, sizes=True)
+    flags = [action.option_strings[0] for action in parser._actions[1:]]
+    assert flags == ["--max-parameters", "--max-activation-mb", "--max-memory-mb"]
+    assert parser.parse_args([]).max_memory_mb is None  # not given: the environment's

@@ -75,40 +75,6 @@ def positive_number(kind: type = float, zero_allowed: bool = False) -> Callable[
     return parse
 
 
-def add_limit_flags(parser: argparse.ArgumentParser, sizes: bool = False) -> None:
-    """The size guard's flags (``mnc.analysis.limits``): ``--max-memory-mb``, and with
-    ``sizes`` also ``--max-parameters`` and ``--max-activation-mb``. Each overrides its
-    environment variable; ``install_flag_limits`` applies them."""
-    if sizes:
-        parser.add_argument("--max-parameters", type=positive_number(int), metavar="N",
-                            help="size guard: refuse networks with more parameters "
-                                 "(default 500,000,000 or MNC_MAX_PARAMETERS)")
-        parser.add_argument("--max-activation-mb", type=positive_number(float), metavar="MB",
-                            help="size guard: refuse networks whose activations per image "
-                                 "exceed this (default 2048 or MNC_MAX_ACTIVATION_MB)")
-    parser.add_argument("--max-memory-mb", type=positive_number(float), metavar="MB",
-                        help="size guard: refuse to build, run, train, export or read what "
-                             "would allocate more (estimated before allocating; default "
-                             "8192 or MNC_MAX_MEMORY_MB)")
-
-
-def install_flag_limits(args: argparse.Namespace) -> Any:
-    """The limits of the flags given over the environment's, installed as the default of every
-    check this command makes (also those deep in loaders); returns them."""
-    import dataclasses
-
-    from mnc.analysis.limits import Limits, install_limits
-
-    given = {name: getattr(args, name, None)
-             for name in ("max_parameters", "max_activation_mb", "max_memory_mb")}
-    limits = dataclasses.replace(Limits.from_environment(),
-                                 **{name: value for name, value in given.items()
-                                    if value is not None})
-    offered = frozenset("--" + name.replace("_", "-") for name in given if hasattr(args, name))
-    install_limits(limits, offered)
-    return limits
-
-
 def print_json(data: Any) -> None:
     """Strict JSON on stdout: NaN and infinity are printed as null."""
     from mnc.io.strict_json import dumps

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mnc.cli.common import add_limit_flags, add_spec_argument, install_flag_limits
+from mnc.cli.common import add_spec_argument
+from mnc.cli.options import add_limit_flags, install_flag_limits
 from mnc.io.outputs import output_file
 from mnc.text import shown
 

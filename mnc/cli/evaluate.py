@@ -7,7 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from mnc.cli.common import add_limit_flags, announce, install_flag_limits, print_json
+from mnc.cli.common import announce, print_json
+from mnc.cli.options import add_limit_flags, install_flag_limits
 from mnc.cli.train import add_hyperparameter_flags, hyperparameter_values
 from mnc.text import shown
 

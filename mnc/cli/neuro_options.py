@@ -11,7 +11,7 @@ from mnc.cli.options import add_model_flags, from_flags, given_values
 from mnc.errors import UsageError
 from mnc.neuro.model_features import STEP_WORDS
 from mnc.neuro.options import AnalysisOptions, NeuralSelection, PhysiologyOptions
-from mnc.neuro.synthetic import SYNTHETIC
+from mnc.neuro.sources.synthetic import SYNTHETIC
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,7 +76,7 @@ def neural_source(args: argparse.Namespace) -> Any:
     if given:
         raise UsageError(f"{', '.join(given)}: only with --boc-cache, not with --recordings")
     if args.recordings == SYNTHETIC:
-        from mnc.neuro.synthetic import synthetic_recordings
+        from mnc.neuro.sources.synthetic import synthetic_recordings
 
         return synthetic_recordings(seed=args.seed)
     return str(args.recordings)

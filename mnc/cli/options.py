@@ -14,6 +14,8 @@ the command line). Its annotation chooses the flag's form:
 
 Help is the field's ``"help"`` (extra) or its description; ``"metavar"`` names the value.
 ``from_flags`` validates what was given; a bad value is one ``UsageError`` naming its flag.
+The size guard's ``--max-...`` flags are made the same way from ``mnc.limits.Limits``
+(``add_limit_flags``, applied by ``install_flag_limits``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pydantic.fields import FieldInfo
 
 from mnc.cli.common import comma_list, positive_number
 from mnc.errors import UsageError
+from mnc.limits import Limits, install_limits
 
 ArgumentType = Callable[[str], Any]
 FIELD_DEFAULT = object()
@@ -104,6 +107,30 @@ def from_flags(model: type[BaseModel], values: Mapping[str, Any],
         problem = error.errors(include_url=False)[0]
         where = spell(str(problem["loc"][0])) if problem["loc"] else model.__name__
         raise UsageError(f"{where}: {problem['msg']}") from None
+
+
+LIMIT_FLAGS = ("max_memory_mb",)
+SIZE_LIMIT_FLAGS = ("max_parameters", "max_activation_mb", "max_memory_mb")
+
+
+def add_limit_flags(parser: argparse.ArgumentParser, sizes: bool = False) -> None:
+    """The size guard's flags (``mnc.limits.Limits``): ``--max-memory-mb``, and with
+    ``sizes`` also ``--max-parameters`` and ``--max-activation-mb``. Each overrides its
+    environment variable; ``install_flag_limits`` applies them."""
+    add_model_flags(parser, Limits, SIZE_LIMIT_FLAGS if sizes else LIMIT_FLAGS, default=None)
+
+
+def install_flag_limits(args: argparse.Namespace) -> Limits:
+    """The limits of the flags given over the environment's, installed as the default of every
+    check this command makes (also those deep in loaders); returns them."""
+    given = given_values(args, Limits)
+    limits = from_flags(Limits, {**Limits.from_environment().model_dump(),
+                                 **{name: value for name, value in given.items()
+                                    if value is not None}})
+    offered = frozenset(option for name in given
+                        if (option := flag(name, Limits.model_fields[name])) is not None)
+    install_limits(limits, offered)
+    return limits
 
 
 def _form(name: str, info: FieldInfo, bounds_while_parsing: bool) -> dict[str, Any]:

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from mnc.class_names import default_class_names
-from mnc.cli.common import add_limit_flags, announce, install_flag_limits, positive_number
+from mnc.cli.common import announce, positive_number
+from mnc.cli.options import add_limit_flags, install_flag_limits
 from mnc.errors import UserFileError
 from mnc.imaging import find_images
 from mnc.io import strict_json

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mnc.cli.common import add_limit_flags, announce, install_flag_limits, print_json
+from mnc.cli.common import announce, print_json
+from mnc.cli.options import add_limit_flags, install_flag_limits
 
 NAME = "train"
 HELP = "train a compiled network on digits, ImageFolder or Downsampled ImageNet data"

@@ -3,9 +3,9 @@
 ::
 
     Brain Observatory cache (h5py)          specs/mouse.yaml + weights (mnc.compile / mnc.load)
-      -> allen.load_natural_scenes            -> model_features.prepare_images (118 scenes)
-      or recording_files.load_recordings      -> model_features.summarize_features (streamed)
-      -> recordings.NeuralData                -> representation.FeatureSummary (cached)
+      -> sources.allen.load_natural_scenes    -> model_features.prepare_images (118 scenes)
+      or sources.recording_files              -> model_features.summarize_features (streamed)
+      -> sources.recordings.NeuralData        -> representation.FeatureSummary (cached)
          (images; stimuli x trials x cells)
       -> regions.group_regions
          (area x Cre line x layer)
@@ -43,7 +43,7 @@ def compare_trajectory(checkpoints: Any, layers: Any, recordings: Any, **options
 
 
 def synthetic_recordings(**options: Any) -> Any:
-    """Synthetic ``NeuralData`` with a known answer (see ``mnc.neuro.synthetic``)."""
-    from mnc.neuro.synthetic import synthetic_recordings as make
+    """Synthetic ``NeuralData`` with a known answer (see ``mnc.neuro.sources.synthetic``)."""
+    from mnc.neuro.sources.synthetic import synthetic_recordings as make
 
     return make(**options)

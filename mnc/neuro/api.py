@@ -42,11 +42,11 @@ from mnc.neuro.physiology_tables import (
     metric_values,
     physiology_tables,
 )
-from mnc.neuro.recordings import NeuralData
 from mnc.neuro.regions import Region
 from mnc.neuro.report import Report, Tables, records, table_frames
 from mnc.neuro.representation import FeatureSummary
 from mnc.neuro.score_tables import PIXELS, REPLICATES_TABLE, predictivity_tables, rsa_tables
+from mnc.neuro.sources.recordings import NeuralData
 
 __all__ = ["PHYSIOLOGY_METRICS", "PHYSIOLOGY_TABLES_KIND", "PIXELS", "REPLICATES_TABLE",
            "AnalysisOptions", "NeuralSelection", "NeuralSource", "Progress", "Report",

@@ -4,7 +4,7 @@ Layout under the cache folder::
 
     features/<feature key>/<population>.npz   FeatureSummary of one population
     scores/<score key>.json                    analysis results (RSA, predictivity, physiology)
-    responses/<session>-<file key>.npz         per-session trial responses (see allen.py)
+    responses/<session>-<file key>.npz         per-session trial responses (``mnc.neuro.sources``)
 
 Anyone who can write to the folder is not trusted: entries are opened without following
 links or blocking on FIFOs, and only regular files owned by the current user count (another
@@ -20,17 +20,13 @@ misses the cache instead of returning stale numbers.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
-import warnings
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mnc.analysis.limits import current_limits
 from mnc.errors import MncError
 from mnc.io import strict_json
 from mnc.io.cache_entries import cache_open, entry_exists, read_entry, write_cache_text
@@ -38,6 +34,11 @@ from mnc.io.strict_json import non_finite_marks, restore_non_finite
 from mnc.io.textfile import TextFileError, parse_json
 from mnc.ir.keys import population_key
 from mnc.neuro.representation import FeatureSummary
+from mnc.neuro.sources.cache_files import (  # noqa: F401 - importable from here as before
+    CacheWarning,
+    cache_miss,
+    read_cached_arrays,
+)
 
 CACHE_FORMAT = 2
 """2: scores add bootstrap draws and the best population leaves out the input image."""
@@ -62,41 +63,6 @@ def feature_key(ir_hash: str, weights_key: str, model_input: np.ndarray,
 
 MAX_SCORE_BYTES = 64 * 2**20
 """A score file holds a few numbers per population and bootstrap draw."""
-
-
-class CacheWarning(UserWarning):
-    """A cache entry could not be read back; it is computed again and replaced."""
-
-
-def cache_miss(path: Path, reason: str) -> None:
-    """Warn that ``path`` is ignored: a damaged or oversized entry costs a recomputation."""
-    warnings.warn(f"{path}: unusable cache entry ({reason}); computing it again",
-                  CacheWarning, stacklevel=3)
-
-
-def read_cached_arrays(path: Path, names: tuple[str, ...] = ()) -> dict[str, np.ndarray] | None:
-    """The arrays of a cached ``.npz`` or ``.npy`` file (key ``""`` for ``.npy``), read with
-    the memory limit as bound and never unpickled; None with a warning if unusable."""
-    try:
-        raw = read_entry(path, current_limits().max_memory_bytes)
-        loaded = np.load(io.BytesIO(raw), allow_pickle=False)
-        if isinstance(loaded, np.ndarray):
-            return {"": loaded}
-        with loaded:
-            return {name: loaded[name] for name in names}
-    except TextFileError as error:
-        cache_miss(path, error.reason)
-    except KeyError as error:
-        cache_miss(path, f"no array {error}")
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else \
-            type(error).__name__
-        if "max_header_size" in reason:  # numpy's advice to trust the file is not passed on
-            reason = "its .npy header is larger than numpy reads safely"
-        elif "pickle" in reason:  # numpy's advice to load it unsafely is not passed on
-            reason = "holds pickled (object) data, which is never loaded"
-        cache_miss(path, reason)
-    return None
 
 
 def read_cached_json(path: Path, limit: int | None = None) -> Any | None:

@@ -26,9 +26,9 @@ from mnc.neuro.cache import (
 )
 from mnc.neuro.model_features import LoadedModel, chosen_steps, is_stepped, summarize_features
 from mnc.neuro.options import AnalysisOptions, NeuralSelection
-from mnc.neuro.recordings import NeuralData
 from mnc.neuro.report import Tables
 from mnc.neuro.representation import FeatureSummary
+from mnc.neuro.sources.recordings import NeuralData
 
 Progress = Callable[[int, int], None]
 

@@ -2,7 +2,7 @@
 
 In: ``as_recordings`` turns what a user hands ``run_rsa``/``compare_model`` into what
 ``load_neural`` reads: ``NeuralData``, a file or cache folder path, an in-memory
-``xarray.Dataset`` (the NetCDF layout of ``mnc.neuro.recording_files``), or an
+``xarray.Dataset`` (the NetCDF layout of ``mnc.neuro.sources.recording_files``), or an
 ``rsatoolbox.data.Dataset`` laid out as::
 
     measurements                       (observations, cells): one row per trial
@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from mnc.errors import UserFileError
-from mnc.neuro.recordings import NeuralData
 from mnc.neuro.regions import Region
 from mnc.neuro.representation import FeatureSummary
+from mnc.neuro.sources.recordings import NeuralData
 
 ACCEPTED = (
     "NeuralData, a recordings file (.npz, NetCDF) or Allen cache folder path, an "
@@ -55,7 +55,7 @@ def as_recordings(source: Any) -> NeuralData | str | Path:  # noqa: ANN401 - any
     if isinstance(source, NeuralData | str | Path):
         return source
     if _is_instance_of(source, "xarray", "Dataset"):
-        from mnc.neuro.recording_files import from_xarray
+        from mnc.neuro.sources.recording_files import from_xarray
 
         return from_xarray(source, str(source.attrs.get("source", XARRAY_SOURCE)))
     if _is_instance_of(source, "rsatoolbox", "Dataset"):

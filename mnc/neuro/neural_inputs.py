@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from mnc.errors import UserFileError
-from mnc.neuro.allen import load_natural_scenes
 from mnc.neuro.interop import as_recordings
 from mnc.neuro.options import NeuralSelection
-from mnc.neuro.recording_files import is_recordings_file, load_recordings
-from mnc.neuro.recordings import NeuralData
 from mnc.neuro.regions import Region, group_regions
+from mnc.neuro.sources.allen import load_natural_scenes
+from mnc.neuro.sources.recording_files import is_recordings_file, load_recordings
+from mnc.neuro.sources.recordings import NeuralData
 
 NeuralSource = NeuralData | str | Path
 """Recordings in memory, a Brain Observatory cache folder, or an ``.npz``/NetCDF file."""

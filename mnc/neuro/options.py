@@ -20,8 +20,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
-from mnc.neuro.allen import ResponseWindow
 from mnc.neuro.layers import ALLEN_AREAS
+from mnc.neuro.sources.allen import ResponseWindow
 
 SSMMethod = Literal["spearman", "pearson"]
 Regression = Literal["ridge", "pls"]

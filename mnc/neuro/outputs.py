@@ -16,11 +16,11 @@ from mnc.neuro.layers import cre_short_name
 from mnc.neuro.model_features import LoadedModel, chosen_steps, is_stepped
 from mnc.neuro.options import AnalysisOptions
 from mnc.neuro.physiology_tables import PHYSIOLOGY_METRICS, closest_populations, metric_values
-from mnc.neuro.recordings import NeuralData
 from mnc.neuro.regions import Region
 from mnc.neuro.report import Report, Tables, plain_value
 from mnc.neuro.representation import FeatureSummary
 from mnc.neuro.score_tables import REPLICATES_TABLE, region_fields
+from mnc.neuro.sources.recordings import NeuralData
 
 
 def write_csv(path: Path, rows: pd.DataFrame | Sequence[Mapping[str, Any]]) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mnc.neuro.layers import cell_class, cre_short_name, population_for
-from mnc.neuro.recordings import NeuralData
+from mnc.neuro.sources.recordings import NeuralData
 
 
 @dataclass(frozen=True)

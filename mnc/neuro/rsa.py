@@ -30,7 +30,7 @@ SSM_METHODS: dict[str, str] = {"spearman": "spearman", "pearson": "corr"}
 
 
 def _rsatoolbox() -> tuple[object, object, object]:
-    from mnc.neuro.allen import quiet_allensdk
+    from mnc.neuro.sources.allen import quiet_allensdk
 
     with quiet_allensdk():
         import rsatoolbox.data

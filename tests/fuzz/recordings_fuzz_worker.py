@@ -44,8 +44,8 @@ def _mutate_bytes(data: bytes, rng: np.random.Generator) -> bytes:
 
 def _seed_files(folder: Path, kind: str) -> tuple[Path, object]:
     """A valid file of ``kind`` and the reader to apply to mutated copies."""
-    from mnc.neuro.recording_files import load_netcdf, load_npz, save_npz
-    from mnc.neuro.recordings import NeuralData
+    from mnc.neuro.sources.recording_files import load_netcdf, load_npz, save_npz
+    from mnc.neuro.sources.recordings import NeuralData
 
     rng = np.random.default_rng(0)
     data = NeuralData.from_arrays(
@@ -56,8 +56,8 @@ def _seed_files(folder: Path, kind: str) -> tuple[Path, object]:
         cell_id=np.arange(4),
     )
     if kind == "session":
-        from mnc.neuro.allen import ResponseWindow, read_session, read_template
-        from mnc.neuro.synthetic import write_one_session_cache
+        from mnc.neuro.sources.allen import ResponseWindow, read_session, read_template
+        from mnc.neuro.sources.synthetic import write_one_session_cache
 
         seed = write_one_session_cache(folder / "boc", noise_sd=0.1)
 

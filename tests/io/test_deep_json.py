@@ -63,7 +63,7 @@ def test_checkpoint_index_is_read_with_a_bound_and_a_depth_check(tmp_path):
 
 
 def test_brain_observatory_table_from_an_endless_device_is_bounded(tmp_path):
-    from mnc.neuro.boc_tables import _read_json
+    from mnc.neuro.sources.boc_tables import _read_json
 
     (tmp_path / "experiments.json").symlink_to("/dev/zero")
     with pytest.raises(UserFileError, match="more than"):

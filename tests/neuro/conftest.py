@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mnc.neuro.synthetic import write_one_session_cache, write_synthetic_cache
+from mnc.neuro.sources.synthetic import write_one_session_cache, write_synthetic_cache
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from mnc.neuro.recordings import NeuralData
-from mnc.neuro.synthetic import synthetic_images, synthetic_rates
+from mnc.neuro.sources.recordings import NeuralData
+from mnc.neuro.sources.synthetic import synthetic_images, synthetic_rates
 
 REGIONS = (("VISp", "Cux2-CreERT2", 175), ("VISp", "Rorb-IRES2-Cre", 275),
            ("VISl", "Cux2-CreERT2", 175))

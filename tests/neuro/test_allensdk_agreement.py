@@ -20,14 +20,14 @@ import h5py
 
 pytest.importorskip("allensdk", reason="the agreement check needs allensdk (mnc[allen])")
 
-from mnc.neuro.allen import ResponseWindow, quiet_allensdk, trial_responses  # noqa: E402
-from mnc.neuro.boc_session import SessionFile, StimulusTable  # noqa: E402
-from mnc.neuro.boc_tables import (  # noqa: E402
+from mnc.neuro.sources.allen import ResponseWindow, quiet_allensdk, trial_responses  # noqa: E402
+from mnc.neuro.sources.boc_session import SessionFile, StimulusTable  # noqa: E402
+from mnc.neuro.sources.boc_tables import (  # noqa: E402
     cache_layout,
     natural_scenes_experiments,
     read_containers,
 )
-from mnc.neuro.synthetic import SyntheticSession, write_synthetic_cache  # noqa: E402
+from mnc.neuro.sources.synthetic import SyntheticSession, write_synthetic_cache  # noqa: E402
 
 pytestmark = pytest.mark.neuro
 SESSIONS = (SyntheticSession("VISp", "Cux2", 175, cells=5),
@@ -164,7 +164,7 @@ def test_download_fetches_missing_sessions_through_allensdk(
 
     from allensdk.api.queries.brain_observatory_api import BrainObservatoryApi
 
-    from mnc.neuro.allen import load_natural_scenes
+    from mnc.neuro.sources.allen import load_natural_scenes
 
     partial = tmp_path / "partial"
     shutil.copytree(cache, partial)

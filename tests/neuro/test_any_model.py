@@ -15,7 +15,7 @@ import pandas as pd
 from mnc.cli.main import main
 from mnc.errors import UserFileError
 from mnc.neuro.api import AnalysisOptions, run_rsa
-from mnc.neuro.recording_files import save_recordings
+from mnc.neuro.sources.recording_files import save_recordings
 from tests.neuro.small_models import build, small_recordings
 
 torch = pytest.importorskip("torch")

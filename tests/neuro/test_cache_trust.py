@@ -179,7 +179,7 @@ def test_the_measure_cache_is_trusted_the_same_way(tmp_path: Path) -> None:
 def test_a_wrong_response_entry_is_a_miss_and_replaced(
     boc_cache: Path, tmp_path: Path, arrays: dict
 ) -> None:
-    from mnc.neuro.allen import load_natural_scenes
+    from mnc.neuro.sources.allen import load_natural_scenes
 
     first = load_natural_scenes(boc_cache, areas=["VISl"], response_cache=tmp_path)
     (entry,) = [path for path in tmp_path.iterdir() if not path.name.endswith("images.npy")]

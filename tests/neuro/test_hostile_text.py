@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from mnc.errors import UserFileError
-from mnc.neuro.allen import load_natural_scenes
-from mnc.neuro.recordings import NeuralData
+from mnc.neuro.sources.allen import load_natural_scenes
+from mnc.neuro.sources.recordings import NeuralData
 
 pytestmark = pytest.mark.neuro
 

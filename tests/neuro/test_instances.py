@@ -18,9 +18,9 @@ from mnc.errors import UserFileError
 from mnc.io.strict_json import dumps
 from mnc.neuro.api import AnalysisOptions
 from mnc.neuro.layers import cell_class
-from mnc.neuro.recording_files import save_recordings
-from mnc.neuro.recordings import NeuralData
 from mnc.neuro.regions import group_regions
+from mnc.neuro.sources.recording_files import save_recordings
+from mnc.neuro.sources.recordings import NeuralData
 from tests.neuro.small_models import build, small_recordings
 
 torch = pytest.importorskip("torch")

@@ -18,7 +18,7 @@ from mnc.neuro import compare_model  # noqa: E402
 from mnc.neuro.api import AnalysisOptions  # noqa: E402
 from mnc.neuro.interop import from_rsatoolbox  # noqa: E402
 from mnc.neuro.model_features import Preprocess  # noqa: E402
-from mnc.neuro.recording_files import to_xarray  # noqa: E402
+from mnc.neuro.sources.recording_files import to_xarray  # noqa: E402
 from tests.neuro.small_models import build, small_recordings  # noqa: E402
 
 pytestmark = pytest.mark.neuro

@@ -14,17 +14,17 @@ pytest.importorskip("h5py", reason="needs the neuro extra (h5py)")
 import h5py
 
 from mnc.errors import UserFileError
-from mnc.neuro.allen import (
+from mnc.neuro.cache import CacheWarning
+from mnc.neuro.regions import group_regions
+from mnc.neuro.sources.allen import (
     AllenDependencyError,
     ResponseWindow,
     load_natural_scenes,
     trial_responses,
 )
-from mnc.neuro.boc_session import SessionFile, StimulusTable
-from mnc.neuro.boc_tables import cache_layout, natural_scenes_experiments
-from mnc.neuro.cache import CacheWarning
-from mnc.neuro.regions import group_regions
-from mnc.neuro.synthetic import (
+from mnc.neuro.sources.boc_session import SessionFile, StimulusTable
+from mnc.neuro.sources.boc_tables import cache_layout, natural_scenes_experiments
+from mnc.neuro.sources.synthetic import (
     DEFAULT_SESSIONS,
     SyntheticSession,
     synthetic_images,

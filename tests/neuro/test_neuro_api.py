@@ -12,7 +12,6 @@ pytest.importorskip("rsatoolbox", reason="needs the neuro extra (rsatoolbox)")
 
 import pandas as pd
 
-from mnc.neuro.allen import load_natural_scenes
 from mnc.neuro.api import (
     AnalysisOptions,
     NeuralSelection,
@@ -21,6 +20,7 @@ from mnc.neuro.api import (
     run_rsa,
 )
 from mnc.neuro.model_features import LoadedModel
+from mnc.neuro.sources.allen import load_natural_scenes
 from tests.neuro.conftest import FakeModel
 
 pytestmark = pytest.mark.neuro

@@ -14,8 +14,8 @@ pytest.importorskip("h5py", reason="needs the neuro extra (h5py)")
 import h5py
 
 from mnc.errors import UserFileError
-from mnc.neuro.allen import load_natural_scenes
-from mnc.neuro.boc_session import (
+from mnc.neuro.sources.allen import load_natural_scenes
+from mnc.neuro.sources.boc_session import (
     CELL_IDS,
     DFF_DATA,
     DFF_TIMESTAMPS,

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from mnc.neuro import cache as cache_module
-from mnc.neuro.allen import load_natural_scenes
 from mnc.neuro.cache import CacheWarning, FeatureCache, ScoreCache
 from mnc.neuro.representation import FeatureSummary
+from mnc.neuro.sources.allen import load_natural_scenes
 
 pytestmark = pytest.mark.neuro
 

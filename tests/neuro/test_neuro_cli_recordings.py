@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from mnc.cli.main import main
-from mnc.neuro.allen import load_natural_scenes
-from mnc.neuro.recording_files import save_recordings
+from mnc.neuro.sources.allen import load_natural_scenes
+from mnc.neuro.sources.recording_files import save_recordings
 
 pytestmark = pytest.mark.neuro
 pytest.importorskip("rsatoolbox", reason="needs the neuro extra (rsatoolbox)")

@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnc.neuro.allen import load_natural_scenes
 from mnc.neuro.predictivity import (
     predictivity,
     spearman_brown,
@@ -13,7 +12,8 @@ from mnc.neuro.predictivity import (
 )
 from mnc.neuro.regions import group_regions
 from mnc.neuro.representation import FeatureSummary
-from mnc.neuro.synthetic import _pooled
+from mnc.neuro.sources.allen import load_natural_scenes
+from mnc.neuro.sources.synthetic import _pooled
 
 pytestmark = pytest.mark.neuro
 

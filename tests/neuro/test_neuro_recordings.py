@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from mnc.errors import UserFileError
-from mnc.neuro.recording_files import (
+from mnc.neuro.regions import group_regions
+from mnc.neuro.sources.recording_files import (
     load_netcdf,
     load_npz,
     load_recordings,
     save_recordings,
 )
-from mnc.neuro.recordings import NeuralData, SessionRecording
-from mnc.neuro.regions import group_regions
+from mnc.neuro.sources.recordings import NeuralData, SessionRecording
 
 pytestmark = pytest.mark.neuro
 

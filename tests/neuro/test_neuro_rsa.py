@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from mnc.neuro import rsa
-from mnc.neuro.allen import load_natural_scenes
 from mnc.neuro.regions import group_regions
 from mnc.neuro.representation import FeatureSummary
+from mnc.neuro.sources.allen import load_natural_scenes
 
 pytestmark = pytest.mark.neuro
 pytest.importorskip("rsatoolbox", reason="needs the neuro extra (rsatoolbox)")
@@ -133,8 +133,8 @@ def test_best_population_is_chosen_again_in_every_jackknife_replicate() -> None:
     not from the replicates of the population that won on all images."""
     from mnc.neuro.api import REPLICATES_TABLE, AnalysisOptions, rsa_tables
     from mnc.neuro.jackknife import jackknife_se
-    from mnc.neuro.recordings import NeuralData
     from mnc.neuro.regions import group_regions
+    from mnc.neuro.sources.recordings import NeuralData
 
     rng = np.random.default_rng(0)
     latent = rng.standard_normal((30, 6))

@@ -7,8 +7,8 @@ import pytest
 
 from mnc.neuro.noise_matched import noise_fraction, with_noise
 from mnc.neuro.physiology import compare_distributions, lifetime_sparseness
-from mnc.neuro.recordings import NeuralData
 from mnc.neuro.regions import group_regions
+from mnc.neuro.sources.recordings import NeuralData
 
 pytestmark = pytest.mark.neuro
 

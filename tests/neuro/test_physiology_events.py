@@ -14,12 +14,12 @@ pytest.importorskip("pandas", reason="needs the neuro extra (pandas)")
 import pandas as pd
 
 from mnc.errors import UserFileError
-from mnc.neuro.allen import load_natural_scenes
 from mnc.neuro.api import AnalysisOptions, NeuralSelection, run_physiology
-from mnc.neuro.boc_events import read_events_file
-from mnc.neuro.boc_session import SessionFile
-from mnc.neuro.recording_files import load_recordings, save_recordings
-from mnc.neuro.recordings import NeuralData
+from mnc.neuro.sources.allen import load_natural_scenes
+from mnc.neuro.sources.boc_events import read_events_file
+from mnc.neuro.sources.boc_session import SessionFile
+from mnc.neuro.sources.recording_files import load_recordings, save_recordings
+from mnc.neuro.sources.recordings import NeuralData
 from tests.neuro.conftest import session_path
 
 pytestmark = pytest.mark.neuro
@@ -172,7 +172,7 @@ def test_events_files_are_read_as_warily_as_session_files(session_cache, tmp_pat
 
 
 def test_events_are_kept_only_where_every_session_has_them() -> None:
-    from mnc.neuro.recordings import SessionRecording
+    from mnc.neuro.sources.recordings import SessionRecording
 
     responses = np.ones((4, 2, 3), np.float32)
 

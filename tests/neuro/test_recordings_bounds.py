@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from mnc.errors import UserFileError
-from mnc.neuro.recording_files import load_netcdf, load_npz, save_npz
-from mnc.neuro.recordings import NeuralData
+from mnc.neuro.sources.recording_files import load_netcdf, load_npz, save_npz
+from mnc.neuro.sources.recordings import NeuralData
 
 pytestmark = pytest.mark.neuro
 

@@ -12,8 +12,8 @@ import pytest
 h5py = pytest.importorskip("h5py", reason="needs the neuro extra (h5py)")
 
 from mnc.errors import UserFileError
-from mnc.neuro.allen import ResponseWindow, load_natural_scenes
-from mnc.neuro.boc_session import CELL_IDS, DFF_DATA, DFF_TIMESTAMPS
+from mnc.neuro.sources.allen import ResponseWindow, load_natural_scenes
+from mnc.neuro.sources.boc_session import CELL_IDS, DFF_DATA, DFF_TIMESTAMPS
 from tests.neuro.conftest import session_path
 
 pytestmark = pytest.mark.neuro

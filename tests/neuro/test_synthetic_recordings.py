@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import mnc.neuro
-from mnc.neuro.recordings import NeuralData
-from mnc.neuro.synthetic import DEFAULT_SESSIONS
+from mnc.neuro.sources.recordings import NeuralData
+from mnc.neuro.sources.synthetic import DEFAULT_SESSIONS
 from tests.conftest import run_mnc
 
 pytestmark = pytest.mark.neuro

@@ -14,7 +14,7 @@ pytest.importorskip("rsatoolbox", reason="needs the neuro extra (rsatoolbox)")
 import pandas as pd
 
 from mnc.cli.main import main
-from mnc.neuro.recording_files import save_recordings
+from mnc.neuro.sources.recording_files import save_recordings
 from mnc.neuro.trajectory import TRAJECTORY_COLUMNS, score_run
 from tests.conftest import TINY_SPEC
 from tests.neuro.small_models import small_recordings

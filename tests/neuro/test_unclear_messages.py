@@ -13,7 +13,7 @@ import pytest
 
 from mnc.errors import UserFileError
 from mnc.neuro.any_model import build_module
-from mnc.neuro.recording_files import load_npz
+from mnc.neuro.sources.recording_files import load_npz
 
 pytestmark = pytest.mark.neuro
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from mnc.errors import UserFileError
-from mnc.neuro.boc_session import LIMIT_ADVICE, SUMS_BYTES_PER_SAMPLE
+from mnc.neuro.sources.boc_session import LIMIT_ADVICE, SUMS_BYTES_PER_SAMPLE
 
 EVENTS_MEMBER = "ev"
 """The array allensdk's ``get_ophys_experiment_events`` returns from the file."""
@@ -32,7 +32,7 @@ EVENTS_MEMBER = "ev"
 
 def read_events_file(path: Path, cells: int, frames: int, max_bytes: int) -> np.ndarray:
     """(cells, frames) event magnitudes of one session, checked as the module docstring says."""
-    from mnc.neuro.recording_files import npy_member_header
+    from mnc.neuro.sources.recording_files import npy_member_header
 
     source = str(path)
     try:

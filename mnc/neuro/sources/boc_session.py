@@ -62,7 +62,7 @@ def memory_limit_bytes() -> int:
     """The run's memory limit (``MNC_MAX_MEMORY_MB``); 8 GiB where mnc's limits module cannot
     be imported (the pinned allensdk environment reads session files without pydantic)."""
     try:
-        from mnc.analysis.limits import current_limits
+        from mnc.limits import current_limits
     except ImportError:
         return DEFAULT_MAX_BYTES
     return current_limits().max_memory_bytes
