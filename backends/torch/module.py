@@ -74,62 +74,11 @@ def torch_plan(ir: IR, schedule: Schedule) -> tuple[TorchComputation, ...]:
         for item in schedule.computations)
 
 
-@dataclass(frozen=True)
-class Step:
-    """A feed-forward computation by population name (``build_plan``)."""
-
-    population: str
-    norm: str
-    inputs: tuple[tuple[str, str], ...]
-    """(conv key, source population) pairs, in IR order."""
-    release: tuple[str, ...]
-    """Activations no later step (nor the caller) needs once this step is done."""
-
-
-@dataclass(frozen=True)
-class TimedStep:
-    """What one step of a recurrent network computes for a population, every step alike: the
-    whole-step view the hooks' plain continuation (``fast.dispatch``) walks."""
-
-    population: str
-    norm: str
-    inputs: tuple[tuple[str, str, int], ...]
-    """(conv key, source population, delay in steps) triples, in IR order."""
-    shape: tuple[int, int, int]
-    """The population's (channels, height, width): the drive while no input is present."""
-
-
 def _incoming(ir: IR) -> dict[str, list[Projection]]:
     incoming: dict[str, list[Projection]] = {p.name: [] for p in ir.populations}
     for projection in ir.projections:
         incoming[projection.target].append(projection)
     return incoming
-
-
-def build_plan(ir: IR, keep: Sequence[str]) -> tuple[Step, ...]:
-    """The one-step schedule (step 0) of the populations in ``keep``, by population name (the
-    sparse inference strategy builds its program on it)."""
-    schedule = time_schedule(ir, keep, [0])
-    return tuple(Step(item.population, population_key(item.population),
-                      tuple((projection_key(read.source, item.population), read.source)
-                            for read in item.inputs),
-                      tuple(name for name, _ in item.release))
-                 for item in schedule.computations)
-
-
-def build_timed_plan(ir: IR, keep: Sequence[str]) -> tuple[TimedStep, ...]:
-    """Every population the schedule computes for ``keep`` at some step, in the IR's order,
-    with all its inputs: the whole-step view ``fast.dispatch`` walks when a hook hands a call
-    back to the plain path."""
-    schedule = time_schedule(ir, keep, range(ir.dynamics.steps))
-    computed = {item.population for item in schedule.computations}
-    incoming = _incoming(ir)
-    return tuple(
-        TimedStep(p.name, population_key(p.name),
-                  tuple((projection_key(q.source, q.target), q.source, q.delay)
-                        for q in incoming[p.name]),
-                  (p.channels, p.height, p.width))
-        for p in ir.populations if p.name in computed)
 
 
 def _graph_capture(images: Tensor) -> bool:
@@ -213,7 +162,6 @@ class MouseNet(nn.Module):
         """Unrolled in time: ``features`` gives every step's activity, ``(N, T, C, H, W)``."""
         self._plans: dict[tuple[frozenset[str], tuple[int, ...]],
                           tuple[TorchComputation, ...]] = {}
-        self._timed_plans: dict[frozenset[str], tuple[TimedStep, ...]] = {}
         self._plan = self._plan_for(self.readout_populations, ir.dynamics.readout_range)
         self.strategy = "auto"
         """Execution strategy of ``forward`` (see ``set_strategy``); not part of the state."""
@@ -324,21 +272,6 @@ class MouseNet(nn.Module):
                 del activity[done]
         return activity
 
-    def _timed_population(self, step: TimedStep, activity: Mapping[str, Tensor],
-                          past: Sequence[Mapping[str, Tensor]], index: int) -> Tensor:
-        """One population at step ``index`` from whole-step activity (``past[d - 1]``: ``d``
-        steps ago), for the hooks' plain continuation (``fast.dispatch``)."""
-        drive: Tensor | None = None
-        for key, source, delay in step.inputs:
-            if delay > len(past):
-                continue  # its source's step t - delay lies before step 0: absent
-            out = self.convs[key](activity[source] if delay == 0 else past[delay - 1][source])
-            drive = out if drive is None else drive + out
-        if drive is None:  # only delayed inputs, none present yet: the population rests
-            frame = activity[INPUT]
-            drive = frame.new_zeros(frame.shape[0], *step.shape)
-        return self.populations[step.norm](normalise(self.norms[step.norm], drive, index))
-
     def frames(self, images: Tensor) -> list[Tensor]:
         """The ``(N, C, H, W)`` image of each step of a recurrent network: a ``still`` image
         at every step, or frame ``t`` of an ``(N, T, C, H, W)`` clip at step ``t``; any other
@@ -398,13 +331,6 @@ class MouseNet(nn.Module):
             return self.readout(per_step[0])
         pooled = [self.pooled_features(activity) for activity in per_step]
         return self.classifier(torch.stack(pooled).mean(dim=0))
-
-    def _timed_plan(self, names: Sequence[str]) -> tuple[TimedStep, ...]:
-        key = frozenset(names)
-        plan = self._timed_plans.get(key)
-        if plan is None:
-            plan = self._timed_plans.setdefault(key, build_timed_plan(self.ir, names))
-        return plan
 
     def set_strategy(self, strategy: str) -> MouseNet:
         """Force an execution strategy (``auto``, ``plain``, ``merged``, ``sparse``; see

@@ -95,23 +95,13 @@ def time_schedule(ir: IR, keep: Sequence[str] | None = None,
     wanted = tuple(dict.fromkeys(ir.readout.populations if keep is None else keep))
     kept_steps = tuple(sorted(set(dynamics.readout_range if steps is None else steps)))
     _check(ir, wanted, kept_steps)
-    incoming: dict[str, list[Projection]] = {name: [] for name in ir.population_names()}
-    for projection in ir.projections:
-        incoming[projection.target].append(projection)
+    incoming = _incoming(ir)
     kept = {(name, step) for name in wanted for step in kept_steps}
     needed = _needed(incoming, kept)
     order = [name for name in ir.population_names() if name != INPUT]
     computations = [(name, step) for step in range(dynamics.steps) for name in order
                     if (name, step) in needed]
-    last_reader: dict[Pair, int] = {}
-    for index, (name, step) in enumerate(computations):
-        for projection in incoming[name]:
-            if step >= projection.delay:
-                last_reader[(projection.source, step - projection.delay)] = index
-    released: dict[int, list[Pair]] = {}
-    for pair, index in last_reader.items():
-        if pair not in kept:
-            released.setdefault(index, []).append(pair)
+    released = _released(computations, incoming, kept)
     planned = tuple(_computation(name, step, incoming[name], sorted(released.get(index, [])))
                     for index, (name, step) in enumerate(computations))
     memory = max((read.delay for item in planned for read in item.inputs), default=0)
@@ -131,6 +121,14 @@ def _check(ir: IR, keep: Sequence[str], steps: Sequence[int]) -> None:
                              f"(steps 0-{ir.dynamics.steps - 1})")
 
 
+def _incoming(ir: IR) -> dict[str, list[Projection]]:
+    """Population -> the projections it reads, in IR order."""
+    incoming: dict[str, list[Projection]] = {name: [] for name in ir.population_names()}
+    for projection in ir.projections:
+        incoming[projection.target].append(projection)
+    return incoming
+
+
 def _needed(incoming: dict[str, list[Projection]], kept: set[Pair]) -> set[Pair]:
     """``kept`` and every activity it reads, directly or not (present reads only)."""
     needed: set[Pair] = set()
@@ -144,6 +142,22 @@ def _needed(incoming: dict[str, list[Projection]], kept: set[Pair]) -> set[Pair]
         stack.extend((q.source, step - q.delay) for q in incoming.get(name, ())
                      if step >= q.delay)
     return needed
+
+
+def _released(computations: Sequence[Pair], incoming: dict[str, list[Projection]],
+              kept: set[Pair]) -> dict[int, list[Pair]]:
+    """Computation index -> the activities it is the last reader of (the caller's kept
+    ones never)."""
+    last_reader: dict[Pair, int] = {}
+    for index, (name, step) in enumerate(computations):
+        for projection in incoming[name]:
+            if step >= projection.delay:
+                last_reader[(projection.source, step - projection.delay)] = index
+    released: dict[int, list[Pair]] = {}
+    for pair, index in last_reader.items():
+        if pair not in kept:
+            released.setdefault(index, []).append(pair)
+    return released
 
 
 def _computation(name: str, step: int, incoming: Sequence[Projection],

@@ -100,43 +100,67 @@ def upsampled_padding(projection: Projection, source: tuple[int, int],
 
 def layout_buffers(ir: IR) -> Layout:
     """Buffers (slots) of every population, scratch grids, and the arena size (floats)."""
-    pads = {p.name: [0, 0, 0, 0] for p in ir.populations}
-    strides: dict[str, set[int]] = {p.name: set() for p in ir.populations}
-    slots = {p.name: 1 for p in ir.populations}
-    scratch_keys: list[tuple[str, int]] = []
+    reads = _reads(ir)
+    buffers: dict[tuple[str, int], Buffer] = {}
+    cursor = 0
+    for population in ir.populations:
+        name = population.name
+        stride = _phase_stride(name, reads.strides[name])
+        for slot in range(reads.slots[name]):
+            buffer, cursor = _buffer(population.channels, population.height, population.width,
+                                     reads.pads[name], stride, cursor)
+            buffers[name, slot] = buffer
+    scratch: dict[tuple[str, int], Buffer] = {}
+    for name, factor in reads.scratch:
+        grid = ir.population(name)
+        scratch[name, factor], cursor = _buffer(grid.channels, grid.height, grid.width,
+                                                  [0, 0, 0, 0], 1, cursor)
+    return Layout(buffers, reads.slots, scratch, cursor + SLACK)
+
+
+@dataclass
+class _Reads:
+    """How the projections read each population: what its buffer must hold."""
+
+    pads: dict[str, list[int]]
+    """The widest padding (left, right, top, bottom) any reader needs."""
+    strides: dict[str, set[int]]
+    slots: dict[str, int]
+    """Steps of activity held: one more than the longest delay a reader has."""
+    scratch: list[tuple[str, int]]
+    """(target, factor) of each upsampled grid, in projection order."""
+
+
+def _reads(ir: IR) -> _Reads:
+    reads = _Reads({p.name: [0, 0, 0, 0] for p in ir.populations},
+                   {p.name: set() for p in ir.populations},
+                   {p.name: 1 for p in ir.populations}, [])
     for q in ir.projections:
         source, target = ir.population(q.source), ir.population(q.target)
         padding = (upsampled_padding(q, (source.height, source.width),
                                      (target.height, target.width))
                    if q.upsample > 1 else q.padding_lrtb)
-        pads[q.source] = [max(a, b) for a, b in zip(pads[q.source], padding, strict=True)]
-        strides[q.source].add(q.stride)
-        slots[q.source] = max(slots[q.source], q.delay + 1)
-        if q.upsample > 1 and (q.target, q.upsample) not in scratch_keys:
+        reads.pads[q.source] = [max(a, b) for a, b in zip(reads.pads[q.source], padding,
+                                                           strict=True)]
+        reads.strides[q.source].add(q.stride)
+        reads.slots[q.source] = max(reads.slots[q.source], q.delay + 1)
+        if q.upsample > 1 and (q.target, q.upsample) not in reads.scratch:
             if q.stride != 1:
                 raise BackendError(f"sparse strategy: projection {q.name!r} upsamples and "
                                    f"strides ({q.stride}); only stride 1 upsamples")
-            scratch_keys.append((q.target, q.upsample))
+            reads.scratch.append((q.target, q.upsample))
     if ir.dynamics.input == "still":
-        slots[INPUT] = 1  # the same image at every step
-    buffers: dict[tuple[str, int], Buffer] = {}
-    cursor = 0
-    for population in ir.populations:
-        name = population.name
-        phased = sorted(s for s in strides[name] if s > 1)
-        if len(phased) > 1:
-            raise BackendError(f"sparse strategy: population {name!r} is read with "
-                               f"several strides {phased}; only one stride above 1 is supported")
-        for slot in range(slots[name]):
-            buffer, cursor = _buffer(population.channels, population.height, population.width,
-                                     pads[name], phased[0] if phased else 1, cursor)
-            buffers[name, slot] = buffer
-    scratch: dict[tuple[str, int], Buffer] = {}
-    for name, factor in scratch_keys:
-        grid = ir.population(name)
-        scratch[name, factor], cursor = _buffer(grid.channels, grid.height, grid.width,
-                                                  [0, 0, 0, 0], 1, cursor)
-    return Layout(buffers, slots, scratch, cursor + SLACK)
+        reads.slots[INPUT] = 1  # the same image at every step
+    return reads
+
+
+def _phase_stride(name: str, strides: set[int]) -> int:
+    """The one stride above 1 a population is read with (its phase images), else 1."""
+    phased = sorted(s for s in strides if s > 1)
+    if len(phased) > 1:
+        raise BackendError(f"sparse strategy: population {name!r} is read with "
+                           f"several strides {phased}; only one stride above 1 is supported")
+    return phased[0] if phased else 1
 
 
 def _buffer(channels: int, height: int, width: int, padding: list[int], stride: int,

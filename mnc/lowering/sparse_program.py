@@ -215,14 +215,46 @@ def _scratch_taps(scratch: Buffer, segment: int) -> _Taps:
                  np.full(len(channels), scratch.pitch))
 
 
-def _output_offsets(ir: IR, names: Sequence[str], steps: int) -> tuple[dict[str, int], int]:
-    """Where each name's ``steps x C x H x W`` floats start in an image's output."""
-    offsets, cursor = {}, 0
-    for name in dict.fromkeys(names):
-        population = ir.population(name)
-        offsets[name] = cursor
-        cursor += steps * population.channels * population.height * population.width
-    return offsets, cursor
+class _Readout:
+    """The default output: each readout population pooled at each readout step, averaged."""
+
+    def __init__(self, ir: IR) -> None:
+        self.readout_steps = tuple(ir.dynamics.readout_range)
+        self.offsets: dict[str, int] = {}
+        self.features = 0
+        pool = ir.readout.pool_size
+        for name in ir.readout.populations:
+            self.offsets[name] = self.features
+            self.features += ir.population(name).channels * pool * pool
+
+    def frame(self, lowering: _Lowering, step: int) -> None:
+        """Nothing: the readout never reads the frame."""
+
+    def computed(self, lowering: _Lowering, name: str, step: int) -> None:
+        steps = self.readout_steps
+        if name in self.offsets and step in steps:
+            lowering.pool(lowering.layout.at(name, step), self.offsets[name], len(steps),
+                          step != steps[0])
+
+
+class _Copies:
+    """The output of ``copies``: each name's ``steps x C x H x W`` floats, in order."""
+
+    def __init__(self, ir: IR, names: Sequence[str], steps: int) -> None:
+        self.ir = ir
+        self.offsets: dict[str, int] = {}
+        self.features = 0
+        for name in names:
+            self.offsets[name] = self.features
+            self.features += steps * _size(ir, name)
+
+    def frame(self, lowering: _Lowering, step: int) -> None:
+        self.computed(lowering, INPUT, step)
+
+    def computed(self, lowering: _Lowering, name: str, step: int) -> None:
+        if name in self.offsets:
+            lowering.copy(lowering.layout.at(name, step),
+                          self.offsets[name] + step * _size(self.ir, name))
 
 
 def lower_program(ir: IR, tensors: Mapping[str, np.ndarray],
@@ -236,39 +268,28 @@ def lower_program(ir: IR, tensors: Mapping[str, np.ndarray],
     network, every step)."""
     lowering = _Lowering(ir, tensors)
     steps = ir.dynamics.steps
-    readout_steps = tuple(ir.dynamics.readout_range)
-    copied = () if copies is None else tuple(dict.fromkeys(copies))
-    kept = [name for name in copied if name != INPUT]
-    schedule = (time_schedule(ir) if copies is None
-                else time_schedule(ir, keep=kept, steps=range(steps)))
+    output: _Readout | _Copies
     if copies is None:
-        pooled, features = {}, 0
-        pool = ir.readout.pool_size
-        for name in ir.readout.populations:
-            pooled[name] = features
-            features += ir.population(name).channels * pool * pool
+        schedule = time_schedule(ir)
+        output = _Readout(ir)
+        run = 1 + max((computation.step for computation in schedule.computations), default=0)
     else:
-        copy_offsets, features = _output_offsets(ir, copied, steps)
-    last = max((computation.step for computation in schedule.computations), default=0)
-    for step in range(last + 1 if copies is None else steps):
+        copied = tuple(dict.fromkeys(copies))
+        schedule = time_schedule(ir, keep=[name for name in copied if name != INPUT],
+                                 steps=range(steps))
+        output, run = _Copies(ir, copied, steps), steps
+    for step in range(run):
         if step == 0 or ir.dynamics.input == "clip":
             lowering.place(step)
-        if INPUT in copied:
-            lowering.copy(lowering.layout.at(INPUT, step),
-                          copy_offsets[INPUT] + step * _size(ir, INPUT))
+        output.frame(lowering, step)
         for computation in schedule.at(step):
-            name = computation.population
             lowering.compute(computation)
-            out = lowering.layout.at(name, step)
-            if copies is None and name in pooled and step in readout_steps:
-                lowering.pool(out, pooled[name], len(readout_steps),
-                              step != readout_steps[0])
-            if name in copied:
-                lowering.copy(out, copy_offsets[name] + step * _size(ir, name))
+            output.computed(lowering, computation.population, step)
     lowering.ops.append(OP_END)
     weights = np.concatenate(lowering.weights or [np.zeros(0)]).astype(np.float32)
     return Program(np.asarray(lowering.ops, dtype=np.int64), weights, lowering.layout.size,
-                   features, lowering.taps, steps if copies is not None else 1, lowering.macs)
+                   output.features, lowering.taps, steps if copies is not None else 1,
+                   lowering.macs)
 
 
 def _size(ir: IR, name: str) -> int:

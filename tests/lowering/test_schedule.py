@@ -54,19 +54,20 @@ def test_feed_forward_is_the_one_step_plan(spec: str) -> None:
 @pytest.mark.parametrize("spec", SPECS)
 def test_feed_forward_equals_the_torch_plan(spec: str) -> None:
     pytest.importorskip("torch")
-    from mnc_backends.torch.module import build_plan
+    from mnc_backends.torch.module import torch_plan
     from mnc_backends.torch.names import population_key, projection_key
 
     ir = mnc.compile_ir(spec)
     if ir.is_recurrent:
         pytest.skip(f"{spec} runs in time")
     for keep in _keeps(ir):
-        plan = build_plan(ir, keep)
         schedule = time_schedule(ir, keep)
-        assert [(c.population, population_key(c.population),
-                 tuple((projection_key(r.source, c.population), r.source) for r in c.inputs),
-                 tuple(name for name, _ in c.release)) for c in schedule.computations] == \
-            [(s.population, s.norm, s.inputs, s.release) for s in plan]
+        plan = torch_plan(ir, schedule)
+        assert [((c.population, 0), population_key(c.population),
+                 tuple((projection_key(r.source, c.population), (r.source, 0))
+                       for r in c.inputs),
+                 tuple((name, 0) for name, _ in c.release)) for c in schedule.computations] == \
+            [(s.activity, s.norm, s.inputs, s.release) for s in plan]
 
 
 def simulate(schedule: Schedule) -> set[tuple[str, int]]:

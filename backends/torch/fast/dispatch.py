@@ -52,7 +52,7 @@ from mnc_backends.torch.fast.strategies import (
     SPARSE_MAX_DENSITY,
     sparse_unsupported,
 )
-from mnc_backends.torch.module import INPUT, MouseNet
+from mnc_backends.torch.module import INPUT, Activity, MouseNet, TorchComputation
 
 __all__ = ["SPARSE_MAX_DENSITY", "STRATEGIES", "Dispatcher", "check_strategy",
            "sparse_unsupported"]
@@ -202,22 +202,27 @@ class Dispatcher:
         """Activity (after ReLU) of the populations ``names`` (checked IR names), computed by
         the strategy ``run`` would choose."""
         training = self.model.training if training is None else training
+        model = self.model
         with self.cache.call():
             chosen = self._choose_checked(images, strategy, training)
             computed = [name for name in names if name != INPUT]
             if chosen == PLAIN.name or not computed:
-                return self.model.plain_features(images, names)
+                return model.plain_features(images, names)
             runner = REGISTRY[chosen]
             hooked = self._hooked()
             if hooked is not None:  # hooks observe the inference kernel's or merged's activity
                 observed = runner.observed_by(self, images, training)
-                per_step = self._observed_run(observed, images, hooked, computed)
-                return self._stacked(images, per_step, names)
-            activity = runner.populations(self, images, computed, training)
+                steps = range(model.ir.dynamics.steps)
+                activity = self._observed_run(observed, images, hooked, computed, steps)
+                if not model.recurrent:
+                    return {name: activity[(name, 0)] for name in names}
+                return {name: torch.stack([activity[(name, step)] for step in steps], dim=1)
+                        for name in names}
+            found = runner.populations(self, images, computed, training)
         # the image itself (each step's, for a recurrent network), as plain_features gives it
-        activity[INPUT] = (torch.stack(self.model.frames(images), dim=1) if self.model.recurrent
-                           else images)
-        return {name: activity[name] for name in names}
+        found[INPUT] = (torch.stack(model.frames(images), dim=1) if model.recurrent
+                        else images)
+        return {name: found[name] for name in names}
 
     def run(self, images: Tensor, strategy: str = "auto", training: bool | None = None
             ) -> Tensor:
@@ -230,65 +235,60 @@ class Dispatcher:
                 return runner.forward(self, images, training)
             # hooks observe the inference kernel's or merged's activity
             observed = runner.observed_by(self, images, training)
-            per_step = self._observed_run(observed, images, hooked, model.readout_populations)
-        if not model.recurrent:
-            return model.readout(per_step[0])
-        steps = model.ir.dynamics.readout_range
-        return model.readout_over_steps([per_step[step] for step in steps])
-
-    def _stacked(self, images: Tensor, per_step: list[dict[str, Tensor]], names: Sequence[str]
-                 ) -> dict[str, Tensor]:
-        """``features``' result from the activity at each step."""
-        if not self.model.recurrent:
-            return {name: images if name == INPUT else per_step[0][name] for name in names}
-        return {name: torch.stack([activity[name] for activity in per_step], dim=1)
-                for name in names}
+            steps = model.ir.dynamics.readout_range
+            activity = self._observed_run(observed, images, hooked,
+                                          model.readout_populations, steps)
+        return model.readout_over_steps([
+            {name: activity[(name, step)] for name in model.readout_populations}
+            for step in steps])
 
     def _observed_run(self, chosen: str, images: Tensor,
-                      hooked: dict[str, tuple[nn.Module, ...]], keep: Sequence[str]
-                      ) -> list[dict[str, Tensor]]:
-        """Every step's activity of ``keep`` and the ancestors computing it, by ``chosen``,
-        with each population's forward hooks fired on it in the plain path's order; from a
-        hook that replaces an activity on, the call continues on the plain path."""
+                      hooked: dict[str, tuple[nn.Module, ...]], keep: Sequence[str],
+                      steps: Sequence[int]) -> dict[Activity, Tensor]:
+        """The activity of every computation of the time schedule of ``keep`` at ``steps``,
+        and the frames, by ``chosen``, with each population's forward hooks fired on it in the
+        plain path's order (the schedule's); from a hook that replaces an activity on, the
+        call continues on the plain path."""
         model = self.model
-        order = [step.population for step in model._timed_plan(keep)]  # noqa: SLF001
-        watched = [name for name in order if name in hooked]
+        plan = model._plan_for(keep, steps)  # noqa: SLF001
+        activity = self._fast_activity(chosen, images, plan, hooked, keep)
+        for index, item in enumerate(plan):
+            if item.activity[0] not in hooked:
+                continue
+            replaced = fire(hooked[item.activity[0]], activity[item.activity])
+            if replaced is not None:
+                activity[item.activity] = replaced
+                if chosen == "sparse":  # the kernel copied out only what was watched
+                    computed = self._merged.populations(model, images, keep)
+                    activity = {**{(name, 0): value for name, value in computed.items()},
+                                **activity}
+                for later in plan[index + 1:]:  # the plain path: its modules fire their hooks
+                    activity[later.activity] = model._compute(  # noqa: SLF001
+                        later, activity, images)
+                break
+        return activity
+
+    def _fast_activity(self, chosen: str, images: Tensor, plan: Sequence[TorchComputation],
+                       hooked: dict[str, tuple[nn.Module, ...]], keep: Sequence[str]
+                       ) -> dict[Activity, Tensor]:
+        """The activity ``plan`` computes (or, by the sparse kernel, what its hooks and the
+        caller read), by ``chosen``, and each step's frame."""
+        model = self.model
+        computed = [item.activity for item in plan]
         if chosen == "sparse":  # (never recurrent)
-            copies = list(dict.fromkeys([*watched, *keep]))
-            per_step = [self.sparse_executor().populations(images, copies)]
+            watched = [name for name, _ in computed if name in hooked]
+            found = self.sparse_executor().populations(images, list(dict.fromkeys(
+                [*watched, *keep])))
+            per_step = [found]
         elif model.recurrent:
-            per_step = self._merged.unrolled(model, images, order,
-                                             range(model.ir.dynamics.steps))
+            order = list(dict.fromkeys(name for name, _ in computed))
+            last = max((step for _, step in computed), default=0)
+            per_step = self._merged.unrolled(model, images, order, range(last + 1))
         else:
             per_step = [self._merged.populations(model, images, keep)]
-        for activity, frame in zip(per_step, model.frames(images), strict=True):
-            activity[INPUT] = frame
-        for step, activity in enumerate(per_step):
-            for index, name in enumerate(order):
-                if name not in hooked:
-                    continue
-                replaced = fire(hooked[name], activity[name])
-                if replaced is not None:
-                    activity[name] = replaced
-                    if chosen == "sparse":  # the kernel copied out only what was watched
-                        computed = self._merged.populations(model, images, keep)
-                        per_step[0] = activity = {**computed, **activity}
-                    self._continue_plain(images, per_step, step, index, keep)
-                    return per_step
-        return per_step
+        activity = {(INPUT, step): frame for step, frame in enumerate(model.frames(images))}
+        for step, found in enumerate(per_step):
+            activity.update(((name, step), value) for name, value in found.items()
+                            if name != INPUT)
+        return activity
 
-    def _continue_plain(self, images: Tensor, per_step: list[dict[str, Tensor]], step: int,
-                        index: int, keep: Sequence[str]) -> None:
-        """Recompute, on the plain path (its modules fire their own hooks), every population
-        after position ``index`` of the plan at ``step`` and all of every later step."""
-        model = self.model
-        plan = model._timed_plan(keep)  # noqa: SLF001
-        memory = max((delay for item in plan for _, _, delay in item.inputs), default=0)
-        frames = model.frames(images)
-        for now in range(step, len(frames)):
-            activity = per_step[now] if now == step else {INPUT: frames[now]}
-            past = [per_step[now - 1 - back] for back in range(min(now, memory))]
-            for item in plan[index + 1 if now == step else 0:]:
-                activity[item.population] = model._timed_population(  # noqa: SLF001
-                    item, activity, past, now)
-            per_step[now] = activity

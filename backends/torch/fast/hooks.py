@@ -3,8 +3,9 @@
 Activation extractors (neural-benchmark wrappers, hand-written ones) register forward hooks on
 ``populations.<key>`` (or its ``.relu``) and read the ``output`` they are handed. The fast
 strategies never call those modules, so the dispatcher calls their hooks itself, with the
-activity the strategy computed, in the order the plain path fires them (populations in the
-IR's order; for a recurrent network, every population at step 0, then at step 1, ...).
+activity the strategy computed, in the order the plain path fires them: the time schedule's
+(``mnc.lowering.schedule``; populations in the IR's order, for a recurrent network step by
+step, each population at the steps the call needs it).
 
 What the fast path cannot honour sends the call to the plain path: a hook on a convolution,
 a BatchNorm or any other module; a forward pre-hook or a backward hook; a hook registered for

@@ -182,16 +182,27 @@ class _Walk:
                           (width - 1) * column_step + 1)
         self.inside("a population's activity", origin, last, self.arena)
         if stride > 1 and relu and column_step == 1:  # the store also writes the phase images
-            self.not_negative(phase_offset=phase_offset, phase_cstride=phase_cstride,
-                              phase_pitch=phase_pitch, phase_size=phase_size, top=top,
-                              left=left)
-            first = phase_offset + (top // stride) * phase_pitch + left // stride
-            last = (phase_offset + (channels - 1) * phase_cstride
-                    + (stride * stride - 1) * phase_size
-                    + ((top + height - 1) // stride) * phase_pitch + (left + width - 1) // stride)
-            self.inside("a population's phase images", first, last, self.arena)
-        # Reads: tap offset + block origin (r0 * pitch + c0) + register block extent.
-        reach = [self.block_reach(blocks, height, width) for blocks in VARIANTS.values()]
+            self.phase_store(channels, height, width, stride, phase_offset, phase_cstride,
+                             phase_pitch, phase_size, top, left)
+        starts, counts, pitches = self.tap_lists(channels)
+        self.inside("the weights", 0, self.weight_position - 1, self.weights)
+        self.tap_reads(starts, counts, pitches, height, width)
+
+    def phase_store(self, channels: int, height: int, width: int, stride: int,
+                    phase_offset: int, phase_cstride: int, phase_pitch: int, phase_size: int,
+                    top: int, left: int) -> None:
+        """The phase images a strided population's store writes lie in the arena."""
+        self.not_negative(phase_offset=phase_offset, phase_cstride=phase_cstride,
+                          phase_pitch=phase_pitch, phase_size=phase_size, top=top, left=left)
+        first = phase_offset + (top // stride) * phase_pitch + left // stride
+        last = (phase_offset + (channels - 1) * phase_cstride
+                + (stride * stride - 1) * phase_size
+                + ((top + height - 1) // stride) * phase_pitch + (left + width - 1) // stride)
+        self.inside("a population's phase images", first, last, self.arena)
+
+    def tap_lists(self, channels: int) -> tuple[list[int], list[int], list[int]]:
+        """Walk the tap lists of ``channels`` output channels (moving past them and their
+        weights): where each list's offsets start, how many there are, and its row pitch."""
         ops, end = self.values, len(self.values)
         position = self.position
         starts, counts, pitches = [], [], []
@@ -215,17 +226,23 @@ class _Walk:
                 position += count
                 self.weight_position += count
         self.position = position
-        self.inside("the weights", 0, self.weight_position - 1, self.weights)
+        return starts, counts, pitches
+
+    def tap_reads(self, starts: list[int], counts: list[int], pitches: list[int], height: int,
+                  width: int) -> None:
+        """Every tap's reads lie in the arena: tap offset + block origin (r0 * pitch + c0)
+        + register block extent, for every variant of the kernel."""
         total = sum(counts)
-        if total:  # every tap at once: its offset, and how far its block reads from there
-            count_array = np.asarray(counts)
-            within = np.arange(total) - np.repeat(np.cumsum(count_array) - count_array,
-                                                  count_array)
-            offsets = self.ops[np.repeat(np.asarray(starts), count_array) + within]
-            tap_pitch = np.repeat(np.asarray(pitches, dtype=np.int64), count_array)
-            extent = np.max([rows * tap_pitch + columns for rows, columns in reach], axis=0)
-            self.inside("a tap's reads", int(offsets.min()), int((offsets + extent).max()) - 1,
-                        self.arena)
+        if not total:
+            return
+        reach = [self.block_reach(blocks, height, width) for blocks in VARIANTS.values()]
+        count_array = np.asarray(counts)
+        within = np.arange(total) - np.repeat(np.cumsum(count_array) - count_array, count_array)
+        offsets = self.ops[np.repeat(np.asarray(starts), count_array) + within]
+        tap_pitch = np.repeat(np.asarray(pitches, dtype=np.int64), count_array)
+        extent = np.max([rows * tap_pitch + columns for rows, columns in reach], axis=0)
+        self.inside("a tap's reads", int(offsets.min()), int((offsets + extent).max()) - 1,
+                    self.arena)
 
     @staticmethod
     def block_reach(blocks: Blocks, height: int, width: int) -> tuple[int, int]:

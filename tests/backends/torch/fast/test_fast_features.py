@@ -7,9 +7,10 @@ import copy
 import pytest
 import torch
 
+from mnc.lowering.schedule import time_schedule
 from mnc_backends.torch.fast import native
 from mnc_backends.torch.fast.merged import MergedExecutor
-from mnc_backends.torch.module import INPUT, MouseNet, build_plan
+from mnc_backends.torch.module import INPUT, MouseNet
 from tests.backends.torch.fast.helpers import images_for, model_pair
 from tests.conftest import DEFAULT_SPEC, SPECS, TINY_SPEC
 
@@ -115,7 +116,7 @@ def test_sparse_features_program_computes_only_the_ancestors():
     program = compile_program(model, wanted)
     sizes = [model.ir.population(name) for name in wanted]
     assert program.features == sum(p.channels * p.height * p.width for p in sizes)
-    computed = {step.population for step in build_plan(model.ir, wanted)}
+    computed = {item.population for item in time_schedule(model.ir, wanted, [0]).computations}
     assert "VISpor5" not in computed
     expected_taps = 0
     with torch.no_grad():

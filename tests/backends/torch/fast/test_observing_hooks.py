@@ -13,6 +13,7 @@ import torch
 
 import mnc
 from mnc.errors import BackendError
+from mnc.lowering.schedule import time_schedule
 from mnc_backends.torch.fast import native
 from mnc_backends.torch.module import INPUT, MouseNet
 from mnc_backends.torch.names import population_key
@@ -167,6 +168,26 @@ def test_hooks_per_step_on_a_recurrent_network(tiny_ir):
     _close(logits, plain)
 
 
+@pytest.mark.parametrize("strategy", ["plain", "merged"])
+def test_recurrent_hooks_fire_at_the_steps_the_schedule_computes(strategy):
+    network = randomised(mnc.compile_ir("tiny-feedback")).eval().set_strategy(strategy)
+    images = images_for(network, 2, seed=8)
+    seen: list[str] = []
+    handles = [
+        network.population_module(name).register_forward_hook(
+            lambda module, args, output, name=name: seen.append(name)
+        )
+        for name in ["VISp4", "VISl2/3", "VISp2/3"]
+    ]
+    with torch.no_grad():
+        network.features(images, ["VISp2/3"])
+    for handle in handles:
+        handle.remove()
+    schedule = time_schedule(network.ir, ["VISp2/3"], range(network.ir.dynamics.steps))
+    assert seen == [c.population for c in schedule.computations if c.population in
+                    ("VISp4", "VISl2/3", "VISp2/3")]
+
+
 def test_hooks_the_fast_path_cannot_honour_send_the_call_to_plain(model):
     images = images_for(model, 2)
     chosen = _choices(model)
@@ -230,7 +251,10 @@ def test_a_replacing_hook_on_a_recurrent_network_carries_into_later_steps():
         features = network.features(images, ["VISp2/3"])
         handle.remove()
         unhooked = network(images)
-    assert len(calls) == 3 * network.ir.dynamics.steps  # once per step, per call
+    # once per step the schedule computes it at, as on the plain path: every step for the
+    # logits, all but the last for VISp2/3 (which reads VISl2/3 only through a delay)
+    steps = network.ir.dynamics.steps
+    assert len(calls) == 2 * steps + steps - 1
     _close(logits, expected)
     assert float((logits - unhooked).abs().max()) > 1e-4
     assert features["VISp2/3"].shape[1] == network.ir.dynamics.steps
