@@ -54,6 +54,35 @@ TARGET static void FN(CAT(block, KIND))(                                        
 DEFINE_BLOCK(WIDE_R, WIDE_NV, wide)
 DEFINE_BLOCK(NARROW_R, NARROW_NV, narrow)
 
+#if VL == 16
+/* even[k] = row[2k] and odd[k] = row[2k+1] for the first `count` floats of row: a stride-2
+ * population's phase rows, split 32 floats at a time by two permutes instead of one scalar
+ * store per float (the split was most of the time of the populations with few taps). Reads
+ * and writes no float past the row's `count` (masked at the end). */
+TARGET static void FN(deinterleave2)(const float *row, int count, float *even, float *odd) {
+    const __m512i pick_even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8,
+                                               6, 4, 2, 0);
+    const __m512i pick_odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9,
+                                              7, 5, 3, 1);
+    int x = 0;
+    for (; x + 32 <= count; x += 32) {
+        const __m512 a = _mm512_loadu_ps(row + x), b = _mm512_loadu_ps(row + x + 16);
+        _mm512_storeu_ps(even + x / 2, _mm512_permutex2var_ps(a, pick_even, b));
+        _mm512_storeu_ps(odd + x / 2, _mm512_permutex2var_ps(a, pick_odd, b));
+    }
+    const int left = count - x;
+    if (left <= 0) return;
+    const __mmask16 low = (__mmask16)(left >= 16 ? 0xFFFF : (1u << left) - 1);
+    const __mmask16 high = (__mmask16)(left <= 16 ? 0 : (1u << (left - 16)) - 1);
+    const __m512 a = _mm512_maskz_loadu_ps(low, row + x);
+    const __m512 b = _mm512_maskz_loadu_ps(high, row + x + 16);
+    _mm512_mask_storeu_ps(even + x / 2, (__mmask16)((1u << ((left + 1) / 2)) - 1),
+                          _mm512_permutex2var_ps(a, pick_even, b));
+    _mm512_mask_storeu_ps(odd + x / 2, (__mmask16)((1u << (left / 2)) - 1),
+                          _mm512_permutex2var_ps(a, pick_odd, b));
+}
+#endif
+
 /* Store the valid part of a block with ReLU into the population's buffer and, when the
  * population is read with a stride s > 1, into its s x s phase images too (so no separate
  * pass splits it later). ReLU is written `t < 0 ? 0 : t` so that NaN passes through, as in
@@ -81,6 +110,21 @@ TARGET static void FN(store)(const float *tmp, int tmp_pitch, const struct outpu
     const int s = o->stride;
     if (s <= 1) return;
     float *phases = arena + o->phase_offset + (ptrdiff_t)c * o->phase_cstride;
+#if VL == 16
+    if (s == 2) {  /* from the rows just stored, ReLU applied */
+        const int x0 = o->left + c0;
+        for (int r = 0; r < rows; r++) {
+            const int y = o->top + r0 + r;
+            float *line = phases + (ptrdiff_t)((y % 2) * 2) * o->phase_size
+                          + (ptrdiff_t)(y / 2) * o->phase_pitch;
+            /* row column x lands in phase (x0 + x) % 2 at column (x0 + x) / 2 */
+            float *even = line + (ptrdiff_t)(x0 % 2) * o->phase_size + x0 / 2;
+            float *odd = line + (ptrdiff_t)(1 - x0 % 2) * o->phase_size + (x0 + 1) / 2;
+            FN(deinterleave2)(dst + (ptrdiff_t)(r0 + r) * o->pitch + c0, cols, even, odd);
+        }
+        return;
+    }
+#endif
     for (int r = 0; r < rows; r++) {
         const float *t = tmp + r * tmp_pitch;
         const int y = o->top + r0 + r;

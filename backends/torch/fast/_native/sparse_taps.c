@@ -67,6 +67,7 @@ struct output {
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define MNC_X86 1
+#include <immintrin.h>
 /* ---- AVX2 + FMA: 8-float vectors, 16 registers ---- */
 #define SUFFIX avx2
 #define VL 8

@@ -90,6 +90,23 @@ def test_non_square_populations(strategy, write_variant, monkeypatch):
     _check_equal(got, expected)
 
 
+@needs_native
+@pytest.mark.parametrize(("height", "width"), [(26, 40), (26, 56), (14, 98)])
+def test_stride_two_populations_of_every_row_width(height, width, write_variant):
+    """The kernel splits a stride-2 population's rows into phase rows 32 floats at a time,
+    masking the rest: row widths that leave 8, 24 and 2 floats after the last whole 32 (the
+    tiny spec has populations with both parities of left padding) equal the plain path."""
+    spec = write_variant({"input": {"height_px": height, "width_px": width, "source": "test"}},
+                         base=TINY_SPEC)
+    model, _ = model_pair(spec)
+    images = images_for(model, 2)
+    names = _names(model)
+    with torch.inference_mode():
+        got = model.set_strategy("sparse").eval().features(images, names)
+        expected = model.plain_features(images, names)
+    _check_equal(got, expected)
+
+
 def test_auto_features_take_the_forward_strategy(monkeypatch):
     model = copy.deepcopy(model_pair(TINY_SPEC)[0])
     images = images_for(model, 2)
