@@ -31,8 +31,10 @@ LAYERS: list[tuple[str, ...]] = [
     # Rules below the IR that every backend shares, and costs read off the IR.
     ("mnc.lowering", "mnc.analysis", "mnc.masks", "mnc.imaging"),
     # The compiler and the public Python API.
+    # The training run's options sit here, below the torch trainer they configure, so that
+    # ``mnc train --help`` needs no torch.
     ("mnc.passes", "mnc.frontend", "mnc.compiler", "mnc.backend", "mnc.api", "mnc.schema",
-     "mnc.catalog", "mnc.diff", "mnc.explain", "mnc.draw", "mnc.model_card"),
+     "mnc.catalog", "mnc.diff", "mnc.explain", "mnc.draw", "mnc.model_card", "mnc.train_options"),
     # Backends: torch (module, fast strategies, weights) and ONNX.
     ("mnc_backends",),
     # Sources of recorded responses (Brain Observatory cache, files, synthetic cells), read into
@@ -40,7 +42,7 @@ LAYERS: list[tuple[str, ...]] = [
     # models or analyses.
     ("mnc.neuro.sources", "mnc.neuro.layers"),
     # Applications built on compiled networks.
-    ("mnc.neuro", "mnc.measure", "mnc.training", "mnc_backends.torch.training"),
+    ("mnc.neuro", "mnc.measure", "mnc_backends.torch.training"),
     # The package's facade: ``import mnc`` offers a call for every command (compile, train,
     # evaluate, ...), so it sits above what it offers; nothing below imports it.
     (FACADE,),

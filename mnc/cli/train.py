@@ -26,7 +26,7 @@ def add_hyperparameter_flags(parser: argparse.ArgumentParser,
     """A flag per field of the training config (``only``: these fields). Flags default to
     None = "not given", so the YAML config and the built-in recipe apply underneath."""
     from mnc.cli.options import add_model_flags
-    from mnc.training.options import TrainConfig
+    from mnc.train_options import TrainConfig
 
     fields = [name for name in TrainConfig.model_fields if only is None or name in only]
     add_model_flags(parser, TrainConfig, fields, default=None, bounds_while_parsing=False)
@@ -34,7 +34,7 @@ def add_hyperparameter_flags(parser: argparse.ArgumentParser,
 
 def hyperparameter_values(args: argparse.Namespace) -> dict[str, Any]:
     from mnc.cli.options import given_values
-    from mnc.training.options import TrainConfig
+    from mnc.train_options import TrainConfig
 
     return given_values(args, TrainConfig)
 

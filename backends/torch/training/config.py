@@ -1,6 +1,6 @@
 """The training configuration: one validated model, from defaults, a YAML file and CLI flags.
 
-The model is ``mnc.training.options.TrainConfig`` (torch-free, so ``mnc train --help`` reads
+The model is ``mnc.train_options.TrainConfig`` (torch-free, so ``mnc train --help`` reads
 it without torch). Precedence, lowest first: its defaults (the published recipe),
 ``--config train.yaml``, then command-line flags. Fields left ``None`` are resolved once the
 data set and the device are known (``resolve_for``), so the run directory records what was
@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from mnc.errors import SpecError, UserFileError
 from mnc.spec.yaml_reader import read_yaml
-from mnc.training.options import TrainConfig
+from mnc.train_options import TrainConfig
 
 __all__ = ["MAX_CONFIG_BYTES", "RESUMABLE_OVERRIDES", "TrainConfig", "apply_resume_overrides",
            "build_config", "config_from_plain", "load_config_file"]

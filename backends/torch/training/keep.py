@@ -15,7 +15,7 @@ from typing import Any
 
 from mnc.io import checkpoint_index
 from mnc.io.checkpoint_index import KeptCheckpoint
-from mnc.training.keep_schedule import EVERY, KeepSchedule, parse_schedule
+from mnc.train_options import EVERY, KeepSchedule, parse_schedule
 
 __all__ = ["EVERY", "KeepSchedule", "kept_epochs", "parse_schedule", "save_kept"]
 

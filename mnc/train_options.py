@@ -1,20 +1,62 @@
-"""The hyper-parameters of a training run as one validated model (``TrainConfig``).
+"""The hyper-parameters of a training run as one validated model (``TrainConfig``), and the
+schedule of checkpoints kept along it (``--keep-checkpoints``: epochs and ``every:N`` terms,
+separated by commas, ``0,1,5`` or ``0,every:2``).
 
 Defaults are the published MouseNet recipe. ``mnc_backends.torch.training.config`` reads it from
 a YAML file and flags; ``mnc.cli.options`` makes a flag of ``mnc train`` (and ``mnc evaluate``)
 from each field, with the help kept in the field (``_cli``). Nothing here imports torch, so
-``mnc train --help`` works without it.
+``mnc train --help`` works without it; for the same reason this module sits below the torch
+trainer it configures (which imports it), beside the other entry points' options.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mnc.imaging import IMAGENET_MEAN, IMAGENET_STD
 from mnc.strategies import StrategyName
-from mnc.training.keep_schedule import parse_schedule
+
+EVERY = "every:"
+
+
+@dataclass(frozen=True)
+class KeepSchedule:
+    """Which finished-epoch counts get a kept checkpoint."""
+
+    epochs: frozenset[int] = frozenset()
+    every: int | None = None
+
+    def keeps(self, epoch: int) -> bool:
+        return epoch in self.epochs or (self.every is not None and epoch % self.every == 0)
+
+    def __bool__(self) -> bool:
+        return bool(self.epochs) or self.every is not None
+
+
+def parse_schedule(text: str | None) -> KeepSchedule:
+    """``"0,every:2"`` -> KeepSchedule; raises ValueError saying what was expected."""
+    if text is None or not text.strip():
+        return KeepSchedule()
+    epochs: set[int] = set()
+    every: int | None = None
+    for term in (part.strip() for part in text.split(",")):
+        expected = (f"expected epochs and every:N terms separated by commas (e.g. "
+                    f"'0,1,5' or '0,every:2'), got {term!r} in {text!r}")
+        if term.startswith(EVERY):
+            count = term[len(EVERY):]
+            if not count.isdigit() or int(count) < 1:
+                raise ValueError(expected + "; N must be a positive integer")
+            if every is not None and every != int(count):
+                raise ValueError(f"give at most one every:N term, got {text!r}")
+            every = int(count)
+        elif term.isdigit():
+            epochs.add(int(term))
+        else:
+            raise ValueError(expected)
+    return KeepSchedule(frozenset(epochs), every)
 
 
 def _cli(help: str, **extra: Any) -> dict[str, Any]:
