@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import difflib
+import html
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 # Free text is printed on terminals: no C0 or C1 control characters (escape sequences) but
 # newlines, and no bidirectional marks or overrides, which reorder what a reader sees
@@ -74,3 +75,15 @@ def peak_probability_text(value: float) -> str:
     if value > PROBABILITY_CAP:
         return f"{shown_value} (capped at {PROBABILITY_CAP:g})"
     return shown_value
+
+
+def html_view(lines: Iterable[str], header: Sequence[str], rows: Iterable[Sequence[object]],
+              footer: str = "") -> str:
+    """Lines over a table, for Jupyter's rich display (``_repr_html_``); every text escaped."""
+    caption = "<br>".join(html.escape(line.strip()) for line in lines)
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row)
+                   + "</tr>" for row in rows)
+    end = f"<p>{html.escape(footer)}</p>" if footer else ""
+    return (f"<div><p>{caption}</p><table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>{end}</div>")

@@ -35,5 +35,6 @@ def test_summary_explain_and_the_ir_view_show_value_and_cap(capsys):
     assert main(["explain", str(DEFAULT_SPEC), CAPPED, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["fields"]["peak_probability_capped_at"] == 1.0
     assert f"e.g. {CAPPED} 4.362 (capped at 1)" in ir_text(ir)
+    assert f"e.g. {CAPPED} 4.362 (capped at 1)" in repr(ir)
     uncapped = next(q.name for q in ir.projections if q.peak_probability < 1)
     assert "capped" not in render_explanation(explain(ir, uncapped))

@@ -8,6 +8,7 @@ import pytest
 
 import mnc
 from mnc.analysis.cost import network_cost, population_totals
+from mnc.analysis.display import cost_view
 from mnc.frontend import lower_spec
 from mnc.spec import load_spec
 from tests.conftest import DEFAULT_SPEC, TINY_SPEC
@@ -26,11 +27,21 @@ def test_ir_repr_is_a_few_lines_with_the_facts(ir):
     text = repr(ir)
     _short(text)
     assert str(ir) == text
-    cost = network_cost(ir)
     assert ir.short_hash in text and repr(ir.name) in text
-    assert "input 3x64x64, 23 populations, 49 projections" in text
-    assert f"{cost.parameters:,} parameters" in text
+    assert "input 3x64x64, 23 populations, 49 projections, mask gaussian (seed 0)" in text
     assert "1000 classes" in text
+    # Costs are computed a layer above the IR: its repr names the view that has them.
+    assert "parameters" not in text and "MACs" not in text
+    assert "mnc.analysis.display.cost_view(ir)" in text
+
+
+def test_the_cost_view_adds_the_cost_to_the_irs_lines(ir):
+    text = repr(cost_view(ir))
+    _short(text)
+    cost = network_cost(ir)
+    assert f"{cost.parameters:,} parameters" in text and "masked MACs per image" in text
+    own = repr(ir).splitlines()
+    assert text.splitlines()[:2] == own[:2] and text.splitlines()[-1] == own[-2]
 
 
 def test_ir_stays_a_pydantic_model(ir):
@@ -46,8 +57,18 @@ def test_draft_ir_repr_is_short():
     assert text.startswith("DraftIR 'MouseNet tiny'") and "projections" in text
 
 
-def test_ir_html_has_one_row_per_population_with_costs(ir):
+def test_ir_html_has_one_row_per_population(ir):
     page = ir._repr_html_()
+    rows = re.findall(r"<tr><td>(.*?)</td>", page)
+    assert rows == [population.name for population in ir.populations]
+    visp4 = ir.population("VISp4")
+    assert f"<tr><td>VISp4</td><td>VISp</td><td>4</td><td>{visp4.channels}</td>" \
+        f"<td>{visp4.height}x{visp4.width}</td></tr>" in page
+    assert "params" not in page and "cost_view(ir)" in page
+
+
+def test_the_cost_views_html_has_one_row_per_population_with_costs(ir):
+    page = cost_view(ir)._repr_html_()
     rows = re.findall(r"<tr><td>(.*?)</td>", page)
     assert rows == [population.name for population in ir.populations]
     cost = network_cost(ir)
@@ -58,6 +79,7 @@ def test_ir_html_has_one_row_per_population_with_costs(ir):
     assert f"<td>VISp4</td><td>VISp</td><td>4</td><td>{ir.population('VISp4').channels}</td>" \
         in page
     assert f"<td>{visp4.parameters:,}</td>" in page
+    assert f"classifier: {cost.classifier_parameters:,} parameters" in page
 
 
 def test_spec_and_loaded_spec_reprs_are_short():

@@ -1,72 +1,65 @@
-"""Short views of an IR for the Python prompt and notebooks: a few text lines and an HTML table.
+"""An IR with its costs, for the Python prompt and notebooks: ``cost_view(ir)``.
 
-``repr(ir)`` and ``str(ir)`` give the text (name, content hash, sizes, cost); Jupyter shows
-the HTML (one row per population: area, layer, channels, grid, parameters, MACs). Costs come
-from ``mnc.analysis.cost``, the figures ``mnc summary`` prints; a recurrent IR adds a line on
-its steps and recurrent projections, and its MACs are per step and per image.
+``repr(ir)`` shows only what the IR holds (name, content hash, sizes, mask, readout) and Jupyter
+a table of its populations: costs are computed in this layer, above the IR, so the view with
+them lives here. ``cost_view(ir)`` prints the same lines with the cost (parameters, MACs) and,
+in Jupyter, the table with parameters and MACs per population. Costs come from
+``mnc.analysis.cost``, the figures ``mnc summary`` prints; a recurrent IR adds a line on its
+steps and recurrent projections, and its MACs are per step and per image.
 """
 
 from __future__ import annotations
 
-import html
-from typing import Any
+from dataclasses import dataclass
 
 from mnc.analysis.cost import network_cost, population_totals
 from mnc.analysis.recurrence import describe_recurrence
-from mnc.text import PROBABILITY_CAP, human_count, peak_probability_text
+from mnc.ir.model import IR, POPULATION_COLUMNS, population_cells, summary_text
+from mnc.text import html_view, human_count
 
 
-def ir_text(ir: Any) -> str:
-    """A few lines about a resolved ``IR`` or a ``DraftIR`` (whose sizes are not derived yet)."""
-    from mnc.ir.model import IR
+@dataclass(frozen=True)
+class CostView:
+    """A resolved IR shown with its costs: the text at the prompt, a table in Jupyter."""
 
-    shape = f"{ir.input.channels}x{ir.input.height}x{ir.input.width}"
-    counts = (f"input {shape}, {len(ir.populations)} populations, "
-              f"{len(ir.projections)} projections, mask {ir.mask.mode} (seed {ir.mask.seed})")
-    readout = (f"readout: {len(ir.readout.populations)} populations -> "
-               f"{ir.readout.classes} classes")
-    if not isinstance(ir, IR):
-        return f"DraftIR {ir.name!r} (derived sizes not filled in yet)\n  {counts}\n  {readout}"
+    ir: IR
+
+    def __repr__(self) -> str:
+        return ir_text(self.ir)
+
+    def _repr_html_(self) -> str:
+        return ir_html(self.ir)
+
+
+def cost_view(ir: IR) -> CostView:
+    """What to evaluate at the prompt or in a notebook to see ``ir`` with its costs."""
+    return CostView(ir)
+
+
+def ir_text(ir: IR) -> str:
+    """The IR's own lines with its cost (and, when it runs in time, its steps) added."""
     cost = network_cost(ir)
-    header = f"IR {ir.name!r} (content hash {ir.short_hash})\n  {counts}\n"
-    readout += _capped_line(ir)
     if not ir.is_recurrent:
-        return (f"{header}  {cost.parameters:,} parameters; {human_count(cost.dense_macs)} "
-                f"dense, {human_count(cost.masked_macs)} masked MACs per image\n  {readout}")
-    return (f"{header}  time: {describe_recurrence(ir)}\n"
-            f"  {cost.parameters:,} parameters; {human_count(cost.dense_macs)} dense, "
-            f"{human_count(cost.masked_macs)} masked MACs per step, "
-            f"{human_count(cost.masked_macs_total)} masked per image\n  {readout}")
+        return summary_text(ir, [
+            f"{cost.parameters:,} parameters; {human_count(cost.dense_macs)} dense, "
+            f"{human_count(cost.masked_macs)} masked MACs per image"])
+    return summary_text(ir, [
+        f"time: {describe_recurrence(ir)}",
+        f"{cost.parameters:,} parameters; {human_count(cost.dense_macs)} dense, "
+        f"{human_count(cost.masked_macs)} masked MACs per step, "
+        f"{human_count(cost.masked_macs_total)} masked per image"])
 
 
-def _capped_line(ir: Any) -> str:
-    """A line naming the projections whose peak probability is above 1 (capped there)."""
-    capped = [q for q in ir.projections if q.peak_probability > PROBABILITY_CAP]
-    if not capped:
-        return ""
-    highest = max(capped, key=lambda q: q.peak_probability)
-    return (f"; peak probability capped at {PROBABILITY_CAP:g} in {len(capped)} "
-            f"projection(s), e.g. {highest.name} {peak_probability_text(highest.peak_probability)}")
-
-
-def ir_html(ir: Any) -> str:
-    """The text header and a table of populations, for Jupyter's rich display."""
+def ir_html(ir: IR) -> str:
+    """The text and the IR's table of populations with parameters and MACs added."""
     cost = network_cost(ir)
     totals = {total.name: total for total in population_totals(ir, cost)}
     per = " / step" if ir.is_recurrent else ""
-    header = "".join(f"<th>{name}</th>" for name in (
-        "population", "area", "layer", "channels", "grid", "params", f"dense MACs{per}",
-        f"masked MACs{per}"))
+    header = [*POPULATION_COLUMNS, "params", f"dense MACs{per}", f"masked MACs{per}"]
     rows = []
     for population in ir.populations:
         total = totals[population.name]
-        cells = [population.name, population.area, population.layer or "-", population.channels,
-                 f"{population.height}x{population.width}", f"{total.parameters:,}",
-                 human_count(total.dense_macs), human_count(total.masked_macs)]
-        rows.append("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in cells)
-                    + "</tr>")
-    lines = ir_text(ir).splitlines()
-    caption = "<br>".join(html.escape(line.strip()) for line in lines)
-    return (f"<div><p>{caption}</p><table><thead><tr>{header}</tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table>"
-            f"<p>classifier: {cost.classifier_parameters:,} parameters</p></div>")
+        rows.append([*population_cells(population), f"{total.parameters:,}",
+                     human_count(total.dense_macs), human_count(total.masked_macs)])
+    return html_view(ir_text(ir).splitlines(), header, rows,
+                     footer=f"classifier: {cost.classifier_parameters:,} parameters")

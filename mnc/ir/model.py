@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Annotated, Any, Literal, cast
 
@@ -38,6 +39,7 @@ from mnc.ir.bounds import (
     Upsample,
 )
 from mnc.mask_modes import MaskMode
+from mnc.text import PROBABILITY_CAP, html_view, peak_probability_text
 
 IR_VERSION = 1
 
@@ -261,10 +263,9 @@ class _IRBase(IRModel):
         return [population.name for population in self.populations]  # type: ignore[attr-defined]
 
     def __repr__(self) -> str:
-        """A few lines (name, hash, sizes, cost): the full field listing is ``model_dump()``."""
-        from mnc.analysis.display import ir_text
-
-        return ir_text(self)
+        """A few lines from the IR's own fields: the full field listing is ``model_dump()``."""
+        ir = cast("IR | DraftIR", self)
+        return summary_text(ir, _time_details(ir))
 
     __str__ = __repr__
 
@@ -312,11 +313,65 @@ class IR(_IRBase):
     def short_hash(self) -> str:
         return self.content_hash[:12]
 
-    def _repr_html_(self) -> str:
-        """Jupyter's view: the summary lines and a table of populations with their costs."""
-        from mnc.analysis.display import ir_html
+    def __repr__(self) -> str:
+        """The IR's own lines, and where its costs are shown."""
+        return super().__repr__() + f"\n  {COST_HINT}"
 
-        return ir_html(self)
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the repr's lines and a table of populations (area, layer, channels,
+        grid)."""
+        return html_view(repr(self).splitlines(), POPULATION_COLUMNS,
+                         [population_cells(population) for population in self.populations])
+
+
+# An IR shows what it holds; costs (parameters, MACs) are computed in mnc.analysis, a layer
+# above, so the view with costs is a function there, not a method here.
+COST_HINT = "costs: mnc.analysis.display.cost_view(ir)"
+POPULATION_COLUMNS = ("population", "area", "layer", "channels", "grid")
+
+
+def population_cells(population: Population) -> list[object]:
+    """A population's row in the Jupyter table, one cell a column of ``POPULATION_COLUMNS``."""
+    return [population.name, population.area, population.layer or "-", population.channels,
+            f"{population.height}x{population.width}"]
+
+
+def summary_text(ir: IR | DraftIR, details: Sequence[str] = ()) -> str:
+    """What ``repr(ir)`` prints: the headline, input and sizes, ``details`` (one a line), the
+    readout. ``mnc.analysis.display`` passes the steps and costs as ``details``."""
+    shape = f"{ir.input.channels}x{ir.input.height}x{ir.input.width}"
+    sizes = (f"input {shape}, {len(ir.populations)} populations, "
+             f"{len(ir.projections)} projections, mask {ir.mask.mode} (seed {ir.mask.seed})")
+    readout = (f"readout: {len(ir.readout.populations)} populations -> "
+               f"{ir.readout.classes} classes")
+    if isinstance(ir, IR):
+        headline = f"IR {ir.name!r} (content hash {ir.short_hash})"
+        readout += _capped_note(ir)
+    else:
+        headline = f"DraftIR {ir.name!r} (derived sizes not filled in yet)"
+    return "\n  ".join([headline, sizes, *details, readout])
+
+
+def _time_details(ir: IR | DraftIR) -> list[str]:
+    """The steps and the recurrent (delayed) projections of a network that runs in time."""
+    if not ir.is_recurrent:
+        return []
+    steps = ir.dynamics.steps
+    delayed = sum(1 for projection in ir.projections if projection.delay)
+    return [f"time: {steps} step{'s' if steps != 1 else ''}; {delayed} recurrent "
+            f"projection{'s' if delayed != 1 else ''}"]
+
+
+def _capped_note(ir: IR) -> str:
+    """Names the projections whose peak probability is above 1 (the mask caps it there)."""
+    capped = [q for q in ir.projections if q.peak_probability > PROBABILITY_CAP]
+    if not capped:
+        return ""
+    highest = max(capped, key=lambda q: q.peak_probability)
+    return (f"; peak probability capped at {PROBABILITY_CAP:g} in {len(capped)} "
+            f"projection(s), e.g. {highest.name} {peak_probability_text(highest.peak_probability)}")
 
 
 def _round(value: float) -> float:

@@ -1,5 +1,5 @@
 """The tools on recurrent networks: costs per step and per image, memory and size guard through
-time, the IR's text and HTML views, ``mnc summary``, ``mnc diff`` and ``mnc draw``."""
+time, the IR's views and its cost view, ``mnc summary``, ``mnc diff`` and ``mnc draw``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 import mnc
 from mnc.analysis.cost import network_cost
+from mnc.analysis.display import cost_view
 from mnc.analysis.limits import Limits, check_limits
 from mnc.analysis.memory import estimate_memory
 from mnc.analysis.recurrence import projection_kind, recurrent_counts
@@ -88,13 +89,15 @@ def test_size_guard_counts_activations_of_every_step(tiny: IR) -> None:
 
 
 def test_ir_views_give_steps_and_macs_per_step(recurrent: IR, tiny: IR) -> None:
-    text = repr(recurrent)
+    assert "time: 3 steps; 2 recurrent projections" in repr(recurrent)
+    assert "time" not in repr(tiny)
+    text = repr(cost_view(recurrent))
     assert len(text.splitlines()) <= 5
     assert "3 steps (still input, readout step 2); 2 recurrent projections (1 feedback, " \
            "1 lateral)" in text
     assert "MACs per step" in text and "per image" in text
-    assert "per step" not in repr(tiny)
-    assert "dense MACs / step" in recurrent._repr_html_()
+    assert "per step" not in repr(cost_view(tiny))
+    assert "dense MACs / step" in cost_view(recurrent)._repr_html_()
 
 
 def test_summary_counts_recurrent_projections(capsys: pytest.CaptureFixture[str]) -> None:
