@@ -172,7 +172,7 @@ class MouseNet(nn.Module):
         downloaded)."""
         from mnc_backends.torch.pretrained import from_pretrained
 
-        return from_pretrained(folder)
+        return from_pretrained(folder, cls)
 
     def layers_repr(self) -> str:
         """The full ``nn.Module`` listing: every convolution, norm and the classifier."""
