@@ -52,13 +52,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("mnc.ir.model", "mnc.analysis.display"):
         "an IR prints its cost (parameters, MACs), which the analysis layer computes; the "
         "import sits inside __repr__ and _repr_html_, so reading an IR loads no analysis",
-    ("mnc_backends.torch.module", "mnc_backends.torch.fast.dispatch"):
-        "a MouseNet hands each call to the dispatcher of the fast strategies, which build on "
-        "the module's plan; imported on first use, so the strategies stay out of a plain "
-        "import of the module",
-    ("mnc_backends.torch.module", "mnc_backends.torch.pretrained"):
-        "model.save_pretrained / MouseNet.from_pretrained are where Hugging Face users look; "
-        "the methods hand over to the folder writer and reader, imported on call",
 }
 
 

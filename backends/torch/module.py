@@ -14,6 +14,12 @@ population sums its delay-0 inputs at ``t`` and its delay-``d`` inputs at ``t - 
 adding nothing, before step ``d``); the same convolutions, BatchNorm affine maps and ReLUs
 serve every step, and each step has its own BatchNorm running statistics
 (``StepBatchNorm2d``).
+
+The plan's types (``plan``), the population module (``population``), the fast strategies
+(``fast.dispatch``) and the Hugging Face folder writer and reader (``pretrained``) all sit
+below this module and never import it at run time. The last two are imported where first
+used, so a plain import of the module loads neither (and the ``fast`` package, whose
+deprecated ``accelerate`` imports this module, is never entered half-way through it).
 """
 
 from __future__ import annotations
