@@ -50,17 +50,6 @@ LAYERS: list[tuple[str, ...]] = [
     ("mnc.cli", "mnc.__main__"),
 ]
 
-EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("mnc_backends.torch.module", "mnc_backends.torch.fast.dispatch"):
-        "a MouseNet hands each call to the dispatcher of the fast strategies, which build on "
-        "the module's plan; imported on first use, so the strategies stay out of a plain "
-        "import of the module",
-    ("mnc_backends.torch.module", "mnc_backends.torch.pretrained"):
-        "model.save_pretrained / MouseNet.from_pretrained are where Hugging Face users look; "
-        "the methods hand over to the folder writer and reader, imported on call",
-}
-
-
 def _modules() -> dict[str, Path]:
     modules = {}
     for folder, package in ((ROOT / "mnc", "mnc"), (ROOT / "backends", "mnc_backends")):
@@ -137,21 +126,13 @@ def test_every_module_has_a_layer():
 
 def test_no_module_imports_a_layer_above_its_own():
     upward = sorted(f"{module} -> {imported}" for module, imported in GRAPH.edges
-                    if _layer(imported) > _layer(module)
-                    and (module, imported) not in EXCEPTIONS)
+                    if _layer(imported) > _layer(module))
     assert not upward, "imports up the layer order:\n" + "\n".join(upward)
 
 
-def test_imports_form_no_cycle_but_the_listed_ones():
-    allowed = GRAPH.copy()
-    allowed.remove_edges_from(EXCEPTIONS)
-    cycles = [" -> ".join(cycle) for cycle in nx.simple_cycles(allowed)]
+def test_imports_form_no_cycle():
+    cycles = [" -> ".join(cycle) for cycle in nx.simple_cycles(GRAPH)]
     assert not cycles, "import cycles:\n" + "\n".join(cycles[:10])
-
-
-def test_every_listed_exception_is_still_needed():
-    stale = [edge for edge in EXCEPTIONS if not GRAPH.has_edge(*edge)]
-    assert not stale, f"exceptions no module needs any more: {stale}"
 
 
 def test_the_walk_sees_function_level_imports_and_skips_type_checking_ones(tmp_path):

@@ -8,9 +8,11 @@
 A recurrent spec (``dynamics``, delayed projections) runs unrolled in time: ``features`` then
 gives ``(N, T, C, H, W)``, and a ``clip`` network takes ``(N, T, C, H, W)`` input.
 
-Layout: ``masked_conv`` (one projection), ``module`` (the network and its execution plan),
-``reference`` (plain reference semantics: oracle and benchmark baseline), ``weights_io``
-(the saved-file format), ``emit_python`` (standalone source), ``backend`` (the registry entry).
+Layout: ``masked_conv`` (one projection), ``population`` (one population's activity),
+``plan`` (the execution plan's steps and keys), ``module`` (the network), ``fast`` (its
+execution strategies), ``reference`` (plain reference semantics: oracle and benchmark
+baseline), ``weights_io`` (the saved-file format), ``pretrained`` (Hugging Face folders),
+``emit_python`` (standalone source), ``backend`` (the registry entry).
 """
 
 from mnc_backends.torch.backend import TorchBackend

@@ -97,4 +97,4 @@ class TorchBackend(Backend):
 
     def load(self, path: Path) -> MouseNet:
         """Rebuild a model from a file written by ``save`` or a training checkpoint."""
-        return load_model(path)
+        return load_model(path, MouseNet)

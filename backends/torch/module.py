@@ -14,14 +14,19 @@ population sums its delay-0 inputs at ``t`` and its delay-``d`` inputs at ``t - 
 adding nothing, before step ``d``); the same convolutions, BatchNorm affine maps and ReLUs
 serve every step, and each step has its own BatchNorm running statistics
 (``StepBatchNorm2d``).
+
+The plan's types (``plan``), the population module (``population``), the fast strategies
+(``fast.dispatch``) and the Hugging Face folder writer and reader (``pretrained``) all sit
+below this module and never import it at run time. The last two are imported where first
+used, so a plain import of the module loads neither (and the ``fast`` package, whose
+deprecated ``accelerate`` imports this module, is never entered half-way through it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -33,45 +38,16 @@ from mnc.errors import BackendError
 from mnc.imaging import Preprocessing
 from mnc.ir.model import IR, Projection
 from mnc.lowering.fresh_weights import fresh_weights
-from mnc.lowering.schedule import Schedule, time_schedule
+from mnc.lowering.schedule import time_schedule
 from mnc.masks import all_masks
 from mnc_backends.torch.masked_conv import LearnableMaskConv2d, MaskedConv2d
 from mnc_backends.torch.names import population_key, projection_key
+from mnc_backends.torch.plan import INPUT, Activity, TorchComputation, torch_plan
+from mnc_backends.torch.population import Population
 from mnc_backends.torch.step_norm import StepBatchNorm2d, normalise
 
-INPUT = "input"
-"""The population that is the image itself (no convolution, BatchNorm or ReLU)."""
-
-
-Activity = tuple[str, int]
-"""(population, step): one activity of a run; ``(INPUT, t)`` is the frame of step ``t``."""
-
-
-@dataclass(frozen=True)
-class TorchComputation:
-    """A computation of the schedule in this module's keys: sum the incoming convolutions
-    (zeros when none is present yet), this step's BatchNorm, ReLU."""
-
-    activity: Activity
-    norm: str
-    step: int
-    inputs: tuple[tuple[str, Activity], ...]
-    """(conv key, source activity) pairs, in IR order."""
-    release: tuple[Activity, ...]
-    """Activities no later computation (nor the caller) needs once this one is done."""
-    shape: tuple[int, int, int]
-    """The population's (channels, height, width): the drive while no input is present."""
-
-
-def torch_plan(ir: IR, schedule: Schedule) -> tuple[TorchComputation, ...]:
-    """``schedule``'s computations with the module's conv and norm keys."""
-    sizes = {p.name: (p.channels, p.height, p.width) for p in ir.populations}
-    return tuple(
-        TorchComputation((item.population, item.step), population_key(item.population), item.step,
-                    tuple((projection_key(read.source, item.population),
-                           (read.source, read.source_step)) for read in item.inputs),
-                    item.release, sizes[item.population])
-        for item in schedule.computations)
+if TYPE_CHECKING:
+    from mnc_backends.torch.fast.dispatch import Dispatcher
 
 
 def _incoming(ir: IR) -> dict[str, list[Projection]]:
@@ -86,27 +62,6 @@ def _graph_capture(images: Tensor) -> bool:
     ``torch.jit.trace``, ``torch.fx.symbolic_trace``): then only the plain path is traced."""
     return (isinstance(images, torch.fx.Proxy) or torch.compiler.is_compiling()
             or torch.jit.is_tracing())
-
-
-class Population(nn.Module):
-    """A population's activity: the ReLU of its BatchNorm's output. Parameter-free.
-
-    Forward hooks here see the activity. The ReLU is a child module so that ``torch.fx``
-    graphs hold it as the node ``populations.<key>.relu``: torchvision's feature extractor
-    drops a trailing ``_<digits>`` from node names, which would turn ``populations.VISp2_3``
-    into ``populations.VISp2``.
-    """
-
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        self.population = name
-        self.relu = nn.ReLU()
-
-    def forward(self, drive: Tensor) -> Tensor:
-        return self.relu(drive)
-
-    def extra_repr(self) -> str:
-        return repr(self.population)
 
 
 class MouseNet(nn.Module):
@@ -223,7 +178,7 @@ class MouseNet(nn.Module):
         downloaded)."""
         from mnc_backends.torch.pretrained import from_pretrained
 
-        return from_pretrained(folder)
+        return from_pretrained(folder, cls)
 
     def layers_repr(self) -> str:
         """The full ``nn.Module`` listing: every convolution, norm and the classifier."""
@@ -341,7 +296,7 @@ class MouseNet(nn.Module):
         self.strategy = check_strategy(strategy, self.ir)
         return self
 
-    def dispatcher(self):  # noqa: ANN201 - the fast package is imported on first use
+    def dispatcher(self) -> Dispatcher:
         """The executors behind the fast strategies, built on first use; not copied or
         pickled with the module (its caches are rebuilt from the weights)."""
         dispatcher = self.__dict__.get("_dispatcher")

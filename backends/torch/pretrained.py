@@ -18,14 +18,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mnc.errors import UserFileError
 from mnc.io.atomic import write_text_atomic
 from mnc.io.textfile import read_json_file
 from mnc.ir.serialize import ir_to_json
 from mnc.model_card import model_card
-from mnc_backends.torch.module import MouseNet
-from mnc_backends.torch.weights_io import load_model, save_model
+from mnc_backends.torch.weights_io import Network, load_model, save_model
+
+if TYPE_CHECKING:
+    from mnc_backends.torch.module import MouseNet
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -54,8 +57,9 @@ def save_pretrained(
     return folder
 
 
-def from_pretrained(folder: str | Path) -> MouseNet:
-    """The network a ``save_pretrained`` folder holds; UserFileError naming what is wrong."""
+def from_pretrained(folder: str | Path, network: type[Network]) -> Network:
+    """The network a ``save_pretrained`` folder holds, built as a ``network`` (``MouseNet``);
+    UserFileError naming what is wrong."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserFileError(
@@ -68,7 +72,7 @@ def from_pretrained(folder: str | Path) -> MouseNet:
             f"{folder}: holds no {WEIGHTS} (a save_pretrained folder has "
             f"{CONFIG}, {WEIGHTS}, {PREPROCESSOR} and {CARD})"
         )
-    model = load_model(weights)
+    model = load_model(weights, network)
     config = folder / CONFIG
     if config.is_file():
         data = read_json_file(config, MAX_CONFIG_BYTES, "mnc IR (config.json)")

@@ -13,13 +13,16 @@ Training checkpoints add optimizer and progress entries under "format": "mnc.tor
 The IR travels with the weights, so a file describes its own network, and weights are only
 ever loaded into a network whose IR has the same content hash. The format and its checks are
 defined once in ``mnc.lowering.weights_format``; this module adds torch's reading and writing.
+It sits below the network it reads and writes, which it names for type checking only:
+``load_model`` is handed the class to build (``MouseNet``), so ``MouseNet.save_pretrained``
+and ``MouseNet.from_pretrained`` (``pretrained``) use this module without an import cycle.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mnc.analysis.limits import check_memory
 from mnc.errors import UserFileError
@@ -37,9 +40,13 @@ from mnc.lowering.weights_format import (
 )
 from mnc.masks import check_file_masks
 from mnc.version import __version__
-from mnc_backends.torch.module import MouseNet
 from mnc_backends.torch.safe_save import save_torch_file
 from mnc_backends.torch.safetensors_io import SUFFIX, read_payload, save_safetensors
+
+if TYPE_CHECKING:
+    from mnc_backends.torch.module import MouseNet
+
+Network = TypeVar("Network", bound="MouseNet")
 
 __all__ = ["CHECKPOINT_FORMAT", "FORMAT_VERSION", "MODEL_FORMAT", "ir_from_payload",
            "load_model", "load_state", "load_state_dict", "load_weights", "model_payload",
@@ -90,12 +97,13 @@ def load_state(model: MouseNet, payload: Mapping[str, Any], origin: str) -> None
     load_state_dict(model, payload["state_dict"], origin)
 
 
-def load_model(path: str | Path) -> MouseNet:
-    """Rebuild a saved network from its file alone (IR, masks and weights)."""
+def load_model(path: str | Path, network: type[Network]) -> Network:
+    """Rebuild a saved network from its file alone (IR, masks and weights), as a ``network``
+    (``MouseNet``, or the subclass ``from_pretrained`` is called on)."""
     payload = read_weights_file(path)
     ir = ir_from_payload(payload, str(path))
     check_memory(ir, "build", origin=str(path))  # a small file can describe a huge network
-    model = MouseNet(ir)
+    model = network(ir)
     load_state(model, payload, str(path))
     return model
 

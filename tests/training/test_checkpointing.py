@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from mnc.io.checkpoint_index import read_index  # noqa: E402
+from mnc_backends.torch import MouseNet  # noqa: E402
 from mnc_backends.torch.training import checkpoint, distributed  # noqa: E402
 from mnc_backends.torch.training.checkpointing import RunCheckpoints  # noqa: E402
 from mnc_backends.torch.weights_io import load_model  # noqa: E402
@@ -57,7 +58,8 @@ def test_after_an_epoch_best_and_kept_checkpoints_follow_validation(tmp_path: Pa
     best = checkpoint.load_checkpoint(tmp_path / "best.pt")
     last = checkpoint.load_checkpoint(tmp_path / "last.pt")
     assert (best["epoch"], best["best_top1"], last["epoch"]) == (1, 0.4, 2)
-    exported = load_model(tmp_path / "best.safetensors")  # the best network's weights alone
+    # the best network's weights alone
+    exported = load_model(tmp_path / "best.safetensors", MouseNet)
     assert exported.ir.content_hash == ir.content_hash
     for name, tensor in exported.state_dict().items():
         assert torch.equal(tensor, best["state_dict"][name]), name

@@ -33,6 +33,7 @@ the dispatcher asks it, and ``auto`` walks the registry in its order of preferen
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -52,7 +53,10 @@ from mnc_backends.torch.fast.strategies import (
     SPARSE_MAX_DENSITY,
     sparse_unsupported,
 )
-from mnc_backends.torch.module import INPUT, Activity, MouseNet, TorchComputation
+from mnc_backends.torch.plan import INPUT, Activity, TorchComputation
+
+if TYPE_CHECKING:
+    from mnc_backends.torch.module import MouseNet
 
 __all__ = ["SPARSE_MAX_DENSITY", "STRATEGIES", "Dispatcher", "check_strategy",
            "sparse_unsupported"]

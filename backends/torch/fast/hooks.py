@@ -30,7 +30,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from mnc.errors import BackendError
-from mnc_backends.torch.module import Population
+from mnc_backends.torch.population import Population
 
 _OTHER_TABLES = ("_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
 _GLOBAL_TABLES = (

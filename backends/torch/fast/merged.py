@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -54,12 +55,12 @@ from mnc.lowering.merged import (
 from mnc.lowering.schedule import Computation, Schedule, time_schedule
 from mnc_backends.torch.fast.prepared import PreparedCache
 from mnc_backends.torch.fast.shared import folded_projections
-from mnc_backends.torch.module import INPUT, MouseNet
 from mnc_backends.torch.names import population_key, projection_key
+from mnc_backends.torch.plan import INPUT, Activity
 from mnc_backends.torch.step_norm import normalise
 
-Activity = tuple[str, int]
-"""(population, step): one activity of a run."""
+if TYPE_CHECKING:
+    from mnc_backends.torch.module import MouseNet
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ same places.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -19,8 +20,10 @@ from torch import Tensor
 
 from mnc.lowering.batchnorm import BATCH_NORM_EPS, FoldedProjection, fold_projections
 from mnc.lowering.weights_format import conv_name, norm_name
-from mnc_backends.torch.module import MouseNet
 from mnc_backends.torch.names import population_key, projection_key
+
+if TYPE_CHECKING:
+    from mnc_backends.torch.module import MouseNet
 
 
 def all_finite(images: Tensor) -> bool:

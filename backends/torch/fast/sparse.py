@@ -23,6 +23,7 @@ import os
 import threading
 import weakref
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -36,7 +37,9 @@ from mnc_backends.torch.fast import native
 from mnc_backends.torch.fast.prepared import PreparedCache
 from mnc_backends.torch.fast.program_check import check_program, int32_stream
 from mnc_backends.torch.fast.shared import all_finite, lowering_tensors
-from mnc_backends.torch.module import MouseNet
+
+if TYPE_CHECKING:
+    from mnc_backends.torch.module import MouseNet
 
 __all__ = ["ALIGN", "Program", "SparseExecutor", "compile_program"]
 

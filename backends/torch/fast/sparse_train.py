@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -32,9 +33,12 @@ from mnc.errors import BackendError
 from mnc.ir.model import IR
 from mnc.lowering.schedule import Schedule, time_schedule
 from mnc_backends.torch.fast import native
-from mnc_backends.torch.module import INPUT, MouseNet
 from mnc_backends.torch.names import population_key, projection_key
+from mnc_backends.torch.plan import INPUT
 from mnc_backends.torch.step_norm import normalise
+
+if TYPE_CHECKING:
+    from mnc_backends.torch.module import MouseNet
 
 
 @dataclass(frozen=True)

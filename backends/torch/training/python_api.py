@@ -147,7 +147,7 @@ def train(model_or_spec: Any, train_data: Any, val_data: Any = None, *,
         folder = Path(output) if output is not None else Path(scratch) / "run"
         trainer.train(network, folder, overrides=overrides, announce=_announce, data=splits,
                       initial_weights=weights)
-        return load_model(folder / "last.pt")
+        return load_model(folder / "last.pt", MouseNet)
 
 
 def _compile(spec: str | Path) -> IR:
@@ -165,7 +165,7 @@ def evaluate(model: Any, data: Any, *, split: str = "val", **config: Any) -> dic
             overrides = {**config, "data": str(data)}
             check_data(build_config({}, overrides), "mnc.evaluate")
             return evaluate_checkpoint(model, overrides, split=split)
-        model = load_model(model)
+        model = load_model(model, MouseNet)
     network = getattr(model, "base", model)
     if not isinstance(network, MouseNet):
         raise UsageError(f"mnc.evaluate: expected a network compiled by mnc or a checkpoint "

@@ -81,7 +81,7 @@ def test_a_wrong_ir_hash_is_refused_with_one_message(saved, tmp_path):
         match=r"wrong.safetensors: content_hash 000000000000 "
         r"does not match the IR the file holds",
     ):
-        load_model(wrong)
+        load_model(wrong, MouseNet)
     result = run_mnc("compile", str(TINY_SPEC), "--weights", str(wrong))
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "wrong.safetensors" in result.stderr and result.stderr.count("\n") == 1
@@ -94,7 +94,7 @@ def test_an_edited_ir_is_refused(saved, tmp_path):
     data["readout"]["classes"] = 11
     edited = _rewrite(path, tmp_path / "edited.safetensors", ir_json=json.dumps(data))
     with pytest.raises(UserFileError, match="edited.safetensors"):
-        load_model(edited)
+        load_model(edited, MouseNet)
 
 
 @pytest.mark.parametrize(
@@ -112,14 +112,14 @@ def test_a_malformed_header_gets_one_clear_message(tmp_path, content):
     path = tmp_path / "hostile.safetensors"
     path.write_bytes(content)
     with pytest.raises(UserFileError, match="hostile.safetensors: not a readable"):
-        load_model(path)
+        load_model(path, MouseNet)
 
 
 def test_a_bare_state_dict_is_told_what_mnc_reads(tmp_path):
     path = tmp_path / "bare.safetensors"
     save_file({"w": torch.zeros(2)}, str(path))
     with pytest.raises(UserFileError, match="without mnc's metadata"):
-        load_model(path)
+        load_model(path, MouseNet)
 
 
 def test_compile_to_safetensors_then_load_in_a_fresh_interpreter(tmp_path):

@@ -104,7 +104,7 @@ def test_checkpoints_load_including_compiled_model_names(tiny_ir, tmp_path: Path
     payload.update(epoch=3, step=30, optimizer={}, metrics={"loss": [1.0]})
     path = tmp_path / "last.pt"
     torch.save(payload, path)
-    loaded = load_model(path).eval()
+    loaded = load_model(path, MouseNet).eval()
     compiled = get_backend("torch").compile(tiny_ir, BackendOptions(weights=path)).eval()
     with torch.no_grad():
         assert torch.equal(loaded(_images(tiny_ir)), model(_images(tiny_ir)))
