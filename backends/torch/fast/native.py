@@ -56,6 +56,9 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
     library.mnc_train_tap_gradient.argtypes = [
         pointer, pointer, count, size, size, size, size, size, size, pointer, pointer, pointer,
         pointer, pointer, ctypes.c_int, ctypes.c_int]
+    library.mnc_dense_readout.restype = ctypes.c_int
+    library.mnc_dense_readout.argtypes = [pointer, count, count, pointer, pointer, count, pointer,
+                                          ctypes.c_int]
     return library, ""
 
 

@@ -200,6 +200,39 @@ class SparseExecutor:
         if not all_finite(images):
             return self.model.plain_forward(images)
         classifier = self.model.classifier
-        return torch.nn.functional.linear(self.pooled_features(images), classifier.weight,
-                                          classifier.bias)
+        features = self.pooled_features(images)
+        if _native_readout_serves(features, classifier):
+            return self._readout(features, classifier.weight, classifier.bias)
+        return torch.nn.functional.linear(features, classifier.weight, classifier.bias)
+
+    def _readout(self, features: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        count, outputs = features.shape[0], weight.shape[0]
+        logits = torch.empty((count, outputs), dtype=torch.float32)
+        threads = max(1, self.threads or torch.get_num_threads())
+        status = self._library.mnc_dense_readout(
+            features.data_ptr(), count, features.shape[1], weight.data_ptr(), bias.data_ptr(),
+            outputs, logits.data_ptr(), threads)
+        if status:
+            raise BackendError("sparse readout rejected its arguments (an internal error); "
+                               "use strategy 'merged'")
+        return logits
+
+
+READOUT_MAX_IMAGES = 8
+"""Up to this many images the kernel's own readout computes the logits (see
+``mnc_dense_readout``); larger batches are a matrix product, which torch does well."""
+
+
+def _native_readout_serves(features: Tensor, classifier: torch.nn.Module) -> bool:
+    """Whether the kernel's readout computes the classifier here: a few images, a float32 CPU
+    ``nn.Linear`` with a bias, and no gradient to record (autograd needs torch's linear)."""
+    weight, bias = getattr(classifier, "weight", None), getattr(classifier, "bias", None)
+    if not isinstance(classifier, torch.nn.Linear) or weight is None or bias is None:
+        return False
+    if torch.is_grad_enabled() and (weight.requires_grad or bias.requires_grad):
+        return False
+    return (features.shape[0] <= READOUT_MAX_IMAGES and features.is_contiguous()
+            and all(t.dtype == torch.float32 and t.device.type == "cpu" and t.is_contiguous()
+                    for t in (weight, bias))
+            and weight.shape == (bias.shape[0], features.shape[1]))
 

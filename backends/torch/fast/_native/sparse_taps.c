@@ -283,6 +283,49 @@ EXPORT int mnc_sparse_run(const int32_t *program, const float *weights, float *c
     return status;
 }
 
+/* The classifier of a few images: logits[n, o] = bias[o] + sum_i weight[o, i] * features[n, i].
+ * At batch 1 the classifier's weights (1000 x 2304 floats for the default spec) come from
+ * memory on every call, since the kernel's arena has just passed through the caches, and the
+ * library's matrix-vector product read them at about half the rate of a plain stream. Here the
+ * threads split the rows; each row is streamed once for all `count` images and summed in a
+ * fixed order (the same logits on any number of threads). Returns 0, or -1 for bad
+ * arguments (nothing written). */
+typedef float readout_vf __attribute__((vector_size(32), aligned(4)));
+enum { READOUT_LANES = 8, READOUT_MAX_IMAGES = 8 };
+
+static float row_dot(const float *row, const float *x, int64_t inputs) {
+    readout_vf sum[4] = {{0}, {0}, {0}, {0}};
+    int64_t i = 0;
+    for (; i + 4 * READOUT_LANES <= inputs; i += 4 * READOUT_LANES)
+        for (int k = 0; k < 4; k++)
+            sum[k] += *(const readout_vf *)(row + i + k * READOUT_LANES)
+                      * *(const readout_vf *)(x + i + k * READOUT_LANES);
+    const readout_vf total = (sum[0] + sum[1]) + (sum[2] + sum[3]);
+    float result = 0.0f;
+    for (int lane = 0; lane < READOUT_LANES; lane++) result += total[lane];
+    for (; i < inputs; i++) result += row[i] * x[i];
+    return result;
+}
+
+EXPORT int mnc_dense_readout(const float *features, int64_t count, int64_t inputs,
+                             const float *weight, const float *bias, int64_t outputs,
+                             float *logits, int threads) {
+    if (count < 0 || count > READOUT_MAX_IMAGES || inputs < 0 || outputs < 0 || threads < 1)
+        return -1;
+#ifndef _OPENMP
+    threads = 1;
+#endif
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+#endif
+    for (int64_t o = 0; o < outputs; o++) {
+        const float *row = weight + o * inputs;
+        for (int64_t n = 0; n < count; n++)
+            logits[n * outputs + o] = bias[o] + row_dot(row, features + n * inputs, inputs);
+    }
+    return 0;
+}
+
 /* Offsets of the taps (channel, dy, dx) into one image of an input of in_channels planes of
  * in_h x in_w (rows `pitch` floats apart, planes `plane` floats apart), checked so that every
  * tap of every output pixel (out_h x out_w) lies inside it; NULL when a tap does not (or no
