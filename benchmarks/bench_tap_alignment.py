@@ -8,14 +8,21 @@ aligned layout could reach, not a result. They run in an arena twice the program
 the longer pitches stay inside it. Times are the median of interleaved rounds, one image per
 call, kernel only (no Python, no classifier).
 
-Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_tap_alignment.py [spec] [--rounds N]``
+With ``--per-op`` it also times each convolution of the program alone (a program of that one
+op, its input left as the whole program wrote it): its share of the whole, its kept taps per
+output channel and its rate, which is where the time goes.
+
+Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_tap_alignment.py [spec] [--rounds N] [--per-op]``
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -43,29 +50,58 @@ FIELDS = {OP_PLACE: PLACE_FIELDS, OP_PHASE: PHASE_FIELDS, OP_POOL: POOL_FIELDS,
           OP_COPY: COPY_FIELDS}
 
 
+@dataclass
+class Op:
+    """One op of a program: its code, its span of the stream and of the weights, and for a
+    convolution its output (channels, height, width) and kept taps."""
+
+    code: int
+    start: int
+    stop: int
+    first_weight: int
+    last_weight: int
+    shape: tuple[int, int, int] = (0, 0, 0)
+    taps: int = 0
+    segments: list[int] = field(default_factory=list)
+    """Stream positions of the convolution's segments (pitch, count, offsets...)."""
+
+
+def walk(ops: np.ndarray) -> list[Op]:
+    found, i, weight = [], 0, 0
+    while (code := int(ops[i])) != OP_END:
+        op = Op(code, i, 0, weight, 0)
+        i += 1
+        if code != OP_CONV:
+            i += FIELDS[code]
+        else:
+            op.shape = (int(ops[i]), int(ops[i + 1]), int(ops[i + 2]))
+            i += CONV_FIELDS
+            for _ in range(op.shape[0]):
+                segments = int(ops[i])
+                i += 1
+                weight += 1  # the channel's bias
+                for _ in range(segments):
+                    count = int(ops[i + 1])
+                    op.segments.append(i)
+                    op.taps += count
+                    weight += count
+                    i += 2 + count
+        op.stop, op.last_weight = i, weight
+        found.append(op)
+    return found
+
+
 def rounded(ops: np.ndarray, multiple: int) -> np.ndarray:
     """The program with each tap offset rounded down and each segment pitch rounded up to
     ``multiple`` floats."""
     ops = ops.copy()
-    i = 0
-    while (op := int(ops[i])) != OP_END:
-        i += 1
-        if op != OP_CONV:
-            i += FIELDS[op]
-            continue
-        channels = int(ops[i])
-        i += CONV_FIELDS
-        for _ in range(channels):
-            segments = int(ops[i])
-            i += 1
-            for _ in range(segments):
-                pitch, count = int(ops[i]), int(ops[i + 1])
-                ops[i] = -(-pitch // multiple) * multiple
-                taps = ops[i + 2:i + 2 + count]
-                # the row of each tap stays; its column and the row start are rounded
-                rows, columns = np.divmod(taps, pitch)
-                ops[i + 2:i + 2 + count] = rows * ops[i] + columns // multiple * multiple
-                i += 2 + count
+    for op in walk(ops):
+        for i in op.segments:
+            pitch, count = int(ops[i]), int(ops[i + 1])
+            ops[i] = -(-pitch // multiple) * multiple
+            # the row of each tap stays; its column and the row start are rounded
+            rows, columns = np.divmod(ops[i + 2:i + 2 + count], pitch)
+            ops[i + 2:i + 2 + count] = rows * ops[i] + columns // multiple * multiple
     return ops
 
 
@@ -73,6 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("spec", nargs="?", default="specs/mouse.yaml")
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--per-op", action="store_true", help="also time each convolution alone")
     args = parser.parse_args()
     ir = compile_ir(args.spec)
     model = MouseNet(ir)
@@ -87,8 +124,8 @@ def main() -> None:
     variants = {"as compiled": program.ops, "32-byte aligned": rounded(program.ops, 8),
                 "64-byte aligned": rounded(program.ops, 16)}
 
-    def run(ops: np.ndarray) -> None:
-        status = library.mnc_sparse_run(ops.ctypes.data, program.weights.ctypes.data,
+    def run(ops: np.ndarray, weights: np.ndarray = program.weights) -> None:
+        status = library.mnc_sparse_run(ops.ctypes.data, weights.ctypes.data,
                                         arenas.ctypes.data, image.data_ptr(), 1,
                                         image.numel(), features.data_ptr(), program.features,
                                         isa, 1)
@@ -110,6 +147,28 @@ def main() -> None:
         seconds = statistics.median(values)
         print(f"{name:>16}: {seconds * 1e3:6.2f} ms/image  {macs / seconds / 1e9:5.1f} G MAC/s  "
               f"{base / seconds:4.2f}x")
+    if args.per_op:
+        print("each convolution alone (median of the rounds):")
+        for op in walk(program.ops):
+            if op.code != OP_CONV:
+                continue
+            alone = np.append(program.ops[op.start:op.stop], OP_END).astype(np.int32)
+            weights = np.ascontiguousarray(program.weights[op.first_weight:op.last_weight])
+            seconds = _median(functools.partial(run, alone, weights), args.rounds)
+            channels, height, width = op.shape
+            print(f"  {channels:3d} x {height}x{width}: {seconds * 1e3:6.3f} ms "
+                  f"({seconds / base:5.1%})  {op.taps // channels:5d} taps per channel  "
+                  f"{op.taps * height * width / seconds / 1e9:5.1f} G MAC/s")
+
+
+def _median(call: Callable[[], None], rounds: int) -> float:
+    call()
+    values = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        call()
+        values.append(time.perf_counter() - start)
+    return statistics.median(values)
 
 
 if __name__ == "__main__":
