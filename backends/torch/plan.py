@@ -39,8 +39,9 @@ def torch_plan(ir: IR, schedule: Schedule) -> tuple[TorchComputation, ...]:
     """``schedule``'s computations with the module's conv and norm keys."""
     sizes = {p.name: (p.channels, p.height, p.width) for p in ir.populations}
     return tuple(
-        TorchComputation((item.population, item.step), population_key(item.population), item.step,
-                    tuple((projection_key(read.source, item.population),
-                           (read.source, read.source_step)) for read in item.inputs),
-                    item.release, sizes[item.population])
+        TorchComputation(
+            (item.population, item.step), population_key(item.population), item.step,
+            tuple((projection_key(read.source, item.population), (read.source, read.source_step))
+                  for read in item.inputs),
+            item.release, sizes[item.population])
         for item in schedule.computations)
