@@ -1,5 +1,5 @@
 """The sparse kernel's readout of a few images: the logits torch's linear layer gives, on any
-number of threads; autograd and larger batches keep torch's linear."""
+number of threads; calls outside inference mode and larger batches keep torch's linear."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def test_readout_refuses_more_images_than_it_serves():
     assert status == -1 and bool(logits.isnan().all())  # nothing written
 
 
-def test_small_batches_take_the_kernel_readout_and_autograd_takes_torchs(monkeypatch):
+def test_small_batches_in_inference_mode_take_the_kernel_readout(monkeypatch):
     model, _ = model_pair(DEFAULT_SPEC)
     model.set_strategy("sparse").eval()
     executor = model.dispatcher().sparse_executor()
@@ -69,6 +69,9 @@ def test_small_batches_take_the_kernel_readout_and_autograd_takes_torchs(monkeyp
             logits = model(images)
             expected = model.plain_forward(images)
         assert float((logits - expected).abs().max()) <= 1e-4 * float(expected.abs().max())
+    assert served == [1, sparse_module.READOUT_MAX_IMAGES]
+    with torch.no_grad():  # outside inference mode: torch's linear
+        model(images_for(model, 1))
     assert served == [1, sparse_module.READOUT_MAX_IMAGES]
     # with autograd on, the logits keep their gradient to the classifier
     logits = model(images_for(model, 1))
