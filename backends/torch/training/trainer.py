@@ -134,13 +134,8 @@ def train(spec: str | Path | IR | None, output: str | Path | None, *,
                                        if value is not None}}
             _announce(announce, spec, folder, config, context, stored, given)
         with preserved_global_state():
-            summary = _train(spec, folder, config, stored, force, context, data,
-                             initial_weights)
-        # Every rank leaves together: a rank that tore its process group down while another
-        # still finished its part could abort at exit (gloo, on a loaded machine). Only on
-        # success: after an error the other ranks may never get here.
-        distributed.barrier(context)
-        return summary
+            return _train(spec, folder, config, stored, force, context, data,
+                          initial_weights)
     finally:
         rundir.unlock(folder)
         distributed.teardown()
