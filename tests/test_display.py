@@ -105,3 +105,8 @@ def test_model_repr_is_short_and_the_layer_listing_stays_reachable():
     assert all(f"({key}): MaskedConv2d" in listing for key in model.convs)
     assert "(classifier): Linear" in listing
     assert repr(torch.nn.Sequential(model)).count("\n") < 6
+
+
+def test_cost_view_of_something_else_than_an_ir_says_what_it_expects():
+    with pytest.raises(TypeError, match="expects a resolved IR"):
+        cost_view("not an IR")

@@ -33,6 +33,9 @@ class CostView:
 
 def cost_view(ir: IR) -> CostView:
     """What to evaluate at the prompt or in a notebook to see ``ir`` with its costs."""
+    if not isinstance(ir, IR):  # a draft or anything else has no derived sizes to cost
+        raise TypeError(f"cost_view expects a resolved IR (mnc.compile_ir, model.ir), "
+                        f"got {type(ir).__name__}")
     return CostView(ir)
 
 
