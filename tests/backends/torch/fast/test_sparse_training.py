@@ -60,6 +60,11 @@ def test_float32_gradients_of_every_training_strategy_are_as_accurate_as_plain()
     assert all(error <= max(1.5 * errors["plain"], 2e-5) for error in errors.values()), errors
 
 
+BIAS_ROUNDING = 1e-4
+"""Error allowed a conv bias's gradient, relative to its layer's weight gradient: a few
+roundings of sums that cancel (its true gradient is zero under training-mode BatchNorm)."""
+
+
 def _parity(model: MouseNet, images: torch.Tensor, labels: torch.Tensor, runner=None  # noqa: ANN001
             ) -> None:
     """Loss and logits as plain's; against plain float64, every parameter's and the image's
@@ -76,7 +81,15 @@ def _parity(model: MouseNet, images: torch.Tensor, labels: torch.Tensor, runner=
     assert _worst_error(grads, truth) <= allowed
     for name, want in truth.items():  # conv biases: against their layer's weight gradient
         scale = truth[name.replace(".bias", ".weight") if name.startswith("convs.") else name]
-        assert float((grads[name] - want).norm() / scale.norm()) <= allowed, name
+        error = float((grads[name] - want).norm() / scale.norm())
+        bound = allowed
+        if name.startswith("convs.") and name.endswith(".bias"):
+            # True gradient zero under training-mode BatchNorm: what is there is the rounding
+            # of sums that cancel, which moved 1.5e-5 to 4.3e-4 for plain itself between one
+            # and two threads (VISpor2/3 -> VISpor5 in the tiny spec).
+            plain_error = float((want_grads[name] - want).norm() / scale.norm())
+            bound = max(allowed, 1.5 * plain_error, BIAS_ROUNDING)
+        assert error <= bound, (name, error, bound)
     assert float((image_grad - image_truth).norm() / image_truth.norm()) <= max(
         1.5 * float((want_image_grad - image_truth).norm() / image_truth.norm()), 2e-5)
     for key, conv in trained.convs.items():  # masked taps: exactly zero, not just small
@@ -154,18 +167,21 @@ except BackendError as error:
 
 
 @needs_native
-@pytest.mark.parametrize("out_w", [3, 16, 20, 37])
+@pytest.mark.parametrize("out_w", [3, 8, 9, 16, 20, 24, 28, 37])
+@pytest.mark.parametrize("out_h", [1, 11, 17])
 @pytest.mark.parametrize("accumulate", [False, True])
 @pytest.mark.parametrize("taps_per_channel", [5, 40])
-def test_correlate_sums_every_column_and_accumulates(out_w: int, accumulate: bool,
+def test_correlate_sums_every_column_and_accumulates(out_w: int, out_h: int, accumulate: bool,
                                                      taps_per_channel: int) -> None:
-    """The training kernel's tap sums over widths with and without columns past the last
-    whole vector (summed as one more vector ending at the last column), with channels of one
-    float32 run of taps and of several, into a view, added to what is there or not."""
+    """The training kernel's tap sums over widths narrower than a vector, of whole vectors and
+    with columns past the last whole vector (summed as one more vector ending at the last
+    column), over heights of one row block, several, and a last block of one row, with
+    channels of one float32 run of taps and of several, into a view, added to what is there
+    or not."""
     from mnc_backends.torch.fast.sparse_train import _correlate, _starts
 
-    generator = torch.Generator().manual_seed(out_w + 100 * taps_per_channel)
-    count, in_channels, out_channels, out_h, reach = 3, 4, 3, 11, 5
+    generator = torch.Generator().manual_seed(out_w + 100 * taps_per_channel + 10000 * out_h)
+    count, in_channels, out_channels, reach = 3, 4, 3, 5
     source = torch.randn(count, in_channels, out_h + reach, out_w + reach, generator=generator)
     taps = taps_per_channel * out_channels
     co = torch.arange(out_channels).repeat_interleave(taps_per_channel).numpy()
