@@ -8,11 +8,16 @@ aligned layout could reach, not a result. They run in an arena twice the program
 the longer pitches stay inside it. Times are the median of interleaved rounds, one image per
 call, kernel only (no Python, no classifier).
 
+With ``--fold FLOATS`` it also runs the program with each tap list's offsets folded into
+FLOATS floats from its first (same alignment, wrong sums): every op then reads a few kilobytes
+that stay in the core's caches, which bounds what any cache blocking could gain.
+
 With ``--per-op`` it also times each convolution of the program alone (a program of that one
 op, its input left as the whole program wrote it): its share of the whole, its kept taps per
 output channel and its rate, which is where the time goes.
 
-Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_tap_alignment.py [spec] [--rounds N] [--per-op]``
+Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_tap_alignment.py [spec] [--rounds N]
+[--fold FLOATS]... [--per-op]``
 """
 
 from __future__ import annotations
@@ -105,10 +110,25 @@ def rounded(ops: np.ndarray, multiple: int) -> np.ndarray:
     return ops
 
 
+def folded(ops: np.ndarray, span: int) -> np.ndarray:
+    """The program with each tap list's offsets taken modulo ``span`` floats from its
+    smallest (``span`` a multiple of 16 keeps every tap's alignment)."""
+    ops = ops.copy()
+    for op in walk(ops):
+        for i in op.segments:
+            count = int(ops[i + 1])
+            if count:
+                offsets = ops[i + 2:i + 2 + count]
+                ops[i + 2:i + 2 + count] = offsets.min() + (offsets - offsets.min()) % span
+    return ops
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("spec", nargs="?", default="specs/mouse.yaml")
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--fold", type=int, action="append", default=[], metavar="FLOATS",
+                        help="also run with each tap list folded into FLOATS floats (repeat)")
     parser.add_argument("--per-op", action="store_true", help="also time each convolution alone")
     args = parser.parse_args()
     ir = compile_ir(args.spec)
@@ -123,6 +143,10 @@ def main() -> None:
     features = torch.empty(1, program.features)
     variants = {"as compiled": program.ops, "32-byte aligned": rounded(program.ops, 8),
                 "64-byte aligned": rounded(program.ops, 16)}
+    for span in args.fold:
+        if span < 16 or span % 16:
+            parser.error(f"--fold {span}: give a multiple of 16 floats")
+        variants[f"folded into {span}"] = folded(program.ops, span)
 
     def run(ops: np.ndarray, weights: np.ndarray = program.weights) -> None:
         status = library.mnc_sparse_run(ops.ctypes.data, weights.ctypes.data,
@@ -145,7 +169,7 @@ def main() -> None:
           f"one thread, median of {args.rounds} interleaved rounds")
     for name, values in times.items():
         seconds = statistics.median(values)
-        print(f"{name:>16}: {seconds * 1e3:6.2f} ms/image  {macs / seconds / 1e9:5.1f} G MAC/s  "
+        print(f"{name:>20}: {seconds * 1e3:6.2f} ms/image  {macs / seconds / 1e9:5.1f} G MAC/s  "
               f"{base / seconds:4.2f}x")
     if args.per_op:
         print("each convolution alone (median of the rounds):")

@@ -21,10 +21,11 @@ pytestmark = [pytest.mark.torch, pytest.mark.skipif(
 def test_alignment_benchmark_times_every_variant_and_each_convolution():
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench_tap_alignment.py"), str(TINY_SPEC),
-         "--rounds", "1", "--per-op"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+         "--rounds", "1", "--per-op", "--fold", "2048"], capture_output=True, text=True,
+        timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    for variant in ("as compiled", "32-byte aligned", "64-byte aligned"):
+    for variant in ("as compiled", "32-byte aligned", "64-byte aligned", "folded into 2048"):
         assert any(line.strip().startswith(f"{variant}:") for line in lines), result.stdout
     convolutions = [line for line in lines if "taps per channel" in line]
     # one per population the network computes (all but the input)
