@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from mnc.compiler import compile_ir
+from mnc.errors import MncError
 from mnc.ir.model import IR
 from mnc_backends.torch.fast import native
 from mnc_backends.torch.fast.bench import randomise_statistics
@@ -100,8 +101,12 @@ def expected(layout: dict, taps: np.ndarray, images: np.ndarray) -> np.ndarray:
 def build(folder: Path, rows: int, pixels: int) -> Path:
     binary = folder / f"prototype_{rows}x{pixels}"
     compiler = os.environ.get("CC", "cc")
-    subprocess.run([compiler, "-O3", "-march=native", f"-DR={rows}", f"-DPX={pixels}",
-                    str(PROTOTYPE), "-o", str(binary)], check=True)
+    try:
+        subprocess.run([compiler, "-O3", "-march=native", f"-DR={rows}", f"-DPX={pixels}",
+                        str(PROTOTYPE), "-o", str(binary)], check=True)
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise SystemExit(
+            f"cannot build {PROTOTYPE.name} with {compiler!r} (set CC): {error}") from None
     return binary
 
 
@@ -176,7 +181,17 @@ def main() -> None:
     parser.add_argument("--population", action="append", help="target population (repeat)")
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
-    ir = compile_ir(args.spec)
+    if args.rounds < 1:
+        parser.error("--rounds: give at least 1")
+    try:
+        ir = compile_ir(args.spec)
+    except MncError as error:
+        parser.error(str(error))
+    computed = {q.target for q in ir.projections}
+    for name in args.population or []:
+        if name not in computed:
+            parser.error(f"--population {name!r}: not a population the network computes; "
+                         f"choose from {', '.join(sorted(computed))}")
     model = MouseNet(ir)
     randomise_statistics(model, 0)
     model.eval()

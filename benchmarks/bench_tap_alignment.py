@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from mnc.compiler import compile_ir
+from mnc.errors import MncError
 from mnc.lowering.sparse_ops import (
     CONV_FIELDS,
     COPY_FIELDS,
@@ -131,7 +132,12 @@ def main() -> None:
                         help="also run with each tap list folded into FLOATS floats (repeat)")
     parser.add_argument("--per-op", action="store_true", help="also time each convolution alone")
     args = parser.parse_args()
-    ir = compile_ir(args.spec)
+    if args.rounds < 1:
+        parser.error("--rounds: give at least 1")
+    try:
+        ir = compile_ir(args.spec)
+    except MncError as error:
+        parser.error(str(error))
     model = MouseNet(ir)
     randomise_statistics(model, 0)
     program = compile_program(model.eval())
