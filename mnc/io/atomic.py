@@ -9,7 +9,6 @@ import os
 import stat
 import struct
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -17,9 +16,9 @@ from typing import IO
 from mnc.errors import UserFileError
 from mnc.io.textfile import file_kind
 
-# A writer locks its temporary file between creating and locking it only for an instant; an
-# empty part file younger than this is never taken for stale.
-FRESH_PART_SECONDS = 60.0
+# Temporary files a writer makes before it holds one (a cleaner may take each new one in the
+# instant before the writer locks it; see _locked_part).
+PART_ATTEMPTS = 100
 # Bytes of the destination's name kept in a temporary name, so that name plus process id and
 # random part stays within the 255 bytes most file systems allow.
 PART_NAME_BYTES = 200
@@ -69,11 +68,7 @@ def _written_beside(final: Path, follow_links: bool) -> Iterator[Path]:
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_parts(final)
-        handle, temporary_name = tempfile.mkstemp(
-            prefix=f"{_part_prefix(final)}{os.getpid()}.", suffix=".part", dir=final.parent
-        )
-        _lock_part(handle)
-        temporary = Path(temporary_name)
+        handle, temporary = _locked_part(final)
         os.chmod(temporary, _part_mode(final, follow_links))
         yield temporary
         with open(temporary, "rb") as written:
@@ -91,6 +86,35 @@ def _written_beside(final: Path, follow_links: bool) -> Iterator[Path]:
     finally:
         if handle >= 0:
             os.close(handle)
+
+
+def _locked_part(final: Path) -> tuple[int, Path]:
+    """A new temporary file beside ``final``, made and write-locked by this writer.
+
+    Between making a file and locking it a writer holds no lock, so a cleaner in another
+    process may take the file for a dead writer's: it then holds the file's read lock (ours
+    fails) or has removed the name (ours succeeds on a file nobody can find). Either way this
+    writer makes another. Cleaners can thus remove every unlocked part file at once, the
+    empty one a writer killed just after making it included."""
+    for _ in range(PART_ATTEMPTS):
+        handle, name = tempfile.mkstemp(
+            prefix=f"{_part_prefix(final)}{os.getpid()}.", suffix=".part", dir=final.parent
+        )
+        if _lock_part(handle) and _names(name, handle):
+            return handle, Path(name)
+        os.close(handle)  # the cleaner that took it removes it
+    raise OSError(errno.EAGAIN, f"no temporary file stayed ours in {PART_ATTEMPTS} tries",
+                  str(final))
+
+
+def _names(path: str, descriptor: int) -> bool:
+    """Whether ``path`` still names the file open as ``descriptor``."""
+    try:
+        named = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(descriptor)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _part_mode(final: Path, follow_links: bool) -> int:
@@ -146,8 +170,8 @@ def remove_stale_parts(final: Path) -> None:
 
     A live writer holds an exclusive lock on its temporary file, so a part file whose lock can
     be taken belongs to a writer that is gone (the kernel drops the locks of dead processes,
-    whatever PID namespace they ran in) and can never be completed. Empty part files younger
-    than ``FRESH_PART_SECONDS`` are left alone: their writer may not have locked them yet.
+    whatever PID namespace they ran in) and can never be completed. A writer that has made its
+    file but not locked it yet makes another when it finds the file taken (``_locked_part``).
     """
     for candidate in final.parent.glob(f"{glob_escape(_part_prefix(final))}*.part"):
         with contextlib.suppress(OSError):
@@ -159,8 +183,6 @@ def _remove_if_stale(candidate: Path) -> None:
     try:
         status = os.fstat(descriptor)
         if not stat.S_ISREG(status.st_mode):
-            return
-        if status.st_size == 0 and time.time() - status.st_mtime < FRESH_PART_SECONDS:
             return
         if not _lock_part(descriptor, shared=True):
             return  # a live writer holds it

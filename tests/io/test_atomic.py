@@ -134,17 +134,50 @@ def test_hdf5_style_flock_inside_an_atomic_write_is_not_blocked(tmp_path):
     assert (tmp_path / "data.h5").read_bytes() == b"x"
 
 
-def test_a_part_file_just_created_is_not_taken_for_stale(tmp_path):
-    # Between creating its temporary file and locking it a writer holds no lock yet.
+def test_the_empty_part_file_of_a_writer_killed_before_writing_goes_at_once(tmp_path):
+    # kill -9 between making the temporary file and writing to it: empty, just made, unlocked
     target = tmp_path / "out.txt"
-    fresh = tmp_path / f".{target.name}.{2**22 + 1}.abcdefgh.part"
-    fresh.write_bytes(b"")
+    killed = tmp_path / f".{target.name}.{2**22 + 1}.abcdefgh.part"
+    killed.write_bytes(b"")
     write_text_atomic(target, "x")
-    assert fresh.exists()
-    old = time.time() - 3600
-    os.utime(fresh, (old, old))
-    write_text_atomic(target, "y")
-    assert not fresh.exists()
+    assert not killed.exists() and target.read_text() == "x"
+
+
+@pytest.mark.parametrize("taken", ["locked by the cleaner", "removed by the cleaner"])
+def test_a_writer_whose_new_part_file_a_cleaner_takes_makes_another(tmp_path, monkeypatch,
+                                                                     taken):
+    # In the instant between making its file and locking it, another process's cleaner may
+    # take the file for a dead writer's: it holds the file's read lock, or has removed it.
+    import tempfile
+
+    from mnc.io import atomic
+
+    target = tmp_path / "out.txt"
+    made: list[str] = []
+    held: list[int] = []
+    real_mkstemp = tempfile.mkstemp
+
+    def mkstemp_then_cleaner(*args, **kwargs):
+        handle, name = real_mkstemp(*args, **kwargs)
+        made.append(name)
+        if len(made) == 1:
+            cleaner = os.open(name, os.O_RDONLY)
+            assert atomic._lock_part(cleaner, shared=True)
+            if taken == "removed by the cleaner":
+                os.unlink(name)
+                os.close(cleaner)
+            else:
+                held.append(cleaner)  # the cleaner still holds it when the writer locks
+        return handle, name
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", mkstemp_then_cleaner)
+    write_text_atomic(target, "written")
+    assert target.read_text() == "written"
+    assert len(made) == 2  # the taken file was given up, a second one written
+    for descriptor in held:  # the cleaner finishes: it removes the file it took
+        os.unlink(made[0])
+        os.close(descriptor)
+    assert not list(tmp_path.glob("*.part"))
 
 
 def test_write_errors_name_the_file_and_keep_the_old_one(tmp_path, monkeypatch):
