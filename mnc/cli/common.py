@@ -75,6 +75,30 @@ def positive_number(kind: type = float, zero_allowed: bool = False) -> Callable[
     return parse
 
 
+def leave_torchrun_world(code: int) -> int:
+    """End this process at once with ``code`` (output flushed) when it is one rank of a
+    torchrun world of several processes; elsewhere return ``code``.
+
+    The command has left its process group by then, yet torch keeps gloo's worker threads
+    until the interpreter exits. A worker still releasing the tensors of the last collective
+    then needs an interpreter that is being torn down, and the rank aborted ("terminate called
+    without an active exception") now and then on a busy machine, after every file was
+    written. ``os._exit`` skips that teardown.
+    """
+    try:
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return code
+    if world_size <= 1:
+        return code
+    import logging
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def print_json(data: Any) -> None:
     """Strict JSON on stdout: NaN and infinity are printed as null."""
     from mnc.io.strict_json import dumps

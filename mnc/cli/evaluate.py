@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from mnc.cli.common import announce, print_json
+from mnc.cli.common import announce, leave_torchrun_world, print_json
 from mnc.cli.options import add_limit_flags, install_flag_limits
 from mnc.cli.train import add_hyperparameter_flags, hyperparameter_values
 from mnc.text import shown
@@ -31,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    return leave_torchrun_world(_evaluate(args))
+
+
+def _evaluate(args: argparse.Namespace) -> int:
     from mnc_backends.torch.training import evaluate_checkpoint
 
     install_flag_limits(args)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mnc.cli.common import announce, print_json
+from mnc.cli.common import announce, leave_torchrun_world, print_json
 from mnc.cli.options import add_limit_flags, install_flag_limits
 
 NAME = "train"
@@ -56,6 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    return leave_torchrun_world(_train(args))
+
+
+def _train(args: argparse.Namespace) -> int:
     from mnc_backends.torch.training import train
 
     install_flag_limits(args)

@@ -4,6 +4,8 @@ factories found in the working folder, and only model builders behind ``torchvis
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -72,3 +74,33 @@ def test_a_factory_in_the_working_folder_is_found(tmp_path, monkeypatch):
     module = build_module("module:my_cnn_factory:make")
     assert isinstance(module, torch.nn.Sequential)
     assert str(tmp_path) not in sys.path  # the working folder is not left on the path
+
+
+LEAVE = """
+import os
+import subprocess
+import sys
+from mnc.cli.common import leave_torchrun_world
+print("the summary, still in stdout's buffer")
+print("a last line on stderr", file=sys.stderr)
+code = leave_torchrun_world(3)
+print("returned", code)
+"""
+
+
+@pytest.mark.parametrize("world_size", [None, "1", "2"])
+def test_a_torchrun_rank_of_a_larger_world_leaves_at_once_with_its_output(world_size):
+    # (os._exit skips the interpreter's teardown, where gloo's threads aborted a rank now and
+    # then; what was printed must still come out, and the exit status be the command's)
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("WORLD_SIZE", "PYTHONUNBUFFERED")}  # stdout block-buffered
+    if world_size is not None:
+        env["WORLD_SIZE"] = world_size
+    result = subprocess.run([sys.executable, "-c", LEAVE], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert "the summary, still in stdout's buffer" in result.stdout
+    assert "a last line on stderr" in result.stderr
+    if world_size == "2":
+        assert result.returncode == 3 and "returned" not in result.stdout
+    else:
+        assert result.returncode == 0 and "returned 3" in result.stdout
