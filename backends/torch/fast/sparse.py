@@ -225,14 +225,12 @@ READOUT_MAX_IMAGES = 8
 
 def _native_readout_serves(features: Tensor, classifier: torch.nn.Module) -> bool:
     """Whether the kernel's readout computes the classifier here: a few images, a float32 CPU
-    ``nn.Linear`` with a bias, under ``torch.inference_mode`` (the latency path). Elsewhere
-    torch's linear runs: autograd needs it, and in a two-process DDP run whose validation
-    (under ``no_grad``) took this readout a rank aborted at exit now and then on a loaded
-    machine, for a reason not found."""
+    ``nn.Linear`` with a bias, no gradient wanted (``torch.no_grad`` or
+    ``torch.inference_mode``: the latency path). With autograd on, torch's linear runs."""
     weight, bias = getattr(classifier, "weight", None), getattr(classifier, "bias", None)
     if not isinstance(classifier, torch.nn.Linear) or weight is None or bias is None:
         return False
-    if not torch.is_inference_mode_enabled():
+    if torch.is_grad_enabled():
         return False
     return (features.shape[0] <= READOUT_MAX_IMAGES and features.is_contiguous()
             and all(t.dtype == torch.float32 and t.device.type == "cpu" and t.is_contiguous()

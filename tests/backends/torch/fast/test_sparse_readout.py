@@ -51,7 +51,7 @@ def test_readout_refuses_more_images_than_it_serves():
     assert status == -1 and bool(logits.isnan().all())  # nothing written
 
 
-def test_small_batches_in_inference_mode_take_the_kernel_readout(monkeypatch):
+def test_small_batches_without_gradients_take_the_kernel_readout(monkeypatch):
     model, _ = model_pair(DEFAULT_SPEC)
     model.set_strategy("sparse").eval()
     executor = model.dispatcher().sparse_executor()
@@ -70,12 +70,14 @@ def test_small_batches_in_inference_mode_take_the_kernel_readout(monkeypatch):
             expected = model.plain_forward(images)
         assert float((logits - expected).abs().max()) <= 1e-4 * float(expected.abs().max())
     assert served == [1, sparse_module.READOUT_MAX_IMAGES]
-    with torch.no_grad():  # outside inference mode: torch's linear
-        model(images_for(model, 1))
-    assert served == [1, sparse_module.READOUT_MAX_IMAGES]
-    # with autograd on, the logits keep their gradient to the classifier
+    with torch.no_grad():  # no gradient either: the kernel's readout
+        logits = model(images_for(model, 1))
+        expected = model.plain_forward(images_for(model, 1))
+    assert float((logits - expected).abs().max()) <= 1e-4 * float(expected.abs().max())
+    assert served == [1, sparse_module.READOUT_MAX_IMAGES, 1]
+    # with autograd on, torch's linear: the logits keep their gradient to the classifier
     logits = model(images_for(model, 1))
-    assert served == [1, sparse_module.READOUT_MAX_IMAGES]
+    assert served == [1, sparse_module.READOUT_MAX_IMAGES, 1]
     logits.sum().backward()
     assert model.classifier.weight.grad is not None
     model.zero_grad(set_to_none=True)
