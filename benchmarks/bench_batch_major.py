@@ -31,17 +31,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mnc.compiler import compile_ir
-from mnc.errors import MncError
 from mnc.ir.model import IR
 from mnc_backends.torch.fast import native
-from mnc_backends.torch.fast.bench import randomise_statistics
 from mnc_backends.torch.fast.sparse import compile_program
 from mnc_backends.torch.module import MouseNet
 from mnc_backends.torch.names import projection_key
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_tap_alignment import OP_CONV, OP_END, _median, walk  # noqa: E402
+from bench_tap_alignment import OP_CONV, OP_END, _median, checked_model, walk  # noqa: E402
 
 LANES = 16
 PROTOTYPE = Path(__file__).resolve().parent / "batch_major_prototype.c"
@@ -181,20 +178,13 @@ def main() -> None:
     parser.add_argument("--population", action="append", help="target population (repeat)")
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
-    if args.rounds < 1:
-        parser.error("--rounds: give at least 1")
-    try:
-        ir = compile_ir(args.spec)
-    except MncError as error:
-        parser.error(str(error))
+    model = checked_model(parser, args)
+    ir = model.ir
     computed = {q.target for q in ir.projections}
     for name in args.population or []:
         if name not in computed:
             parser.error(f"--population {name!r}: not a population the network computes; "
                          f"choose from {', '.join(sorted(computed))}")
-    model = MouseNet(ir)
-    randomise_statistics(model, 0)
-    model.eval()
     print(f"{args.spec}: kernel {native.isa_name()}, {LANES} images per vector in the "
           f"prototype, median of {args.rounds} rounds")
     with tempfile.TemporaryDirectory() as folder, torch.inference_mode():

@@ -124,14 +124,9 @@ def folded(ops: np.ndarray, span: int) -> np.ndarray:
     return ops
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("spec", nargs="?", default="specs/mouse.yaml")
-    parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--fold", type=int, action="append", default=[], metavar="FLOATS",
-                        help="also run with each tap list folded into FLOATS floats (repeat)")
-    parser.add_argument("--per-op", action="store_true", help="also time each convolution alone")
-    args = parser.parse_args()
+def checked_model(parser: argparse.ArgumentParser, args: argparse.Namespace) -> MouseNet:
+    """The network of ``args.spec`` in eval mode with random BatchNorm statistics, after
+    checking ``args.rounds``; a bad spec or count is one usage error."""
     if args.rounds < 1:
         parser.error("--rounds: give at least 1")
     try:
@@ -140,7 +135,20 @@ def main() -> None:
         parser.error(str(error))
     model = MouseNet(ir)
     randomise_statistics(model, 0)
-    program = compile_program(model.eval())
+    return model.eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("spec", nargs="?", default="specs/mouse.yaml")
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--fold", type=int, action="append", default=[], metavar="FLOATS",
+                        help="also run with each tap list folded into FLOATS floats (repeat)")
+    parser.add_argument("--per-op", action="store_true", help="also time each convolution alone")
+    args = parser.parse_args()
+    model = checked_model(parser, args)
+    ir = model.ir
+    program = compile_program(model)
     library, isa = native.library(), native.isa()
     arena = np.zeros(2 * program.arena_size + 16, np.float32)
     skip = (-arena.ctypes.data % 64) // 4
