@@ -60,11 +60,19 @@ int main(int argc, char **argv) {
     }
     int32_t header[7];
     FILE *file = fopen(argv[1], "rb");
-    if (file == NULL || fread(header, 4, 7, file) != 7) return 2;
+    if (file == NULL || fread(header, 4, 7, file) != 7) {
+        fprintf(stderr, "%s: cannot read the 7 header fields\n", argv[1]);
+        return 2;
+    }
     fclose(file);
     const int planes = header[0], padded = header[2], channels = header[3];
     const int out_h = header[4], stride = header[5], taps = header[6];
     const int group = atoi(argv[4]), rounds = atoi(argv[5]);
+    if (planes < 1 || padded < 1 || channels < 1 || out_h < 1 || stride < 1 || taps < 0
+        || group < 1 || rounds < 1) {
+        fprintf(stderr, "%s: a header field or argument is out of range\n", argv[1]);
+        return 2;
+    }
     const int32_t *tap = (const int32_t *)read_file(argv[1], 28 + 20 * (size_t)taps) + 7;
     const float *weight = (const float *)(tap + 4 * (size_t)taps);
     /* Whole blocks past the edge read (and write) extra rows and columns: room for them. */
@@ -97,7 +105,6 @@ int main(int argc, char **argv) {
     start[channels * groups] = k;
     vf *out = aligned_alloc(64, sizeof(vf) * (size_t)channels * out_rows * out_cols);
     vf *partial = aligned_alloc(64, sizeof(vf) * (size_t)channels * R * PX);
-    if (rounds < 1) return 2;
     double *took = malloc(sizeof(double) * rounds);
     for (int round = 0; round < rounds; round++) {
         const double begin = seconds();

@@ -61,8 +61,9 @@ def export_taps(model: MouseNet, target: str, folder: Path) -> tuple[Path, np.nd
     rows, weights, plane = [], [], 0
     for q in projections:
         conv = model.convs[projection_key(q.source, q.target)]
-        mask = conv.effective_mask().detach().numpy()
-        weight = (conv.weight.detach() * conv.effective_mask()).double().numpy()
+        effective = conv.effective_mask().detach()
+        mask = effective.numpy()
+        weight = (conv.weight.detach() * effective).double().numpy()
         co, ci, ky, kx = np.nonzero(mask)
         left, _, top, _ = q.padding_lrtb
         rows.append(np.stack([co, ci + plane, ky + pad - top, kx + pad - left], axis=1))
